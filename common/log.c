@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+
+#include <systemd/sd-journal.h>
+
+#include "log.h"
+
+static int log_max_level = LOG_INFO;
+static LogTarget log_target = LOG_TARGET_AUTO;
+
+void log_set_max_level(int level) {
+        log_max_level = level;
+}
+
+int log_get_max_level(void) {
+        return log_max_level;
+}
+
+void log_set_target(LogTarget target) {
+        log_target = target;
+}
+
+/* systemd sets $JOURNAL_STREAM to "DEV:INODE" of the stream it connected to stderr. Only when
+ * stderr still is that stream are we "under systemd"; a shell started from a unit inherits
+ * the variable with a different stderr. */
+static bool stderr_is_journal(void) {
+        const char *e = getenv("JOURNAL_STREAM");
+        unsigned long long dev, ino;
+        struct stat st;
+
+        if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2)
+                return false;
+        if (fstat(STDERR_FILENO, &st) < 0)
+                return false;
+        return st.st_dev == dev && st.st_ino == ino;
+}
+
+LogTarget log_target_resolve(void) {
+        if (log_target == LOG_TARGET_AUTO)
+                log_target = !isatty(STDERR_FILENO) && stderr_is_journal() ?
+                        LOG_TARGET_JOURNAL : LOG_TARGET_STDERR;
+        return log_target;
+}
+
+static void iov_add(struct iovec *iov, size_t *n, char **bufs, const char *fmt, ...) _printf_(4, 5);
+static void iov_add(struct iovec *iov, size_t *n, char **bufs, const char *fmt, ...) {
+        va_list ap;
+        int k;
+
+        va_start(ap, fmt);
+        k = vasprintf(&bufs[*n], fmt, ap);
+        va_end(ap);
+        if (k < 0) {
+                bufs[*n] = NULL;
+                return;
+        }
+        iov[*n] = (struct iovec) { .iov_base = bufs[*n], .iov_len = (size_t) k };
+        (*n)++;
+}
+
+static void log_to_journal(int level, int error, const LogFields *fields,
+                           const char *file, int line, const char *func, const char *message) {
+        struct iovec iov[9];
+        char *bufs[ELEMENTSOF(iov)];
+        size_t n = 0;
+
+        iov_add(iov, &n, bufs, "MESSAGE=%s", message);
+        iov_add(iov, &n, bufs, "PRIORITY=%i", level);
+        iov_add(iov, &n, bufs, "SYSLOG_IDENTIFIER=baton");
+        iov_add(iov, &n, bufs, "CODE_FILE=%s", file);
+        iov_add(iov, &n, bufs, "CODE_LINE=%i", line);
+        iov_add(iov, &n, bufs, "CODE_FUNC=%s", func);
+        if (error != 0)
+                iov_add(iov, &n, bufs, "ERRNO=%i", error);
+        if (fields && fields->stage)
+                iov_add(iov, &n, bufs, "STAGE=%s", fields->stage);
+        if (fields && fields->pci_address)
+                iov_add(iov, &n, bufs, "PCI_ADDRESS=%s", fields->pci_address);
+
+        /* Nowhere to report a failure to log: the message is lost either way. */
+        (void) sd_journal_sendv(iov, (int) n);
+        for (size_t i = 0; i < n; i++)
+                free(bufs[i]);
+}
+
+int log_internal(int level, int error, const LogFields *fields,
+                 const char *file, int line, const char *func,
+                 const char *format, ...) {
+        char message[2048];
+        va_list ap;
+
+        if (error < 0)
+                error = -error;
+        if (level > log_max_level)
+                return -error;
+
+        /* For %m. Set right before formatting, nothing in between may touch errno. */
+        errno = error;
+        va_start(ap, format);
+        (void) vsnprintf(message, sizeof(message), format, ap);
+        va_end(ap);
+
+        if (log_target_resolve() == LOG_TARGET_JOURNAL)
+                log_to_journal(level, error, fields, file, line, func, message);
+        else
+                (void) fprintf(stderr, "baton: %s\n", message);
+
+        errno = error;
+        return -error;
+}

@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "macro.h"
+#include "parse-util.h"
+#include "strv.h"
+#include "sysfs-util.h"
+
+int root_path(const char *root, const char *path, char **ret) {
+        size_t l;
+        char *p;
+
+        if (isempty(root))
+                root = "/";
+        /* Drop the root's trailing slashes: path is absolute and brings its own. */
+        l = strlen(root);
+        while (l > 0 && root[l - 1] == '/')
+                l--;
+        if (asprintf(&p, "%.*s%s%s", (int) l, root, path[0] == '/' ? "" : "/", path) < 0)
+                return -ENOMEM;
+
+        *ret = p;
+        return 0;
+}
+
+int read_full_file(const char *root, const char *path, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *p = NULL, *buf = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+        size_t n = 0, allocated = 0;
+        int r;
+
+        r = root_path(root, path, &p);
+        if (r < 0)
+                return r;
+        f = fopen(p, "re");
+        if (!f)
+                return -errno;
+
+        /* Grow as we go: /proc and sysfs report st_size 0 or 4096 whatever the content. */
+        for (;;) {
+                if (allocated - n < 4096) {
+                        char *b = realloc(buf, allocated + 8192);
+                        if (!b)
+                                return -ENOMEM;
+                        buf = b;
+                        allocated += 8192;
+                }
+                size_t k = fread(buf + n, 1, allocated - n - 1, f);
+                n += k;
+                if (k == 0)
+                        break;
+        }
+        if (ferror(f))
+                return errno > 0 ? -errno : -EIO;
+
+        buf[n] = '\0';
+        if (ret_size)
+                *ret_size = n;
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+int sysfs_read_string(const char *root, const char *path, char **ret) {
+        _cleanup_free_ char *s = NULL;
+        char *nl;
+        int r;
+
+        r = read_full_file(root, path, &s, NULL);
+        if (r < 0)
+                return r;
+
+        nl = strchr(s, '\n');
+        if (nl)
+                *nl = '\0';
+        *ret = TAKE_PTR(s);
+        (void) strstrip_end(*ret);
+        return 0;
+}
+
+int sysfs_read_unsigned(const char *root, const char *path, unsigned base, unsigned *ret) {
+        _cleanup_free_ char *s = NULL;
+        int r;
+
+        r = sysfs_read_string(root, path, &s);
+        if (r < 0)
+                return r;
+        return safe_atou(s, base, ret);
+}
+
+int read_link(const char *root, const char *path, char **ret) {
+        _cleanup_free_ char *p = NULL;
+        char buf[PATH_MAX];
+        ssize_t k;
+        int r;
+
+        r = root_path(root, path, &p);
+        if (r < 0)
+                return r;
+        k = readlink(p, buf, sizeof(buf) - 1);
+        if (k < 0)
+                return -errno;
+        buf[k] = '\0';
+
+        *ret = strdup(buf);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int sysfs_read_link_basename(const char *root, const char *path, char **ret) {
+        _cleanup_free_ char *target = NULL;
+        const char *b;
+        int r;
+
+        r = read_link(root, path, &target);
+        if (r < 0)
+                return r;
+
+        b = strrchr(target, '/');
+        b = b ? b + 1 : target;
+        if (isempty(b))
+                return -EINVAL;
+
+        memmove(target, b, strlen(b) + 1);
+        *ret = TAKE_PTR(target);
+        return 0;
+}
+
+int sysfs_list_dir(const char *root, const char *path, const char *prefix, char ***ret) {
+        _cleanup_strv_free_ char **l = NULL;
+        _cleanup_closedir_ DIR *d = NULL;
+        _cleanup_free_ char *p = NULL;
+        struct dirent *de;
+        int r;
+
+        r = root_path(root, path, &p);
+        if (r < 0)
+                return r;
+        d = opendir(p);
+        if (!d)
+                return -errno;
+
+        errno = 0;
+        while ((de = readdir(d))) {
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                if (prefix && !startswith(de->d_name, prefix))
+                        continue;
+                r = strv_extend(&l, de->d_name);
+                if (r < 0)
+                        return r;
+                errno = 0;
+        }
+        if (errno > 0)
+                return -errno;
+
+        strv_sort(l);
+        /* An empty directory yields an empty list, not NULL, so callers can tell it apart. */
+        if (!l && !(l = calloc(1, sizeof(char *))))
+                return -ENOMEM;
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+typedef int (*reader_t)(const char *root, const char *path, char **ret);
+
+static int read_in_dir(const char *root, const char *dir, const char *name, reader_t reader,
+                       char **ret) {
+        _cleanup_free_ char *p = NULL;
+        int r;
+
+        if (asprintf(&p, "%s/%s", dir, name) < 0)
+                return -ENOMEM;
+        r = reader(root, p, ret);
+        if (r == -ENOENT)
+                return 0;
+        return r < 0 ? r : 1;
+}
+
+int sysfs_read_attr(const char *root, const char *dir, const char *attr, char **ret) {
+        return read_in_dir(root, dir, attr, sysfs_read_string, ret);
+}
+
+int sysfs_read_attr_link(const char *root, const char *dir, const char *link, char **ret) {
+        return read_in_dir(root, dir, link, sysfs_read_link_basename, ret);
+}
+
+static void free_elements(char *list, size_t n, size_t size, void (*done)(void *element)) {
+        for (size_t i = 0; i < n; i++)
+                done(list + i * size);
+        free(list);
+}
+
+int sysfs_read_entries(const char *root, const char *dir, const char *prefix, size_t size,
+                       sysfs_entry_reader_t read_one, void (*done)(void *element),
+                       void *ret, size_t *ret_n) {
+        _cleanup_strv_free_ char **names = NULL;
+        char *list = NULL, *slot;
+        size_t n = 0;
+        int r;
+
+        r = sysfs_list_dir(root, dir, prefix, &names);
+        if (r < 0 && r != -ENOENT)
+                return r;
+
+        STRV_FOREACH(name, names) {
+                slot = array_append(&list, &n, size);
+                if (!slot) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                r = read_one(root, *name, slot);
+                if (r <= 0)
+                        n--;    /* skipped or failed: the slot holds nothing, the next reuses it */
+                if (r < 0)
+                        goto fail;
+        }
+
+        /* ret is a pointer to the caller's typed array pointer. */
+        memcpy(ret, &list, sizeof(list));
+        *ret_n = n;
+        return 0;
+fail:
+        free_elements(list, n, size, done);
+        return r;
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <stddef.h>
+
+/* Readers for sysfs and /proc that take a root prefix: "/" (or NULL) reads the live system,
+ * any other directory reads a fixture tree laid out the same way. path is always absolute
+ * ("/sys/bus/pci/devices"). All return 0 or a negative errno; ret_* are untouched on failure.
+ * They never write and never log. */
+
+/* root + path, without doubling the slash. */
+int root_path(const char *root, const char *path, char **ret);
+
+/* Whole file, NUL-terminated (for /proc files whose size stat() reports as 0). */
+int read_full_file(const char *root, const char *path, char **ret, size_t *ret_size);
+
+/* First line of a one-line attribute, trailing whitespace removed. */
+int sysfs_read_string(const char *root, const char *path, char **ret);
+/* Same, parsed as an unsigned number in base (0: "0x" means hex). */
+int sysfs_read_unsigned(const char *root, const char *path, unsigned base, unsigned *ret);
+/* Basename of a symlink's target: "driver" -> "bochs-drm", "iommu_group" -> "2".
+ * -ENOENT when there is no such link (an unbound device has no "driver"). */
+int sysfs_read_link_basename(const char *root, const char *path, char **ret);
+/* Raw symlink target, for /proc/PID/fd/N. */
+int read_link(const char *root, const char *path, char **ret);
+/* Sorted names in a directory, without "." and "..", only those starting with prefix
+ * (all when prefix is NULL). A missing directory is an error (-ENOENT). */
+int sysfs_list_dir(const char *root, const char *path, const char *prefix, char ***ret);
+
+/* DIR/NAME variants of the two above for optional attributes and links: 1 when read,
+ * 0 when absent (ret untouched), negative errno otherwise. */
+int sysfs_read_attr(const char *root, const char *dir, const char *attr, char **ret);
+int sysfs_read_attr_link(const char *root, const char *dir, const char *link, char **ret);
+
+/* Reads one element for directory entry name into ret (zeroed memory of the element's
+ * size). Returns 1 to keep it, 0 to skip the entry (ret left as it was), negative errno. */
+typedef int (*sysfs_entry_reader_t)(const char *root, const char *name, void *ret);
+
+/* Builds an array of elements of size, one per entry of dir (filtered by prefix, in name
+ * order) that read_one keeps. A missing dir yields an empty array (*ret NULL, *ret_n 0).
+ * On failure the elements read so far are released with done, and ret_* are untouched. */
+int sysfs_read_entries(const char *root, const char *dir, const char *prefix, size_t size,
+                       sysfs_entry_reader_t read_one, void (*done)(void *element),
+                       void *ret, size_t *ret_n);
