@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Processes that keep the GPU busy: an open fd on one of its device nodes, or a mapping of
+ * one. A driver cannot be unbound safely while any remain (nvidia blocks forever). */
+
+typedef struct Holder {
+        pid_t pid;
+        char *comm;
+        char *node;                     /* "/dev/dri/card0", as the fd link or mapping names it */
+        bool mapped_only;               /* only a mapping, the fd was closed */
+        bool has_drm_client_id;         /* from fdinfo's drm-client-id, where the driver has it */
+        uint64_t drm_client_id;
+} Holder;
+
+typedef struct HolderScan {
+        Holder *holders;                /* by pid, then node; one entry per (pid, node) */
+        size_t n_holders;
+        unsigned n_unreadable;          /* processes whose fds we were not allowed to read */
+} HolderScan;
+
+/* Whether path is one of nodes, or a node that always means the GPU: /dev/fb*,
+ * /dev/nvidia*, /dev/kfd. */
+bool holder_node_matches(char * const *nodes, const char *path);
+
+/* The pathname column of a /proc/PID/maps line, NULL for anonymous mappings. Points into
+ * line. */
+const char *proc_maps_line_path(const char *line);
+
+/* Walks /proc below root. Processes that vanish meanwhile are skipped; ones we may not
+ * inspect are counted. Read-only. */
+int holders_scan(const char *root, char * const *nodes, HolderScan *ret);
+void holder_scan_done(HolderScan *s);

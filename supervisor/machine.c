@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "dev-nodes.h"
+#include "machine.h"
+#include "macro.h"
+#include "strv.h"
+
+Machine *machine_free(Machine *m) {
+        if (!m)
+                return NULL;
+
+        free(m->root);
+        pci_devices_free(m->pci, m->n_pci);
+        iommu_group_done(&m->group);
+        vtconsoles_free(m->vtcons, m->n_vtcons);
+        firmware_fbs_free(m->fbs, m->n_fbs);
+        strv_free(m->drm_nodes);
+        strv_free(m->snd_nodes);
+        holder_scan_done(&m->holders);
+        drm_clients_free(m->clients, m->n_clients);
+        free(m);
+        return NULL;
+}
+
+const char *machine_card_node(const Machine *m) {
+        STRV_FOREACH(n, m->drm_nodes)
+                if (startswith(*n, "/dev/dri/card"))
+                        return *n;
+        return NULL;
+}
+
+const DrmClient *machine_drm_master(const Machine *m) {
+        if (m->clients_error < 0)
+                return NULL;
+        return drm_clients_find_master(m->clients, m->n_clients);
+}
+
+static bool is_live(const char *root) {
+        return isempty(root) || streq(root, "/");
+}
+
+static int load_drm_nodes(Machine *m, MachineFlags flags) {
+        int r;
+
+        if ((flags & MACHINE_DRM_LIBDRM) && is_live(m->root)) {
+                r = dev_nodes_drm_libdrm(m->gpu->address, &m->drm_nodes);
+                if (r >= 0)
+                        return r;
+                /* libdrm could not enumerate (no permission on /dev/dri?): sysfs knows too. */
+        }
+        return dev_nodes_drm_sysfs(m->root, m->gpu->address, &m->drm_nodes);
+}
+
+/* The audio functions of the group: the card's HDMI/DP audio whose /dev/snd nodes
+ * PipeWire keeps open. */
+static int load_snd_nodes(Machine *m) {
+        int r;
+
+        for (size_t i = 0; i < m->group.n_devices; i++) {
+                _cleanup_strv_free_ char **nodes = NULL;
+                const PciDevice *d = &m->group.devices[i].pci;
+
+                if (!pci_class_is_audio(d->class))
+                        continue;
+                r = dev_nodes_alsa(m->root, d->address, &nodes);
+                if (r < 0)
+                        return r;
+                r = strv_extend_strv(&m->snd_nodes, nodes);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static void load_clients(Machine *m) {
+        const char *card = machine_card_node(m);
+        unsigned minor;
+
+        m->clients_error = -ENODEV;
+        if (!card || dev_node_card_minor(card, &minor) < 0)
+                return;
+        m->clients_error = drm_clients_read(m->root, minor, m->gpu->address,
+                                            &m->clients, &m->n_clients);
+}
+
+static int load_gpu(Machine *m, MachineFlags flags) {
+        int r;
+
+        m->gpu = pci_select_gpu(m->pci, m->n_pci);
+        if (!m->gpu)
+                return 0;
+
+        r = iommu_group_read(m->root, m->gpu, &m->group);
+        if (r < 0)
+                return r;
+        r = load_drm_nodes(m, flags);
+        if (r < 0)
+                return r;
+        r = load_snd_nodes(m);
+        if (r < 0)
+                return r;
+        load_clients(m);
+        return 0;
+}
+
+static int load_holders(Machine *m) {
+        _cleanup_strv_free_ char **nodes = NULL;
+        int r;
+
+        r = strv_extend_strv(&nodes, m->drm_nodes);
+        if (r >= 0)
+                r = strv_extend_strv(&nodes, m->snd_nodes);
+        if (r < 0)
+                return r;
+        return holders_scan(m->root, nodes, &m->holders);
+}
+
+int machine_load(const char *root, MachineFlags flags, Machine **ret) {
+        _cleanup_(machine_freep) Machine *m = NULL;
+        struct stat st;
+        int r;
+
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        *m = (Machine) { .group = IOMMU_GROUP_NULL, .clients_error = -ENODEV };
+        m->root = strdup(isempty(root) ? "/" : root);
+        if (!m->root)
+                return -ENOMEM;
+        /* Sections tolerate missing directories; a missing root is a typo, not a machine. */
+        if (stat(m->root, &st) < 0)
+                return -errno;
+        if (!S_ISDIR(st.st_mode))
+                return -ENOTDIR;
+
+        r = pci_devices_read_all(m->root, &m->pci, &m->n_pci);
+        if (r >= 0)
+                r = load_gpu(m, flags);
+        if (r >= 0)
+                r = vtconsoles_read(m->root, &m->vtcons, &m->n_vtcons);
+        if (r >= 0)
+                r = firmware_fbs_read(m->root, &m->fbs, &m->n_fbs);
+        if (r >= 0 && !(flags & MACHINE_SKIP_HOLDERS))
+                r = load_holders(m);
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(m);
+        return 0;
+}
