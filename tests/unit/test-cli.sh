@@ -1,0 +1,71 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Runs the built baton binary: against the fixture trees ("fixtures"), or on this very
+# machine ("live"), which must have no display-class GPU. Usage: test-cli.sh BATON FIXTURES MODE
+set -u
+
+baton=$1
+fixtures=$2
+mode=$3
+failed=0
+out=$(mktemp)
+err=$(mktemp)
+trap 'rm -f "$out" "$err"' EXIT
+
+# expect CODE PATTERN-IN-STDOUT-OR-STDERR -- ARGS...
+expect() {
+        code=$1 pattern=$2
+        shift 3
+        "$baton" "$@" >"$out" 2>"$err"
+        rc=$?
+        if [ "$rc" -ne "$code" ]; then
+                echo "FAIL: baton $*: exit $rc, expected $code"; cat "$out" "$err"
+                failed=$((failed + 1))
+        elif [ -n "$pattern" ] && ! grep -qF -- "$pattern" "$out" "$err"; then
+                echo "FAIL: baton $*: no '$pattern' in output"; cat "$out" "$err"
+                failed=$((failed + 1))
+        else
+                echo "ok: baton $* -> $rc"
+        fi
+}
+
+refusal="baton: refusing: no display-class GPU on this machine"
+
+case "$mode" in
+fixtures)
+        expect 0 "Usage: baton" -- --help
+        expect 0 "baton 0." -- --version
+        expect 0 "GPU            0000:00:02.0  [1234:1111] class 030000  driver bochs-drm" -- --root "$fixtures/lab" status
+        expect 0 "no display-class GPU found" -- --root "$fixtures/nogpu" status
+        for verb in handover return recover "start win11"; do
+                # shellcheck disable=SC2086
+                expect 1 "$refusal" -- --root "$fixtures/nogpu" $verb
+        done
+        expect 1 "handover: not implemented yet" -- --root "$fixtures/lab" handover
+        expect 1 "plan: not implemented yet" -- --root "$fixtures/nogpu" plan
+        expect 1 "doctor: not implemented yet" -- doctor
+        expect 1 "input: not implemented yet" -- input toggle
+        expect 2 "unknown command 'frobnicate'" -- frobnicate
+        expect 2 "missing command" --
+        expect 2 "wrong number of arguments" -- status extra
+        expect 2 "wrong number of arguments" -- start
+        expect 2 "expected 'toggle'" -- input sideways
+        expect 2 "" -- --no-such-option status
+        expect 1 "Failed to read the machine" -- --root /nonexistent/tree/x status
+        ;;
+live)
+        for c in /sys/bus/pci/devices/*/class; do
+                case $(cat "$c" 2>/dev/null) in
+                0x03*) echo "SKIP: this machine has a display-class GPU ($c)"; exit 77 ;;
+                esac
+        done
+        expect 1 "$refusal" -- handover
+        expect 1 "$refusal" -- start some-vm
+        expect 0 "no display-class GPU found" -- status
+        expect 0 "holders " -- status
+        ;;
+*)
+        echo "unknown mode $mode"; exit 2 ;;
+esac
+
+[ "$failed" -eq 0 ] || { echo "$failed check(s) failed"; exit 1; }

@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+
+#include <errno.h>
+
+#include "parse-util.h"
+#include "strv.h"
+#include "sysfs-util.h"
+#include "tests.h"
+
+static void test_safe_atou(void) {
+        unsigned u = 7;
+        uint64_t v;
+
+        ASSERT_OK(safe_atou("0x030000\n", 0, &u));
+        ASSERT_EQ(u, 0x030000);
+        ASSERT_OK(safe_atou("1234", 16, &u));
+        ASSERT_EQ(u, 0x1234);
+        ASSERT_OK(safe_atou64("18446744073709551615", 10, &v));
+        ASSERT_TRUE(v == UINT64_MAX);
+
+        u = 7;
+        ASSERT_EQ(safe_atou("-1", 10, &u), -EINVAL);
+        ASSERT_EQ(safe_atou(" 1", 10, &u), -EINVAL);
+        ASSERT_EQ(safe_atou("12x", 10, &u), -EINVAL);
+        ASSERT_EQ(safe_atou("", 10, &u), -EINVAL);
+        ASSERT_EQ(safe_atou("4294967296", 10, &u), -ERANGE);
+        ASSERT_EQ(u, 7);        /* untouched on failure */
+}
+
+static void test_parse_pid(void) {
+        pid_t pid = 5;
+
+        ASSERT_OK(parse_pid("412", &pid));
+        ASSERT_EQ(pid, 412);
+        ASSERT_EQ(parse_pid("0", &pid), -ERANGE);
+        ASSERT_EQ(parse_pid("self", &pid), -EINVAL);
+        ASSERT_EQ(pid, 412);
+}
+
+static void test_root_path(void) {
+        char *p;
+
+        ASSERT_OK(root_path("/", "/sys/bus", &p));
+        ASSERT_STREQ(p, "/sys/bus");
+        free(p);
+        ASSERT_OK(root_path(NULL, "/proc", &p));
+        ASSERT_STREQ(p, "/proc");
+        free(p);
+        ASSERT_OK(root_path("/tmp/fix//", "/sys/bus", &p));
+        ASSERT_STREQ(p, "/tmp/fix/sys/bus");
+        free(p);
+}
+
+static void test_strv(void) {
+        _cleanup_strv_free_ char **l = NULL, **m = NULL;
+
+        ASSERT_EQ(strv_length(l), 0);
+        ASSERT_OK(strv_extend(&l, "b"));
+        ASSERT_OK(strv_extend(&l, "a"));
+        strv_sort(l);
+        ASSERT_STREQ(l[0], "a");
+        ASSERT_STREQ(l[1], "b");
+        ASSERT_NULL(l[2]);
+        ASSERT_TRUE(strv_contains(l, "b"));
+        ASSERT_FALSE(strv_contains(l, "c"));
+        ASSERT_OK(strv_extend_strv(&m, l));
+        ASSERT_EQ(strv_length(m), 2);
+}
+
+static void test_sysfs_read(void) {
+        const char *root = FIXTURE("lab");
+        _cleanup_free_ char *s = NULL, *drv = NULL, *grp = NULL;
+        unsigned class = 0;
+
+        ASSERT_OK(sysfs_read_string(root, "/sys/bus/pci/devices/0000:00:02.0/vendor", &s));
+        ASSERT_STREQ(s, "0x1234");
+        ASSERT_OK(sysfs_read_unsigned(root, "/sys/bus/pci/devices/0000:00:02.1/class", 0, &class));
+        ASSERT_EQ(class, 0x040300);
+        ASSERT_OK(sysfs_read_link_basename(root, "/sys/bus/pci/devices/0000:00:02.0/driver", &drv));
+        ASSERT_STREQ(drv, "bochs-drm");
+        ASSERT_OK(sysfs_read_link_basename(root, "/sys/bus/pci/devices/0000:00:02.0/iommu_group", &grp));
+        ASSERT_STREQ(grp, "2");
+        ASSERT_EQ(sysfs_read_link_basename(root, "/sys/bus/pci/devices/0000:00:00.0/driver", &drv),
+                  -ENOENT);
+        ASSERT_EQ(sysfs_read_string(root, "/sys/nonexistent", &s), -ENOENT);
+}
+
+static void test_sysfs_list_dir(void) {
+        _cleanup_strv_free_ char **all = NULL, **vt = NULL, **empty = NULL;
+
+        ASSERT_OK(sysfs_list_dir(FIXTURE("lab"), "/sys/bus/pci/devices", NULL, &all));
+        ASSERT_EQ(strv_length(all), 5);
+        ASSERT_STREQ(all[0], "0000:00:00.0");
+        ASSERT_STREQ(all[4], "0000:00:1f.0");
+        ASSERT_OK(sysfs_list_dir(FIXTURE("lab"), "/sys/class/vtconsole", "vtcon", &vt));
+        ASSERT_EQ(strv_length(vt), 2);
+        ASSERT_OK(sysfs_list_dir(FIXTURE("lab"), "/sys/class/vtconsole", "nomatch", &empty));
+        ASSERT_TRUE(empty != NULL);
+        ASSERT_EQ(strv_length(empty), 0);
+        ASSERT_EQ(sysfs_list_dir(FIXTURE("lab"), "/sys/missing", NULL, &all), -ENOENT);
+}
+
+/* Keeps names ending in ".0", fails with -EIO on fail_on. */
+static const char *fail_on;
+
+static int read_name(const char *root, const char *name, void *ret) {
+        if (fail_on && streq(name, fail_on))
+                return -EIO;
+        if (!strstr(name, ".0"))
+                return 0;
+        *(char **) ret = strdup(name);
+        return *(char **) ret ? 1 : -ENOMEM;
+}
+
+static void name_done(void *p) {
+        free(*(char **) p);
+}
+
+static void test_sysfs_read_entries(void) {
+        const char *dir = "/sys/bus/pci/devices";
+        char **names = NULL;
+        size_t n = 0;
+
+        fail_on = NULL;
+        ASSERT_OK(sysfs_read_entries(FIXTURE("lab"), dir, NULL, sizeof(char *), read_name, name_done,
+                                     &names, &n));
+        ASSERT_EQ(n, 4);                        /* 0000:00:02.1 was skipped */
+        ASSERT_STREQ(names[1], "0000:00:02.0");
+        ASSERT_STREQ(names[2], "0000:00:04.0");
+        for (size_t i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+
+        names = NULL;
+        n = 42;
+        fail_on = "0000:00:04.0";
+        ASSERT_EQ(sysfs_read_entries(FIXTURE("lab"), dir, NULL, sizeof(char *), read_name, name_done,
+                                     &names, &n), -EIO);
+        ASSERT_NULL(names);
+        ASSERT_EQ(n, 42);
+
+        ASSERT_OK(sysfs_read_entries(FIXTURE("lab"), "/sys/none", NULL, sizeof(char *), read_name,
+                                     name_done, &names, &n));
+        ASSERT_EQ(n, 0);
+}
+
+int main(void) {
+        RUN(test_safe_atou);
+        RUN(test_parse_pid);
+        RUN(test_root_path);
+        RUN(test_strv);
+        RUN(test_sysfs_read);
+        RUN(test_sysfs_list_dir);
+        RUN(test_sysfs_read_entries);
+        return 0;
+}

@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+
+#include <errno.h>
+
+#include "dev-nodes.h"
+#include "machine.h"
+#include "status.h"
+#include "strv.h"
+#include "tests.h"
+
+static Machine *load(const char *tree) {
+        Machine *m = NULL;
+
+        ASSERT_OK(machine_load(tree, 0, &m));
+        ASSERT_TRUE(m != NULL);
+        return m;
+}
+
+static char *status_text(const Machine *m) {
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&buf, &size);
+
+        ASSERT_TRUE(f != NULL);
+        status_print(f, m, NULL, 0);
+        ASSERT_EQ(fclose(f), 0);
+        return buf;
+}
+
+static void test_lab_gpu_and_group(void) {
+        _cleanup_(machine_freep) Machine *m = load(FIXTURE("lab"));
+
+        ASSERT_EQ(m->n_pci, 5);
+        ASSERT_TRUE(machine_has_gpu(m));
+        ASSERT_STREQ(m->gpu->address, "0000:00:02.0");
+        ASSERT_EQ(m->gpu->vendor, 0x1234);
+        ASSERT_EQ(m->gpu->device, 0x1111);
+        ASSERT_EQ(m->gpu->class, 0x030000);
+        ASSERT_STREQ(m->gpu->driver, "bochs-drm");
+        ASSERT_NULL(m->gpu->driver_override);         /* "(null)" in sysfs */
+        ASSERT_EQ(m->gpu->boot_vga, 1);
+
+        ASSERT_EQ(m->group.number, 2);
+        ASSERT_EQ(m->group.n_devices, 2);
+        ASSERT_STREQ(m->group.devices[1].pci.address, "0000:00:02.1");
+        ASSERT_STREQ(m->group.devices[1].pci.driver, "snd_hda_intel");
+        ASSERT_EQ(m->group.devices[1].pci.class, 0x040300);
+        ASSERT_EQ(m->group.devices[1].pci.boot_vga, -1);
+        ASSERT_TRUE(m->group.devices[0].is_card_function);
+        ASSERT_TRUE(m->group.devices[1].is_card_function);
+        ASSERT_FALSE(m->group.devices[1].is_bridge);
+        ASSERT_EQ(iommu_group_count_foreign(&m->group), 0);
+}
+
+static void test_lab_consoles_and_nodes(void) {
+        _cleanup_(machine_freep) Machine *m = load(FIXTURE("lab"));
+
+        ASSERT_EQ(m->n_vtcons, 2);
+        ASSERT_STREQ(m->vtcons[0].id, "vtcon0");
+        ASSERT_FALSE(m->vtcons[0].is_fb);
+        ASSERT_STREQ(m->vtcons[1].name, "(M) frame buffer device");
+        ASSERT_TRUE(m->vtcons[1].is_fb);
+        ASSERT_TRUE(m->vtcons[1].bound);
+        ASSERT_EQ(m->n_fbs, 0);         /* bochs took the aperture over from efifb */
+
+        ASSERT_EQ(strv_length(m->drm_nodes), 2);
+        ASSERT_STREQ(m->drm_nodes[0], "/dev/dri/card0");
+        ASSERT_STREQ(m->drm_nodes[1], "/dev/dri/renderD128");
+        ASSERT_STREQ(machine_card_node(m), "/dev/dri/card0");
+        ASSERT_EQ(strv_length(m->snd_nodes), 4);
+        ASSERT_TRUE(strv_contains(m->snd_nodes, "/dev/snd/controlC0"));
+        ASSERT_TRUE(strv_contains(m->snd_nodes, "/dev/snd/pcmC0D0p"));
+        ASSERT_FALSE(strv_contains(m->snd_nodes, "/dev/snd/id"));
+}
+
+static void test_lab_holders_and_master(void) {
+        _cleanup_(machine_freep) Machine *m = load(FIXTURE("lab"));
+        const HolderScan *s = &m->holders;
+        const DrmClient *master;
+
+        /* cage twice on card0 (two fds and a mapping) counts once; systemd holds nothing. */
+        ASSERT_EQ(s->n_holders, 5);
+        ASSERT_EQ(s->holders[0].pid, 412);
+        ASSERT_STREQ(s->holders[0].comm, "cage");
+        ASSERT_STREQ(s->holders[0].node, "/dev/dri/card0");
+        ASSERT_FALSE(s->holders[0].mapped_only);
+        ASSERT_FALSE(s->holders[0].has_drm_client_id);  /* bochs prints no drm-* keys */
+        ASSERT_STREQ(s->holders[1].node, "/dev/snd/controlC0");
+        ASSERT_STREQ(s->holders[2].node, "/dev/snd/pcmC0D0p");
+        ASSERT_EQ(s->holders[3].pid, 777);
+        ASSERT_TRUE(s->holders[3].mapped_only);
+        ASSERT_STREQ(s->holders[4].node, "/dev/fb0");
+
+        ASSERT_EQ(m->clients_error, 0);
+        master = machine_drm_master(m);
+        ASSERT_TRUE(master != NULL);
+        ASSERT_EQ(master->pid, 412);
+        ASSERT_STREQ(master->command, "cage");
+}
+
+static void test_lab_boot(void) {
+        _cleanup_(machine_freep) Machine *m = load(FIXTURE("lab-boot"));
+
+        ASSERT_STREQ(m->gpu->address, "0000:00:02.0");
+        ASSERT_NULL(m->gpu->driver);
+        ASSERT_EQ(strv_length(m->drm_nodes), 0);
+        ASSERT_NULL(machine_card_node(m));
+        ASSERT_NULL(machine_drm_master(m));
+        ASSERT_EQ(m->n_fbs, 1);
+        ASSERT_STREQ(m->fbs[0].name, "efi-framebuffer.0");
+        ASSERT_STREQ(m->fbs[0].driver, "efi-framebuffer");
+        ASSERT_EQ(m->holders.n_holders, 0);     /* no /proc in this tree */
+}
+
+static void test_nogpu(void) {
+        _cleanup_(machine_freep) Machine *m = load(FIXTURE("nogpu"));
+        _cleanup_free_ char *text = NULL;
+
+        ASSERT_EQ(m->n_pci, 3);
+        ASSERT_FALSE(machine_has_gpu(m));
+        ASSERT_EQ(m->group.number, -1);
+        ASSERT_EQ(m->group.n_devices, 0);
+        ASSERT_EQ(strv_length(m->drm_nodes), 0);
+        ASSERT_EQ(m->holders.n_holders, 0);
+        ASSERT_EQ(m->n_vtcons, 1);
+
+        text = status_text(m);
+        ASSERT_TRUE(strstr(text, "GPU            no display-class GPU found\n"));
+        ASSERT_TRUE(strstr(text, "0000:00:03.0 (network, virtio-pci)"));
+        ASSERT_TRUE(strstr(text, "holders        none\n"));
+}
+
+static void test_shared_group(void) {
+        _cleanup_(machine_freep) Machine *m = load(FIXTURE("shared-group"));
+        const IommuGroup *g = &m->group;
+
+        /* The iGPU at 00:02.0 comes first by address; boot_vga picks the dGPU. */
+        ASSERT_STREQ(m->gpu->address, "0000:01:00.0");
+        ASSERT_EQ(g->number, 1);
+        ASSERT_EQ(g->n_devices, 5);
+        ASSERT_TRUE(g->devices[0].is_bridge);
+        ASSERT_FALSE(g->devices[0].is_card_function);
+        ASSERT_TRUE(g->devices[1].is_bridge);
+        ASSERT_TRUE(g->devices[2].is_card_function);
+        ASSERT_TRUE(g->devices[3].is_card_function);
+        ASSERT_STREQ(g->devices[4].pci.address, "0000:02:00.0");
+        ASSERT_EQ(g->devices[4].pci.class, 0x010802);
+        ASSERT_FALSE(g->devices[4].is_bridge);
+        ASSERT_FALSE(g->devices[4].is_card_function);
+        ASSERT_EQ(iommu_group_count_foreign(g), 1);
+
+        ASSERT_EQ(m->n_fbs, 1);
+        ASSERT_STREQ(m->fbs[0].driver, "simple-framebuffer");
+        ASSERT_EQ(m->clients_error, -ENOENT);           /* no debugfs in this tree */
+        ASSERT_NULL(machine_drm_master(m));
+}
+
+static void test_shared_group_holders(void) {
+        _cleanup_(machine_freep) Machine *m = load(FIXTURE("shared-group"));
+        const HolderScan *s = &m->holders;
+        _cleanup_free_ char *text = NULL;
+
+        ASSERT_EQ(s->n_holders, 3);
+        ASSERT_STREQ(s->holders[0].node, "/dev/dri/card0");
+        ASSERT_TRUE(s->holders[0].has_drm_client_id);
+        ASSERT_EQ(s->holders[0].drm_client_id, 7);
+        ASSERT_STREQ(s->holders[1].node, "/dev/nvidia0");
+        ASSERT_STREQ(s->holders[2].node, "/dev/nvidiactl");
+
+        text = status_text(m);
+        ASSERT_TRUE(strstr(text, "0000:02:00.0 (nvme, nvme; not part of the card)"));
+        ASSERT_TRUE(strstr(text, "shared: 1 endpoint(s) not part of the card"));
+}
+
+static void test_select_gpu(void) {
+        PciDevice d[] = {
+                { .address = (char *) "0000:00:01.0", .class = 0x060400, .boot_vga = -1 },
+                { .address = (char *) "0000:00:02.0", .class = 0x038000, .boot_vga = -1 },
+                { .address = (char *) "0000:01:00.0", .class = 0x030000, .boot_vga = 0 },
+                { .address = (char *) "0000:02:00.0", .class = 0x030000, .boot_vga = 1 },
+        };
+
+        ASSERT_TRUE(pci_select_gpu(d, 4) == &d[3]);     /* boot_vga wins */
+        ASSERT_TRUE(pci_select_gpu(d, 3) == &d[1]);     /* else the first display device */
+        ASSERT_NULL(pci_select_gpu(d, 1));              /* a bridge is no GPU */
+        ASSERT_NULL(pci_select_gpu(d, 0));
+}
+
+static void test_lab_status_text(void) {
+        _cleanup_(machine_freep) Machine *m = load(FIXTURE("lab"));
+        _cleanup_free_ char *text = status_text(m);
+
+        ASSERT_TRUE(strstr(text,
+                "GPU            0000:00:02.0  [1234:1111] class 030000  driver bochs-drm  boot_vga 1\n"));
+        ASSERT_TRUE(strstr(text,
+                "IOMMU group    2: 0000:00:02.0 (display, bochs-drm), 0000:00:02.1 (audio, snd_hda_intel)\n"));
+        ASSERT_TRUE(strstr(text, "vtcon1 (M) frame buffer device: bound (fb)\n"));
+        ASSERT_TRUE(strstr(text, "DRM nodes      /dev/dri/card0 /dev/dri/renderD128\n"));
+        ASSERT_TRUE(strstr(text, "DRM master     pid 412 (cage)\n"));
+        ASSERT_TRUE(strstr(text, "holders        pid 412 cage /dev/dri/card0\n"));
+        ASSERT_TRUE(strstr(text, "               pid 777 kmscube /dev/dri/renderD128 (mapped)\n"));
+}
+
+static void test_missing_root(void) {
+        Machine *m = (Machine *) 0x1;
+
+        /* A tree with nothing in it is a machine without a GPU, not an error. */
+        ASSERT_OK(machine_load(FIXTURE("text"), MACHINE_SKIP_HOLDERS, &m));
+        ASSERT_FALSE(machine_has_gpu(m));
+        ASSERT_EQ(m->n_pci, 0);
+        machine_free(m);
+
+        m = (Machine *) 0x1;
+        ASSERT_EQ(machine_load(FIXTURE("no-such-tree"), 0, &m), -ENOENT);
+        ASSERT_TRUE(m == (Machine *) 0x1);
+        ASSERT_EQ(machine_load(FIXTURE("text/fdinfo-bochs.txt"), 0, &m), -ENOTDIR);
+}
+
+static void test_libdrm_nodes_live(void) {
+        _cleanup_strv_free_ char **nodes = NULL;
+
+        /* Whatever this machine has, the call must not fail; without /dev/dri it is empty. */
+        ASSERT_OK(dev_nodes_drm_libdrm("0000:00:02.0", &nodes));
+        ASSERT_TRUE(nodes != NULL);
+        if (access("/dev/dri", F_OK) < 0)
+                ASSERT_EQ(strv_length(nodes), 0);
+        ASSERT_EQ(dev_nodes_drm_libdrm("not-an-address", &nodes), -EINVAL);
+}
+
+int main(void) {
+        RUN(test_lab_gpu_and_group);
+        RUN(test_lab_consoles_and_nodes);
+        RUN(test_lab_holders_and_master);
+        RUN(test_lab_boot);
+        RUN(test_nogpu);
+        RUN(test_shared_group);
+        RUN(test_shared_group_holders);
+        RUN(test_select_gpu);
+        RUN(test_lab_status_text);
+        RUN(test_missing_root);
+        RUN(test_libdrm_nodes_live);
+        return 0;
+}
