@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "log.h"
 
 #include "parse-util.h"
 #include "strv.h"
@@ -144,6 +148,34 @@ static void test_sysfs_read_entries(void) {
         ASSERT_EQ(n, 0);
 }
 
+static void test_log_errno(void) {
+        _cleanup_free_ char *text = NULL;
+        char path[] = "/tmp/baton-test-log-XXXXXX";
+        int fd, saved;
+
+        fd = mkstemp(path);
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_EQ(unlink(path), 0);
+        saved = dup(STDERR_FILENO);
+        ASSERT_TRUE(dup2(fd, STDERR_FILENO) >= 0);
+
+        log_set_target(LOG_TARGET_STDERR);
+        ASSERT_EQ(log_error_errno(ENOENT, "open %s: %m", "x"), -ENOENT);
+        ASSERT_EQ(log_warning_errno(-EACCES, "read: %m, ignoring"), -EACCES);
+        log_debug("below the level: not printed");
+        ASSERT_EQ(log_full_fields(LOG_ERR, 0, &((LogFields) { .stage = "vfio" }), "plain"), 0);
+
+        ASSERT_TRUE(dup2(saved, STDERR_FILENO) >= 0);
+        close(saved);
+        ASSERT_EQ(lseek(fd, 0, SEEK_SET), 0);
+        text = calloc(1, 4096);
+        ASSERT_TRUE(read(fd, text, 4095) > 0);
+        close(fd);
+        ASSERT_STREQ(text, "baton: open x: No such file or directory\n"
+                           "baton: read: Permission denied, ignoring\n"
+                           "baton: plain\n");
+}
+
 int main(void) {
         RUN(test_safe_atou);
         RUN(test_parse_pid);
@@ -152,5 +184,6 @@ int main(void) {
         RUN(test_sysfs_read);
         RUN(test_sysfs_list_dir);
         RUN(test_sysfs_read_entries);
+        RUN(test_log_errno);
         return 0;
 }

@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include "dev-nodes.h"
+#include "drm-probe.h"
 #include "machine.h"
 #include "status.h"
 #include "strv.h"
@@ -227,6 +228,16 @@ static void test_libdrm_nodes_live(void) {
         ASSERT_EQ(dev_nodes_drm_libdrm("not-an-address", &nodes), -EINVAL);
 }
 
+static void test_drm_probe_errors(void) {
+        DrmProbe p = { .n_crtcs = 77 };
+
+        /* Failures come back as errno and leave the result alone. /dev/null is no DRM
+         * device: its ioctls fail with ENOTTY. */
+        ASSERT_EQ(drm_probe_card("/dev/dri/no-such-card", &p), -ENOENT);
+        ASSERT_EQ(drm_probe_card("/dev/null", &p), -ENOTTY);
+        ASSERT_EQ(p.n_crtcs, 77);
+}
+
 int main(void) {
         RUN(test_lab_gpu_and_group);
         RUN(test_lab_consoles_and_nodes);
@@ -239,5 +250,6 @@ int main(void) {
         RUN(test_lab_status_text);
         RUN(test_missing_root);
         RUN(test_libdrm_nodes_live);
+        RUN(test_drm_probe_errors);
         return 0;
 }
