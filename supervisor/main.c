@@ -59,19 +59,26 @@ static void help(FILE *f) {
 
 static int verb_status(int argc, char *argv[]) {
         _cleanup_(machine_freep) Machine *m = NULL;
-        DrmProbe probe;
+        const DrmProbe *result = NULL;
+        int probe_error = 0, r;
         const char *card;
-        int r, probe_error = 0;
+        DrmProbe probe;
 
         r = machine_load(arg_root, MACHINE_DRM_LIBDRM, &m);
         if (r < 0)
                 return log_error_errno(r, "Failed to read the machine below %s: %m", arg_root);
 
+        /* The node names are live paths: under --root they belong to another machine. */
         card = machine_card_node(m);
-        if (arg_probe_scanout && card)
+        if (arg_probe_scanout && card && !streq(arg_root, "/"))
+                log_warning("--probe-scanout ignored with --root: %s is a node of this machine", card);
+        else if (arg_probe_scanout && card) {
                 probe_error = drm_probe_card(card, &probe);
-        status_print(stdout, m, arg_probe_scanout && card && probe_error >= 0 ? &probe : NULL,
-                     probe_error);
+                if (probe_error >= 0)
+                        result = &probe;
+        }
+
+        status_print(stdout, m, result, probe_error);
         return fflush(stdout) == 0 ? 0 : -errno;
 }
 
