@@ -1,0 +1,60 @@
+# Helpers for lab scenarios (sourced into each scenario's bash in the guest).
+# A check prints one TAP line; its failure never stops the scenario, so every
+# assertion of a scenario is reported. Waits poll a condition until a deadline.
+
+tap() { # tap ok|"not ok" DESCRIPTION
+        echo "@@TAP@@ $1 - $LAB_SCENARIO: $2"
+}
+
+# check DESCRIPTION COMMAND...: passes when COMMAND exits 0; on failure its
+# output is shown.
+check() {
+        local desc=$1 out rc
+        shift
+        out=$("$@" 2>&1)
+        rc=$?
+        if [ $rc -eq 0 ]; then
+                tap ok "$desc"
+        else
+                tap "not ok" "$desc"
+                [ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/    /'
+                echo "    (command: $*, status $rc)"
+        fi
+        return $rc
+}
+
+# check_eq DESCRIPTION EXPECTED ACTUAL
+check_eq() {
+        if [ "$2" = "$3" ]; then
+                tap ok "$1"
+        else
+                tap "not ok" "$1"
+                echo "    expected: '$2'"
+                echo "    actual:   '$3'"
+                return 1
+        fi
+}
+
+# wait_for SECONDS COMMAND...: true once COMMAND succeeds, false at the deadline.
+wait_for() {
+        local deadline=$(( $(date +%s%N) / 1000000 + $1 * 1000 ))
+        shift
+        until "$@" >/dev/null 2>&1; do
+                [ $(( $(date +%s%N) / 1000000 )) -ge $deadline ] && return 1
+                sleep 0.1
+        done
+}
+
+# Small readers of the machine, for assertions.
+pci_driver() { # ADDR -> driver name or "none"
+        local l=/sys/bus/pci/devices/$1/driver
+        if [ -e "$l" ]; then basename "$(readlink "$l")"; else echo none; fi
+}
+pci_group() { basename "$(readlink "/sys/bus/pci/devices/$1/iommu_group")"; }
+fb_vtcon_bound() { # true when a frame-buffer vtconsole is bound
+        local v
+        for v in /sys/class/vtconsole/vtcon*; do
+                grep -q "frame buffer" "$v/name" && [ "$(cat "$v/bind")" = 1 ] && return 0
+        done
+        return 1
+}
