@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <string.h>
+
+#include "stage.h"
+
+extern const Stage stage_vtconsoles, stage_firmware_fb, stage_drm_idle, stage_gpu_modules, stage_vfio;
+
+/* The handover order; the return walks it backwards. The display manager,
+ * audio and session stages (daemon issues) and input come before and after. */
+const Stage *const stage_table[] = {
+        &stage_vtconsoles,
+        &stage_firmware_fb,
+        &stage_drm_idle,
+        &stage_gpu_modules,
+        &stage_vfio,
+        NULL,
+};
+
+const Stage *stage_find(const char *name) {
+        for (const Stage *const *st = stage_table; *st; st++)
+                if (streq((*st)->name, name))
+                        return *st;
+        return NULL;
+}
