@@ -39,6 +39,10 @@ int log_internal(int level, int error, const LogFields *fields,
 #define log_full_errno(level, error, ...) log_full_fields((level), (error), NULL, __VA_ARGS__)
 #define log_full(level, ...) (void) log_full_errno((level), 0, __VA_ARGS__)
 
+/* An error of our own making (not from a failed call), systemd's convention:
+ * log_error_errno(SYNTHETIC_ERRNO(ENODEV), "...") logs and returns -ENODEV. */
+#define SYNTHETIC_ERRNO(e) (e)
+
 #define log_debug(...)   log_full(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...)    log_full(LOG_INFO, __VA_ARGS__)
 #define log_notice(...)  log_full(LOG_NOTICE, __VA_ARGS__)

@@ -11,18 +11,27 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <systemd/sd-event.h>
 
 #include "config.h"
 #include "drm-probe.h"
+#include "engine.h"
+#include "journal.h"
 #include "log.h"
 #include "machine.h"
 #include "macro.h"
+#include "stage.h"
 #include "status.h"
+#include "strv.h"
 
 #define EXIT_USAGE 2
 
 static const char *arg_root = "/";
 static bool arg_probe_scanout = false;
+static const char *arg_rundir = BATON_RUNDIR;
+static uint64_t arg_deadline_usec[_DEADLINE_MAX] = {};
 
 typedef enum VerbFlags {
         VERB_CHANGES_MACHINE = 1 << 0,  /* refuses without a display-class GPU */
@@ -52,9 +61,37 @@ static void help(FILE *f) {
                 "Options:\n"
                 "  -h --help         Show this help\n"
                 "     --version      Show the version\n"
+                "     --deadline WHAT=SECONDS\n"
+                "                    How long a wait may take: holders, unbind, probe, module\n"
                 "     --probe-scanout\n"
                 "                    status: open the card node to see whether a CRTC is lit\n"
                 "                    (may hold DRM master for an instant: lab use)\n");
+}
+
+static void print_journal_state(void) {
+        _cleanup_(journal_freep) Journal *j = NULL;
+        const JournalStage *st;
+        int r;
+
+        r = journal_load(arg_rundir, false, &j);
+        if (r == -ENOENT) {
+                printf("%-15s%s\n", "state", "host (no transition recorded)");
+                return;
+        }
+        if (r < 0) {
+                printf("%-15sunknown: %s/journal is unreadable (%s): run 'baton recover'\n", "state",
+                       arg_rundir, strerror(-r));
+                return;
+        }
+        switch (journal_state(j)) {
+        case JOURNAL_STATE_GUEST:
+                printf("%-15sguest: %s is handed over\n", "state", j->gpu);
+                break;
+        default:
+                st = journal_last_pending(j);
+                printf("%-15sinterrupted transition of %s (last stage that acted: %s): run 'baton recover'\n",
+                       "state", j->gpu, st ? st->name : "none");
+        }
 }
 
 static int verb_status(int argc, char *argv[]) {
@@ -78,8 +115,125 @@ static int verb_status(int argc, char *argv[]) {
                         result = &probe;
         }
 
+        print_journal_state();
         status_print(stdout, m, result, probe_error);
         return fflush(stdout) == 0 ? 0 : -errno;
+}
+
+static const char *const position_names[] = {
+        [STAGE_AT_HOST] = "host",
+        [STAGE_AT_GUEST] = "guest",
+        [STAGE_MIXED] = "mixed (partly moved)",
+        [STAGE_NOTHING_TO_DO] = "nothing to do here",
+};
+
+/* A dry run: what a handover would do on this machine, stage by stage. Reads only. */
+static int verb_plan(int argc, char *argv[]) {
+        _cleanup_(machine_freep) Machine *m = NULL;
+        unsigned i = 0;
+        int r;
+
+        r = machine_load(arg_root, streq(arg_root, "/") ? MACHINE_DRM_LIBDRM : 0, &m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the machine below %s: %m", arg_root);
+        if (!machine_has_gpu(m))
+                return log_error_errno(SYNTHETIC_ERRNO(ENODEV), "no display-class GPU on this machine: nothing to plan");
+
+        printf("Handover plan for GPU %s (IOMMU group %d); nothing is changed by this command.\n",
+               m->gpu->address, m->group.number);
+        for (const Stage *const *st = stage_table; *st; st++) {
+                char **lines = NULL;
+                StagePosition pos;
+
+                r = (*st)->observe(m, &pos, &lines);
+                if (r < 0)
+                        printf("%2u. %-14s %s: cannot observe: %s\n", ++i, (*st)->name, (*st)->summary, strerror(-r));
+                else
+                        printf("%2u. %-14s %s: now %s\n", ++i, (*st)->name, (*st)->summary, position_names[pos]);
+                STRV_FOREACH(l, lines)
+                        printf("      %s\n", *l);
+                strv_free(lines);
+        }
+        return fflush(stdout) == 0 ? 0 : -errno;
+}
+
+static const char *const op_names[] = {
+        [ENGINE_HANDOVER] = "handover",
+        [ENGINE_RETURN] = "return",
+        [ENGINE_RECOVER] = "recover",
+};
+
+static void print_timeline(const Engine *e, EngineOp op, int result) {
+        const StageTiming *t;
+        uint64_t total = 0;
+        size_t n;
+
+        t = engine_timeline(e, &n);
+        if (n == 0)
+                return;
+        printf("%s of %s:\n", op_names[op], strna(engine_gpu(e)));
+        for (size_t i = 0; i < n; i++) {
+                total += t[i].usec;
+                if (t[i].skipped)
+                        printf("  %-14s %-8s %10s  nothing to do\n", t[i].stage, "to guest", "-");
+                else
+                        printf("  %-14s %-8s %7.1f ms  %s\n", t[i].stage, t[i].to_guest ? "to guest" : "to host",
+                               t[i].usec / 1000.0, t[i].result < 0 ? strerror(-t[i].result) : "ok");
+        }
+        printf("  %-23s %7.1f ms  %s\n", "total", total / 1000.0,
+               result < 0 ? "FAILED" : "ok");
+}
+
+typedef struct TransitionResult {
+        sd_event *event;
+        int r;
+} TransitionResult;
+
+static void on_transition_done(Engine *e, int r, void *userdata) {
+        TransitionResult *t = userdata;
+
+        t->r = r;
+        (void) sd_event_exit(t->event, 0);
+}
+
+static int run_transition(EngineOp op) {
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        _cleanup_(engine_freep) Engine *e = NULL;
+        EngineOptions o = { .root = arg_root, .rundir = arg_rundir };
+        TransitionResult t = {};
+        int r;
+
+        memcpy(o.deadline_usec, arg_deadline_usec, sizeof(o.deadline_usec));
+        r = sd_event_default(&event);
+        if (r < 0)
+                return log_error_errno(r, "Failed to allocate the event loop: %m");
+        r = engine_new(event, &o, &e);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the engine: %m");
+        t.event = event;
+        r = engine_start(e, op, on_transition_done, &t);
+        if (r <= 0)
+                return r;
+        r = sd_event_loop(event);
+        if (r < 0)
+                return log_error_errno(r, "Event loop failed: %m");
+        print_timeline(e, op, t.r);
+        if (t.r < 0 && op == ENGINE_HANDOVER)
+                log_error("Handover failed; %s", engine_rollback_incomplete(e) ?
+                          "the rollback did not finish: run 'baton recover'" : "the host state was restored");
+        return t.r;
+}
+
+static int verb_handover(int argc, char *argv[]) {
+        return run_transition(ENGINE_HANDOVER);
+}
+
+static int verb_return(int argc, char *argv[]) {
+        return run_transition(ENGINE_RETURN);
+}
+
+static int verb_recover(int argc, char *argv[]) {
+        return run_transition(ENGINE_RECOVER);
 }
 
 static int verb_not_implemented(int argc, char *argv[]) {
@@ -89,10 +243,10 @@ static int verb_not_implemented(int argc, char *argv[]) {
 
 static const Verb verbs[] = {
         { "status",   0, 0, 0,                    verb_status },
-        { "plan",     0, 1, 0,                    verb_not_implemented },
-        { "handover", 0, 1, VERB_CHANGES_MACHINE, verb_not_implemented },
-        { "return",   0, 0, VERB_CHANGES_MACHINE, verb_not_implemented },
-        { "recover",  0, 0, VERB_CHANGES_MACHINE, verb_not_implemented },
+        { "plan",     0, 1, 0,                    verb_plan },
+        { "handover", 0, 1, VERB_CHANGES_MACHINE, verb_handover },
+        { "return",   0, 0, VERB_CHANGES_MACHINE, verb_return },
+        { "recover",  0, 0, VERB_CHANGES_MACHINE, verb_recover },
         { "start",    1, 1, VERB_CHANGES_MACHINE, verb_not_implemented },
         { "doctor",   0, 0, 0,                    verb_not_implemented },
         { "input",    1, 1, 0,                    verb_not_implemented },
@@ -121,15 +275,44 @@ static int check_gpu(void) {
         return 0;
 }
 
+/* --deadline WHAT=SECONDS, SECONDS a positive decimal up to a day. */
+static int parse_deadline(const char *arg) {
+        _cleanup_free_ char *what = NULL;
+        const char *eq = strchr(arg, '=');
+        DeadlineKind k;
+        char *end;
+        double sec;
+
+        if (!eq)
+                goto bad;
+        what = strndup(arg, eq - arg);
+        if (!what)
+                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory");
+        k = deadline_kind_from_string(what);
+        errno = 0;
+        sec = strtod(eq + 1, &end);
+        if (k == _DEADLINE_MAX || errno != 0 || end == eq + 1 || *end || !(sec > 0 && sec <= 86400))
+                goto bad;
+        arg_deadline_usec[k] = (uint64_t) (sec * 1e6);
+        return 0;
+bad:
+        return log_error_errno(SYNTHETIC_ERRNO(EINVAL),
+                               "--deadline takes WHAT=SECONDS with WHAT one of holders, unbind, probe, module "
+                               "and 0 < SECONDS <= 86400, not '%s'", arg);
+}
+
 /* Returns 0 to go on, 1 when done (help, version), or -EINVAL on a usage error. */
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100, ARG_ROOT, ARG_PROBE_SCANOUT };
+        enum { ARG_VERSION = 0x100, ARG_ROOT, ARG_PROBE_SCANOUT, ARG_RUNDIR, ARG_DEADLINE };
         static const struct option options[] = {
                 { "help",          no_argument,       NULL, 'h' },
                 { "version",       no_argument,       NULL, ARG_VERSION },
                 /* For tests: read sysfs, /proc and debugfs from a fixture tree. */
                 { "root",          required_argument, NULL, ARG_ROOT },
                 { "probe-scanout", no_argument,       NULL, ARG_PROBE_SCANOUT },
+                /* For tests: keep the journal elsewhere than /run/baton. */
+                { "rundir",        required_argument, NULL, ARG_RUNDIR },
+                { "deadline",      required_argument, NULL, ARG_DEADLINE },
                 {}
         };
         int c;
@@ -147,6 +330,13 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_PROBE_SCANOUT:
                         arg_probe_scanout = true;
+                        break;
+                case ARG_RUNDIR:
+                        arg_rundir = optarg;
+                        break;
+                case ARG_DEADLINE:
+                        if (parse_deadline(optarg) < 0)
+                                return -EINVAL;
                         break;
                 default:
                         return -EINVAL;         /* getopt_long() said why */

@@ -42,8 +42,25 @@ fixtures)
                 # shellcheck disable=SC2086
                 expect 1 "$refusal" -- --root "$fixtures/nogpu" $verb
         done
-        expect 1 "handover: not implemented yet" -- --root "$fixtures/lab" handover
-        expect 1 "plan: not implemented yet" -- --root "$fixtures/nogpu" plan
+        # plan and status only read; the journal goes to a private run directory.
+        run=$(mktemp -d)
+        expect 0 "Handover plan for GPU 0000:00:02.0 (IOMMU group 2)" -- --root "$fixtures/lab" --rundir "$run" plan
+        expect 0 " 5. vfio " -- --root "$fixtures/lab" --rundir "$run" plan
+        expect 1 "nothing to plan" -- --root "$fixtures/nogpu" --rundir "$run" plan
+        expect 0 "state          host (no transition recorded)" -- --root "$fixtures/lab" --rundir "$run" status
+        if [ -n "$(ls -A "$run")" ]; then
+                echo "FAIL: plan or status wrote into the run directory: $(ls -A "$run")"
+                failed=$((failed + 1))
+        fi
+        printf 'baton-journal 1\ngpu 0000:00:02.0\ncommit vfio\n' >"$run/journal"
+        expect 0 "interrupted transition of 0000:00:02.0 (last stage that acted: vfio)" -- \
+                --root "$fixtures/lab" --rundir "$run" status
+        printf 'garbage\n' >"$run/journal"
+        expect 0 "journal is unreadable" -- --root "$fixtures/lab" --rundir "$run" status
+        rm -rf "$run"
+        expect 2 "--deadline takes WHAT=SECONDS" -- --deadline unbind=0 status
+        expect 2 "--deadline takes WHAT=SECONDS" -- --deadline nope=3 status
+        expect 2 "--deadline takes WHAT=SECONDS" -- --deadline holders=1x status
         expect 1 "doctor: not implemented yet" -- doctor
         expect 1 "input: not implemented yet" -- input toggle
         expect 2 "unknown command 'frobnicate'" -- frobnicate

@@ -1,0 +1,747 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "journal.h"
+#include "log.h"
+#include "stage.h"
+#include "strv.h"
+#include "sysfs-util.h"
+
+struct Step {
+        Engine *engine;
+        const Stage *stage;
+        bool to_guest;
+        Machine *machine;
+        char **record;                  /* KEY=VALUE; from the journal in to_host */
+        bool has_record;
+        bool committed;
+        void *userdata;
+        void (*userdata_free)(void *);
+        uint64_t start_usec;
+};
+
+struct Engine {
+        sd_event *event;
+        char *root;
+        char *rundir;
+        uint64_t deadline_usec[_DEADLINE_MAX];
+
+        bool running;
+        EngineOp op;
+        engine_done_t done;
+        void *done_userdata;
+
+        Journal *journal;
+        char *gpu;
+
+        /* The stages of the current direction, in the order they run. */
+        const Stage **order;
+        size_t n_order, pos;
+        bool to_guest;
+        bool rolling_back;
+        int error;                      /* the first failure of this transition */
+        bool rollback_incomplete;
+
+        Step *step;
+        sd_event_source *next;
+
+        StageTiming *timeline;
+        size_t n_timeline;
+
+        unsigned crash_count, crash_at;
+        bool crash_list;
+};
+
+static const char *const deadline_names[_DEADLINE_MAX] = {
+        [DEADLINE_HOLDERS] = "holders",
+        [DEADLINE_UNBIND] = "unbind",
+        [DEADLINE_PROBE] = "probe",
+        [DEADLINE_MODULE] = "module",
+};
+
+static const uint64_t deadline_defaults_sec[_DEADLINE_MAX] = {
+        [DEADLINE_HOLDERS] = 10,
+        [DEADLINE_UNBIND] = 10,
+        [DEADLINE_PROBE] = 20,
+        [DEADLINE_MODULE] = 10,
+};
+
+const char *deadline_kind_to_string(DeadlineKind k) {
+        return k >= 0 && k < _DEADLINE_MAX ? deadline_names[k] : NULL;
+}
+
+DeadlineKind deadline_kind_from_string(const char *s) {
+        for (DeadlineKind k = 0; k < _DEADLINE_MAX; k++)
+                if (streq(deadline_names[k], s))
+                        return k;
+        return _DEADLINE_MAX;
+}
+
+uint64_t deadline_default_usec(DeadlineKind k) {
+        return deadline_defaults_sec[k] * 1000000ULL;
+}
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000;
+}
+
+/* --- Crash points: where the lab kills baton (BATON_TEST_CRASH_AT=N) --- */
+
+static void engine_crash_point(Engine *e, const char *stage, const char *label) {
+        e->crash_count++;
+        if (e->crash_list)
+                fprintf(stderr, "crash-point %u: %s: %s\n", e->crash_count, stage, label);
+        if (e->crash_at == e->crash_count) {
+                fprintf(stderr, "baton: killed at crash point %u (%s: %s)\n", e->crash_count, stage, label);
+                fflush(stderr);
+                (void) raise(SIGKILL);
+        }
+}
+
+/* --- Steps --- */
+
+static Step *step_free(Step *s) {
+        if (!s)
+                return NULL;
+        if (s->userdata_free)
+                s->userdata_free(s->userdata);
+        machine_free(s->machine);
+        strv_free(s->record);
+        free(s);
+        return NULL;
+}
+
+const Machine *step_machine(Step *s) {
+        return s->machine;
+}
+
+static MachineFlags machine_flags(const Engine *e) {
+        return streq(e->root, "/") ? MACHINE_DRM_LIBDRM : 0;
+}
+
+int step_reobserve(Step *s, const Machine **ret) {
+        Machine *m;
+        int r;
+
+        r = machine_load(s->engine->root, machine_flags(s->engine), &m);
+        if (r < 0)
+                return r;
+        machine_free(s->machine);
+        s->machine = m;
+        if (ret)
+                *ret = m;
+        return 0;
+}
+
+const char *step_root(Step *s) {
+        return s->engine->root;
+}
+
+sd_event *step_event(Step *s) {
+        return s->engine->event;
+}
+
+uint64_t step_deadline_usec(Step *s, const char *what) {
+        DeadlineKind k = deadline_kind_from_string(what);
+
+        if (k == _DEADLINE_MAX)
+                k = DEADLINE_HOLDERS;
+        return s->engine->deadline_usec[k];
+}
+
+static bool key_valid(const char *key) {
+        if (!*key)
+                return false;
+        for (const char *p = key; *p; p++)
+                if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-", *p))
+                        return false;
+        return true;
+}
+
+int step_record(Step *s, const char *key, const char *value) {
+        _cleanup_free_ char *kv = NULL;
+        int r;
+
+        if (!s->to_guest || s->committed || !key_valid(key))
+                return -EINVAL;
+        r = journal_record(s->engine->journal, s->stage->name, key, value);
+        if (r < 0)
+                return r;
+        if (asprintf(&kv, "%s=%s", key, value) < 0)
+                return -ENOMEM;
+        s->has_record = true;
+        return strv_consume(&s->record, TAKE_PTR(kv));
+}
+
+int step_recordf(Step *s, const char *key, const char *format, ...) {
+        _cleanup_free_ char *value = NULL;
+        va_list ap;
+        int r;
+
+        va_start(ap, format);
+        r = vasprintf(&value, format, ap);
+        va_end(ap);
+        if (r < 0)
+                return -ENOMEM;
+        return step_record(s, key, value);
+}
+
+int step_commit(Step *s) {
+        int r;
+
+        if (!s->to_guest || s->committed)
+                return -EINVAL;
+        r = journal_commit(s->engine->journal, s->stage->name);
+        if (r < 0)
+                return r;
+        s->committed = true;
+        engine_crash_point(s->engine, s->stage->name, "journal committed, before acting");
+        return 0;
+}
+
+const char *step_get(Step *s, const char *key) {
+        size_t n = strlen(key);
+
+        STRV_FOREACH(kv, s->record)
+                if (strncmp(*kv, key, n) == 0 && (*kv)[n] == '=')
+                        return *kv + n + 1;
+        return NULL;
+}
+
+bool step_has_record(Step *s) {
+        return s->has_record;
+}
+
+char **step_keys(Step *s, const char *prefix) {
+        char **keys = NULL;
+
+        STRV_FOREACH(kv, s->record) {
+                const char *eq = strchr(*kv, '=');
+                char *k;
+
+                if (!startswith(*kv, prefix) || !eq)
+                        continue;
+                k = strndup(*kv, eq - *kv);
+                if (!k || strv_consume(&keys, k) < 0)
+                        return strv_free(keys);
+        }
+        return keys;
+}
+
+void step_crash_point(Step *s, const char *label) {
+        engine_crash_point(s->engine, s->stage->name, label);
+}
+
+void step_set_userdata(Step *s, void *userdata, void (*free_func)(void *)) {
+        if (s->userdata_free)
+                s->userdata_free(s->userdata);
+        s->userdata = userdata;
+        s->userdata_free = free_func;
+}
+
+void *step_get_userdata(Step *s) {
+        return s->userdata;
+}
+
+int step_write(Step *s, const char *path, const char *value) {
+        _cleanup_free_ char *p = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        size_t n = strlen(value);
+        ssize_t k;
+        int r;
+
+        r = root_path(s->engine->root, path, &p);
+        if (r < 0)
+                return r;
+        fd = open(p, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        k = write(fd, value, n);
+        if (k < 0)
+                return -errno;
+        return (size_t) k == n ? 0 : -EIO;
+}
+
+/* --- Blocking writes in a worker --- */
+
+typedef struct AsyncWrite {
+        Step *step;
+        pid_t pid;
+        int pidfd;
+        sd_event_source *io, *timer;
+        step_write_done_t done;
+        void *userdata;
+} AsyncWrite;
+
+static void async_write_free(AsyncWrite *w) {
+        if (!w)
+                return;
+        sd_event_source_disable_unref(w->io);
+        sd_event_source_disable_unref(w->timer);
+        if (w->pidfd >= 0)
+                close(w->pidfd);
+        free(w);
+}
+
+static void async_write_end(AsyncWrite *w, int r) {
+        step_write_done_t done = w->done;
+        Step *s = w->step;
+        void *userdata = w->userdata;
+
+        async_write_free(w);
+        done(s, r, userdata);
+}
+
+static int on_worker_exit(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        AsyncWrite *w = userdata;
+        int status = 0, r;
+
+        if (waitpid(w->pid, &status, WNOHANG) <= 0)
+                r = -ECHILD;
+        else if (WIFEXITED(status))
+                r = -WEXITSTATUS(status);
+        else
+                r = -EINTR;
+        async_write_end(w, r);
+        return 0;
+}
+
+static int on_worker_deadline(sd_event_source *src, uint64_t usec, void *userdata) {
+        /* The worker is stuck in the kernel (a driver that never finishes its
+         * remove()); it cannot be killed out of uninterruptible sleep. Leave it
+         * behind and let the caller roll back. */
+        async_write_end(userdata, -ETIMEDOUT);
+        return 0;
+}
+
+static _Noreturn void worker_write(const char *path, const char *value) {
+        size_t n = strlen(value);
+        int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+        ssize_t k;
+
+        if (fd < 0)
+                _exit(errno & 0xff);
+        k = write(fd, value, n);
+        if (k < 0)
+                _exit(errno & 0xff);
+        _exit((size_t) k == n ? 0 : EIO);
+}
+
+int step_write_async(Step *s, const char *path, const char *value, uint64_t timeout_usec,
+                     step_write_done_t done, void *userdata) {
+        _cleanup_free_ char *p = NULL;
+        AsyncWrite *w;
+        int r;
+
+        r = root_path(s->engine->root, path, &p);
+        if (r < 0)
+                return r;
+        w = calloc(1, sizeof(AsyncWrite));
+        if (!w)
+                return -ENOMEM;
+        *w = (AsyncWrite) { .step = s, .pidfd = -EBADF, .done = done, .userdata = userdata };
+
+        fflush(NULL);
+        w->pid = fork();
+        if (w->pid < 0) {
+                r = -errno;
+                goto fail;
+        }
+        if (w->pid == 0)
+                worker_write(p, value);
+
+        w->pidfd = (int) syscall(SYS_pidfd_open, w->pid, 0);
+        if (w->pidfd < 0) {
+                r = -errno;
+                goto fail;
+        }
+        r = sd_event_add_io(s->engine->event, &w->io, w->pidfd, EPOLLIN, on_worker_exit, w);
+        if (r < 0)
+                goto fail;
+        r = sd_event_add_time_relative(s->engine->event, &w->timer, CLOCK_MONOTONIC, timeout_usec, 0,
+                                       on_worker_deadline, w);
+        if (r < 0)
+                goto fail;
+        return 0;
+fail:
+        async_write_free(w);
+        return r;
+}
+
+/* --- The transition --- */
+
+static void engine_schedule_next(Engine *e);
+
+static void timeline_add(Engine *e, const Stage *st, bool to_guest, bool skipped, int result, uint64_t usec) {
+        StageTiming *t = reallocarray(e->timeline, e->n_timeline + 1, sizeof(StageTiming));
+
+        if (!t)
+                return;         /* the timeline is informational */
+        e->timeline = t;
+        e->timeline[e->n_timeline++] = (StageTiming) {
+                .stage = st->name, .to_guest = to_guest, .skipped = skipped,
+                .result = result, .usec = usec,
+        };
+}
+
+static void engine_finish(Engine *e) {
+        engine_done_t done = e->done;
+        int r = e->error;
+
+        if (e->to_guest && r == 0) {
+                r = journal_complete(e->journal);
+                if (r < 0)
+                        log_error_errno(r, "Failed to record the completed handover: %m");
+        } else if (!e->rollback_incomplete && e->journal) {
+                r = journal_remove(e->journal);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to remove %s, ignoring: %m", e->journal->path);
+                r = e->error;
+        } else if (e->rollback_incomplete)
+                log_error("The machine is not fully back in host state; the journal stays in %s: "
+                          "run 'baton recover'.", e->rundir);
+
+        e->journal = journal_free(e->journal);
+        e->running = false;
+        if (done)
+                done(e, r, e->done_userdata);
+}
+
+/* Rollback: to_host for exactly the stages the journal says acted, newest first. */
+static int engine_begin_rollback(Engine *e) {
+        e->rolling_back = true;
+        e->to_guest = false;
+        e->n_order = e->pos = 0;
+        for (size_t i = e->journal->n_stages; i > 0; i--) {
+                const JournalStage *js = &e->journal->stages[i - 1];
+                const Stage *st = stage_find(js->name);
+
+                if (js->committed && !js->undone && st)
+                        e->order[e->n_order++] = st;
+        }
+        if (e->n_order > 0)
+                log_info("Rolling back %zu stage(s).", e->n_order);
+        return 0;
+}
+
+static void step_complete(Step *s, int r) {
+        Engine *e = s->engine;
+        const Stage *st = s->stage;
+        LogFields f = { .stage = st->name, .pci_address = e->gpu };
+        uint64_t usec = now_usec() - s->start_usec;
+        int k;
+
+        e->step = NULL;
+        step_free(s);
+        timeline_add(e, st, e->to_guest, false, r, usec);
+        log_full_fields(r < 0 ? LOG_ERR : LOG_INFO, 0, &f, "%s %s: %s in %.1f ms",
+                        st->name, e->to_guest ? "to guest" : "to host", r < 0 ? "failed" : "done",
+                        usec / 1000.0);
+
+        if (e->to_guest) {
+                if (r < 0) {
+                        e->error = r;
+                        engine_begin_rollback(e);
+                        engine_schedule_next(e);
+                        return;
+                }
+                k = journal_done(e->journal, st->name);
+                if (k < 0) {
+                        log_error_errno(k, "Failed to record stage %s as done: %m", st->name);
+                        e->error = k;
+                        engine_begin_rollback(e);
+                        engine_schedule_next(e);
+                        return;
+                }
+                engine_crash_point(e, st->name, "done");
+        } else if (r < 0) {
+                /* Keep converging the other stages; the journal keeps what is left. */
+                if (e->error == 0)
+                        e->error = r;
+                e->rollback_incomplete = true;
+        } else if (e->journal) {
+                k = journal_undone(e->journal, st->name);
+                if (k < 0)
+                        log_warning_errno(k, "Failed to record stage %s as undone, ignoring: %m", st->name);
+        }
+        e->pos++;
+        engine_schedule_next(e);
+}
+
+void step_finish(Step *s, int r) {
+        step_complete(s, r < 0 ? r : 0);
+}
+
+static int step_new(Engine *e, const Stage *st, Step **ret) {
+        Step *s = calloc(1, sizeof(Step));
+        JournalStage *js;
+        int r;
+
+        if (!s)
+                return -ENOMEM;
+        *s = (Step) { .engine = e, .stage = st, .to_guest = e->to_guest, .start_usec = now_usec() };
+        r = machine_load(e->root, machine_flags(e), &s->machine);
+        if (r < 0) {
+                step_free(s);
+                return r;
+        }
+        js = e->journal ? journal_find_stage(e->journal, st->name) : NULL;
+        if (!e->to_guest && js && js->record) {
+                r = strv_extend_strv(&s->record, js->record);
+                if (r < 0) {
+                        step_free(s);
+                        return r;
+                }
+                s->has_record = true;
+        }
+        *ret = s;
+        return 0;
+}
+
+static bool stage_skipped(Engine *e, const Stage *st) {
+        _cleanup_(machine_freep) Machine *m = NULL;
+        char **plan = NULL;
+        StagePosition pos;
+
+        if (!e->to_guest)
+                return false;
+        if (machine_load(e->root, machine_flags(e), &m) < 0)
+                return false;
+        if (st->observe(m, &pos, &plan) < 0)
+                return false;
+        strv_free(plan);
+        return pos == STAGE_NOTHING_TO_DO;
+}
+
+static int on_next(sd_event_source *src, void *userdata) {
+        Engine *e = userdata;
+        const Stage *st;
+        Step *s;
+        int r;
+
+        if (e->pos >= e->n_order) {
+                engine_finish(e);
+                return 0;
+        }
+        st = e->order[e->pos];
+        if (e->to_guest)
+                engine_crash_point(e, st->name, "before stage");
+        if (stage_skipped(e, st)) {
+                timeline_add(e, st, true, true, 0, 0);
+                e->pos++;
+                engine_schedule_next(e);
+                return 0;
+        }
+        r = step_new(e, st, &s);
+        if (r < 0) {
+                log_error_errno(r, "Failed to observe the machine for stage %s: %m", st->name);
+                s = NULL;
+        } else {
+                e->step = s;
+                r = e->to_guest ? st->to_guest(s) : st->to_host(s);
+        }
+        if (r == STEP_PENDING)
+                return 0;
+        if (s)
+                step_complete(s, r < 0 ? r : 0);
+        else {
+                timeline_add(e, st, e->to_guest, false, r, 0);
+                e->error = e->error ?: r;
+                if (e->to_guest)
+                        engine_begin_rollback(e);
+                else
+                        e->rollback_incomplete = true, e->pos++;
+                engine_schedule_next(e);
+        }
+        return 0;
+}
+
+static void engine_schedule_next(Engine *e) {
+        /* Each step starts from the loop, never from inside the previous one's
+         * callback: deep recursion and re-entrancy are not possible. */
+        (void) sd_event_source_set_enabled(e->next, SD_EVENT_ONESHOT);
+}
+
+/* --- Starting a transition --- */
+
+int engine_new(sd_event *event, const EngineOptions *o, Engine **ret) {
+        _cleanup_(engine_freep) Engine *e = calloc(1, sizeof(Engine));
+        const char *crash;
+        size_t n = 0;
+        int r;
+
+        if (!e)
+                return -ENOMEM;
+        e->event = sd_event_ref(event);
+        e->root = strdup(o->root ?: "/");
+        e->rundir = strdup(o->rundir);
+        if (!e->root || !e->rundir)
+                return -ENOMEM;
+        for (DeadlineKind k = 0; k < _DEADLINE_MAX; k++)
+                e->deadline_usec[k] = o->deadline_usec[k] ?: deadline_default_usec(k);
+        for (const Stage *const *st = stage_table; *st; st++)
+                n++;
+        e->order = calloc(n + 1, sizeof(Stage *));
+        if (!e->order)
+                return -ENOMEM;
+        r = sd_event_add_defer(event, &e->next, on_next, e);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_enabled(e->next, SD_EVENT_OFF);
+
+        crash = getenv("BATON_TEST_CRASH_AT");
+        if (crash)
+                e->crash_at = (unsigned) strtoul(crash, NULL, 10);
+        e->crash_list = getenv("BATON_TEST_CRASH_LIST") != NULL;
+        *ret = TAKE_PTR(e);
+        return 0;
+}
+
+Engine *engine_free(Engine *e) {
+        if (!e)
+                return NULL;
+        step_free(e->step);
+        sd_event_source_disable_unref(e->next);
+        journal_free(e->journal);
+        sd_event_unref(e->event);
+        free(e->order);
+        free(e->timeline);
+        free(e->gpu);
+        free(e->root);
+        free(e->rundir);
+        free(e);
+        return NULL;
+}
+
+static int engine_plan_handover(Engine *e) {
+        Journal *j = NULL;
+        int r;
+
+        r = journal_load(e->rundir, false, &j);
+        if (r >= 0) {
+                JournalState state = journal_state(j);
+
+                journal_free(j);
+                if (state == JOURNAL_STATE_GUEST) {
+                        log_info("The GPU is already handed over; nothing to do.");
+                        return 0;
+                }
+                return log_error_errno(SYNTHETIC_ERRNO(ESTALE),
+                                       "An interrupted transition is recorded in %s/journal: run 'baton recover' first.",
+                                       e->rundir);
+        }
+        if (r == -EBADMSG)
+                return log_error_errno(SYNTHETIC_ERRNO(ESTALE),
+                                       "%s/journal is unreadable: run 'baton recover' first.", e->rundir);
+        if (r != -ENOENT)
+                return log_error_errno(r, "Failed to read %s/journal: %m", e->rundir);
+
+        r = journal_create(e->rundir, e->gpu, &e->journal);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the journal in %s: %m", e->rundir);
+        e->to_guest = true;
+        for (const Stage *const *st = stage_table; *st; st++)
+                e->order[e->n_order++] = *st;
+        return 1;
+}
+
+static int engine_plan_to_host(Engine *e, EngineOp op) {
+        int r;
+
+        r = journal_load(e->rundir, true, &e->journal);
+        if (r == -ENOENT && op == ENGINE_RETURN) {
+                log_info("No handover is recorded: the machine is in host state; nothing to do.");
+                return 0;
+        }
+        if (r == -EBADMSG || (r < 0 && r != -ENOENT)) {
+                if (op == ENGINE_RETURN)
+                        return log_error_errno(r, "Failed to read %s/journal: %m; run 'baton recover'.", e->rundir);
+                log_warning_errno(r, "The journal in %s is unreadable (%m): recovering from observation alone.",
+                                  e->rundir);
+                (void) journal_set_aside(e->rundir);
+        }
+        e->to_guest = false;
+        if (e->journal) {
+                if (e->journal->torn)
+                        log_info("The journal's last line was torn by a crash; it was never acted on.");
+                for (size_t i = e->journal->n_stages; i > 0; i--) {
+                        const JournalStage *js = &e->journal->stages[i - 1];
+                        const Stage *st = stage_find(js->name);
+
+                        if (js->committed && !js->undone && st)
+                                e->order[e->n_order++] = st;
+                }
+        } else {
+                size_t n = 0;
+
+                log_info("No journal: converging every stage to host state from observation.");
+                while (stage_table[n])
+                        n++;
+                while (n > 0)
+                        e->order[e->n_order++] = stage_table[--n];
+        }
+        return 1;
+}
+
+int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata) {
+        _cleanup_(machine_freep) Machine *m = NULL;
+        int r;
+
+        if (e->running)
+                return -EBUSY;
+        r = machine_load(e->root, machine_flags(e), &m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to observe the machine: %m");
+        if (!machine_has_gpu(m))
+                return log_error_errno(SYNTHETIC_ERRNO(ENODEV),
+                                       "refusing: no display-class GPU on this machine");
+        free(e->gpu);
+        e->gpu = strdup(m->gpu->address);
+        if (!e->gpu)
+                return -ENOMEM;
+
+        e->timeline = mfree(e->timeline);
+        e->n_timeline = e->n_order = e->pos = 0;
+        e->error = 0;
+        e->rolling_back = e->rollback_incomplete = false;
+        e->op = op;
+        e->journal = journal_free(e->journal);
+
+        r = op == ENGINE_HANDOVER ? engine_plan_handover(e) : engine_plan_to_host(e, op);
+        if (r <= 0) {
+                e->journal = journal_free(e->journal);
+                return r;
+        }
+        e->running = true;
+        e->done = done;
+        e->done_userdata = userdata;
+        engine_schedule_next(e);
+        return 1;
+}
+
+const StageTiming *engine_timeline(const Engine *e, size_t *ret_n) {
+        *ret_n = e->n_timeline;
+        return e->timeline;
+}
+
+bool engine_rollback_incomplete(const Engine *e) {
+        return e->rollback_incomplete;
+}
+
+const char *engine_gpu(const Engine *e) {
+        return e->gpu;
+}

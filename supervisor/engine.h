@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <systemd/sd-event.h>
+
+#include "machine.h"
+#include "macro.h"
+
+/* The transition engine: runs the stages of stage_table[] on one sd-event loop,
+ * towards the guest (handover) or back (return, recover, rollback), with the
+ * journal written and fsync'd before every change. */
+
+typedef struct Engine Engine;
+
+typedef enum EngineOp {
+        ENGINE_HANDOVER,
+        ENGINE_RETURN,          /* undo a recorded handover; a no-op in host state */
+        ENGINE_RECOVER,         /* converge to host state from the journal, or from
+                                 * observation alone when there is none */
+} EngineOp;
+
+typedef enum DeadlineKind {
+        DEADLINE_HOLDERS,       /* processes releasing the GPU's nodes */
+        DEADLINE_UNBIND,        /* a driver unbind */
+        DEADLINE_PROBE,         /* drivers_probe binding a driver */
+        DEADLINE_MODULE,        /* module load/unload */
+        _DEADLINE_MAX,
+} DeadlineKind;
+
+typedef struct EngineOptions {
+        const char *root;                       /* "/" outside tests */
+        const char *rundir;                     /* where the journal lives */
+        uint64_t deadline_usec[_DEADLINE_MAX];  /* 0: the built-in default */
+} EngineOptions;
+
+/* One stage's part of a transition, for the timeline. */
+typedef struct StageTiming {
+        const char *stage;
+        bool to_guest;          /* false: to_host (return, rollback, recover) */
+        bool skipped;           /* nothing to do on this machine */
+        int result;
+        uint64_t usec;
+} StageTiming;
+
+typedef void (*engine_done_t)(Engine *e, int r, void *userdata);
+
+int engine_new(sd_event *event, const EngineOptions *o, Engine **ret);
+Engine *engine_free(Engine *e);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Engine *, engine_free);
+
+/* Start a transition. Returns 1 when it started: done() is then called on the
+ * loop with 0 or a negative errno once it ended (after any rollback). Returns 0
+ * when there is nothing to do (handover in guest state, return in host state;
+ * done() is not called). Errors, with nothing changed: -EBUSY while one runs;
+ * -ENODEV without a display-class GPU; -ESTALE for a handover when an
+ * interrupted transition is recorded (recover first). */
+int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata);
+
+/* What the last transition did, stage by stage, in the order they ran. */
+const StageTiming *engine_timeline(const Engine *e, size_t *ret_n);
+/* True when the last handover failed and its rollback did not restore
+ * everything: the journal stays and `baton recover` is the way out. */
+bool engine_rollback_incomplete(const Engine *e);
+/* The GPU the last transition was about (PCI address), or NULL. */
+const char *engine_gpu(const Engine *e);
+
+const char *deadline_kind_to_string(DeadlineKind k);
+DeadlineKind deadline_kind_from_string(const char *s);
+uint64_t deadline_default_usec(DeadlineKind k);
