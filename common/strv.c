@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,6 +51,17 @@ int strv_consume(char ***l, char *s) {
 
 int strv_extend(char ***l, const char *s) {
         return strv_consume(l, strdup(s));
+}
+
+int strv_extendf(char ***l, const char *format, ...) {
+        va_list ap;
+        char *s;
+        int k;
+
+        va_start(ap, format);
+        k = vasprintf(&s, format, ap);
+        va_end(ap);
+        return strv_consume(l, k < 0 ? NULL : s);
 }
 
 static int cmp_str(const void *a, const void *b) {

@@ -19,6 +19,8 @@ bool strv_contains(char * const *l, const char *s);
 int strv_consume(char ***l, char *s);
 /* Appends a copy of s. */
 int strv_extend(char ***l, const char *s);
+/* Appends a formatted string. */
+int strv_extendf(char ***l, const char *format, ...) _printf_(2, 3);
 void strv_sort(char **l);
 
 #define STRV_FOREACH(s, l) for (char * const *s = (l); s && *s; s++)

@@ -29,6 +29,18 @@ int root_path(const char *root, const char *path, char **ret) {
         return 0;
 }
 
+int sysfs_exists(const char *root, const char *path) {
+        _cleanup_free_ char *p = NULL;
+        int r;
+
+        r = root_path(root, path, &p);
+        if (r < 0)
+                return r;
+        if (access(p, F_OK) >= 0)
+                return 1;
+        return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+}
+
 int read_full_file(const char *root, const char *path, char **ret, size_t *ret_size) {
         _cleanup_free_ char *p = NULL, *buf = NULL;
         _cleanup_fclose_ FILE *f = NULL;

@@ -11,6 +11,10 @@
 /* root + path, without doubling the slash. */
 int root_path(const char *root, const char *path, char **ret);
 
+/* 1 when path exists below root (a symlink counts only when its target exists), 0 when it
+ * does not, negative errno when that cannot be told (-EACCES). */
+int sysfs_exists(const char *root, const char *path);
+
 /* Whole file, NUL-terminated (for /proc files whose size stat() reports as 0). */
 int read_full_file(const char *root, const char *path, char **ret, size_t *ret_size);
 

@@ -69,6 +69,9 @@ static void test_strv(void) {
         ASSERT_FALSE(strv_contains(l, "c"));
         ASSERT_OK(strv_extend_strv(&m, l));
         ASSERT_EQ(strv_length(m), 2);
+        ASSERT_OK(strv_extendf(&m, "%s %i", "vtcon", 1));
+        ASSERT_EQ(strv_length(m), 3);
+        ASSERT_STREQ(m[2], "vtcon 1");
 }
 
 static void test_sysfs_read(void) {
@@ -87,6 +90,17 @@ static void test_sysfs_read(void) {
         ASSERT_EQ(sysfs_read_link_basename(root, "/sys/bus/pci/devices/0000:00:00.0/driver", &drv),
                   -ENOENT);
         ASSERT_EQ(sysfs_read_string(root, "/sys/nonexistent", &s), -ENOENT);
+}
+
+static void test_sysfs_exists(void) {
+        const char *root = FIXTURE("lab");
+
+        ASSERT_EQ(sysfs_exists(root, "/sys/class/vtconsole/vtcon1"), 1);       /* a symlink to a dir */
+        ASSERT_EQ(sysfs_exists(root, "/sys/bus/pci/devices/0000:00:02.0/boot_vga"), 1);
+        ASSERT_EQ(sysfs_exists(root, "/sys/class/vtconsole/vtcon7"), 0);
+        ASSERT_EQ(sysfs_exists(root, "/sys/bus/pci/devices/0000:00:02.0/boot_vga/x"), 0);
+        /* The fixture's driver links dangle: only an existing target counts. */
+        ASSERT_EQ(sysfs_exists(root, "/sys/bus/pci/devices/0000:00:02.0/driver"), 0);
 }
 
 static void test_sysfs_list_dir(void) {
@@ -182,6 +196,7 @@ int main(void) {
         RUN(test_root_path);
         RUN(test_strv);
         RUN(test_sysfs_read);
+        RUN(test_sysfs_exists);
         RUN(test_sysfs_list_dir);
         RUN(test_sysfs_read_entries);
         RUN(test_log_errno);
