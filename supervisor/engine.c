@@ -68,6 +68,7 @@ static const char *const deadline_names[_DEADLINE_MAX] = {
         [DEADLINE_UNBIND] = "unbind",
         [DEADLINE_PROBE] = "probe",
         [DEADLINE_MODULE] = "module",
+        [DEADLINE_UNIT] = "unit",
 };
 
 static const uint64_t deadline_defaults_sec[_DEADLINE_MAX] = {
@@ -75,6 +76,7 @@ static const uint64_t deadline_defaults_sec[_DEADLINE_MAX] = {
         [DEADLINE_UNBIND] = 10,
         [DEADLINE_PROBE] = 20,
         [DEADLINE_MODULE] = 10,
+        [DEADLINE_UNIT] = 30,
 };
 
 const char *deadline_kind_to_string(DeadlineKind k) {

@@ -27,6 +27,7 @@ typedef enum DeadlineKind {
         DEADLINE_UNBIND,        /* a driver unbind */
         DEADLINE_PROBE,         /* drivers_probe binding a driver */
         DEADLINE_MODULE,        /* module load/unload */
+        DEADLINE_UNIT,          /* a systemd job (display manager stop/start) */
         _DEADLINE_MAX,
 } DeadlineKind;
 

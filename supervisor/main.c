@@ -62,7 +62,7 @@ static void help(FILE *f) {
                 "  -h --help         Show this help\n"
                 "     --version      Show the version\n"
                 "     --deadline WHAT=SECONDS\n"
-                "                    How long a wait may take: holders, unbind, probe, module\n"
+                "                    How long a wait may take: holders, unbind, probe, module, unit\n"
                 "     --probe-scanout\n"
                 "                    status: open the card node to see whether a CRTC is lit\n"
                 "                    (may hold DRM master for an instant: lab use)\n");
@@ -297,7 +297,7 @@ static int parse_deadline(const char *arg) {
         return 0;
 bad:
         return log_error_errno(SYNTHETIC_ERRNO(EINVAL),
-                               "--deadline takes WHAT=SECONDS with WHAT one of holders, unbind, probe, module "
+                               "--deadline takes WHAT=SECONDS with WHAT one of holders, unbind, probe, module, unit "
                                "and 0 < SECONDS <= 86400, not '%s'", arg);
 }
 

@@ -58,3 +58,45 @@ fb_vtcon_bound() { # true when a frame-buffer vtconsole is bound
         done
         return 1
 }
+
+LAB_GPU=0000:00:02.0
+LAB_HDA=0000:00:02.1
+
+# The host state as the lab asserts it, one fact a line: drivers and
+# driver_override of the GPU's group, vtconsole binds, the native driver
+# modules, card0, baton's journal.
+host_state() {
+        local d v m
+        for d in $(ls /sys/kernel/iommu_groups/"$(pci_group $LAB_GPU)"/devices); do
+                echo "$d driver=$(pci_driver "$d") override=$(cat /sys/bus/pci/devices/"$d"/driver_override)"
+        done
+        for v in /sys/class/vtconsole/vtcon*; do
+                echo "${v##*/} bind=$(cat "$v"/bind)"
+        done
+        for m in bochs snd_hda_intel; do
+                if [ -d /sys/module/$m ]; then echo "module $m loaded"; else echo "module $m absent"; fi
+        done
+        if [ -c /dev/dri/card0 ]; then echo "card0 present"; else echo "card0 absent"; fi
+        if [ -e /run/baton/journal ]; then echo "journal present"; else echo "journal absent"; fi
+}
+
+# state_is SNAPSHOT: true when the host state equals SNAPSHOT (from host_state).
+state_is() { [ "$(host_state)" = "$1" ]; }
+
+# check_state DESCRIPTION SNAPSHOT: waits up to 10 s for the state, shows a diff on failure.
+check_state() {
+        if wait_for 10 state_is "$2"; then
+                tap ok "$1"
+        else
+                tap "not ok" "$1"
+                diff <(echo "$2") <(host_state) | sed 's/^/    /'
+                return 1
+        fi
+}
+
+stop_display_manager() {
+        # Until the daemon's display-manager stage lands, scenarios stop the
+        # display manager themselves before calling baton.
+        wait_for 60 systemctl is-active display-manager.service
+        systemctl stop display-manager.service
+}
