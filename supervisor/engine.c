@@ -52,6 +52,10 @@ struct Engine {
         bool rolling_back;
         int error;                      /* the first failure of this transition */
         bool rollback_incomplete;
+        bool cancel_requested;
+
+        engine_progress_t progress;
+        void *progress_userdata;
 
         Step *step;
         sd_event_source *next;
@@ -450,6 +454,8 @@ static void step_complete(Step *s, int r) {
         e->step = NULL;
         step_free(s);
         timeline_add(e, st, e->to_guest, false, r, usec);
+        if (e->progress)
+                e->progress(e, st->name, e->to_guest, true, r, usec, e->progress_userdata);
         log_full_fields(r < 0 ? LOG_ERR : LOG_INFO, 0, &f, "%s %s: %s in %.1f ms",
                         st->name, e->to_guest ? "to guest" : "to host", r < 0 ? "failed" : "done",
                         usec / 1000.0);
@@ -540,6 +546,13 @@ static int on_next(sd_event_source *src, void *userdata) {
                 return 0;
         }
         st = e->order[e->pos];
+        if (e->to_guest && e->cancel_requested) {
+                log_notice("Handover cancelled before stage %s: rolling back.", st->name);
+                e->error = -ECANCELED;
+                engine_begin_rollback(e);
+                engine_schedule_next(e);
+                return 0;
+        }
         if (e->to_guest)
                 engine_crash_point(e, st->name, "before stage");
         if (stage_skipped(e, st)) {
@@ -554,6 +567,8 @@ static int on_next(sd_event_source *src, void *userdata) {
                 s = NULL;
         } else {
                 e->step = s;
+                if (e->progress)
+                        e->progress(e, st->name, e->to_guest, false, 0, 0, e->progress_userdata);
                 r = e->to_guest ? st->to_guest(s) : st->to_host(s);
         }
         if (r == STEP_PENDING)
@@ -719,7 +734,7 @@ int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata) {
         e->timeline = mfree(e->timeline);
         e->n_timeline = e->n_order = e->pos = 0;
         e->error = 0;
-        e->rolling_back = e->rollback_incomplete = false;
+        e->rolling_back = e->rollback_incomplete = e->cancel_requested = false;
         e->op = op;
         e->journal = journal_free(e->journal);
 
@@ -733,6 +748,30 @@ int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata) {
         e->done_userdata = userdata;
         engine_schedule_next(e);
         return 1;
+}
+
+void engine_set_progress(Engine *e, engine_progress_t progress, void *userdata) {
+        e->progress = progress;
+        e->progress_userdata = userdata;
+}
+
+int engine_cancel(Engine *e) {
+        if (!e->running || !e->to_guest || e->cancel_requested)
+                return 0;
+        e->cancel_requested = true;
+        return 1;
+}
+
+bool engine_running(const Engine *e) {
+        return e->running;
+}
+
+EngineOp engine_op(const Engine *e) {
+        return e->op;
+}
+
+const char *engine_current_stage(const Engine *e) {
+        return e->step ? e->step->stage->name : NULL;
 }
 
 const StageTiming *engine_timeline(const Engine *e, size_t *ret_n) {

@@ -48,6 +48,12 @@ typedef struct StageTiming {
 
 typedef void (*engine_done_t)(Engine *e, int r, void *userdata);
 
+/* Progress of a running transition: a stage starts (finished false) or ends
+ * (finished true, with its result and duration). */
+typedef void (*engine_progress_t)(Engine *e, const char *stage, bool to_guest, bool finished,
+                                  int result, uint64_t usec, void *userdata);
+void engine_set_progress(Engine *e, engine_progress_t progress, void *userdata);
+
 int engine_new(sd_event *event, const EngineOptions *o, Engine **ret);
 Engine *engine_free(Engine *e);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Engine *, engine_free);
@@ -59,6 +65,15 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Engine *, engine_free);
  * -ENODEV without a display-class GPU; -ESTALE for a handover when an
  * interrupted transition is recorded (recover first). */
 int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata);
+
+/* Ask a running handover to stop at the next step boundary and roll back (a
+ * return requested during the handover). Returns 1 when it will, 0 when there
+ * is nothing to cancel (no handover running, or already rolling back). */
+int engine_cancel(Engine *e);
+bool engine_running(const Engine *e);
+EngineOp engine_op(const Engine *e);
+/* The stage running now, or NULL. */
+const char *engine_current_stage(const Engine *e);
 
 /* What the last transition did, stage by stage, in the order they ran. */
 const StageTiming *engine_timeline(const Engine *e, size_t *ret_n);
