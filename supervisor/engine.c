@@ -774,6 +774,45 @@ const char *engine_current_stage(const Engine *e) {
         return e->step ? e->step->stage->name : NULL;
 }
 
+static const char *const op_names[] = {
+        [ENGINE_HANDOVER] = "handover",
+        [ENGINE_RETURN] = "return",
+        [ENGINE_RECOVER] = "recover",
+};
+
+const char *engine_op_to_string(EngineOp op) {
+        return op_names[op];
+}
+
+int engine_format_timeline(const Engine *e, int result, char **ret) {
+        _cleanup_free_ char *text = NULL;
+        uint64_t total = 0;
+        size_t size = 0;
+        FILE *f;
+
+        f = open_memstream(&text, &size);
+        if (!f)
+                return -errno;
+        if (e->n_timeline > 0)
+                fprintf(f, "%s of %s:\n", op_names[e->op], strna(e->gpu));
+        for (size_t i = 0; i < e->n_timeline; i++) {
+                const StageTiming *t = &e->timeline[i];
+
+                total += t->usec;
+                if (t->skipped)
+                        fprintf(f, "  %-15s %-8s %10s  nothing to do\n", t->stage, "to guest", "-");
+                else
+                        fprintf(f, "  %-15s %-8s %7.1f ms  %s\n", t->stage, t->to_guest ? "to guest" : "to host",
+                                t->usec / 1000.0, t->result < 0 ? strerror(-t->result) : "ok");
+        }
+        if (e->n_timeline > 0)
+                fprintf(f, "  %-24s %7.1f ms  %s\n", "total", total / 1000.0, result < 0 ? "FAILED" : "ok");
+        if (fclose(f) != 0)
+                return -errno;
+        *ret = TAKE_PTR(text);
+        return 0;
+}
+
 const StageTiming *engine_timeline(const Engine *e, size_t *ret_n) {
         *ret_n = e->n_timeline;
         return e->timeline;

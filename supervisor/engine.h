@@ -75,6 +75,11 @@ EngineOp engine_op(const Engine *e);
 /* The stage running now, or NULL. */
 const char *engine_current_stage(const Engine *e);
 
+/* The last transition's timeline as text, one stage a line, for the CLI and
+ * the D-Bus replies; result is the transition's. Empty when nothing ran. */
+int engine_format_timeline(const Engine *e, int result, char **ret);
+const char *engine_op_to_string(EngineOp op);
+
 /* What the last transition did, stage by stage, in the order they ran. */
 const StageTiming *engine_timeline(const Engine *e, size_t *ret_n);
 /* True when the last handover failed and its rollback did not restore

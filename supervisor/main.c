@@ -13,9 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "bus-api.h"
 #include "config.h"
+#include "daemon.h"
 #include "drm-probe.h"
 #include "engine.h"
 #include "journal.h"
@@ -94,6 +97,23 @@ static void print_journal_state(void) {
         }
 }
 
+static int connect_daemon(sd_bus **ret);
+
+static void print_daemon_state(void) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *text;
+
+        if (connect_daemon(&bus) <= 0)
+                return;
+        if (sd_bus_call_method(bus, BATON_BUS_NAME, BATON_BUS_PATH, BATON_BUS_INTERFACE, "Status", &error,
+                               &reply, NULL) < 0 || sd_bus_message_read(reply, "s", &text) < 0)
+                printf("%-15s%s\n", "daemon", "running, not answering");
+        else
+                printf("%-15srunning: %s\n", "daemon", text);
+}
+
 static int verb_status(int argc, char *argv[]) {
         _cleanup_(machine_freep) Machine *m = NULL;
         const DrmProbe *result = NULL;
@@ -116,6 +136,7 @@ static int verb_status(int argc, char *argv[]) {
         }
 
         print_journal_state();
+        print_daemon_state();
         status_print(stdout, m, result, probe_error);
         return fflush(stdout) == 0 ? 0 : -errno;
 }
@@ -157,33 +178,6 @@ static int verb_plan(int argc, char *argv[]) {
         return fflush(stdout) == 0 ? 0 : -errno;
 }
 
-static const char *const op_names[] = {
-        [ENGINE_HANDOVER] = "handover",
-        [ENGINE_RETURN] = "return",
-        [ENGINE_RECOVER] = "recover",
-};
-
-static void print_timeline(const Engine *e, EngineOp op, int result) {
-        const StageTiming *t;
-        uint64_t total = 0;
-        size_t n;
-
-        t = engine_timeline(e, &n);
-        if (n == 0)
-                return;
-        printf("%s of %s:\n", op_names[op], strna(engine_gpu(e)));
-        for (size_t i = 0; i < n; i++) {
-                total += t[i].usec;
-                if (t[i].skipped)
-                        printf("  %-14s %-8s %10s  nothing to do\n", t[i].stage, "to guest", "-");
-                else
-                        printf("  %-14s %-8s %7.1f ms  %s\n", t[i].stage, t[i].to_guest ? "to guest" : "to host",
-                               t[i].usec / 1000.0, t[i].result < 0 ? strerror(-t[i].result) : "ok");
-        }
-        printf("  %-23s %7.1f ms  %s\n", "total", total / 1000.0,
-               result < 0 ? "FAILED" : "ok");
-}
-
 typedef struct TransitionResult {
         sd_event *event;
         int r;
@@ -217,23 +211,86 @@ static int run_transition(EngineOp op) {
         r = sd_event_loop(event);
         if (r < 0)
                 return log_error_errno(r, "Event loop failed: %m");
-        print_timeline(e, op, t.r);
+        {
+                _cleanup_free_ char *report = NULL;
+
+                if (engine_format_timeline(e, t.r, &report) >= 0)
+                        fputs(report, stdout);
+        }
         if (t.r < 0 && op == ENGINE_HANDOVER)
                 log_error("Handover failed; %s", engine_rollback_incomplete(e) ?
                           "the rollback did not finish: run 'baton recover'" : "the host state was restored");
         return t.r;
 }
 
+/* The daemon, when it runs: 1 and a bus connection; 0 when it does not (or
+ * there is no system bus), so that the CLI does the work itself. */
+static int connect_daemon(sd_bus **ret) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int has_owner = 0;
+
+        if (!streq(arg_root, "/") || !streq(arg_rundir, BATON_RUNDIR))
+                return 0;       /* tests on fixtures never talk to a live daemon */
+        if (sd_bus_open_system(&bus) < 0)
+                return 0;
+        if (sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                               "NameHasOwner", &error, &reply, "s", BATON_BUS_NAME) < 0 ||
+            sd_bus_message_read(reply, "b", &has_owner) < 0 || !has_owner)
+                return 0;
+        *ret = TAKE_PTR(bus);
+        return 1;
+}
+
+static int call_daemon(sd_bus *bus, const char *method, const char *vm) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        const char *report;
+        int r;
+
+        r = sd_bus_message_new_method_call(bus, &m, BATON_BUS_NAME, BATON_BUS_PATH, BATON_BUS_INTERFACE, method);
+        if (r >= 0 && vm)
+                r = sd_bus_message_append(m, "s", vm);
+        if (r < 0)
+                return log_error_errno(r, "Failed to build the %s call: %m", method);
+        r = sd_bus_call(bus, m, BATON_BUS_CALL_TIMEOUT_USEC, &error, &reply);
+        if (r < 0) {
+                log_error("%s", error.message ?: strerror(-r));
+                return r;
+        }
+        r = sd_bus_message_read(reply, "s", &report);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the daemon's reply: %m");
+        fputs(report, stdout);
+        return 0;
+}
+
+static int transition(EngineOp op, const char *method, const char *vm) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+
+        if (connect_daemon(&bus) > 0)
+                return call_daemon(bus, method, vm);
+        return run_transition(op);
+}
+
 static int verb_handover(int argc, char *argv[]) {
-        return run_transition(ENGINE_HANDOVER);
+        return transition(ENGINE_HANDOVER, "Handover", argc > 1 ? argv[1] : "");
 }
 
 static int verb_return(int argc, char *argv[]) {
-        return run_transition(ENGINE_RETURN);
+        return transition(ENGINE_RETURN, "Return", NULL);
 }
 
 static int verb_recover(int argc, char *argv[]) {
-        return run_transition(ENGINE_RECOVER);
+        return transition(ENGINE_RECOVER, "Recover", NULL);
+}
+
+static int verb_daemon(int argc, char *argv[]) {
+        DaemonOptions o = { .root = arg_root, .rundir = arg_rundir, .admin_gid = (gid_t) -1 };
+
+        memcpy(o.deadline_usec, arg_deadline_usec, sizeof(o.deadline_usec));
+        return daemon_run(&o);
 }
 
 static int verb_not_implemented(int argc, char *argv[]) {
@@ -250,7 +307,7 @@ static const Verb verbs[] = {
         { "start",    1, 1, VERB_CHANGES_MACHINE, verb_not_implemented },
         { "doctor",   0, 0, 0,                    verb_not_implemented },
         { "input",    1, 1, 0,                    verb_not_implemented },
-        { "daemon",   0, 0, 0,                    verb_not_implemented },
+        { "daemon",   0, 0, 0,                    verb_daemon },
 };
 
 static const Verb *find_verb(const char *name) {

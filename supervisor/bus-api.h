@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/* baton's D-Bus API on the system bus, shared by the daemon and the CLI.
+ *
+ * Methods (each changing one is authorized with polkit first):
+ *   Handover(s vm) -> (s report)   hand the GPU over; joins one in flight
+ *   Return() -> (s report)         give it back; cancels a handover in flight
+ *   Recover() -> (s report)        converge to the recorded host state
+ *   Status() -> (s text)           everyone may ask
+ * Properties: State (s: host, guest, handing-over, returning, recovering,
+ *   interrupted), Stage (s: the stage running now, or "").
+ * Signals: StageProgress(s stage, s direction, s event, t usec)
+ *   event: started, done, failed; direction: guest, host. */
+
+#define BATON_BUS_NAME          "org.baton.Baton1"
+#define BATON_BUS_PATH          "/org/baton/Baton1"
+#define BATON_BUS_INTERFACE     "org.baton.Baton1"
+
+#define BATON_BUS_ERROR_FAILED  "org.baton.Baton1.Error.Failed"
+#define BATON_BUS_ERROR_BUSY    "org.baton.Baton1.Error.Busy"
+#define BATON_BUS_ERROR_NO_GPU  "org.baton.Baton1.Error.NoGpu"
+
+/* polkit actions (data/org.baton.policy) */
+#define BATON_ACTION_HANDOVER   "org.baton.handover"
+#define BATON_ACTION_RETURN     "org.baton.return"
+#define BATON_ACTION_RECOVER    "org.baton.recover"
+#define BATON_ACTION_INPUT      "org.baton.input-toggle"
+
+/* How long the CLI waits for a transition the daemon runs: every stage has
+ * its own deadline; this only bounds a daemon that stopped answering. */
+#define BATON_BUS_CALL_TIMEOUT_USEC (10ULL * 60 * 1000000)

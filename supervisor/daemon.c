@@ -1,0 +1,331 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The baton daemon: one sd-event loop carrying the system bus, the engine and
+ * everything they wait on. Requests are serialized here: a second handover
+ * joins the one in flight, a return during a handover cancels it at the next
+ * step boundary (the engine rolls back), a return in host state is a no-op. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "bus-api.h"
+#include "daemon.h"
+#include "engine.h"
+#include "journal.h"
+#include "log.h"
+#include "macro.h"
+#include "polkit.h"
+
+typedef struct Waiter {
+        sd_bus_message *call;
+        EngineOp op;
+} Waiter;
+
+typedef struct Daemon {
+        sd_event *event;
+        sd_bus *bus;
+        Engine *engine;
+        const DaemonOptions *options;
+
+        Waiter *waiters;        /* callers waiting for the transition in flight */
+        size_t n_waiters;
+        bool cancelled_for_return;
+        bool exit_requested;
+} Daemon;
+
+static const char *daemon_state(Daemon *d) {
+        _cleanup_(journal_freep) Journal *j = NULL;
+        int r;
+
+        if (engine_running(d->engine)) {
+                if (d->cancelled_for_return)
+                        return "returning";
+                switch (engine_op(d->engine)) {
+                case ENGINE_HANDOVER: return "handing-over";
+                case ENGINE_RETURN:   return "returning";
+                default:              return "recovering";
+                }
+        }
+        r = journal_load(d->options->rundir, false, &j);
+        if (r == -ENOENT)
+                return "host";
+        if (r < 0)
+                return "interrupted";
+        return journal_state(j) == JOURNAL_STATE_GUEST ? "guest" : "interrupted";
+}
+
+static void notify_state(Daemon *d) {
+        const char *stage = engine_current_stage(d->engine);
+
+        (void) sd_notifyf(false, "STATUS=%s%s%s", daemon_state(d), stage ? ": " : "", strempty(stage));
+        (void) sd_bus_emit_properties_changed(d->bus, BATON_BUS_PATH, BATON_BUS_INTERFACE, "State", "Stage", NULL);
+}
+
+static int add_waiter(Daemon *d, sd_bus_message *call, EngineOp op) {
+        Waiter *w = reallocarray(d->waiters, d->n_waiters + 1, sizeof(Waiter));
+
+        if (!w)
+                return -ENOMEM;
+        d->waiters = w;
+        d->waiters[d->n_waiters++] = (Waiter) { .call = sd_bus_message_ref(call), .op = op };
+        return 0;
+}
+
+static void reply(sd_bus_message *call, int r, const char *report, const char *what) {
+        if (r >= 0)
+                (void) sd_bus_reply_method_return(call, "s", strempty(report));
+        else if (r == -ENODEV)
+                (void) sd_bus_reply_method_errorf(call, BATON_BUS_ERROR_NO_GPU,
+                                                  "refusing: no display-class GPU on this machine");
+        else
+                (void) sd_bus_reply_method_errorf(call, BATON_BUS_ERROR_FAILED, "%s failed: %s\n%s",
+                                                  what, strerror(-r), strempty(report));
+}
+
+static void on_engine_done(Engine *e, int r, void *userdata) {
+        Daemon *d = userdata;
+        _cleanup_free_ char *report = NULL;
+        EngineOp op = engine_op(e);
+
+        (void) engine_format_timeline(e, r, &report);
+        for (size_t i = 0; i < d->n_waiters; i++) {
+                Waiter *w = &d->waiters[i];
+
+                if (w->op == op)
+                        reply(w->call, r, report, engine_op_to_string(op));
+                else if (w->op == ENGINE_RETURN && op == ENGINE_HANDOVER)
+                        /* The return that cancelled this handover: done once the rollback was. */
+                        reply(w->call, engine_rollback_incomplete(e) ? r : 0, report, "return");
+                else
+                        reply(w->call, -EBUSY, report, engine_op_to_string(w->op));
+                sd_bus_message_unref(w->call);
+        }
+        d->n_waiters = 0;
+        d->cancelled_for_return = false;
+        notify_state(d);
+        if (d->exit_requested)
+                (void) sd_event_exit(d->event, 0);
+}
+
+static void on_engine_progress(Engine *e, const char *stage, bool to_guest, bool finished, int result,
+                               uint64_t usec, void *userdata) {
+        Daemon *d = userdata;
+
+        (void) sd_bus_emit_signal(d->bus, BATON_BUS_PATH, BATON_BUS_INTERFACE, "StageProgress", "ssst",
+                                  stage, to_guest ? "guest" : "host",
+                                  !finished ? "started" : result < 0 ? "failed" : "done", usec);
+        notify_state(d);
+}
+
+/* Start op for call, or join/cancel what runs (the rules at the top). */
+static void request(Daemon *d, sd_bus_message *call, EngineOp op) {
+        int r;
+
+        if (engine_running(d->engine)) {
+                EngineOp running = engine_op(d->engine);
+
+                if (running == op || (op == ENGINE_RETURN && d->cancelled_for_return)) {
+                        log_info("%s requested while one runs: joining it.", engine_op_to_string(op));
+                        r = add_waiter(d, call, op);
+                }
+                else if (running == ENGINE_HANDOVER && op != ENGINE_HANDOVER && engine_cancel(d->engine) > 0) {
+                        log_notice("%s requested during the handover: cancelling it at the next stage boundary.",
+                                   engine_op_to_string(op));
+                        d->cancelled_for_return = true;
+                        r = add_waiter(d, call, ENGINE_RETURN);
+                } else {
+                        (void) sd_bus_reply_method_errorf(call, BATON_BUS_ERROR_BUSY, "a %s is in progress",
+                                                          engine_op_to_string(running));
+                        return;
+                }
+                if (r < 0)
+                        reply(call, r, NULL, engine_op_to_string(op));
+                return;
+        }
+
+        r = engine_start(d->engine, op, on_engine_done, d);
+        if (r <= 0) {
+                /* Nothing to do (0), or refused before anything changed. */
+                reply(call, r, r == 0 ? "nothing to do\n" : NULL, engine_op_to_string(op));
+                return;
+        }
+        r = add_waiter(d, call, op);
+        if (r < 0)
+                reply(call, r, NULL, engine_op_to_string(op));
+        notify_state(d);
+}
+
+typedef struct Authorized {
+        Daemon *daemon;
+        EngineOp op;
+} Authorized;
+
+static void on_authorized(sd_bus_message *call, int r, void *userdata) {
+        Authorized *a = userdata;
+
+        if (r > 0)
+                request(a->daemon, call, a->op);
+        else
+                (void) sd_bus_reply_method_errorf(call, SD_BUS_ERROR_ACCESS_DENIED,
+                                                  "not authorized to %s", engine_op_to_string(a->op));
+        free(a);
+}
+
+static int authorize_then_request(Daemon *d, sd_bus_message *call, EngineOp op, const char *action) {
+        Authorized *a = malloc(sizeof(Authorized));
+        int r;
+
+        if (!a)
+                return -ENOMEM;
+        *a = (Authorized) { .daemon = d, .op = op };
+        r = authorize_async(call, action, d->options->admin_gid, on_authorized, a);
+        if (r == 0)
+                return 1;               /* answered later */
+        if (r > 0)
+                on_authorized(call, 1, a);
+        else
+                free(a);
+        return r < 0 ? r : 1;
+}
+
+static int method_handover(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        const char *vm;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &vm);
+        if (r < 0)
+                return r;
+        if (strlen(vm) > 256)
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "VM name too long");
+        return authorize_then_request(userdata, m, ENGINE_HANDOVER, BATON_ACTION_HANDOVER);
+}
+
+static int method_return(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return authorize_then_request(userdata, m, ENGINE_RETURN, BATON_ACTION_RETURN);
+}
+
+static int method_recover(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return authorize_then_request(userdata, m, ENGINE_RECOVER, BATON_ACTION_RECOVER);
+}
+
+static int method_status(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Daemon *d = userdata;
+        const char *stage = engine_current_stage(d->engine);
+        _cleanup_free_ char *text = NULL;
+
+        if (asprintf(&text, "%s%s%s", daemon_state(d), stage ? ", stage " : "", strempty(stage)) < 0)
+                return -ENOMEM;
+        return sd_bus_reply_method_return(m, "s", text);
+}
+
+static int property_state(sd_bus *bus, const char *path, const char *interface, const char *property,
+                          sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "s", daemon_state(userdata));
+}
+
+static int property_stage(sd_bus *bus, const char *path, const char *interface, const char *property,
+                          sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Daemon *d = userdata;
+
+        return sd_bus_message_append(reply, "s", strempty(engine_current_stage(d->engine)));
+}
+
+static const sd_bus_vtable baton_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("State", "s", property_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Stage", "s", property_stage, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_METHOD_WITH_ARGS("Handover", SD_BUS_ARGS("s", vm), SD_BUS_RESULT("s", report),
+                                method_handover, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Return", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", report),
+                                method_return, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Recover", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", report),
+                                method_recover, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Status", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", text),
+                                method_status, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_ARGS("StageProgress",
+                                SD_BUS_ARGS("s", stage, "s", direction, "s", event, "t", usec), 0),
+        SD_BUS_VTABLE_END
+};
+
+static void daemon_done(Daemon *d) {
+        for (size_t i = 0; i < d->n_waiters; i++) {
+                (void) sd_bus_reply_method_errorf(d->waiters[i].call, BATON_BUS_ERROR_FAILED,
+                                                  "the daemon is stopping");
+                sd_bus_message_unref(d->waiters[i].call);
+        }
+        free(d->waiters);
+        engine_free(d->engine);
+        sd_bus_flush_close_unref(d->bus);
+        sd_event_unref(d->event);
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Daemon *d = userdata;
+
+        /* Never leave in the middle of a transition: the journal would say
+         * "interrupted" for no reason. Stop once it ended. */
+        if (engine_running(d->engine)) {
+                log_notice("Signal %d: stopping once the running transition has ended.", (int) si->ssi_signo);
+                d->exit_requested = true;
+                return 0;
+        }
+        return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+int daemon_run(const DaemonOptions *o) {
+        _cleanup_(daemon_done) Daemon d = { .options = o };
+        EngineOptions eo = { .root = o->root, .rundir = o->rundir };
+        const char *state;
+        sigset_t mask;
+        int r;
+
+        memcpy(eo.deadline_usec, o->deadline_usec, sizeof(eo.deadline_usec));
+        r = sd_event_default(&d.event);
+        if (r < 0)
+                return log_error_errno(r, "Failed to allocate the event loop: %m");
+        (void) sigemptyset(&mask);
+        (void) sigaddset(&mask, SIGTERM);
+        (void) sigaddset(&mask, SIGINT);
+        (void) sigprocmask(SIG_BLOCK, &mask, NULL);
+        r = sd_event_add_signal(d.event, NULL, SIGTERM, on_signal, &d);
+        if (r >= 0)
+                r = sd_event_add_signal(d.event, NULL, SIGINT, on_signal, &d);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch SIGTERM/SIGINT: %m");
+
+        r = engine_new(d.event, &eo, &d.engine);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the engine: %m");
+        engine_set_progress(d.engine, on_engine_progress, &d);
+
+        r = sd_bus_open_system(&d.bus);
+        if (r < 0)
+                return log_error_errno(r, "Failed to connect to the system bus: %m");
+        r = sd_bus_add_object_vtable(d.bus, NULL, BATON_BUS_PATH, BATON_BUS_INTERFACE, baton_vtable, &d);
+        if (r < 0)
+                return log_error_errno(r, "Failed to register the D-Bus object: %m");
+        r = sd_bus_request_name(d.bus, BATON_BUS_NAME, 0);
+        if (r < 0)
+                return log_error_errno(r, "Failed to own %s on the system bus: %m", BATON_BUS_NAME);
+        r = sd_bus_attach_event(d.bus, d.event, 0);
+        if (r < 0)
+                return log_error_errno(r, "Failed to attach the bus to the loop: %m");
+
+        /* A restart in guest state picks the journal up: the state comes from it. */
+        state = daemon_state(&d);
+        if (streq(state, "interrupted"))
+                log_warning("An interrupted transition is recorded in %s: call Recover ('baton recover').",
+                            o->rundir);
+        log_info("baton daemon ready; state: %s", state);
+        (void) sd_notifyf(false, "READY=1\nSTATUS=%s", state);
+
+        r = sd_event_loop(d.event);
+        if (r < 0)
+                return log_error_errno(r, "Event loop failed: %m");
+        (void) sd_notify(false, "STOPPING=1");
+        return 0;
+}

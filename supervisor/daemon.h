@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <sys/types.h>
+
+#include "engine.h"
+
+typedef struct DaemonOptions {
+        const char *root;
+        const char *rundir;
+        uint64_t deadline_usec[_DEADLINE_MAX];
+        gid_t admin_gid;                /* (gid_t) -1: none; polkit decides */
+} DaemonOptions;
+
+/* Runs the daemon until SIGTERM/SIGINT (after the transition in flight, if
+ * any). Returns 0 or a negative errno (already logged). */
+int daemon_run(const DaemonOptions *o);

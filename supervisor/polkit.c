@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "log.h"
+#include "macro.h"
+#include "polkit.h"
+
+typedef struct Pending {
+        sd_bus_message *call;
+        authorize_done_t done;
+        void *userdata;
+        char *action;
+} Pending;
+
+static void pending_free(Pending *p) {
+        sd_bus_message_unref(p->call);
+        free(p->action);
+        free(p);
+}
+
+static int on_check_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Pending *p = userdata;
+        int authorized = 0, challenge = 0, r;
+
+        if (sd_bus_message_is_method_error(reply, NULL)) {
+                const sd_bus_error *e = sd_bus_message_get_error(reply);
+
+                log_warning("polkit could not decide about %s (%s): denying.", p->action, e->message);
+                r = -sd_bus_error_get_errno(e) ?: -EACCES;
+        } else {
+                r = sd_bus_message_read(reply, "(bb", &authorized, &challenge);
+                r = r < 0 ? r : authorized ? 1 : 0;
+        }
+        p->done(p->call, r, p->userdata);
+        pending_free(p);
+        return 0;
+}
+
+static int in_admin_group(sd_bus_creds *creds, gid_t admin_gid) {
+        const gid_t *gids;
+        gid_t gid;
+        int n;
+
+        if (admin_gid == (gid_t) -1)
+                return 0;
+        if (sd_bus_creds_get_egid(creds, &gid) >= 0 && gid == admin_gid)
+                return 1;
+        n = sd_bus_creds_get_supplementary_gids(creds, &gids);
+        for (int i = 0; i < n; i++)
+                if (gids[i] == admin_gid)
+                        return 1;
+        return 0;
+}
+
+int authorize_async(sd_bus_message *call, const char *action, gid_t admin_gid,
+                    authorize_done_t done, void *userdata) {
+        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *check = NULL;
+        sd_bus *bus = sd_bus_message_get_bus(call);
+        Pending *p;
+        uid_t uid;
+        int r;
+
+        r = sd_bus_query_sender_creds(call, SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID |
+                                      SD_BUS_CREDS_SUPPLEMENTARY_GIDS | SD_BUS_CREDS_AUGMENT, &creds);
+        if (r < 0)
+                return r;
+        r = sd_bus_creds_get_euid(creds, &uid);
+        if (r < 0)
+                return r;
+        if (uid == 0 || in_admin_group(creds, admin_gid))
+                return 1;
+
+        r = sd_bus_message_new_method_call(bus, &check, "org.freedesktop.PolicyKit1",
+                                           "/org/freedesktop/PolicyKit1/Authority",
+                                           "org.freedesktop.PolicyKit1.Authority", "CheckAuthorization");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(check, "(sa{sv})sa{ss}us", "system-bus-name", 1, "name", "s",
+                                  sd_bus_message_get_sender(call), action, 0, 0, "");
+        if (r < 0)
+                return r;
+
+        p = calloc(1, sizeof(Pending));
+        if (!p)
+                return -ENOMEM;
+        *p = (Pending) { .call = sd_bus_message_ref(call), .done = done, .userdata = userdata,
+                         .action = strdup(action) };
+        r = p->action ? sd_bus_call_async(bus, NULL, check, on_check_reply, p, 25 * 1000000ULL) : -ENOMEM;
+        if (r < 0) {
+                pending_free(p);
+                return r;
+        }
+        return 0;
+}
