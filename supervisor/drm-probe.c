@@ -9,19 +9,19 @@
 #include "drm-probe.h"
 #include "macro.h"
 
-static unsigned count_active_crtcs(int fd, const drmModeRes *res) {
-        unsigned n = 0;
-
+static void find_active_crtcs(int fd, const drmModeRes *res, DrmProbe *p) {
         for (int i = 0; i < res->count_crtcs; i++) {
                 drmModeCrtc *crtc = drmModeGetCrtc(fd, res->crtcs[i]);
 
                 if (!crtc)
                         continue;       /* hot-unplugged: not scanning out */
-                if (crtc->buffer_id != 0)
-                        n++;
+                if (crtc->buffer_id != 0) {
+                        if (p->n_active_crtcs < DRM_PROBE_MAX_CRTC_IDS)
+                                p->active_crtc_ids[p->n_active_crtcs] = crtc->crtc_id;
+                        p->n_active_crtcs++;
+                }
                 drmModeFreeCrtc(crtc);
         }
-        return n;
 }
 
 int drm_probe_card(const char *node, DrmProbe *ret) {
@@ -42,7 +42,7 @@ int drm_probe_card(const char *node, DrmProbe *ret) {
         if (!res)
                 return errno > 0 ? -errno : -EOPNOTSUPP;
         p.n_crtcs = (unsigned) res->count_crtcs;
-        p.n_active_crtcs = count_active_crtcs(fd, res);
+        find_active_crtcs(fd, res, &p);
         drmModeFreeResources(res);
 
         *ret = p;
