@@ -86,3 +86,19 @@ int strv_extend_strv(char ***a, char * const *b) {
         }
         return 0;
 }
+
+int strv_join(char * const *l, const char *separator, char **ret) {
+        size_t n = 1, k = strlen(separator);
+        char *s, *p;
+
+        STRV_FOREACH(i, l)
+                n += strlen(*i) + (i == l ? 0 : k);
+        s = p = malloc(n);
+        if (!s)
+                return -ENOMEM;
+        *p = '\0';
+        STRV_FOREACH(i, l)
+                p = stpcpy(i == l ? p : stpcpy(p, separator), *i);
+        *ret = s;
+        return 0;
+}

@@ -27,3 +27,6 @@ void strv_sort(char **l);
 
 /* Appends copies of every string of b. */
 int strv_extend_strv(char ***a, char * const *b);
+
+/* The strings of l with separator between them; "" for an empty l. -ENOMEM on failure. */
+int strv_join(char * const *l, const char *separator, char **ret);

@@ -107,22 +107,6 @@ int drm_idle_holder_pids(const HolderScan *s, pid_t self, pid_t **ret, size_t *r
         return 0;
 }
 
-static int strv_join(char * const *l, const char *separator, char **ret) {
-        _cleanup_free_ char *buf = NULL;
-        size_t size = 0;
-        FILE *f;
-
-        f = open_memstream(&buf, &size);
-        if (!f)
-                return -ENOMEM;
-        STRV_FOREACH(s, l)
-                fprintf(f, "%s%s", s == l ? "" : separator, *s);
-        if (fclose(f) != 0)
-                return -ENOMEM;
-        *ret = TAKE_PTR(buf);
-        return 0;
-}
-
 /* Every holder but self on one line, "; " between processes; NULL when there is none. */
 static int holders_text(const HolderScan *s, pid_t self, char **ret) {
         _cleanup_strv_free_ char **lines = NULL;

@@ -74,6 +74,18 @@ static void test_strv(void) {
         ASSERT_STREQ(m[2], "vtcon 1");
 }
 
+static void test_strv_join(void) {
+        _cleanup_free_ char *a = NULL, *b = NULL, *c = NULL;
+        char *l[] = { (char *) "nvidia_drm", (char *) "", (char *) "nvidia", NULL };
+
+        ASSERT_OK(strv_join(l, ", ", &a));
+        ASSERT_STREQ(a, "nvidia_drm, , nvidia");
+        ASSERT_OK(strv_join(l + 2, ",", &b));
+        ASSERT_STREQ(b, "nvidia");
+        ASSERT_OK(strv_join(NULL, ",", &c));
+        ASSERT_STREQ(c, "");
+}
+
 static void test_sysfs_read(void) {
         const char *root = FIXTURE("lab");
         _cleanup_free_ char *s = NULL, *drv = NULL, *grp = NULL;
@@ -195,6 +207,7 @@ int main(void) {
         RUN(test_parse_pid);
         RUN(test_root_path);
         RUN(test_strv);
+        RUN(test_strv_join);
         RUN(test_sysfs_read);
         RUN(test_sysfs_exists);
         RUN(test_sysfs_list_dir);
