@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include <libkmod.h>
+
+#include "kmod-util.h"
+#include "machine.h"
+#include "stage.h"
+
+/* The pure and read-only parts of the gpu-modules stage (plugins/gpu-modules.c). */
+
+/* The modules to unload, in unload order (each after every module that holds it), before
+ * the GPU bound to driver can go to vfio-pci. NULL (and for a NULL driver) when unbinding
+ * the device is enough and the module stays loaded: amdgpu, nouveau, radeon, i915,
+ * bochs-drm, snd_hda_intel and the rest. The list is NULL-terminated and static. */
+const char *const *gpu_modules_for_driver(const char *driver);
+
+/* A module as the kernel shows it in /sys/module. */
+typedef struct GpuModuleState {
+        int initstate;                  /* KMOD_MODULE_LIVE, _COMING, _GOING, _BUILTIN; -ENOENT: not loaded */
+        int refcnt;                     /* -1 when unknown (builtin, not loaded) */
+        char **holders;                 /* the loaded modules that use it */
+} GpuModuleState;
+
+/* Reads name's state through ctx. Read-only; a module that is not loaded, or does not exist
+ * at all, is no error: initstate -ENOENT. Fails on -ENOMEM or an unreadable /sys/module. */
+int gpu_module_query(struct kmod_ctx *ctx, const char *name, GpuModuleState *ret);
+void gpu_module_state_done(GpuModuleState *s);
+
+static inline bool gpu_module_loaded(const GpuModuleState *s) {
+        return s->initstate >= 0 && s->initstate != KMOD_MODULE_BUILTIN;
+}
+
+/* Why the loaded module described by st cannot be unloaded once the modules of unloading
+ * that hold it are gone, or NULL (returning 0) when it can: built in; held by a module
+ * outside unloading; or referenced beyond its holders (each holder module counts one in
+ * refcnt). Returns 1 with the reason: "refcount 3, held by nvidia_modeset, nvidia_uvm: 1
+ * reference besides those modules (a process with /dev/nvidia* open?)". */
+int gpu_module_busy_reason(const GpuModuleState *st, char * const *unloading, char **ret);
+
+/* The journal's "loaded" value ("nvidia_drm,nvidia_modeset,nvidia") back as a list, in
+ * unload order. Every name must be one that driver's policy unloads: a journal cannot make
+ * baton load anything else. -EBADMSG otherwise, or for an empty value. */
+int gpu_modules_parse_loaded(const char *driver, const char *value, char ***ret);
+
+typedef enum GpuModuleOp {
+        GPU_MODULE_UNLOAD,
+        GPU_MODULE_LOAD,
+} GpuModuleOp;
+
+/* Forks a worker that makes the one libkmod call that may block in the kernel (a module's
+ * exit or init runs the driver's remove() or probe() on the GPU) and exits with its errno:
+ * unload is kmod_module_remove_module(), which fails at once for a module in use instead of
+ * waiting; load looks name up (aliases included: Debian ships nvidia as nvidia-current.ko)
+ * and calls kmod_module_probe_insert_module() with modprobe.d's options and install
+ * commands. A name nothing matches makes a load fail with ENOENT. The caller watches the
+ * worker's exit, e.g. with a pidfd, and never blocks on it. */
+int gpu_module_worker_fork(struct kmod_ctx *ctx, GpuModuleOp op, const char *name, pid_t *ret_pid);
+
+/* The exited worker's result, reaping it: 0 or a negative errno; 0 also when its status is
+ * lost (reaped by someone else): the module's state, checked afterwards, decides. Does not
+ * block; call it once the worker has exited. */
+int gpu_module_worker_result(pid_t pid);
+
+/* observe() with ctx the live kernel's libkmod context, or NULL when m was read from
+ * another root (then module state is unknown and the plan says so). STAGE_AT_HOST while
+ * the GPU is bound to a driver whose modules must go, STAGE_AT_GUEST when it is on
+ * vfio-pci, STAGE_NOTHING_TO_DO otherwise. */
+int gpu_modules_observe_machine(const Machine *m, struct kmod_ctx *ctx, StagePosition *ret_pos,
+                                char ***ret_plan);
