@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "engine.h"
+
+/* baton.conf: DIR/baton.conf, then the *.conf files of DIR/baton.conf.d in lexical order, each
+ * later value replacing an earlier one. data/baton.conf documents every key.
+ *
+ * (Named config-file.h, not config.h: meson generates a config.h with BATON_VERSION and
+ * friends, and a supervisor/config.h would shadow it for every file in this folder.) */
+
+typedef enum AudioRelease {
+        AUDIO_RELEASE_RESERVE,          /* ask for the device through the reservation protocol */
+        AUDIO_RELEASE_STOP_UNITS,       /* stop the user's PipeWire units */
+        AUDIO_RELEASE_NONE,             /* leave audio alone */
+        _AUDIO_RELEASE_MAX,
+} AudioRelease;
+
+#define HOTKEY_KEYS_MAX 4
+
+/* A chord: every key held at once, in the order written. */
+typedef struct Hotkey {
+        unsigned n_keys;                /* 0: no hotkey */
+        unsigned keys[HOTKEY_KEYS_MAX]; /* EV_KEY codes */
+} Hotkey;
+
+/* Names are short and validated, so they live in the struct: config_init() cannot fail,
+ * and a Config is copied by assignment (but for input_devices). "" is the unset value. */
+typedef struct Config {
+        /* [gpu] */
+        char gpu_address[sizeof("0000:00:00.0")];       /* "": auto, the boot_vga display device */
+        bool allow_foreign_devices;
+        /* [display-manager] */
+        char display_manager_unit[256];
+        /* [deadlines] */
+        uint64_t deadline_usec[_DEADLINE_MAX];
+        /* [audio] */
+        AudioRelease audio_release;
+        char audio_user[33];                            /* "": the active seat0 session's user */
+        /* [session] */
+        bool session_save;
+        bool force_logout;
+        uint64_t logout_timeout_usec;
+        /* [input] */
+        char **input_devices;                           /* NULL: auto-detect */
+        Hotkey hotkey;
+        Hotkey recover_hotkey;                          /* no keys: off */
+        char guest_name_prefix[65];
+        /* [daemon] */
+        char admin_group[33];                           /* "": polkit's admin rule only */
+} Config;
+
+/* The defaults; config_done() is still needed afterwards only once something was loaded. */
+void config_init(Config *c);
+void config_done(Config *c);
+
+/* Loads DIR/baton.conf and the drop-ins of DIR/baton.conf.d over the defaults. A missing file or
+ * directory counts as empty; drop-ins are the regular files (or links to them) named
+ * *.conf, hidden ones excepted. On success *ret is overwritten (not released first: pass
+ * a fresh Config, or keep the old one and config_done() it yourself). On failure *ret is
+ * untouched, the error has been logged once, naming file, line and key, and the result is
+ * -EINVAL for content errors, -ENOMEM, or the -errno of the failed read. */
+int config_load(const char *dir, Config *ret);
+
+/* The same for one NUL-terminated text, called name in messages: the entry point for a
+ * fuzzer, and for tests. */
+int config_load_string(const char *text, const char *name, Config *ret);
+
+/* Writes the effective configuration in baton.conf syntax: every section and key, so that
+ * loading the output gives the same Config. Returns 0 or -EIO. */
+int config_dump(const Config *c, FILE *f);
+
+/* The deadline called what ("holders", "unbind", "probe", "module", "unit"), or 0 when
+ * there is no such deadline (a caller's bug). */
+uint64_t config_deadline_usec(const Config *c, const char *what);
+
+/* Seconds as baton.conf writes them: "10", "0.5" (at most 6 decimals, microseconds),
+ * 0 < s <= 86400. Returns 0, or -EINVAL with *ret untouched. */
+int config_parse_seconds(const char *s, uint64_t *ret);
+
+const char *audio_release_to_string(AudioRelease a);
