@@ -406,29 +406,43 @@ uint64_t config_deadline_usec(const Config *c, const char *what) {
         return k < _DEADLINE_MAX ? c->deadline_usec[k] : 0;
 }
 
+/* The value of key k in c as baton.conf writes it. */
+static int format_value(const ConfigKey *k, const Config *c, char **ret) {
+        char *v = NULL;
+        size_t n = 0;
+        FILE *m;
+
+        m = open_memstream(&v, &n);
+        if (!m)
+                return -ENOMEM;
+        k->type->format((const char *) c + k->offset, m);
+        if (fclose(m) != 0) {
+                free(v);
+                return -ENOMEM;
+        }
+        *ret = v;
+        return 0;
+}
+
 int config_dump(const Config *c, FILE *f) {
         const char *section = NULL;
+        int r;
 
         for (const ConfigKey *k = keys; k < keys + ELEMENTSOF(keys); k++) {
                 _cleanup_free_ char *v = NULL;
-                size_t n = 0;
-                FILE *m;
 
-                m = open_memstream(&v, &n);
-                if (!m)
-                        return -ENOMEM;
-                k->type->format((const char *) c + k->offset, m);
-                if (fclose(m) != 0)
-                        return -ENOMEM;
+                r = format_value(k, c, &v);
+                if (r < 0)
+                        return r;
 
                 if (!streq_ptr(section, k->section))
                         fprintf(f, "%s[%s]\n", section ? "\n" : "", k->section);
                 section = k->section;
                 /* inih reads at most INI_MAX_LINE - 1 characters a line; drop the blanks of
                  * "key = value" rather than write a line it cannot read back. */
-                if (n == 0)
+                if (isempty(v))
                         fprintf(f, "%s =\n", k->name);
-                else if (strlen(k->name) + strlen(" = ") + n < INI_MAX_LINE)
+                else if (strlen(k->name) + strlen(" = ") + strlen(v) < INI_MAX_LINE)
                         fprintf(f, "%s = %s\n", k->name, v);
                 else
                         fprintf(f, "%s=%s\n", k->name, v);
@@ -586,11 +600,10 @@ static int parse_text(Parser *p, const char *name, const char *text) {
 /* The keys are checked one at a time; this is what only the final values can tell. Named
  * is whichever of the two was set last. */
 static int parser_check(Parser *p) {
-        const Where *h = &p->set[key_find("input", "hotkey") - keys],
-                *rh = &p->set[key_find("input", "recover-hotkey") - keys], *w;
+        const ConfigKey *hotkey = key_find("input", "hotkey"), *recover = key_find("input", "recover-hotkey");
+        const Where *h = &p->set[hotkey - keys], *rh = &p->set[recover - keys], *w;
         _cleanup_free_ char *keys_text = NULL;
-        size_t n;
-        FILE *m;
+        int r;
 
         if (!hotkey_same(&p->config.hotkey, &p->config.recover_hotkey))
                 return 0;
@@ -598,12 +611,9 @@ static int parser_check(Parser *p) {
         w = h->file > rh->file || (h->file == rh->file && h->line > rh->line) ? h : rh;
         if (w->file == 0)
                 return 0;       /* the defaults differ; only a changed default could get here */
-        m = open_memstream(&keys_text, &n);
-        if (!m)
-                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Failed to check the configuration: %m");
-        format_hotkey(&p->config.hotkey, m);
-        if (fclose(m) != 0)
-                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Failed to check the configuration: %m");
+        r = format_value(hotkey, &p->config, &keys_text);
+        if (r < 0)
+                return log_error_errno(r, "Failed to check the configuration: %m");
         return log_error_errno(SYNTHETIC_ERRNO(EINVAL),
                                "%s:%u: 'hotkey' and 'recover-hotkey' in [input] are the same keys, %s",
                                p->files[w->file - 1], w->line, keys_text);

@@ -71,7 +71,7 @@ int config_load(const char *dir, Config *ret);
 int config_load_string(const char *text, const char *name, Config *ret);
 
 /* Writes the effective configuration in baton.conf syntax: every section and key, so that
- * loading the output gives the same Config. Returns 0 or -EIO. */
+ * loading the output gives the same Config. Returns 0, -ENOMEM or -EIO. */
 int config_dump(const Config *c, FILE *f);
 
 /* The deadline called what ("holders", "unbind", "probe", "module", "unit"), or 0 when
