@@ -181,54 +181,65 @@ static void test_dropins(void) {
 }
 
 static void test_file_errors(void) {
-        load_fails(CONFIG("err-unknown-key"), NULL, -EINVAL,
-                   CONFIG("err-unknown-key") "/baton.conf.d/10-x.conf:3: "
-                   "unknown key 'foo' in section [deadlines]");
-        load_fails(CONFIG("err-invalid"), NULL, -EINVAL,
-                   CONFIG("err-invalid") "/baton.conf:5: invalid value 'abc' for 'holders' in [deadlines]: "
-                   "expected seconds, 0 < s <= 86400");
-        /* A key set twice in one file is an error even in another [deadlines] block; set
-         * again in a later file it is not (10-ok.conf then 20-bad.conf). */
-        load_fails(CONFIG("err-later-dropin"), NULL, -EINVAL,
-                   CONFIG("err-later-dropin") "/baton.conf.d/20-bad.conf:4: duplicate key 'unbind' in "
-                   "[deadlines], first set on line 2");
-        /* The same chord in any order; named is the later of the two settings. */
-        load_fails(CONFIG("err-hotkey-clash"), NULL, -EINVAL,
-                   CONFIG("err-hotkey-clash") "/baton.conf.d/10-x.conf:3: 'hotkey' and 'recover-hotkey' in "
-                   "[input] are the same keys, KEY_ESC+KEY_LEFTMETA");
-        load_fails(CONFIG("err-nul"), NULL, -EINVAL, CONFIG("err-nul") "/baton.conf:3: NUL byte in the text");
-        /* I/O errors keep their errno. */
-        load_fails(CONFIG("err-notdir"), NULL, -ENOTDIR,
-                   "Failed to list " CONFIG("err-notdir") "/baton.conf.d: Not a directory");
+        /* The message is before, the fixture's path, then after. */
+        static const struct {
+                const char *dir, *before, *after;
+                int error;
+        } cases[] = {
+                { "err-unknown-key", "", "/baton.conf.d/10-x.conf:3: unknown key 'foo' in section [deadlines]",
+                  -EINVAL },
+                { "err-invalid", "", "/baton.conf:5: invalid value 'abc' for 'holders' in [deadlines]: "
+                  EXPECT_SECONDS, -EINVAL },
+                /* A key set twice in one file is an error even in another [deadlines] block;
+                 * set again in a later file it is not (10-ok.conf then 20-bad.conf). */
+                { "err-later-dropin", "", "/baton.conf.d/20-bad.conf:4: duplicate key 'unbind' in [deadlines], "
+                  "first set on line 2", -EINVAL },
+                /* The same chord in any order; named is the later of the two settings. */
+                { "err-hotkey-clash", "", "/baton.conf.d/10-x.conf:3: 'hotkey' and 'recover-hotkey' in [input] "
+                  "are the same keys, KEY_ESC+KEY_LEFTMETA", -EINVAL },
+                { "err-nul", "", "/baton.conf:3: NUL byte in the text", -EINVAL },
+                /* I/O errors keep their errno. */
+                { "err-notdir", "Failed to list ", "/baton.conf.d: Not a directory", -ENOTDIR },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *dir = NULL, *message = NULL;
+
+                ASSERT_TRUE(asprintf(&dir, "%s/%s", FIXTURE("config"), cases[i].dir) > 0);
+                ASSERT_TRUE(asprintf(&message, "%s%s%s", cases[i].before, dir, cases[i].after) > 0);
+                load_fails(dir, NULL, cases[i].error, message);
+        }
 }
 
+#define EXPECT_SYNTAX "syntax error: expected '[section]', 'key = value' or a comment"
+
 static void test_structure_errors(void) {
-        load_fails(NULL, "# comment\nholders = 1\n[deadlines]\n", -EINVAL,
-                   "test.conf:2: key 'holders' before any section");
-        load_fails(NULL, "[gpu]\n\n[Deadlines]\nholders = 1\n", -EINVAL,
-                   "test.conf:3: unknown section [Deadlines]");
-        /* Named at its header, even without a key in it. */
-        load_fails(NULL, "[gpu]\n[nothing]\n", -EINVAL, "test.conf:2: unknown section [nothing]");
-        load_fails(NULL, "\xef\xbb\xbf[nothing]\n", -EINVAL, "test.conf:1: unknown section [nothing]");
-        load_fails(NULL, "[gpu] # comment\n", -EINVAL, "test.conf:1: unexpected text after [gpu]");
-        load_fails(NULL, "[session]\nsave = yes\nforce_logout = yes\n", -EINVAL,
-                   "test.conf:3: unknown key 'force_logout' in section [session]");
-        load_fails(NULL, "[session]\nholders = 1\n", -EINVAL,
-                   "test.conf:2: unknown key 'holders' in section [session]");
-        load_fails(NULL, "[deadlines]\nholders = 1\n[gpu]\n[deadlines]\nholders = 2\n", -EINVAL,
-                   "test.conf:5: duplicate key 'holders' in [deadlines], first set on line 2");
-        load_fails(NULL, "[gpu]\naddress\n", -EINVAL,
-                   "test.conf:2: syntax error: expected '[section]', 'key = value' or a comment");
-        load_fails(NULL, "[gpu\naddress = auto\n", -EINVAL,
-                   "test.conf:1: syntax error: expected '[section]', 'key = value' or a comment");
-        /* No continuation lines: an indented line is a line of its own. */
-        load_fails(NULL, "[input]\ndevices = a\n  b\n", -EINVAL,
-                   "test.conf:3: syntax error: expected '[section]', 'key = value' or a comment");
-        /* Only the first error is reported, whichever of inih and baton found it. */
-        load_fails(NULL, "[gpu\n[deadlines]\nholders = x\n", -EINVAL,
-                   "test.conf:1: syntax error: expected '[section]', 'key = value' or a comment");
-        load_fails(NULL, "[deadlines]\nholders = x\n[gpu\nunbind = y\n", -EINVAL,
-                   "test.conf:2: invalid value 'x' for 'holders' in [deadlines]: " EXPECT_SECONDS);
+        static const struct {
+                const char *text, *message;
+        } cases[] = {
+                { "# comment\nholders = 1\n[deadlines]\n", "test.conf:2: key 'holders' before any section" },
+                { "[gpu]\n\n[Deadlines]\nholders = 1\n", "test.conf:3: unknown section [Deadlines]" },
+                /* Named at its header, even without a key in it. */
+                { "[gpu]\n[nothing]\n", "test.conf:2: unknown section [nothing]" },
+                { "\xef\xbb\xbf[nothing]\n", "test.conf:1: unknown section [nothing]" },
+                { "[gpu] # comment\n", "test.conf:1: unexpected text after [gpu]" },
+                { "[session]\nsave = yes\nforce_logout = yes\n",
+                  "test.conf:3: unknown key 'force_logout' in section [session]" },
+                { "[session]\nholders = 1\n", "test.conf:2: unknown key 'holders' in section [session]" },
+                { "[deadlines]\nholders = 1\n[gpu]\n[deadlines]\nholders = 2\n",
+                  "test.conf:5: duplicate key 'holders' in [deadlines], first set on line 2" },
+                { "[gpu]\naddress\n", "test.conf:2: " EXPECT_SYNTAX },
+                { "[gpu\naddress = auto\n", "test.conf:1: " EXPECT_SYNTAX },
+                /* No continuation lines: an indented line is a line of its own. */
+                { "[input]\ndevices = a\n  b\n", "test.conf:3: " EXPECT_SYNTAX },
+                /* Only the first error is reported, whichever of inih and baton found it. */
+                { "[gpu\n[deadlines]\nholders = x\n", "test.conf:1: " EXPECT_SYNTAX },
+                { "[deadlines]\nholders = x\n[gpu\nunbind = y\n",
+                  "test.conf:2: invalid value 'x' for 'holders' in [deadlines]: " EXPECT_SECONDS },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++)
+                load_fails(NULL, cases[i].text, -EINVAL, cases[i].message);
 }
 
 static void test_line_length(void) {
