@@ -1,0 +1,328 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* display-manager: the display manager's systemd unit.
+ *
+ * The display manager (gdm, sddm, lightdm; weston as lab-compositor.service in the lab) is
+ * the GPU's main user on the host: its compositor is DRM master and scans out. The unit is
+ * $BATON_DISPLAY_MANAGER or display-manager.service, the alias every display manager
+ * installs, resolved through systemd to the unit's own name.
+ *
+ * to_guest stops that unit (StopUnit, "replace") and waits for the job's JobRemoved within
+ * the "unit" deadline, then asks systemd again: the unit must be inactive or failed.
+ *
+ * to_host starts the recorded unit again (StartUnit, "replace", which also replaces a stop
+ * job still running) when it was running, and once the job is done requires it active or
+ * activating (a Type=simple service may not have told it is up yet). Starting a running
+ * unit is a job that is done at once, so to_host may run any number of times. Without a
+ * record it starts nothing: a display manager found stopped may never have run.
+ *
+ * Journal: "unit" = the unit's own name (gdm.service); "active" = "1" when it was running
+ * or starting (to_guest stops it, to_host starts it), "0" when it was not (to_host leaves
+ * it alone).
+ *
+ * observe() asks systemd on a short-lived connection of its own. Where systemd cannot be
+ * reached (no system bus, as on a build machine or in a container) no display manager can
+ * be stopped: the stage has nothing to do and its plan line says why, and drm-idle still
+ * waits for any process that holds the GPU. A fixture root (--root) describes another
+ * machine, whose units are not this system's: nothing is looked up then.
+ */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <systemd/sd-bus.h>
+
+#include "display-manager.h"
+#include "engine.h"
+#include "log.h"
+#include "stage.h"
+#include "strv.h"
+#include "unit-job.h"
+
+/* --- What the stage says: pure functions, unit-tested --- */
+
+const char *display_manager_unit_name(void) {
+        /* To become a key of baton.conf; until then the environment. */
+        const char *e = getenv("BATON_DISPLAY_MANAGER");
+
+        return isempty(e) ? "display-manager.service" : e;
+}
+
+bool display_manager_systemd_unreachable(int error) {
+        /* ServiceUnknown and NameHasNoOwner arrive as EHOSTUNREACH and ENXIO. */
+        return error == -ENOENT || error == -ECONNREFUSED || error == -EHOSTUNREACH || error == -ENXIO;
+}
+
+int display_manager_label(const char *name, const char *id, char **ret) {
+        int k;
+
+        k = streq(name, id) ? asprintf(ret, "%s", id) : asprintf(ret, "%s (%s)", id, name);
+        return k < 0 ? -ENOMEM : 0;
+}
+
+int display_manager_judge(const char *name, int error, const UnitInfo *info, uint64_t wait_usec,
+                          StagePosition *ret_pos, char ***ret_plan) {
+        _cleanup_strv_free_ char **plan = NULL;
+        _cleanup_free_ char *label = NULL;
+        StagePosition pos;
+        char wait[32];
+        int r;
+
+        if (error < 0 && !display_manager_systemd_unreachable(error))
+                return error;
+        if (error < 0) {
+                pos = STAGE_NOTHING_TO_DO;
+                r = strv_extendf(&plan, "systemd cannot be reached on the system bus (%s): no display "
+                                 "manager to stop; drm-idle still waits for any process holding the GPU",
+                                 strerror(-error));
+        } else if (!unit_info_exists(info)) {
+                pos = STAGE_NOTHING_TO_DO;
+                r = strv_extendf(&plan, "no %s on this machine: no display manager to stop", name);
+        } else {
+                r = display_manager_label(name, info->id, &label);
+                if (r < 0)
+                        return r;
+                unit_format_usec(wait_usec, wait, sizeof(wait));
+                pos = unit_active_state_is_down(info->active_state) ? STAGE_AT_GUEST : STAGE_AT_HOST;
+                if (pos == STAGE_AT_GUEST)
+                        r = strv_extendf(&plan, "%s is %s: nothing to stop", label, info->active_state);
+                else
+                        r = strv_extendf(&plan, "stop %s, wait for its job (up to %s)", label, wait);
+        }
+        if (r < 0)
+                return r;
+        *ret_pos = pos;
+        *ret_plan = TAKE_PTR(plan);
+        return 0;
+}
+
+/* --- The stage --- */
+
+typedef struct DisplayManager DisplayManager;
+/* What comes after systemd told about the unit: 0, a logged negative errno, or STEP_PENDING. */
+typedef int (*then_t)(DisplayManager *dm, UnitInfo *info);
+
+struct DisplayManager {
+        Step *step;
+        sd_bus *bus;
+        UnitQuery *query;
+        UnitJob *job;
+        uint64_t timeout_usec;
+        char *unit;             /* the unit's own name */
+        then_t then;
+};
+
+static void display_manager_free(void *p) {
+        DisplayManager *dm = p;
+
+        if (!dm)
+                return;
+        unit_query_free(dm->query);
+        unit_job_free(dm->job);
+        sd_bus_unref(dm->bus);
+        free(dm->unit);
+        free(dm);
+}
+
+/* A connection of the step's own on the step's loop; the step frees it when it ends. */
+static int display_manager_new(Step *s, DisplayManager **ret) {
+        DisplayManager *dm;
+        int r;
+
+        dm = calloc(1, sizeof(DisplayManager));
+        if (!dm)
+                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+        *dm = (DisplayManager) { .step = s, .timeout_usec = step_deadline_usec(s, "unit") };
+        step_set_userdata(s, dm, display_manager_free);
+
+        r = sd_bus_open_system(&dm->bus);
+        if (r < 0)
+                return log_error_errno(r, "Failed to connect to the system bus: %m");
+        r = sd_bus_attach_event(dm->bus, step_event(s), SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to attach the system bus to the event loop: %m");
+        *ret = dm;
+        return 0;
+}
+
+static void on_unit_info(UnitQuery *q, int r, UnitInfo *info, const char *message, void *userdata) {
+        DisplayManager *dm = userdata;
+
+        dm->query = unit_query_free(q);
+        r = r < 0 ? log_error_errno(r, "%s", message) : dm->then(dm, info);
+        if (r != STEP_PENDING)
+                step_finish(dm->step, r);       /* frees dm */
+}
+
+/* Asks systemd about unit, then goes on with then(). */
+static int look_up(DisplayManager *dm, const char *unit, then_t then) {
+        int r;
+
+        dm->then = then;
+        r = unit_query_new(dm->bus, unit, dm->timeout_usec, on_unit_info, dm, &dm->query);
+        if (r < 0)
+                return log_error_errno(r, "Failed to look up %s: %m", unit);
+        return STEP_PENDING;
+}
+
+static void on_job_done(UnitJob *j, int r, const char *message, void *userdata) {
+        DisplayManager *dm = userdata;
+
+        dm->job = unit_job_free(j);
+        if (r < 0)
+                r = log_error_errno(r, "%s", message);
+        else {
+                step_crash_point(dm->step, "job done, before the unit is checked");
+                /* The job's result says what systemd did; the unit's state is what counts. */
+                r = look_up(dm, dm->unit, dm->then);
+        }
+        if (r != STEP_PENDING)
+                step_finish(dm->step, r);       /* frees dm */
+}
+
+/* Runs method on dm->unit, then looks at the unit again and goes on with check(). */
+static int run_job(DisplayManager *dm, const char *method, then_t check) {
+        int r;
+
+        dm->then = check;
+        r = unit_job_run(dm->bus, step_event(dm->step), method, dm->unit, dm->timeout_usec,
+                         on_job_done, dm, &dm->job);
+        if (r < 0)
+                return log_error_errno(r, "Failed to %s %s: %m", unit_job_verb(method), dm->unit);
+        return STEP_PENDING;
+}
+
+static int check_stopped(DisplayManager *dm, UnitInfo *info) {
+        if (!unit_active_state_is_down(info->active_state))
+                return log_error_errno(SYNTHETIC_ERRNO(EBUSY), "%s is still %s after its stop job finished.",
+                                       dm->unit, info->active_state);
+        log_info("Stopped %s.", dm->unit);
+        return 0;
+}
+
+static int check_started(DisplayManager *dm, UnitInfo *info) {
+        if (!unit_active_state_is_up(info->active_state))
+                return log_error_errno(SYNTHETIC_ERRNO(EIO), "%s is %s after its start job finished.",
+                                       dm->unit, info->active_state);
+        log_info("Started %s (%s).", dm->unit, info->active_state);
+        return 0;
+}
+
+static int stop_found(DisplayManager *dm, UnitInfo *info) {
+        const char *name = display_manager_unit_name();
+        _cleanup_free_ char *label = NULL;
+        Step *s = dm->step;
+        int r;
+
+        if (!unit_info_exists(info)) {
+                log_info("There is no %s on this machine: no display manager to stop.", name);
+                return 0;
+        }
+        r = display_manager_label(name, info->id, &label);
+        if (r < 0)
+                return log_error_errno(r, "Failed to describe %s: %m", info->id);
+
+        /* Starting, reloading: running as far as the way back is concerned. Stopping: not,
+         * but it still holds the GPU until its stop job is done, so it is waited for. */
+        r = step_record(s, "unit", info->id);
+        if (r >= 0)
+                r = step_record(s, "active", unit_active_state_is_up(info->active_state) ? "1" : "0");
+        if (r >= 0)
+                r = step_commit(s);
+        if (r < 0)
+                return log_error_errno(r, "Failed to record the state of %s: %m", label);
+
+        if (unit_active_state_is_down(info->active_state)) {
+                log_info("%s is %s: nothing to stop.", label, info->active_state);
+                return 0;
+        }
+        dm->unit = TAKE_PTR(info->id);
+        log_info("Stopping %s.", label);
+        return run_job(dm, "StopUnit", check_stopped);
+}
+
+static int display_manager_observe(const Machine *m, StagePosition *ret_pos, char ***ret_plan) {
+        _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
+        _cleanup_(unit_info_done) UnitInfo info = {};
+        _cleanup_free_ char *message = NULL;
+        const char *name = display_manager_unit_name();
+        /* observe() has no Step, hence no configured deadline: the plan shows the default. */
+        uint64_t wait_usec = deadline_default_usec(DEADLINE_UNIT);
+        int r;
+
+        if (!streq(m->root, "/")) {
+                _cleanup_strv_free_ char **plan = NULL;
+
+                r = strv_extendf(&plan, "%s not looked up: the machine is read from %s, and this "
+                                 "system's units are not its", name, m->root);
+                if (r < 0)
+                        return r;
+                *ret_pos = STAGE_NOTHING_TO_DO;
+                *ret_plan = TAKE_PTR(plan);
+                return 0;
+        }
+
+        r = sd_bus_open_system(&bus);
+        if (r >= 0)
+                r = unit_info_get(bus, name, wait_usec, &info, &message);
+        /* observe() only reports; to_guest, if it runs, logs what fails there. */
+        if (r < 0 && message)
+                log_debug_errno(r, "%s", message);
+        else if (r < 0)
+                log_debug_errno(r, "Failed to connect to the system bus: %m");
+        return display_manager_judge(name, r, &info, wait_usec, ret_pos, ret_plan);
+}
+
+static int display_manager_to_guest(Step *s) {
+        DisplayManager *dm;
+        int r;
+
+        if (!streq(step_root(s), "/")) {
+                log_debug("Not stopping a display manager: the machine is read from %s.", step_root(s));
+                return 0;
+        }
+        r = display_manager_new(s, &dm);
+        if (r < 0)
+                return r;
+        return look_up(dm, display_manager_unit_name(), stop_found);
+}
+
+static int display_manager_to_host(Step *s) {
+        const char *unit = step_get(s, "unit");
+        DisplayManager *dm;
+        int r;
+
+        if (!streq(step_root(s), "/")) {
+                log_debug("Not starting a display manager: the machine is read from %s.", step_root(s));
+                return 0;
+        }
+        if (!step_has_record(s)) {
+                log_notice("No record of the display manager: not starting %s, which may never have run "
+                           "on this boot; start it by hand if it should run.", display_manager_unit_name());
+                return 0;
+        }
+        if (!unit)
+                return log_error_errno(SYNTHETIC_ERRNO(EBADMSG),
+                                       "The display manager's record names no unit.");
+        if (!streq_ptr(step_get(s, "active"), "1")) {
+                log_info("%s was not running before the handover: leaving it stopped.", unit);
+                return 0;
+        }
+
+        r = display_manager_new(s, &dm);
+        if (r < 0)
+                return r;
+        dm->unit = strdup(unit);
+        if (!dm->unit)
+                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+        log_info("Starting %s again.", unit);
+        return run_job(dm, "StartUnit", check_started);
+}
+
+const Stage stage_display_manager = {
+        .name = "display-manager",
+        .summary = "the display manager (a systemd unit)",
+        .observe = display_manager_observe,
+        .to_guest = display_manager_to_guest,
+        .to_host = display_manager_to_host,
+};

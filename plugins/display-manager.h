@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "stage.h"
+#include "unit-job.h"
+
+/* The display-manager stage's pure parts, unit-tested without a bus. */
+
+/* The unit that is the display manager: $BATON_DISPLAY_MANAGER when set, else
+ * display-manager.service, the alias every display manager installs. */
+const char *display_manager_unit_name(void);
+
+/* True for the errors that mean no systemd can be asked at all: no system bus socket,
+ * nobody listening on it, nobody owning org.freedesktop.systemd1 there. */
+bool display_manager_systemd_unreachable(int error);
+
+/* "gdm.service (display-manager.service)", or id alone when name is id. */
+int display_manager_label(const char *name, const char *id, char **ret);
+
+/* observe()'s answer. error is how asking systemd went: 0 (then info is what it said) or
+ * a negative errno. Where systemd is unreachable there is nothing to do, with a plan line
+ * saying why; any other error is returned as it is. */
+int display_manager_judge(const char *name, int error, const UnitInfo *info, uint64_t wait_usec,
+                          StagePosition *ret_pos, char ***ret_plan);
