@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+
+/* The display-manager stage's pure decisions and the unit helpers' small rules, without a
+ * bus: which unit, what its states mean, what observe() says for each answer systemd may
+ * give (or not give), and that the stage runs first. The bus side is test-unit-job.c. */
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "display-manager.h"
+#include "strv.h"
+#include "tests.h"
+#include "unit-job.h"
+
+#define NO_BUS_LINE "systemd cannot be reached on the system bus (No such file or directory)"
+
+extern const Stage stage_display_manager;
+
+static void test_unit_name(void) {
+        ASSERT_OK(unsetenv("BATON_DISPLAY_MANAGER"));
+        ASSERT_STREQ(display_manager_unit_name(), "display-manager.service");
+        ASSERT_OK(setenv("BATON_DISPLAY_MANAGER", "", 1));
+        ASSERT_STREQ(display_manager_unit_name(), "display-manager.service");
+        ASSERT_OK(setenv("BATON_DISPLAY_MANAGER", "sddm.service", 1));
+        ASSERT_STREQ(display_manager_unit_name(), "sddm.service");
+        ASSERT_OK(unsetenv("BATON_DISPLAY_MANAGER"));
+}
+
+static void test_active_states(void) {
+        const char *up[] = { "active", "reloading", "activating", "refreshing" };
+        const char *down[] = { "inactive", "failed" };
+        const char *between[] = { "deactivating", "maintenance" };
+
+        for (size_t i = 0; i < ELEMENTSOF(up); i++) {
+                ASSERT_TRUE(unit_active_state_is_up(up[i]));
+                ASSERT_FALSE(unit_active_state_is_down(up[i]));
+        }
+        for (size_t i = 0; i < ELEMENTSOF(down); i++) {
+                ASSERT_FALSE(unit_active_state_is_up(down[i]));
+                ASSERT_TRUE(unit_active_state_is_down(down[i]));
+        }
+        /* Still holding the GPU, but not "running" for the way back. */
+        for (size_t i = 0; i < ELEMENTSOF(between); i++) {
+                ASSERT_FALSE(unit_active_state_is_up(between[i]));
+                ASSERT_FALSE(unit_active_state_is_down(between[i]));
+        }
+        ASSERT_FALSE(unit_active_state_is_up(NULL));
+        ASSERT_FALSE(unit_active_state_is_down(NULL));
+}
+
+static void test_exists(void) {
+        UnitInfo gone = { .id = (char *) "gdm.service", .load_state = (char *) "not-found",
+                          .active_state = (char *) "inactive" };
+        UnitInfo orphan = { .id = (char *) "gdm.service", .load_state = (char *) "not-found",
+                            .active_state = (char *) "active" };
+        UnitInfo masked = { .id = (char *) "gdm.service", .load_state = (char *) "masked",
+                            .active_state = (char *) "inactive" };
+
+        ASSERT_FALSE(unit_info_exists(&gone));
+        /* Its unit file was removed while it runs: it still holds the GPU. */
+        ASSERT_TRUE(unit_info_exists(&orphan));
+        ASSERT_TRUE(unit_info_exists(&masked));
+}
+
+static void test_format_usec(void) {
+        char buf[32];
+
+        unit_format_usec(30000000, buf, sizeof(buf));
+        ASSERT_STREQ(buf, "30 s");
+        unit_format_usec(200000, buf, sizeof(buf));
+        ASSERT_STREQ(buf, "200 ms");
+        unit_format_usec(1500000, buf, sizeof(buf));
+        ASSERT_STREQ(buf, "1.5 s");
+        unit_format_usec(1, buf, sizeof(buf));
+        ASSERT_STREQ(buf, "1 ms");
+}
+
+static void test_verbs(void) {
+        ASSERT_STREQ(unit_job_verb("StopUnit"), "stop");
+        ASSERT_STREQ(unit_job_verb("StartUnit"), "start");
+        ASSERT_STREQ(unit_job_verb("TryRestartUnit"), "try-restart");
+        ASSERT_NULL(unit_job_verb("KillUnit"));
+        ASSERT_NULL(unit_job_verb("stopunit"));
+}
+
+static void test_label(void) {
+        _cleanup_free_ char *a = NULL, *b = NULL;
+
+        ASSERT_OK(display_manager_label("display-manager.service", "gdm.service", &a));
+        ASSERT_STREQ(a, "gdm.service (display-manager.service)");
+        ASSERT_OK(display_manager_label("gdm.service", "gdm.service", &b));
+        ASSERT_STREQ(b, "gdm.service");
+}
+
+static char **judge(int error, const char *id, const char *load, const char *active, StagePosition *ret_pos) {
+        UnitInfo info = { .id = (char *) id, .load_state = (char *) load, .active_state = (char *) active };
+        char **plan = NULL;
+
+        *ret_pos = (StagePosition) -1;
+        ASSERT_OK(display_manager_judge("display-manager.service", error, &info, 30000000, ret_pos, &plan));
+        ASSERT_EQ(strv_length(plan), 1);
+        return plan;
+}
+
+static void test_judge(void) {
+        _cleanup_strv_free_ char **running = NULL, **starting = NULL, **stopping = NULL, **stopped = NULL,
+                **failed = NULL, **gone = NULL, **nobus = NULL, **nosystemd = NULL;
+        UnitInfo none = {};
+        char **plan = NULL;
+        StagePosition pos;
+
+        running = judge(0, "lab-compositor.service", "loaded", "active", &pos);
+        ASSERT_EQ(pos, STAGE_AT_HOST);
+        ASSERT_STREQ(running[0], "stop lab-compositor.service (display-manager.service), "
+                     "wait for its job (up to 30 s)");
+        starting = judge(0, "gdm.service", "loaded", "activating", &pos);
+        ASSERT_EQ(pos, STAGE_AT_HOST);
+        /* Stopping already: still holds the GPU until its job is done. */
+        stopping = judge(0, "gdm.service", "loaded", "deactivating", &pos);
+        ASSERT_EQ(pos, STAGE_AT_HOST);
+        ASSERT_TRUE(startswith(stopping[0], "stop gdm.service (display-manager.service), wait"));
+
+        stopped = judge(0, "gdm.service", "loaded", "inactive", &pos);
+        ASSERT_EQ(pos, STAGE_AT_GUEST);
+        ASSERT_STREQ(stopped[0], "gdm.service (display-manager.service) is inactive: nothing to stop");
+        failed = judge(0, "gdm.service", "loaded", "failed", &pos);
+        ASSERT_EQ(pos, STAGE_AT_GUEST);
+
+        gone = judge(0, "display-manager.service", "not-found", "inactive", &pos);
+        ASSERT_EQ(pos, STAGE_NOTHING_TO_DO);
+        ASSERT_STREQ(gone[0], "no display-manager.service on this machine: no display manager to stop");
+
+        nobus = judge(-ENOENT, NULL, NULL, NULL, &pos);
+        ASSERT_EQ(pos, STAGE_NOTHING_TO_DO);
+        ASSERT_TRUE(startswith(nobus[0], NO_BUS_LINE));
+        nosystemd = judge(-EHOSTUNREACH, NULL, NULL, NULL, &pos);
+        ASSERT_EQ(pos, STAGE_NOTHING_TO_DO);
+
+        /* Anything else is a failure to observe, not a machine without display manager. */
+        pos = STAGE_MIXED;
+        ASSERT_EQ(display_manager_judge("display-manager.service", -EACCES, &none, 30000000, &pos, &plan),
+                  -EACCES);
+        ASSERT_EQ(display_manager_judge("display-manager.service", -ETIMEDOUT, &none, 30000000, &pos, &plan),
+                  -ETIMEDOUT);
+        ASSERT_NULL(plan);
+        ASSERT_EQ(pos, STAGE_MIXED);
+}
+
+static void test_fixture_root(void) {
+        _cleanup_strv_free_ char **plan = NULL;
+        Machine m = { .root = (char *) FIXTURE("lab") };
+        StagePosition pos;
+
+        /* A fixture is another machine: this system's bus is not asked at all. */
+        ASSERT_OK(setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent/baton-test/socket", 1));
+        ASSERT_OK(stage_display_manager.observe(&m, &pos, &plan));
+        ASSERT_EQ(pos, STAGE_NOTHING_TO_DO);
+        ASSERT_EQ(strv_length(plan), 1);
+        ASSERT_TRUE(startswith(plan[0], "display-manager.service not looked up: the machine is read from "));
+}
+
+static void test_no_bus(void) {
+        _cleanup_strv_free_ char **plan = NULL;
+        Machine m = { .root = (char *) "/" };
+        StagePosition pos;
+
+        /* As on the build machine: `baton plan` says why, and the handover skips the stage. */
+        ASSERT_OK(setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent/baton-test/socket", 1));
+        ASSERT_OK(stage_display_manager.observe(&m, &pos, &plan));
+        ASSERT_EQ(pos, STAGE_NOTHING_TO_DO);
+        ASSERT_EQ(strv_length(plan), 1);
+        ASSERT_TRUE(startswith(plan[0], NO_BUS_LINE));
+}
+
+static void test_first_stage(void) {
+        /* Its compositor must be gone before the consoles and the driver let go. */
+        ASSERT_TRUE(stage_table[0] == &stage_display_manager);
+        ASSERT_TRUE(stage_find("display-manager") == &stage_display_manager);
+}
+
+int main(void) {
+        RUN(test_unit_name);
+        RUN(test_active_states);
+        RUN(test_exists);
+        RUN(test_format_usec);
+        RUN(test_verbs);
+        RUN(test_label);
+        RUN(test_judge);
+        RUN(test_fixture_root);
+        RUN(test_no_bus);
+        RUN(test_first_stage);
+        return 0;
+}
