@@ -33,6 +33,7 @@
 #include <systemd/sd-bus.h>
 
 #include "display-manager.h"
+#include "drm-idle.h"
 #include "engine.h"
 #include "log.h"
 #include "stage.h"
@@ -82,7 +83,7 @@ int display_manager_judge(const char *name, int error, const UnitInfo *info, uin
                 r = display_manager_label(name, info->id, &label);
                 if (r < 0)
                         return r;
-                unit_format_usec(wait_usec, wait, sizeof(wait));
+                drm_idle_format_usec(wait_usec, wait, sizeof(wait));
                 pos = unit_active_state_is_down(info->active_state) ? STAGE_AT_GUEST : STAGE_AT_HOST;
                 if (pos == STAGE_AT_GUEST)
                         r = strv_extendf(&plan, "%s is %s: nothing to stop", label, info->active_state);

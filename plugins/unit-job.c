@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 
 #include <errno.h>
-#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "drm-idle.h"
 #include "strv.h"
 #include "unit-job.h"
 
@@ -36,15 +36,6 @@ bool unit_active_state_is_down(const char *state) {
 
 bool unit_info_exists(const UnitInfo *i) {
         return !streq_ptr(i->load_state, "not-found") || !unit_active_state_is_down(i->active_state);
-}
-
-void unit_format_usec(uint64_t usec, char *buf, size_t size) {
-        if (usec % 1000000 == 0)
-                (void) snprintf(buf, size, "%" PRIu64 " s", usec / 1000000);
-        else if (usec >= 1000000)
-                (void) snprintf(buf, size, "%.1f s", usec / 1e6);
-        else
-                (void) snprintf(buf, size, "%" PRIu64 " ms", (usec + 999) / 1000);
 }
 
 /* --- Calls and replies --- */
@@ -457,7 +448,8 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         UnitJob *j = userdata;
         char t[32];
 
-        unit_format_usec(j->timeout_usec, t, sizeof(t));
+        /* Durations read the same in every stage's messages ("30s", "200ms"). */
+        drm_idle_format_usec(j->timeout_usec, t, sizeof(t));
         if (j->job)
                 job_fail(j, -ETIMEDOUT, "Timed out after %s waiting for job %s (%s %s)",
                          t, j->job, j->verb, j->unit);

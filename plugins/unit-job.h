@@ -34,9 +34,6 @@ bool unit_active_state_is_down(const char *state);
  * (a unit whose file was removed while it runs still exists). */
 bool unit_info_exists(const UnitInfo *i);
 
-/* "30 s", "200 ms", "1.5 s": a timeout as messages and plans show it. */
-void unit_format_usec(uint64_t usec, char *buf, size_t size);
-
 /* --- Looking a unit up: LoadUnit, then the Unit interface's Id, LoadState, ActiveState --- */
 
 typedef struct UnitQuery UnitQuery;

@@ -455,7 +455,7 @@ static void test_deadline(sd_event *e, sd_bus *bus, Fake *f) {
         run_job(e, bus, "StopUnit", "hang.service", DEADLINE_USEC, &o);
         ASSERT_OK(sd_event_now(e, CLOCK_MONOTONIC, &end));
         ASSERT_EQ(o.r, -ETIMEDOUT);
-        ASSERT_TRUE(asprintf(&expected, "Timed out after 200 ms waiting for job "
+        ASSERT_TRUE(asprintf(&expected, "Timed out after 200ms waiting for job "
                              "/org/freedesktop/systemd1/job/%u (stop hang.service)", f->next_job) > 0);
         ASSERT_STREQ(o.message, expected);
         ASSERT_TRUE(end - start >= DEADLINE_USEC);
@@ -527,7 +527,7 @@ static void test_observe(sd_event *e) {
         ASSERT_EQ(running.pos, STAGE_AT_HOST);
         ASSERT_EQ(strv_length(running.plan), 1);
         ASSERT_STREQ(running.plan[0], "stop lab-compositor.service (display-manager.service), "
-                     "wait for its job (up to 30 s)");
+                     "wait for its job (up to 30s)");
 
         observe(e, "sddm.service", &stopped);
         ASSERT_OK(stopped.r);
