@@ -175,8 +175,9 @@ static int parse_name(const char *v, void *field, size_t size) {
         return copy_string(v, field, size);
 }
 
+/* Not starting with ';': written back as "key = ;..." that would be a comment. */
 static int parse_printable(const char *v, void *field, size_t size) {
-        if (isempty(v))
+        if (isempty(v) || v[0] == ';')
                 return -EINVAL;
         for (const char *p = v; *p; p++)
                 if (*p < 0x20 || *p > 0x7e)
@@ -212,7 +213,8 @@ static int device_next(const char **s, char **ret) {
         }
 
         n = strcspn(p, WHITESPACE);
-        if (memchr(p, '"', n) || (name && n == strlen("name:")))
+        /* ';' after a blank starts a comment, so no entry can start with it and be written back. */
+        if (p[0] == ';' || memchr(p, '"', n) || (name && n == strlen("name:")))
                 return -EINVAL;
         /* A by-id name is a bare file name; anything with a slash must be a whole path. */
         if (!name && p[0] != '/' && memchr(p, '/', n))
@@ -334,7 +336,7 @@ static const ValueType
         type_name = { parse_name, format_string,
                       "expected nothing or a name matching [a-z_][a-z0-9_-]*, at most 32 characters" },
         type_prefix = { parse_printable, format_string,
-                        "expected 1 to 64 printable ASCII characters" },
+                        "expected 1 to 64 printable ASCII characters, the first not ';'" },
         type_devices = { parse_devices, format_devices,
                          "expected nothing, or by-id names, absolute paths and name:\"...\" "
                          "separated by blanks" },

@@ -282,14 +282,14 @@ static void test_invalid_values(void) {
                 { "input", "devices", EXPECT_DEVICES,
                   { "name:\"unterminated", "foo/bar", "name:", "name:\"\"", "a\"b", "name:\"a\"b",
                     /* ';' after a blank starts a comment, even between quotes */
-                    "name:\"x ;y\"" } },
+                    "name:\"x ;y\"", ";x" } },
                 { "input", "hotkey", EXPECT_HOTKEY,
                   { "", "KEY_FOO", "KEY_A+KEY_A", "KEY_A+KEY_B+KEY_C+KEY_D+KEY_E", "KEY_A+", "+KEY_A", "ABS_X",
                     "KEY_RESERVED", "key_a", "KEY_A # comment" } },
                 { "input", "recover-hotkey", "expected nothing (off) or 1 to 4 distinct key names joined by '+'",
                   { "KEY_NOPE", "KEY_A++KEY_B" } },
-                { "input", "guest-name-prefix", "expected 1 to 64 printable ASCII characters",
-                  { "", "b\xc3\xa4ton", /* 65 characters */
+                { "input", "guest-name-prefix", "expected 1 to 64 printable ASCII characters, the first not ';'",
+                  { "", ";x", "b\xc3\xa4ton", /* 65 characters */
                     "abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz012" } },
         };
 
@@ -300,7 +300,8 @@ static void test_invalid_values(void) {
 
                         const char *comment = strstr(v, " ;");
 
-                        ASSERT_TRUE(asprintf(&text, "# line 1\n[%s]\n%s = %s\n",
+                        /* No blank before the value: ";x" is a value, " ;x" a comment. */
+                        ASSERT_TRUE(asprintf(&text, "# line 1\n[%s]\n%s=%s\n",
                                              cases[i].section, cases[i].key, v) > 0);
                         /* inih cuts the value at " ;" before we see it. */
                         ASSERT_TRUE(asprintf(&message, "test.conf:3: invalid value '%.*s' for '%s' in [%s]: %s",
