@@ -32,6 +32,7 @@
 
 #include <systemd/sd-bus.h>
 
+#include "config-file.h"
 #include "display-manager.h"
 #include "drm-idle.h"
 #include "engine.h"
@@ -43,10 +44,13 @@
 /* --- What the stage says: pure functions, unit-tested --- */
 
 const char *display_manager_unit_name(void) {
-        /* To become a key of baton.conf; until then the environment. */
+        /* [display-manager] unit = in baton.conf; the environment wins, for tests. */
         const char *e = getenv("BATON_DISPLAY_MANAGER");
 
-        return isempty(e) ? "display-manager.service" : e;
+        if (!isempty(e))
+                return e;
+        return isempty(config_get()->display_manager_unit) ? "display-manager.service" :
+                config_get()->display_manager_unit;
 }
 
 bool display_manager_systemd_unreachable(int error) {

@@ -37,6 +37,7 @@
 #include "stage.h"
 #include "strv.h"
 #include "sysfs-util.h"
+#include "config-file.h"
 #include "vfio.h"
 
 #define PCI_DEVICES_DIR "/sys/bus/pci/devices"
@@ -49,7 +50,7 @@ static const char *const vfio_modules[] = { "vfio_pci", "vfio_iommu_type1" };
 bool vfio_allow_foreign(void) {
         const char *e = getenv(VFIO_ALLOW_FOREIGN_ENV);
 
-        return e && streq(e, "1");
+        return (e && streq(e, "1")) || config_get()->allow_foreign_devices;
 }
 
 bool vfio_is_target(const GroupDevice *d) {

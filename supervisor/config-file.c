@@ -710,3 +710,22 @@ int config_load(const char *dir, Config *ret) {
 
         return parser_finish(&p, ret);
 }
+
+static const Config *config_current = NULL;
+
+const Config *config_get(void) {
+        static Config defaults;
+        static bool initialized = false;
+
+        if (config_current)
+                return config_current;
+        if (!initialized) {
+                config_init(&defaults);
+                initialized = true;
+        }
+        return &defaults;
+}
+
+void config_set(const Config *c) {
+        config_current = c;
+}

@@ -83,3 +83,12 @@ uint64_t config_deadline_usec(const Config *c, const char *what);
 int config_parse_seconds(const char *s, uint64_t *ret);
 
 const char *audio_release_to_string(AudioRelease a);
+
+/* The configuration in force in this process: what the CLI loaded, or what the
+ * daemon loaded last without error (a reload that fails keeps the previous
+ * one). Stages read it here because observe() runs without a Step. Like the
+ * arg_* variables, it is process state set once per (re)load; config_get()
+ * returns built-in defaults until config_set() was called. c must outlive its
+ * use: the caller keeps it and calls config_set() again before freeing it. */
+const Config *config_get(void);
+void config_set(const Config *c);

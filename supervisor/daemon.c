@@ -4,7 +4,9 @@
  * joins the one in flight, a return during a handover cancels it at the next
  * step boundary (the engine rolls back), a return in host state is a no-op. */
 #include <errno.h>
+#include <grp.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +15,7 @@
 #include <systemd/sd-event.h>
 
 #include "bus-api.h"
+#include "config-file.h"
 #include "daemon.h"
 #include "engine.h"
 #include "journal.h"
@@ -30,6 +33,8 @@ typedef struct Daemon {
         sd_bus *bus;
         Engine *engine;
         const DaemonOptions *options;
+        Config config;                  /* in force; config_set() points at it */
+        gid_t admin_gid;
 
         Waiter *waiters;        /* callers waiting for the transition in flight */
         size_t n_waiters;
@@ -182,7 +187,7 @@ static int authorize_then_request(Daemon *d, sd_bus_message *call, EngineOp op, 
         if (!a)
                 return -ENOMEM;
         *a = (Authorized) { .daemon = d, .op = op };
-        r = authorize_async(call, action, d->options->admin_gid, on_authorized, a);
+        r = authorize_async(call, action, d->admin_gid, on_authorized, a);
         if (r == 0)
                 return 1;               /* answered later */
         if (r > 0)
@@ -222,6 +227,24 @@ static int method_status(sd_bus_message *m, void *userdata, sd_bus_error *error)
         return sd_bus_reply_method_return(m, "s", text);
 }
 
+static int method_get_config(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Daemon *d = userdata;
+        _cleanup_free_ char *text = NULL;
+        size_t size = 0;
+        FILE *f;
+        int r;
+
+        f = open_memstream(&text, &size);
+        if (!f)
+                return -errno;
+        r = config_dump(&d->config, f);
+        if (fclose(f) != 0 && r >= 0)
+                r = -errno;
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(m, "s", text);
+}
+
 static int property_state(sd_bus *bus, const char *path, const char *interface, const char *property,
                           sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         return sd_bus_message_append(reply, "s", daemon_state(userdata));
@@ -246,10 +269,69 @@ static const sd_bus_vtable baton_vtable[] = {
                                 method_recover, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Status", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", text),
                                 method_status, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetConfig", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", text),
+                                method_get_config, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("StageProgress",
                                 SD_BUS_ARGS("s", stage, "s", direction, "s", event, "t", usec), 0),
         SD_BUS_VTABLE_END
 };
+
+/* Put a loaded configuration in force: deadlines (command-line overrides win),
+ * the admin group, and what the stages read through config_get(). */
+static int daemon_apply_config(Daemon *d, Config *c) {
+        uint64_t deadlines[_DEADLINE_MAX];
+        gid_t gid = (gid_t) -1;
+
+        if (!isempty(c->admin_group)) {
+                struct group *g = getgrnam(c->admin_group);
+
+                if (!g)
+                        return log_error_errno(SYNTHETIC_ERRNO(ENOENT),
+                                               "[daemon] admin-group: no group '%s' on this machine", c->admin_group);
+                gid = g->gr_gid;
+        }
+        for (DeadlineKind k = 0; k < _DEADLINE_MAX; k++)
+                deadlines[k] = d->options->deadline_usec[k] ?: c->deadline_usec[k];
+        config_set(NULL);
+        config_done(&d->config);
+        d->config = *c;
+        *c = (Config) {};
+        config_set(&d->config);
+        d->admin_gid = gid;
+        if (d->engine)
+                engine_set_deadlines(d->engine, deadlines);
+        return 0;
+}
+
+static int daemon_load_config(Daemon *d) {
+        Config c;
+        int r;
+
+        /* On error config_load() logged file, line and key; c is untouched and
+         * the configuration in force stays. */
+        r = config_load(d->options->config_dir, &c);
+        if (r < 0)
+                return r;
+        r = daemon_apply_config(d, &c);
+        if (r < 0)
+                config_done(&c);
+        return r;
+}
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Daemon *d = userdata;
+        int r;
+
+        (void) sd_notify(false, "RELOADING=1");
+        r = daemon_load_config(d);
+        if (r < 0)
+                log_error("Reloading %s failed: the previous configuration stays in force.",
+                          d->options->config_dir);
+        else
+                log_info("Configuration reloaded from %s.", d->options->config_dir);
+        (void) sd_notify(false, "READY=1");
+        return 0;
+}
 
 static void daemon_done(Daemon *d) {
         for (size_t i = 0; i < d->n_waiters; i++) {
@@ -259,6 +341,8 @@ static void daemon_done(Daemon *d) {
         }
         free(d->waiters);
         engine_free(d->engine);
+        config_set(NULL);
+        config_done(&d->config);
         sd_bus_flush_close_unref(d->bus);
         sd_event_unref(d->event);
 }
@@ -277,26 +361,35 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 }
 
 int daemon_run(const DaemonOptions *o) {
-        _cleanup_(daemon_done) Daemon d = { .options = o };
+        _cleanup_(daemon_done) Daemon d = { .options = o, .admin_gid = (gid_t) -1 };
         EngineOptions eo = { .root = o->root, .rundir = o->rundir };
         const char *state;
         sigset_t mask;
         int r;
 
-        memcpy(eo.deadline_usec, o->deadline_usec, sizeof(eo.deadline_usec));
         r = sd_event_default(&d.event);
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate the event loop: %m");
         (void) sigemptyset(&mask);
         (void) sigaddset(&mask, SIGTERM);
         (void) sigaddset(&mask, SIGINT);
+        (void) sigaddset(&mask, SIGHUP);
         (void) sigprocmask(SIG_BLOCK, &mask, NULL);
         r = sd_event_add_signal(d.event, NULL, SIGTERM, on_signal, &d);
         if (r >= 0)
                 r = sd_event_add_signal(d.event, NULL, SIGINT, on_signal, &d);
+        if (r >= 0)
+                r = sd_event_add_signal(d.event, NULL, SIGHUP, on_sighup, &d);
         if (r < 0)
-                return log_error_errno(r, "Failed to watch SIGTERM/SIGINT: %m");
+                return log_error_errno(r, "Failed to watch SIGTERM/SIGINT/SIGHUP: %m");
 
+        config_init(&d.config);
+        r = daemon_load_config(&d);
+        if (r < 0)
+                return r;
+
+        for (DeadlineKind k = 0; k < _DEADLINE_MAX; k++)
+                eo.deadline_usec[k] = o->deadline_usec[k] ?: d.config.deadline_usec[k];
         r = engine_new(d.event, &eo, &d.engine);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the engine: %m");

@@ -8,8 +8,8 @@
 typedef struct DaemonOptions {
         const char *root;
         const char *rundir;
-        uint64_t deadline_usec[_DEADLINE_MAX];
-        gid_t admin_gid;                /* (gid_t) -1: none; polkit decides */
+        const char *config_dir;         /* baton.conf and baton.conf.d/, reloaded on SIGHUP */
+        uint64_t deadline_usec[_DEADLINE_MAX];  /* command-line overrides of the config; 0: none */
 } DaemonOptions;
 
 /* Runs the daemon until SIGTERM/SIGINT (after the transition in flight, if

@@ -608,8 +608,7 @@ int engine_new(sd_event *event, const EngineOptions *o, Engine **ret) {
         e->rundir = strdup(o->rundir);
         if (!e->root || !e->rundir)
                 return -ENOMEM;
-        for (DeadlineKind k = 0; k < _DEADLINE_MAX; k++)
-                e->deadline_usec[k] = o->deadline_usec[k] ?: deadline_default_usec(k);
+        engine_set_deadlines(e, o->deadline_usec);
         for (const Stage *const *st = stage_table; *st; st++)
                 n++;
         e->order = calloc(n + 1, sizeof(Stage *));
@@ -626,6 +625,11 @@ int engine_new(sd_event *event, const EngineOptions *o, Engine **ret) {
         e->crash_list = getenv("BATON_TEST_CRASH_LIST") != NULL;
         *ret = TAKE_PTR(e);
         return 0;
+}
+
+void engine_set_deadlines(Engine *e, const uint64_t deadline_usec[_DEADLINE_MAX]) {
+        for (DeadlineKind k = 0; k < _DEADLINE_MAX; k++)
+                e->deadline_usec[k] = deadline_usec[k] ?: deadline_default_usec(k);
 }
 
 Engine *engine_free(Engine *e) {

@@ -55,6 +55,8 @@ typedef void (*engine_progress_t)(Engine *e, const char *stage, bool to_guest, b
 void engine_set_progress(Engine *e, engine_progress_t progress, void *userdata);
 
 int engine_new(sd_event *event, const EngineOptions *o, Engine **ret);
+/* New deadlines (a configuration reload); 0 entries keep the built-in default. */
+void engine_set_deadlines(Engine *e, const uint64_t deadline_usec[_DEADLINE_MAX]);
 Engine *engine_free(Engine *e);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Engine *, engine_free);
 

@@ -18,6 +18,7 @@
 
 #include "bus-api.h"
 #include "config.h"
+#include "config-file.h"
 #include "daemon.h"
 #include "drm-probe.h"
 #include "engine.h"
@@ -34,10 +35,14 @@
 static const char *arg_root = "/";
 static bool arg_probe_scanout = false;
 static const char *arg_rundir = BATON_RUNDIR;
+static const char *arg_config_dir = BATON_SYSCONFDIR;
+static Config arg_config;
 static uint64_t arg_deadline_usec[_DEADLINE_MAX] = {};
 
 typedef enum VerbFlags {
         VERB_CHANGES_MACHINE = 1 << 0,  /* refuses without a display-class GPU */
+        VERB_CONFIG = 1 << 1,           /* reads baton.conf; a bad one is an error */
+        VERB_CONFIG_LENIENT = 1 << 2,   /* reads it; a bad one falls back to defaults (recover) */
 } VerbFlags;
 
 typedef struct Verb {
@@ -197,7 +202,8 @@ static int run_transition(EngineOp op) {
         TransitionResult t = {};
         int r;
 
-        memcpy(o.deadline_usec, arg_deadline_usec, sizeof(o.deadline_usec));
+        for (DeadlineKind k = 0; k < _DEADLINE_MAX; k++)
+                o.deadline_usec[k] = arg_deadline_usec[k] ?: config_get()->deadline_usec[k];
         r = sd_event_default(&event);
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate the event loop: %m");
@@ -287,7 +293,7 @@ static int verb_recover(int argc, char *argv[]) {
 }
 
 static int verb_daemon(int argc, char *argv[]) {
-        DaemonOptions o = { .root = arg_root, .rundir = arg_rundir, .admin_gid = (gid_t) -1 };
+        DaemonOptions o = { .root = arg_root, .rundir = arg_rundir, .config_dir = arg_config_dir };
 
         memcpy(o.deadline_usec, arg_deadline_usec, sizeof(o.deadline_usec));
         return daemon_run(&o);
@@ -300,10 +306,10 @@ static int verb_not_implemented(int argc, char *argv[]) {
 
 static const Verb verbs[] = {
         { "status",   0, 0, 0,                    verb_status },
-        { "plan",     0, 1, 0,                    verb_plan },
-        { "handover", 0, 1, VERB_CHANGES_MACHINE, verb_handover },
-        { "return",   0, 0, VERB_CHANGES_MACHINE, verb_return },
-        { "recover",  0, 0, VERB_CHANGES_MACHINE, verb_recover },
+        { "plan",     0, 1, VERB_CONFIG,                           verb_plan },
+        { "handover", 0, 1, VERB_CHANGES_MACHINE | VERB_CONFIG,    verb_handover },
+        { "return",   0, 0, VERB_CHANGES_MACHINE | VERB_CONFIG,    verb_return },
+        { "recover",  0, 0, VERB_CHANGES_MACHINE | VERB_CONFIG_LENIENT, verb_recover },
         { "start",    1, 1, VERB_CHANGES_MACHINE, verb_not_implemented },
         { "doctor",   0, 0, 0,                    verb_not_implemented },
         { "input",    1, 1, 0,                    verb_not_implemented },
@@ -360,15 +366,16 @@ bad:
 
 /* Returns 0 to go on, 1 when done (help, version), or -EINVAL on a usage error. */
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100, ARG_ROOT, ARG_PROBE_SCANOUT, ARG_RUNDIR, ARG_DEADLINE };
+        enum { ARG_VERSION = 0x100, ARG_ROOT, ARG_PROBE_SCANOUT, ARG_RUNDIR, ARG_DEADLINE, ARG_CONFIG_DIR };
         static const struct option options[] = {
                 { "help",          no_argument,       NULL, 'h' },
                 { "version",       no_argument,       NULL, ARG_VERSION },
                 /* For tests: read sysfs, /proc and debugfs from a fixture tree. */
                 { "root",          required_argument, NULL, ARG_ROOT },
                 { "probe-scanout", no_argument,       NULL, ARG_PROBE_SCANOUT },
-                /* For tests: keep the journal elsewhere than /run/baton. */
+                /* For tests: keep the journal elsewhere than /run/baton, read another config. */
                 { "rundir",        required_argument, NULL, ARG_RUNDIR },
+                { "config-dir",    required_argument, NULL, ARG_CONFIG_DIR },
                 { "deadline",      required_argument, NULL, ARG_DEADLINE },
                 {}
         };
@@ -390,6 +397,9 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_RUNDIR:
                         arg_rundir = optarg;
+                        break;
+                case ARG_CONFIG_DIR:
+                        arg_config_dir = optarg;
                         break;
                 case ARG_DEADLINE:
                         if (parse_deadline(optarg) < 0)
@@ -427,6 +437,15 @@ static int dispatch(int argc, char *argv[]) {
 
         if ((v->flags & VERB_CHANGES_MACHINE) && check_gpu() < 0)
                 return EXIT_FAILURE;
+        if (v->flags & (VERB_CONFIG | VERB_CONFIG_LENIENT)) {
+                config_init(&arg_config);
+                if (config_load(arg_config_dir, &arg_config) < 0) {
+                        if (v->flags & VERB_CONFIG)
+                                return EXIT_FAILURE;    /* config_load() named file, line and key */
+                        log_warning("Going on with the built-in defaults: recovery must not depend on a valid configuration.");
+                }
+                config_set(&arg_config);
+        }
         return v->run(argc, argv) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
