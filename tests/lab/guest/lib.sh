@@ -77,6 +77,7 @@ host_state() {
                 if [ -d /sys/module/$m ]; then echo "module $m loaded"; else echo "module $m absent"; fi
         done
         if [ -c /dev/dri/card0 ]; then echo "card0 present"; else echo "card0 absent"; fi
+        echo "display-manager $(systemctl is-active display-manager.service)"
         if [ -e /run/baton/journal ]; then echo "journal present"; else echo "journal absent"; fi
 }
 
@@ -94,9 +95,13 @@ check_state() {
         fi
 }
 
-stop_display_manager() {
-        # Until the daemon's display-manager stage lands, scenarios stop the
-        # display manager themselves before calling baton.
-        wait_for 60 systemctl is-active display-manager.service
-        systemctl stop display-manager.service
+dm_up() { wait_for 60 systemctl is-active display-manager.service; }
+
+# The display manager's main pid once it holds card0 as DRM master (debugfs).
+dm_master() {
+        local pid
+        pid=$(systemctl show -P MainPID display-manager.service)
+        mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug
+        [ "$pid" != 0 ] && awk -v p="$pid" 'NR > 1 && $2 == p && $4 == "y" { f = 1 } END { exit !f }' \
+                /sys/kernel/debug/dri/0/clients
 }
