@@ -2,7 +2,7 @@
 # install what is missing from Debian's packages, build, and run.
 BUILD ?= build
 
-.PHONY: all deps build demo check clean
+.PHONY: all deps build demo check bench clean
 
 all: build
 
@@ -22,3 +22,7 @@ check: build
 
 clean:
 	rm -rf $(BUILD)
+
+# A benchmark, not a test: per-stage durations of handover and return in the lab.
+bench: build
+	@tests/lab/run --build $(BUILD) --demo bench-handover

@@ -79,8 +79,23 @@ live)
                 0x03*) echo "SKIP: this machine has a display-class GPU ($c)"; exit 77 ;;
                 esac
         done
-        expect 1 "$refusal" -- handover
-        expect 1 "$refusal" -- start some-vm
+        # Nothing of this machine may change: drivers, overrides, consoles, baton's run directory.
+        snapshot() {
+                for d in /sys/bus/pci/devices/*; do
+                        echo "$d $(readlink "$d/driver") $(cat "$d/driver_override" 2>/dev/null)"
+                done
+                cat /sys/class/vtconsole/vtcon*/bind 2>/dev/null
+                ls -A /run/baton 2>/dev/null
+        }
+        before=$(snapshot)
+        for verb in handover return recover "start some-vm"; do
+                # shellcheck disable=SC2086
+                expect 1 "$refusal" -- $verb
+        done
+        if [ "$before" != "$(snapshot)" ]; then
+                echo "FAIL: a refused command changed this machine"
+                failed=$((failed + 1))
+        fi
         expect 0 "no display-class GPU found" -- status
         expect 0 "holders " -- status
         ;;
