@@ -65,7 +65,7 @@ static void iov_add(struct iovec *iov, size_t *n, char **bufs, const char *fmt, 
 
 static void log_to_journal(int level, int error, const LogFields *fields,
                            const char *file, int line, const char *func, const char *message) {
-        struct iovec iov[9];
+        struct iovec iov[11];
         char *bufs[ELEMENTSOF(iov)];
         size_t n = 0;
 
@@ -81,6 +81,10 @@ static void log_to_journal(int level, int error, const LogFields *fields,
                 iov_add(iov, &n, bufs, "STAGE=%s", fields->stage);
         if (fields && fields->pci_address)
                 iov_add(iov, &n, bufs, "PCI_ADDRESS=%s", fields->pci_address);
+        if (fields && fields->direction)
+                iov_add(iov, &n, bufs, "DIRECTION=%s", fields->direction);
+        if (fields && fields->duration_usec > 0)
+                iov_add(iov, &n, bufs, "DURATION_USEC=%llu", (unsigned long long) fields->duration_usec);
 
         /* Nowhere to report a failure to log: the message is lost either way. */
         (void) sd_journal_sendv(iov, (int) n);

@@ -23,6 +23,8 @@ typedef enum LogTarget {
 typedef struct LogFields {
         const char *stage;              /* STAGE= */
         const char *pci_address;        /* PCI_ADDRESS= */
+        const char *direction;          /* DIRECTION=guest|host */
+        unsigned long long duration_usec; /* DURATION_USEC=, when > 0 */
 } LogFields;
 
 void log_set_max_level(int level);

@@ -447,8 +447,9 @@ static int engine_begin_rollback(Engine *e) {
 static void step_complete(Step *s, int r) {
         Engine *e = s->engine;
         const Stage *st = s->stage;
-        LogFields f = { .stage = st->name, .pci_address = e->gpu };
         uint64_t usec = now_usec() - s->start_usec;
+        LogFields f = { .stage = st->name, .pci_address = e->gpu, .direction = e->to_guest ? "guest" : "host",
+                        .duration_usec = usec };
         int k;
 
         e->step = NULL;
