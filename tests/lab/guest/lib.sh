@@ -91,11 +91,14 @@ check_state() {
         else
                 tap "not ok" "$1"
                 diff <(echo "$2") <(host_state) | sed 's/^/    /'
+                systemctl status display-manager.service --no-pager -n 25 2>&1 | sed 's/^/    /'
+                mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug
+                cat /sys/kernel/debug/dri/0/clients 2>&1 | sed 's/^/    clients: /'
+                journalctl -u baton.service -n 30 --no-pager -o short-monotonic 2>&1 | sed 's/^/    /'
                 return 1
         fi
 }
 
-dm_up() { wait_for 60 systemctl is-active display-manager.service; }
 
 # The display manager's main pid once it holds card0 as DRM master (debugfs).
 dm_master() {
@@ -105,3 +108,8 @@ dm_master() {
         [ "$pid" != 0 ] && awk -v p="$pid" 'NR > 1 && $2 == p && $4 == "y" { f = 1 } END { exit !f }' \
                 /sys/kernel/debug/dri/0/clients
 }
+
+# The display manager is up once its compositor is DRM master. Scenarios wait
+# for that before they open card0 themselves: the first opener of a card
+# without a master becomes its master, and the compositor would then fail.
+dm_up() { wait_for 60 dm_master; }
