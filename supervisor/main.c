@@ -20,6 +20,7 @@
 #include "config.h"
 #include "config-file.h"
 #include "daemon.h"
+#include "doctor.h"
 #include "drm-probe.h"
 #include "engine.h"
 #include "journal.h"
@@ -64,6 +65,7 @@ static void help(FILE *f) {
                 "  recover           Converge to the recorded host state\n"
                 "  start VM          Hand over and start VM\n"
                 "  doctor            Check the machine's setup\n"
+                "  config            Print the configuration in force\n"
                 "  input toggle      Move keyboard and mouse between host and guest\n"
                 "  daemon            Run the baton daemon\n\n"
                 "Options:\n"
@@ -299,6 +301,25 @@ static int verb_daemon(int argc, char *argv[]) {
         return daemon_run(&o);
 }
 
+static int verb_doctor(int argc, char *argv[]) {
+        DoctorOptions o = { .root = arg_root, .config_dir = arg_config_dir };
+        int r;
+
+        r = doctor_run(&o, stdout);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write the report: %m");
+        return r > 0 ? -EINVAL : 0;     /* a failed check; the report said which */
+}
+
+static int verb_config(int argc, char *argv[]) {
+        int r;
+
+        r = config_dump(config_get(), stdout);
+        if (r < 0)
+                return log_error_errno(r, "Failed to print the configuration: %m");
+        return fflush(stdout) == 0 ? 0 : -errno;
+}
+
 static int verb_not_implemented(int argc, char *argv[]) {
         log_error("%s: not implemented yet", argv[0]);
         return -EOPNOTSUPP;
@@ -311,7 +332,8 @@ static const Verb verbs[] = {
         { "return",   0, 0, VERB_CHANGES_MACHINE | VERB_CONFIG,    verb_return },
         { "recover",  0, 0, VERB_CHANGES_MACHINE | VERB_CONFIG_LENIENT, verb_recover },
         { "start",    1, 1, VERB_CHANGES_MACHINE, verb_not_implemented },
-        { "doctor",   0, 0, 0,                    verb_not_implemented },
+        { "doctor",   0, 0, 0,                    verb_doctor },
+        { "config",   0, 0, VERB_CONFIG,          verb_config },
         { "input",    1, 1, 0,                    verb_not_implemented },
         { "daemon",   0, 0, 0,                    verb_daemon },
 };

@@ -63,7 +63,10 @@ fixtures)
         expect 2 "--deadline takes WHAT=SECONDS" -- --deadline unbind=0 status
         expect 2 "--deadline takes WHAT=SECONDS" -- --deadline nope=3 status
         expect 2 "--deadline takes WHAT=SECONDS" -- --deadline holders=1x status
-        expect 1 "doctor: not implemented yet" -- doctor
+        expect 1 "fail  libvirt-hook" -- --root "$fixtures/lab" --config-dir "$fixtures/config/none" doctor
+        expect 1 "fail  gpu                 no GPU" -- --root "$fixtures/nogpu" --config-dir "$fixtures/config/none" doctor
+        expect 0 "address = auto" -- --config-dir "$fixtures/config/none" config
+        expect 1 "unknown key" -- --config-dir "$fixtures/config/err-unknown-key" config
         expect 1 "input: not implemented yet" -- input toggle
         expect 2 "unknown command 'frobnicate'" -- frobnicate
         expect 2 "missing command" --
@@ -98,6 +101,12 @@ live)
         fi
         expect 0 "no display-class GPU found" -- status
         expect 0 "holders " -- status
+        # doctor says it plainly, exits 1 for it, and changes nothing either.
+        expect 1 "fail  gpu                 no GPU: this machine has no display-class PCI device" -- doctor
+        if [ "$before" != "$(snapshot)" ]; then
+                echo "FAIL: doctor changed this machine"
+                failed=$((failed + 1))
+        fi
         ;;
 *)
         echo "unknown mode $mode"; exit 2 ;;
