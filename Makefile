@@ -1,8 +1,13 @@
 # A thin wrapper around meson and tests/lab: `make demo` and `make check`
 # install what is missing from Debian's packages, build, and run.
 BUILD ?= build
+# The unit tests again under ASan and UBSan, and the libFuzzer targets (clang), each in
+# a build directory of its own; FUZZ_SECONDS bounds each target's run (they run at once).
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build demo check bench clean
+.PHONY: all deps build demo check check-asan fuzz bench clean
 
 all: build
 
@@ -18,10 +23,24 @@ demo: build
 
 check: build
 	@rc=0; meson test -C $(BUILD) --print-errorlogs || rc=$$?; \
-	tools/test-summary $(BUILD); exit $$rc
+	tools/test-summary $(BUILD); \
+	$(MAKE) --no-print-directory check-asan || rc=1; \
+	$(MAKE) --no-print-directory fuzz || rc=1; exit $$rc
+
+check-asan: deps
+	@[ -f $(ASAN_BUILD)/build.ninja ] || meson setup $(ASAN_BUILD) -Dlab=disabled \
+		-Db_sanitize=address,undefined -Dc_args=-fno-sanitize-recover=all >/dev/null
+	@ninja -C $(ASAN_BUILD) >/dev/null
+	@rc=0; meson test -C $(ASAN_BUILD) --suite unit --print-errorlogs || rc=$$?; \
+	echo "under ASan and UBSan: $$(tools/test-summary $(ASAN_BUILD))"; exit $$rc
+
+fuzz: deps
+	@[ -f $(FUZZ_BUILD)/build.ninja ] || CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true -Dlab=disabled >/dev/null
+	@ninja -C $(FUZZ_BUILD) fuzz >/dev/null
+	@tests/fuzz/run $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
 
 # A benchmark, not a test: per-stage durations of handover and return in the lab.
 bench: build
