@@ -495,19 +495,18 @@ void step_finish(Step *s, int r) {
         step_complete(s, r < 0 ? r : 0);
 }
 
-static int step_new(Engine *e, const Stage *st, Step **ret) {
+/* Takes ownership of m, the machine as observed right before the step. */
+static int step_new(Engine *e, const Stage *st, Machine *m, uint64_t start_usec, Step **ret) {
         Step *s = calloc(1, sizeof(Step));
         JournalStage *js;
         int r;
 
-        if (!s)
+        if (!s) {
+                machine_free(m);
                 return -ENOMEM;
-        *s = (Step) { .engine = e, .stage = st, .to_guest = e->to_guest, .start_usec = now_usec() };
-        r = machine_load(e->root, machine_flags(e), &s->machine);
-        if (r < 0) {
-                step_free(s);
-                return r;
         }
+        *s = (Step) { .engine = e, .stage = st, .to_guest = e->to_guest, .machine = m,
+                      .start_usec = start_usec };
         js = e->journal ? journal_find_stage(e->journal, st->name) : NULL;
         if (!e->to_guest && js && js->record) {
                 r = strv_extend_strv(&s->record, js->record);
@@ -521,14 +520,11 @@ static int step_new(Engine *e, const Stage *st, Step **ret) {
         return 0;
 }
 
-static bool stage_skipped(Engine *e, const Stage *st) {
-        _cleanup_(machine_freep) Machine *m = NULL;
+static bool stage_skipped(Engine *e, const Stage *st, const Machine *m) {
         char **plan = NULL;
         StagePosition pos;
 
         if (!e->to_guest)
-                return false;
-        if (machine_load(e->root, machine_flags(e), &m) < 0)
                 return false;
         if (st->observe(m, &pos, &plan) < 0)
                 return false;
@@ -536,9 +532,28 @@ static bool stage_skipped(Engine *e, const Stage *st) {
         return pos == STAGE_NOTHING_TO_DO;
 }
 
+/* A stage that could not even start (the machine could not be observed):
+ * towards the guest that fails the handover, towards the host it stays
+ * pending in the journal for recover. */
+static void stage_not_started(Engine *e, const Stage *st, int r) {
+        log_error_errno(r, "Failed to observe the machine for stage %s: %m", st->name);
+        timeline_add(e, st, e->to_guest, false, r, 0);
+        if (e->error == 0)
+                e->error = r;
+        if (e->to_guest)
+                engine_begin_rollback(e);
+        else {
+                e->rollback_incomplete = true;
+                e->pos++;
+        }
+        engine_schedule_next(e);
+}
+
 static int on_next(sd_event_source *src, void *userdata) {
         Engine *e = userdata;
+        uint64_t start = now_usec();
         const Stage *st;
+        Machine *m;
         Step *s;
         int r;
 
@@ -556,35 +571,29 @@ static int on_next(sd_event_source *src, void *userdata) {
         }
         if (e->to_guest)
                 engine_crash_point(e, st->name, "before stage");
-        if (stage_skipped(e, st)) {
+
+        /* One observation serves the skip decision and the step itself. */
+        r = machine_load(e->root, machine_flags(e), &m);
+        if (r >= 0 && stage_skipped(e, st, m)) {
+                machine_free(m);
                 timeline_add(e, st, true, true, 0, 0);
                 e->pos++;
                 engine_schedule_next(e);
                 return 0;
         }
-        r = step_new(e, st, &s);
+        if (r >= 0)
+                r = step_new(e, st, m, start, &s);
         if (r < 0) {
-                log_error_errno(r, "Failed to observe the machine for stage %s: %m", st->name);
-                s = NULL;
-        } else {
-                e->step = s;
-                if (e->progress)
-                        e->progress(e, st->name, e->to_guest, false, 0, 0, e->progress_userdata);
-                r = e->to_guest ? st->to_guest(s) : st->to_host(s);
-        }
-        if (r == STEP_PENDING)
+                stage_not_started(e, st, r);
                 return 0;
-        if (s)
-                step_complete(s, r < 0 ? r : 0);
-        else {
-                timeline_add(e, st, e->to_guest, false, r, 0);
-                e->error = e->error ?: r;
-                if (e->to_guest)
-                        engine_begin_rollback(e);
-                else
-                        e->rollback_incomplete = true, e->pos++;
-                engine_schedule_next(e);
         }
+
+        e->step = s;
+        if (e->progress)
+                e->progress(e, st->name, e->to_guest, false, 0, 0, e->progress_userdata);
+        r = e->to_guest ? st->to_guest(s) : st->to_host(s);
+        if (r != STEP_PENDING)
+                step_complete(s, r < 0 ? r : 0);
         return 0;
 }
 
