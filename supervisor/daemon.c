@@ -18,6 +18,7 @@
 #include "config-file.h"
 #include "daemon.h"
 #include "engine.h"
+#include "evdev/input-router.h"
 #include "journal.h"
 #include "log.h"
 #include "macro.h"
@@ -32,6 +33,7 @@ typedef struct Daemon {
         sd_event *event;
         sd_bus *bus;
         Engine *engine;
+        InputRouter *input;             /* NULL: no input routing (no uinput) */
         const DaemonOptions *options;
         Config config;                  /* in force; config_set() points at it */
         gid_t admin_gid;
@@ -91,6 +93,13 @@ static void reply(sd_bus_message *call, int r, const char *report, const char *w
                                                   what, strerror(-r), strempty(report));
 }
 
+/* The input goes to the guest once it has the GPU, and back with it. */
+static void input_follow_state(Daemon *d, const char *why) {
+        if (d->input)
+                (void) input_router_set_target(d->input, streq(daemon_state(d), "guest") ? INPUT_GUEST : INPUT_HOST,
+                                               why);
+}
+
 static void on_engine_done(Engine *e, int r, void *userdata) {
         Daemon *d = userdata;
         _cleanup_free_ char *report = NULL;
@@ -111,6 +120,7 @@ static void on_engine_done(Engine *e, int r, void *userdata) {
         }
         d->n_waiters = 0;
         d->cancelled_for_return = false;
+        input_follow_state(d, engine_op_to_string(op));
         notify_state(d);
         if (d->exit_requested)
                 (void) sd_event_exit(d->event, 0);
@@ -217,6 +227,34 @@ static int method_recover(sd_bus_message *m, void *userdata, sd_bus_error *error
         return authorize_then_request(userdata, m, ENGINE_RECOVER, BATON_ACTION_RECOVER);
 }
 
+static void on_input_authorized(sd_bus_message *call, int r, void *userdata) {
+        Daemon *d = userdata;
+        InputSide side;
+
+        if (r <= 0) {
+                (void) sd_bus_reply_method_errorf(call, SD_BUS_ERROR_ACCESS_DENIED, "not authorized to toggle input");
+                return;
+        }
+        if (!d->input) {
+                (void) sd_bus_reply_method_errorf(call, BATON_BUS_ERROR_FAILED,
+                                                  "input routing is off: it could not start (see the daemon's log)");
+                return;
+        }
+        side = input_router_get_target(d->input) == INPUT_HOST ? INPUT_GUEST : INPUT_HOST;
+        (void) input_router_set_target(d->input, side, "ToggleInput");
+        (void) sd_bus_reply_method_return(call, "s", input_side_to_string(side));
+}
+
+static int method_toggle_input(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Daemon *d = userdata;
+        int r;
+
+        r = authorize_async(m, BATON_ACTION_INPUT, d->admin_gid, on_input_authorized, d);
+        if (r > 0)
+                on_input_authorized(m, 1, d);
+        return r < 0 ? r : 1;
+}
+
 static int method_status(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Daemon *d = userdata;
         const char *stage = engine_current_stage(d->engine);
@@ -257,10 +295,47 @@ static int property_stage(sd_bus *bus, const char *path, const char *interface, 
         return sd_bus_message_append(reply, "s", strempty(engine_current_stage(d->engine)));
 }
 
+static int property_input_target(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Daemon *d = userdata;
+
+        return sd_bus_message_append(reply, "s", d->input ? input_side_to_string(input_router_get_target(d->input))
+                                                          : "off");
+}
+
+static void on_input_target(InputRouter *r, InputSide side, void *userdata) {
+        Daemon *d = userdata;
+
+        (void) sd_bus_emit_properties_changed(d->bus, BATON_BUS_PATH, BATON_BUS_INTERFACE, "InputTarget", NULL);
+}
+
+/* [input] of the configuration at start; a reload does not restart the router. */
+static void daemon_start_input(Daemon *d) {
+        const Config *c = &d->config;
+        InputRouterOptions o = {
+                .name_prefix = c->guest_name_prefix,
+                .devices = c->input_devices,
+                .hotkey.n_keys = c->hotkey.n_keys,
+                .recover.n_keys = c->recover_hotkey.n_keys,
+                .on_target = on_input_target,
+                .userdata = d,
+        };
+        int r;
+
+        memcpy(o.hotkey.keys, c->hotkey.keys, sizeof(o.hotkey.keys));
+        memcpy(o.recover.keys, c->recover_hotkey.keys, sizeof(o.recover.keys));
+        r = input_router_new(d->event, &o, &d->input);
+        if (r < 0)
+                log_warning_errno(r, "Failed to start input routing, going on without it: %m");
+        else
+                input_follow_state(d, "daemon start");
+}
+
 static const sd_bus_vtable baton_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("State", "s", property_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Stage", "s", property_stage, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("InputTarget", "s", property_input_target, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("Handover", SD_BUS_ARGS("s", vm), SD_BUS_RESULT("s", report),
                                 method_handover, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Return", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", report),
@@ -271,6 +346,8 @@ static const sd_bus_vtable baton_vtable[] = {
                                 method_status, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetConfig", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", text),
                                 method_get_config, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ToggleInput", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", target),
+                                method_toggle_input, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("StageProgress",
                                 SD_BUS_ARGS("s", stage, "s", direction, "s", event, "t", usec), 0),
         SD_BUS_VTABLE_END
@@ -340,6 +417,7 @@ static void daemon_done(Daemon *d) {
                 sd_bus_message_unref(d->waiters[i].call);
         }
         free(d->waiters);
+        input_router_free(d->input);
         engine_free(d->engine);
         config_set(NULL);
         config_done(&d->config);
@@ -407,6 +485,8 @@ int daemon_run(const DaemonOptions *o) {
         r = sd_bus_attach_event(d.bus, d.event, 0);
         if (r < 0)
                 return log_error_errno(r, "Failed to attach the bus to the loop: %m");
+
+        daemon_start_input(&d);
 
         /* A restart in guest state picks the journal up: the state comes from it. */
         state = daemon_state(&d);

@@ -294,6 +294,20 @@ static int verb_recover(int argc, char *argv[]) {
         return transition(ENGINE_RECOVER, "Recover", NULL);
 }
 
+/* The router lives in the daemon's loop: without the daemon nothing holds the devices. */
+static int verb_input(int argc, char *argv[]) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        if (connect_daemon(&bus) <= 0)
+                return log_error_errno(SYNTHETIC_ERRNO(ENXIO),
+                                       "input toggle: input routing needs the daemon (baton.service), which is not running");
+        r = call_daemon(bus, "ToggleInput", NULL);
+        if (r >= 0)
+                putchar('\n');
+        return r;
+}
+
 static int verb_daemon(int argc, char *argv[]) {
         DaemonOptions o = { .root = arg_root, .rundir = arg_rundir, .config_dir = arg_config_dir };
 
@@ -334,7 +348,7 @@ static const Verb verbs[] = {
         { "start",    1, 1, VERB_CHANGES_MACHINE, verb_not_implemented },
         { "doctor",   0, 0, 0,                    verb_doctor },
         { "config",   0, 0, VERB_CONFIG,          verb_config },
-        { "input",    1, 1, 0,                    verb_not_implemented },
+        { "input",    1, 1, 0,                    verb_input },
         { "daemon",   0, 0, 0,                    verb_daemon },
 };
 

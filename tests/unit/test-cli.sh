@@ -67,7 +67,7 @@ fixtures)
         expect 1 "fail  gpu                 no GPU" -- --root "$fixtures/nogpu" --config-dir "$fixtures/config/none" doctor
         expect 0 "address = auto" -- --config-dir "$fixtures/config/none" config
         expect 1 "unknown key" -- --config-dir "$fixtures/config/err-unknown-key" config
-        expect 1 "input: not implemented yet" -- input toggle
+        expect 1 "input routing needs the daemon" -- input toggle
         expect 2 "unknown command 'frobnicate'" -- frobnicate
         expect 2 "missing command" --
         expect 2 "wrong number of arguments" -- status extra

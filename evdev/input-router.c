@@ -1,0 +1,598 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The input router's I/O: physical devices in through libevdev, frames out to
+ * uinput, devices found with sd-device. The contract is in input-router.h,
+ * the routing rules in input-core.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <systemd/sd-device.h>
+#include <systemd/sd-event.h>
+
+#include <libevdev/libevdev.h>
+#include <libevdev/libevdev-uinput.h>
+
+#include "input-router.h"
+#include "log.h"
+#include "macro.h"
+#include "strv.h"
+
+#define OUTPUT_PHYS_PREFIX "baton/"
+#define RETRY_USEC (100 * 1000ULL)
+#define RETRY_MAX 20
+
+typedef struct Source {
+        InputRouter *router;
+        char *devnode;
+        int fd;
+        struct libevdev *dev;
+        sd_event_source *io;
+        sd_event_source *retry;
+        unsigned attempts;
+        bool grabbed;
+        InputSource state;
+} Source;
+
+struct InputRouter {
+        sd_event *event;
+        char *prefix;
+        char **devices;
+        char *recover_binary;
+        void (*on_target)(InputRouter *r, InputSide side, void *userdata);
+        void *userdata;
+
+        InputCore *core;
+        struct libevdev_uinput *outputs[_INPUT_OUTPUT_MAX];
+        sd_event_source *led_io[_INPUT_SIDE_MAX];
+        sd_device_monitor *monitor;
+        Source **sources;
+        size_t n_sources;
+        uint64_t n_syn_dropped;
+
+        pid_t recover_pid;
+        int recover_pidfd;
+        sd_event_source *recover_io;
+};
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct libevdev *, libevdev_free);
+
+static const char *const output_phys[_INPUT_OUTPUT_MAX] = {
+        [INPUT_OUTPUT(INPUT_HOST, INPUT_KEYBOARD)] = OUTPUT_PHYS_PREFIX "host-keyboard",
+        [INPUT_OUTPUT(INPUT_HOST, INPUT_MOUSE)] = OUTPUT_PHYS_PREFIX "host-mouse",
+        [INPUT_OUTPUT(INPUT_GUEST, INPUT_KEYBOARD)] = OUTPUT_PHYS_PREFIX "guest-keyboard",
+        [INPUT_OUTPUT(INPUT_GUEST, INPUT_MOUSE)] = OUTPUT_PHYS_PREFIX "guest-mouse",
+};
+
+static const unsigned leds[] = { LED_NUML, LED_CAPSL, LED_SCROLLL, LED_COMPOSE, LED_KANA };
+
+/* --- Sources --- */
+
+static Source *source_free(Source *s) {
+        if (!s)
+                return NULL;
+        sd_event_source_disable_unref(s->io);
+        sd_event_source_disable_unref(s->retry);
+        if (s->dev && s->grabbed)
+                (void) libevdev_grab(s->dev, LIBEVDEV_UNGRAB);
+        libevdev_free(s->dev);
+        if (s->fd >= 0)
+                (void) close(s->fd);
+        free(s->devnode);
+        return mfree(s);
+}
+
+static Source *source_find(InputRouter *r, const char *devnode) {
+        for (size_t i = 0; i < r->n_sources; i++)
+                if (streq(r->sources[i]->devnode, devnode))
+                        return r->sources[i];
+        return NULL;
+}
+
+/* Forgets s: what it held is released where it went. */
+static void source_drop(Source *s) {
+        InputRouter *r = s->router;
+
+        if (s->grabbed)
+                input_core_source_gone(r->core, &s->state);
+        for (size_t i = 0; i < r->n_sources; i++)
+                if (r->sources[i] == s) {
+                        r->sources[i] = r->sources[--r->n_sources];
+                        break;
+                }
+        source_free(s);
+}
+
+static bool has_keys(const struct libevdev *dev, const unsigned *codes, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (!libevdev_has_event_code(dev, EV_KEY, codes[i]))
+                        return false;
+        return true;
+}
+
+static bool is_keyboard(const struct libevdev *dev) {
+        static const unsigned keys[] = { KEY_A, KEY_Z, KEY_SPACE, KEY_ENTER };
+
+        return has_keys(dev, keys, ELEMENTSOF(keys));
+}
+
+static bool is_mouse(const struct libevdev *dev) {
+        static const unsigned buttons[] = { BTN_LEFT };
+
+        return libevdev_has_event_code(dev, EV_REL, REL_X) && libevdev_has_event_code(dev, EV_REL, REL_Y) &&
+               has_keys(dev, buttons, ELEMENTSOF(buttons));
+}
+
+/* A configured entry: name:NAME, an absolute path (to the node or a link to
+ * it), or a /dev/input/by-id name. */
+static bool entry_matches(const char *entry, const char *devnode, const struct libevdev *dev) {
+        _cleanup_free_ char *link = NULL;
+        char resolved[PATH_MAX];
+        const char *name = startswith(entry, "name:");
+
+        if (name)
+                return streq(name, strempty(libevdev_get_name(dev)));
+        if (entry[0] != '/') {
+                if (asprintf(&link, "/dev/input/by-id/%s", entry) < 0)
+                        return false;
+                entry = link;
+        }
+        return streq(entry, devnode) || (realpath(entry, resolved) && streq(resolved, devnode));
+}
+
+static bool source_wanted(InputRouter *r, Source *s) {
+        const char *phys = libevdev_get_phys(s->dev);
+
+        if (phys && startswith(phys, OUTPUT_PHYS_PREFIX))
+                return false;           /* ours */
+        if (r->devices) {
+                STRV_FOREACH(e, r->devices)
+                        if (entry_matches(*e, s->devnode, s->dev))
+                                return true;
+                return false;
+        }
+        return is_keyboard(s->dev) || is_mouse(s->dev);
+}
+
+static bool any_key_down(const struct libevdev *dev) {
+        for (unsigned code = 0; code < KEY_CNT; code++)
+                if (libevdev_has_event_code(dev, EV_KEY, code) && libevdev_get_event_value(dev, EV_KEY, code))
+                        return true;
+        return false;
+}
+
+/* Shows the target's LEDs on a keyboard: one write, only LEDs it has. */
+static void source_set_leds(Source *s, unsigned mask) {
+        struct input_event ev[ELEMENTSOF(leds) + 1];
+        size_t n = 0;
+
+        if (!s->grabbed || !libevdev_has_event_type(s->dev, EV_LED))
+                return;
+        for (size_t i = 0; i < ELEMENTSOF(leds); i++)
+                if (libevdev_has_event_code(s->dev, EV_LED, leds[i]))
+                        ev[n++] = (struct input_event) { .type = EV_LED, .code = leds[i],
+                                                         .value = !!(mask & (1u << leds[i])) };
+        if (n == 0)
+                return;
+        ev[n++] = (struct input_event) { .type = EV_SYN, .code = SYN_REPORT };
+        if (write(s->fd, ev, n * sizeof(ev[0])) < 0)
+                log_debug_errno(errno, "Failed to set the LEDs of %s, ignoring: %m", s->devnode);
+}
+
+static void apply_leds(InputRouter *r) {
+        unsigned mask = input_core_leds(r->core);
+
+        for (size_t i = 0; i < r->n_sources; i++)
+                source_set_leds(r->sources[i], mask);
+}
+
+static void spawn_recover(InputRouter *r);
+
+static void handle_actions(InputRouter *r, unsigned actions, const char *why) {
+        if (actions & INPUT_ACTION_TOGGLED) {
+                InputSide side = input_core_get_target(r->core);
+
+                log_info("Input to the %s (%s).", input_side_to_string(side), why);
+                if (r->on_target)
+                        r->on_target(r, side, r->userdata);
+        }
+        if (actions & INPUT_ACTION_LEDS)
+                apply_leds(r);
+        if (actions & INPUT_ACTION_RECOVER)
+                spawn_recover(r);
+}
+
+static int source_grab(Source *s) {
+        int r;
+
+        r = libevdev_grab(s->dev, LIBEVDEV_GRAB);
+        if (r < 0)
+                return log_warning_errno(r, "Failed to grab %s (%s), leaving it to the host: %m",
+                                         s->devnode, libevdev_get_name(s->dev));
+        s->grabbed = true;
+        memset(&s->state, 0, sizeof(s->state));
+        log_info("Grabbed %s (%s).", s->devnode, libevdev_get_name(s->dev));
+        source_set_leds(s, input_core_leds(s->router->core));
+        return 0;
+}
+
+static void feed(Source *s, const struct input_event *ev) {
+        InputRouter *r = s->router;
+
+        if (s->grabbed)
+                handle_actions(r, input_core_feed(r->core, &s->state, ev), "hotkey");
+}
+
+/* Reads everything there is. Before the grab the events only update
+ * libevdev's view of the keys, to see when none is held. */
+static int source_read(Source *s) {
+        unsigned flag = LIBEVDEV_READ_FLAG_NORMAL;
+        struct input_event ev;
+        int rc;
+
+        for (;;) {
+                rc = libevdev_next_event(s->dev, flag, &ev);
+                if (rc == -EAGAIN) {
+                        if (flag == LIBEVDEV_READ_FLAG_NORMAL)
+                                return 0;
+                        /* The resync is complete: its events go out as one frame. */
+                        flag = LIBEVDEV_READ_FLAG_NORMAL;
+                        feed(s, &(struct input_event) { .type = EV_SYN, .code = SYN_REPORT });
+                        continue;
+                }
+                if (rc < 0)
+                        return rc;
+                if (rc == LIBEVDEV_READ_STATUS_SYNC && flag == LIBEVDEV_READ_FLAG_NORMAL) {
+                        /* ev is the SYN_DROPPED: the kernel's buffer for us overflowed. */
+                        s->router->n_syn_dropped++;
+                        log_info("SYN_DROPPED on %s: resynchronizing.", s->devnode);
+                        flag = LIBEVDEV_READ_FLAG_SYNC;
+                        continue;
+                }
+                feed(s, &ev);
+        }
+}
+
+static int on_source_io(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
+        Source *s = userdata;
+        int r;
+
+        r = source_read(s);
+        if (r < 0) {
+                /* ENODEV: unplugged. Dropped at once: a dead fd would wake the loop forever. */
+                if (r == -ENODEV)
+                        log_info("%s (%s) went away.", s->devnode, libevdev_get_name(s->dev));
+                else
+                        log_warning_errno(r, "Failed to read %s, dropping it: %m", s->devnode);
+                source_drop(s);
+                return 0;
+        }
+        if (!s->grabbed && !any_key_down(s->dev) && source_grab(s) < 0)
+                source_drop(s);
+        return 0;
+}
+
+static int source_open(Source *s);
+
+static int on_retry(sd_event_source *es, uint64_t usec, void *userdata) {
+        Source *s = userdata;
+
+        s->retry = sd_event_source_disable_unref(s->retry);
+        if (source_open(s) < 0)
+                source_drop(s);
+        return 0;
+}
+
+/* Returns 0 when s is open or will be retried, negative when it is to be dropped. */
+static int source_open(Source *s) {
+        _cleanup_(libevdev_freep) struct libevdev *dev = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        fd = open(s->devnode, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0) {
+                r = -errno;
+                if ((r == -EACCES || r == -EPERM) && ++s->attempts < RETRY_MAX)
+                        return sd_event_add_time_relative(s->router->event, &s->retry, CLOCK_MONOTONIC, RETRY_USEC,
+                                                          0, on_retry, s);
+                if (r != -ENOENT && r != -ENODEV)
+                        log_warning_errno(r, "Failed to open %s, ignoring it: %m", s->devnode);
+                return r;
+        }
+        r = libevdev_new_from_fd(fd, &dev);
+        if (r < 0)
+                return r;       /* not an evdev node after all */
+        s->dev = TAKE_PTR(dev);
+        s->fd = TAKE_FD(fd);
+        if (!source_wanted(s->router, s))
+                return -ENOTTY;
+        r = sd_event_add_io(s->router->event, &s->io, s->fd, EPOLLIN, on_source_io, s);
+        if (r < 0)
+                return log_warning_errno(r, "Failed to watch %s: %m", s->devnode);
+        if (any_key_down(s->dev)) {
+                log_info("%s (%s): waiting until no key is held to grab it.", s->devnode, libevdev_get_name(s->dev));
+                return 0;
+        }
+        return source_grab(s);
+}
+
+static void source_add(InputRouter *r, const char *devnode) {
+        Source **a, *s;
+
+        if (source_find(r, devnode))
+                return;
+        s = calloc(1, sizeof(Source));
+        a = reallocarray(r->sources, r->n_sources + 1, sizeof(Source *));
+        if (a)
+                r->sources = a;
+        if (!s || !a || !(s->devnode = strdup(devnode))) {
+                log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory, ignoring %s.", devnode);
+                free(s);
+                return;
+        }
+        s->router = r;
+        s->fd = -EBADF;
+        r->sources[r->n_sources++] = s;
+        if (source_open(s) < 0)
+                source_drop(s);
+}
+
+/* --- Devices: the present ones and uevents --- */
+
+static bool is_event_node(sd_device *d, const char **ret_devnode) {
+        const char *sysname;
+
+        return sd_device_get_sysname(d, &sysname) >= 0 && startswith(sysname, "event") &&
+               sd_device_get_devname(d, ret_devnode) >= 0;
+}
+
+static int on_uevent(sd_device_monitor *m, sd_device *d, void *userdata) {
+        InputRouter *r = userdata;
+        sd_device_action_t action;
+        const char *devnode;
+        Source *s;
+
+        if (!is_event_node(d, &devnode) || sd_device_get_action(d, &action) < 0)
+                return 0;
+        if (action == SD_DEVICE_ADD)
+                source_add(r, devnode);
+        else if (action == SD_DEVICE_REMOVE && (s = source_find(r, devnode))) {
+                log_info("%s was removed.", devnode);
+                source_drop(s);
+        }
+        return 0;
+}
+
+static int watch_devices(InputRouter *r) {
+        _cleanup_(sd_device_enumerator_unrefp) sd_device_enumerator *e = NULL;
+        const char *devnode;
+        int k;
+
+        /* The monitor first: a device plugged in between is then seen twice, not never. */
+        k = sd_device_monitor_new(&r->monitor);
+        if (k >= 0)
+                k = sd_device_monitor_filter_add_match_subsystem_devtype(r->monitor, "input", NULL);
+        if (k >= 0)
+                k = sd_device_monitor_attach_event(r->monitor, r->event);
+        if (k >= 0)
+                k = sd_device_monitor_start(r->monitor, on_uevent, r);
+        if (k < 0)
+                return k;
+
+        k = sd_device_enumerator_new(&e);
+        if (k >= 0)
+                k = sd_device_enumerator_add_match_subsystem(e, "input", true);
+        if (k >= 0)
+                k = sd_device_enumerator_add_match_sysname(e, "event*");
+        if (k < 0)
+                return k;
+        for (sd_device *d = sd_device_enumerator_get_device_first(e); d; d = sd_device_enumerator_get_device_next(e))
+                if (is_event_node(d, &devnode))
+                        source_add(r, devnode);
+        return 0;
+}
+
+/* --- Outputs --- */
+
+static void emit(unsigned output, const struct input_event *events, size_t n, void *userdata) {
+        InputRouter *r = userdata;
+        ssize_t k;
+
+        k = write(libevdev_uinput_get_fd(r->outputs[output]), events, n * sizeof(events[0]));
+        if (k < 0)
+                log_debug_errno(errno, "Failed to write a frame to %s, ignoring: %m", output_phys[output]);
+}
+
+/* A side set LEDs on its keyboard: uinput hands them to us as events. */
+static int on_output_leds(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
+        InputRouter *r = userdata;
+        InputSide side = es == r->led_io[INPUT_GUEST] ? INPUT_GUEST : INPUT_HOST;
+        struct input_event ev[64];
+        unsigned actions = 0;
+        ssize_t k;
+
+        while ((k = read(fd, ev, sizeof(ev))) > 0)
+                for (size_t i = 0; i < (size_t) k / sizeof(ev[0]); i++)
+                        if (ev[i].type == EV_LED)
+                                actions |= input_core_led(r->core, side, ev[i].code, ev[i].value);
+        handle_actions(r, actions, "leds");
+        return 0;
+}
+
+static int output_create(InputRouter *r, InputSide side, InputKind kind) {
+        _cleanup_(libevdev_freep) struct libevdev *dev = NULL;
+        _cleanup_free_ char *name = NULL;
+        unsigned o = INPUT_OUTPUT(side, kind);
+        int fd, k;
+
+        dev = libevdev_new();
+        if (!dev)
+                return -ENOMEM;
+        if (asprintf(&name, "%s%s %s", r->prefix, side == INPUT_HOST ? " host" : "",
+                     kind == INPUT_KEYBOARD ? "keyboard" : "mouse") < 0)
+                return -ENOMEM;
+        libevdev_set_name(dev, name);
+        libevdev_set_phys(dev, output_phys[o]);
+        libevdev_set_id_bustype(dev, BUS_VIRTUAL);
+        libevdev_set_id_vendor(dev, 0xba70);
+        libevdev_set_id_product(dev, o + 1);
+        if (kind == INPUT_KEYBOARD) {
+                for (unsigned code = KEY_ESC; code < KEY_CNT; code++)
+                        if (input_key_kind(code) == INPUT_KEYBOARD)
+                                (void) libevdev_enable_event_code(dev, EV_KEY, code, NULL);
+                for (size_t i = 0; i < ELEMENTSOF(leds); i++)
+                        (void) libevdev_enable_event_code(dev, EV_LED, leds[i], NULL);
+        } else {
+                static const unsigned rels[] = { REL_X, REL_Y, REL_WHEEL, REL_HWHEEL,
+                                                 REL_WHEEL_HI_RES, REL_HWHEEL_HI_RES };
+
+                /* Mouse buttons only: joystick or tablet buttons would make udev call it one. */
+                for (unsigned code = BTN_LEFT; code <= BTN_TASK; code++)
+                        (void) libevdev_enable_event_code(dev, EV_KEY, code, NULL);
+                for (size_t i = 0; i < ELEMENTSOF(rels); i++)
+                        (void) libevdev_enable_event_code(dev, EV_REL, rels[i], NULL);
+        }
+        k = libevdev_uinput_create_from_device(dev, LIBEVDEV_UINPUT_OPEN_MANAGED, &r->outputs[o]);
+        if (k < 0)
+                return k;
+        fd = libevdev_uinput_get_fd(r->outputs[o]);
+        if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+                return -errno;
+        log_info("Created %s (%s) for the %s.", strna(libevdev_uinput_get_devnode(r->outputs[o])), name,
+                 input_side_to_string(side));
+        if (kind == INPUT_KEYBOARD)
+                return sd_event_add_io(r->event, &r->led_io[side], fd, EPOLLIN, on_output_leds, r);
+        return 0;
+}
+
+/* --- The recover chord --- */
+
+static int on_recover_exit(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
+        InputRouter *r = userdata;
+        int status = 0;
+
+        if (waitpid(r->recover_pid, &status, WNOHANG) <= 0)
+                return 0;
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                log_info("baton recover (pid %d) succeeded.", (int) r->recover_pid);
+        else
+                log_error("baton recover (pid %d) failed with status %d.", (int) r->recover_pid,
+                          WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+        r->recover_io = sd_event_source_disable_unref(r->recover_io);
+        r->recover_pidfd = (close(r->recover_pidfd), -EBADF);
+        r->recover_pid = 0;
+        return 0;
+}
+
+static void spawn_recover(InputRouter *r) {
+        const char *binary = r->recover_binary ?: "/proc/self/exe";
+        char *argv[] = { (char *) "baton", (char *) "recover", NULL };
+        posix_spawnattr_t attr;
+        sigset_t none;
+        pid_t pid;
+        int k;
+
+        if (r->recover_pid > 0) {
+                log_notice("Recover chord: baton recover (pid %d) still runs.", (int) r->recover_pid);
+                return;
+        }
+        /* The daemon blocks the signals its loop handles; the child must not inherit that. */
+        (void) sigemptyset(&none);
+        (void) posix_spawnattr_init(&attr);
+        (void) posix_spawnattr_setsigmask(&attr, &none);
+        (void) posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+        k = posix_spawn(&pid, binary, NULL, &attr, argv, environ);
+        (void) posix_spawnattr_destroy(&attr);
+        if (k != 0) {
+                log_error_errno(k, "Recover chord: failed to run %s recover: %m", binary);
+                return;
+        }
+        log_notice("Recover chord: running baton recover (pid %d).", (int) pid);
+        r->recover_pid = pid;
+        r->recover_pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
+        if (r->recover_pidfd < 0 ||
+            sd_event_add_io(r->event, &r->recover_io, r->recover_pidfd, EPOLLIN, on_recover_exit, r) < 0)
+                log_warning("Failed to watch baton recover (pid %d); it will not be reaped.", (int) pid);
+}
+
+/* --- The router --- */
+
+int input_router_new(sd_event *event, const InputRouterOptions *o, InputRouter **ret) {
+        _cleanup_(input_router_freep) InputRouter *r = NULL;
+        int k;
+
+        r = calloc(1, sizeof(InputRouter));
+        if (!r)
+                return -ENOMEM;
+        r->event = sd_event_ref(event);
+        r->recover_pidfd = -EBADF;
+        r->on_target = o->on_target;
+        r->userdata = o->userdata;
+        r->prefix = strdup(isempty(o->name_prefix) ? "baton" : o->name_prefix);
+        if (!r->prefix || (o->recover_binary && !(r->recover_binary = strdup(o->recover_binary))))
+                return -ENOMEM;
+        if (o->devices) {
+                k = strv_extend_strv(&r->devices, o->devices);
+                if (k < 0)
+                        return k;
+        }
+        k = input_core_new(&o->hotkey, &o->recover, emit, r, &r->core);
+        if (k < 0)
+                return k;
+
+        for (InputSide side = 0; side < _INPUT_SIDE_MAX; side++)
+                for (InputKind kind = 0; kind < _INPUT_KIND_MAX; kind++) {
+                        k = output_create(r, side, kind);
+                        if (k < 0)
+                                return k;
+                }
+        k = watch_devices(r);
+        if (k < 0)
+                return k;
+        *ret = TAKE_PTR(r);
+        return 0;
+}
+
+InputRouter *input_router_free(InputRouter *r) {
+        if (!r)
+                return NULL;
+        /* Release what is held before the devices go, then let go of the grabs. */
+        while (r->n_sources > 0)
+                source_drop(r->sources[0]);
+        free(r->sources);
+        sd_device_monitor_unref(r->monitor);
+        for (InputSide side = 0; side < _INPUT_SIDE_MAX; side++)
+                sd_event_source_disable_unref(r->led_io[side]);
+        for (unsigned o = 0; o < _INPUT_OUTPUT_MAX; o++)
+                libevdev_uinput_destroy(r->outputs[o]);
+        sd_event_source_disable_unref(r->recover_io);
+        if (r->recover_pidfd >= 0)
+                (void) close(r->recover_pidfd);
+        input_core_free(r->core);
+        strv_free(r->devices);
+        free(r->prefix);
+        free(r->recover_binary);
+        sd_event_unref(r->event);
+        return mfree(r);
+}
+
+int input_router_set_target(InputRouter *r, InputSide side, const char *why) {
+        unsigned actions = input_core_set_target(r->core, side);
+
+        handle_actions(r, actions, why);
+        return !!(actions & INPUT_ACTION_TOGGLED);
+}
+
+InputSide input_router_get_target(const InputRouter *r) {
+        return input_core_get_target(r->core);
+}
+
+uint64_t input_router_syn_dropped(const InputRouter *r) {
+        return r->n_syn_dropped;
+}
