@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <stdbool.h>
+
+#include "macro.h"
+
+/* The user's running applications, as their systemd manager knows them, and the one-shot
+ * autostart entry that relaunches them. Pure: strings and files, no bus.
+ *
+ * GNOME Shell and flatpak start each application in a scope of its own, named after the
+ * XDG standard (systemd.io/DESKTOP_ENVIRONMENTS): app-<launcher>-<escaped app id>-<random>.scope,
+ * the app id escaped like systemd-escape does ('-' becomes \x2d). */
+
+/* "app-gnome-org.gnome.Nautilus-3417.scope" -> "org.gnome.Nautilus";
+ * "app-flatpak-org.gimp.GIMP-21203.scope" -> "org.gimp.GIMP";
+ * "app-gnome-firefox\x2desr-2216.scope" -> "firefox-esr".
+ * -EINVAL for any other unit (another launcher, a service, no random part). */
+int session_desktop_id_from_scope(const char *unit, char **ret);
+
+/* What the relaunch needs of a .desktop file's [Desktop Entry] group. */
+typedef struct DesktopEntry {
+        bool no_display;        /* NoDisplay=true */
+        bool hidden;            /* Hidden=true: deleted, for autostart entries */
+        bool autostart_disabled; /* X-GNOME-Autostart-enabled=false */
+        char *exec;             /* Exec=, NULL when absent */
+} DesktopEntry;
+
+void desktop_entry_done(DesktopEntry *e);
+/* Parses the [Desktop Entry] group of text (other groups are skipped). */
+int desktop_entry_parse(const char *text, DesktopEntry *ret);
+int desktop_entry_load(const char *path, DesktopEntry *ret);
+
+/* Finds ID.desktop in the applications/ folder of each of data_dirs (first wins). Returns 1
+ * and the entry when the app is to be relaunched; 0 when it is left out: no .desktop file,
+ * NoDisplay=true, no Exec, or the app starts by itself at login (a visible, enabled
+ * ID.desktop in one of autostart_dirs). ret_entry may be NULL. */
+int session_app_wanted(char * const *data_dirs, char * const *autostart_dirs, const char *id,
+                       DesktopEntry *ret_entry);
+
+/* The Exec line without the field codes of the desktop entry spec (%f %F %u %U %i %c %k
+ * dropped, %% kept as %). */
+int desktop_exec_strip_field_codes(const char *exec, char **ret);
+
+/* The relaunch script for apps ids (with their stripped Exec lines, same order): removes
+ * autostart_path and itself first, then starts each app in its own scope,
+ * app-baton-<escaped id>-<pid>-<n>.scope, with systemd-run --user --scope. */
+int session_relaunch_script(char * const *ids, char * const *execs, const char *autostart_path,
+                            char **ret);
+
+/* The one-shot autostart entry that runs script_path at the next login. */
+int session_autostart_entry(const char *script_path, char **ret);

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* session/apps: desktop ids from app scopes, .desktop filtering on fixture files, the
+ * relaunch script and its autostart entry. */
+#include <errno.h>
+
+#include "session/apps.h"
+#include "strv.h"
+#include "tests.h"
+
+static void test_scope_ids(void) {
+        static const struct { const char *unit, *id; } good[] = {
+                { "app-gnome-org.gnome.Nautilus-3417.scope", "org.gnome.Nautilus" },
+                { "app-flatpak-org.gimp.GIMP-21203.scope", "org.gimp.GIMP" },
+                { "app-gnome-firefox\\x2desr-2216.scope", "firefox-esr" },
+                { "app-gnome-org.gnome.Evolution\\x2dalarm\\x2dnotify-1200.scope",
+                  "org.gnome.Evolution-alarm-notify" },
+        };
+        static const char *const bad[] = {
+                "app-gnome-org.gnome.Nautilus-3417.service",    /* a service, not a scope */
+                "app-baton-org.gnome.Nautilus-12-0.scope",       /* our own relaunch */
+                "app-gnome-3417.scope",                         /* no id */
+                "app-gnome-org.gnome.Nautilus-.scope",          /* no random part */
+                "app-gnome-bad\\x2-1.scope",                    /* a broken escape */
+                "session-2.scope",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(good); i++) {
+                _cleanup_free_ char *id = NULL;
+
+                ASSERT_OK(session_desktop_id_from_scope(good[i].unit, &id));
+                ASSERT_STREQ(id, good[i].id);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                char *id = NULL;
+
+                ASSERT_EQ(session_desktop_id_from_scope(bad[i], &id), -EINVAL);
+                ASSERT_NULL(id);
+        }
+}
+
+static void test_wanted(void) {
+        char *data[] = { (char *) FIXTURES "/session/data", NULL };
+        char *autostart[] = { (char *) FIXTURES "/session/autostart",
+                              (char *) FIXTURES "/session/xdg-autostart", NULL };
+        static const struct { const char *id; int wanted; } cases[] = {
+                { "org.gnome.TextEditor", 1 },                  /* NoDisplay only in an action group */
+                { "firefox-esr", 1 },
+                { "org.gnome.Evolution-alarm-notify", 0 },      /* NoDisplay = true */
+                { "org.gnome.Software", 0 },                    /* system autostart */
+                { "com.example.Chat", 0 },                      /* the user's autostart */
+                { "org.example.Hidden", 1 },                    /* autostart entry deleted */
+                { "org.example.Missing", 0 },                   /* no .desktop file */
+                { "../applications/firefox-esr", 0 },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_(desktop_entry_done) DesktopEntry e = {};
+                int r = session_app_wanted(data, autostart, cases[i].id, &e);
+
+                if (r != cases[i].wanted)
+                        TEST_FAIL("%s: wanted %d, got %d", cases[i].id, cases[i].wanted, r);
+                if (r > 0)
+                        ASSERT_TRUE(!isempty(e.exec));
+        }
+}
+
+static void test_field_codes(void) {
+        static const struct { const char *in, *out; } cases[] = {
+                { "gnome-text-editor %U", "gnome-text-editor" },
+                { "app --title=%c --icon %i %f", "app --title= --icon" },
+                { "printf 100%%", "printf 100%" },
+                { "plain", "plain" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *s = NULL;
+
+                ASSERT_OK(desktop_exec_strip_field_codes(cases[i].in, &s));
+                ASSERT_STREQ(s, cases[i].out);
+        }
+}
+
+static void test_relaunch_texts(void) {
+        char *ids[] = { (char *) "org.gnome.TextEditor", (char *) "firefox-esr", NULL };
+        char *execs[] = { (char *) "gnome-text-editor", (char *) "sh -c 'echo it'\\''s'", NULL };
+        _cleanup_free_ char *script = NULL, *entry = NULL;
+        char *bad = NULL;
+
+        ASSERT_OK(session_relaunch_script(ids, execs, "/home/u/.config/autostart/baton-relaunch.desktop",
+                                          &script));
+        ASSERT_STREQ(script,
+                     "#!/bin/sh\n"
+                     "# Written by baton: relaunches, once, the applications that ran before the GPU\n"
+                     "# went to the guest, each in its own scope.\n"
+                     "rm -f '/home/u/.config/autostart/baton-relaunch.desktop' \"$0\"\n"
+                     "systemd-run --user --scope --quiet --collect \"--unit=app-baton-org.gnome.TextEditor-$$-0.scope\" "
+                     "-- /bin/sh -c 'gnome-text-editor' >/dev/null 2>&1 &\n"
+                     "systemd-run --user --scope --quiet --collect \"--unit=app-baton-firefox\\\\x2desr-$$-1.scope\" "
+                     "-- /bin/sh -c 'sh -c '\\''echo it'\\''\\'\\'''\\''s'\\''' >/dev/null 2>&1 &\n"
+                     "exit 0\n");
+
+        ASSERT_OK(session_autostart_entry("/home/u/.local/share/baton/relaunch", &entry));
+        ASSERT_STREQ(entry,
+                     "[Desktop Entry]\n"
+                     "Type=Application\n"
+                     "Name=Relaunch the applications of the last session (baton)\n"
+                     "NoDisplay=true\n"
+                     "X-GNOME-Autostart-Phase=Applications\n"
+                     "Exec=/bin/sh \"/home/u/.local/share/baton/relaunch\"\n");
+        ASSERT_EQ(session_autostart_entry("/home/$USER/x", &bad), -EINVAL);
+        ASSERT_NULL(bad);
+}
+
+int main(void) {
+        RUN(test_scope_ids);
+        RUN(test_wanted);
+        RUN(test_field_codes);
+        RUN(test_relaunch_texts);
+        return 0;
+}
