@@ -1,0 +1,550 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* audio: PipeWire's hold on the GPU's HDMI/DP audio function (audio/).
+ *
+ * WirePlumber keeps every sound card open, the GPU's audio function's too, and a driver
+ * cannot be unbound from a card that is held. to_guest takes the card from the user's
+ * PipeWire the way the device reservation protocol means it to be taken: it owns
+ * org.freedesktop.ReserveDevice1.Audio<N> on the user's session bus (WirePlumber is asked
+ * to release it, loses the name and closes that card only; the other cards keep playing).
+ * With [audio] release = stop-units, or when the reservation fails, it stops the user's
+ * PipeWire units instead through the user's systemd manager, sockets first so that nothing
+ * starts PipeWire again. Either way it then waits, within the "holders" deadline and on
+ * inotify close events and PipeWire's registry (never by polling), until no process holds
+ * the card's /dev/snd nodes and PipeWire lists no device for the card.
+ *
+ * The reservation lasts as long as this process: it is kept in a list of this file, the
+ * only state that outlives a step. It is only needed until vfio unbinds the card; after
+ * that the card is gone for WirePlumber anyway, so a CLI that exits after the handover
+ * loses nothing.
+ *
+ * to_host releases the names this process holds, starts the recorded units that were
+ * running (a no-op job for running ones), then waits within the "probe" deadline until
+ * PipeWire lists a device for each recorded function again. Without a record it does
+ * nothing: PipeWire takes every card that appears by itself.
+ *
+ * Journal: "user" = the user whose PipeWire held the card; "method" = reserve or
+ * stop-units; "card.ADDR" = the function's ALSA card number; "unit.NAME" = "1" for each
+ * PipeWire unit that was active.
+ *
+ * observe() reads the holders of the group's sound nodes from the Machine: nothing to do
+ * when nobody holds them, or with [audio] release = none.
+ *
+ * Not in stage_table[] yet: it goes in after display-manager once the lab scenario
+ * tests/lab/scenarios/audio has passed with it.
+ */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "audio/audio-cards.h"
+#include "audio/pw-watch.h"
+#include "audio/reserve.h"
+#include "audio/snd-idle.h"
+#include "config-file.h"
+#include "drm-idle.h"
+#include "log.h"
+#include "session/user.h"
+#include "stage.h"
+#include "strv.h"
+#include "unit-job.h"
+
+/* Sockets first: a socket left listening would start its service again. */
+static const char *const pipewire_units[] = {
+        "pipewire.socket", "pipewire-pulse.socket",
+        "pipewire.service", "pipewire-pulse.service", "wireplumber.service",
+        NULL,
+};
+
+/* The reservations this process holds (see the comment at the top). */
+static Reservation **kept;
+static size_t n_kept;
+
+static void kept_release_all(void) {
+        for (size_t i = 0; i < n_kept; i++) {
+                log_info("Releasing org.freedesktop.ReserveDevice1.%s.", reservation_device(kept[i]));
+                reservation_free(kept[i]);
+        }
+        kept = mfree(kept);
+        n_kept = 0;
+}
+
+typedef struct Audio {
+        Step *step;
+        UserIdentity user;
+        AudioCard *cards;
+        size_t n_cards;
+        char **nodes;                   /* the cards' /dev/snd nodes */
+        char **units;                   /* units to stop or start, in order */
+        size_t next_unit;
+        bool to_guest;
+        Reservation **pending;          /* reservations in flight */
+        size_t n_pending, n_waiting;
+        UnitJob *job;
+        PwWatch *pw;
+        SndWatch *snd;
+        sd_event_source *timer;
+        uint64_t timeout_usec;
+} Audio;
+
+static void audio_free(void *p) {
+        Audio *a = p;
+
+        if (!a)
+                return;
+        for (size_t i = 0; i < a->n_pending; i++)
+                reservation_free(a->pending[i]);
+        free(a->pending);
+        unit_job_free(a->job);
+        pw_watch_free(a->pw);
+        snd_watch_free(a->snd);
+        sd_event_source_disable_unref(a->timer);
+        user_identity_done(&a->user);
+        audio_cards_free(a->cards, a->n_cards);
+        strv_free(a->nodes);
+        strv_free(a->units);
+        free(a);
+}
+
+/* --- Who: the configured user, else the owner of a process holding the card --- */
+
+static int holder_uid(const Machine *m, uid_t *ret) {
+        for (size_t i = 0; i < m->holders.n_holders; i++) {
+                const Holder *h = &m->holders.holders[i];
+                char path[64];
+                struct stat st;
+
+                if (!strv_contains(m->snd_nodes, h->node))
+                        continue;
+                snprintf(path, sizeof(path), "/proc/%d", (int) h->pid);
+                if (stat(path, &st) >= 0 && st.st_uid != 0) {
+                        *ret = st.st_uid;
+                        return 0;
+                }
+        }
+        return -ENXIO;
+}
+
+static int find_user(const Machine *m, UserIdentity *ret) {
+        const char *name = config_get()->audio_user;
+        uid_t uid;
+
+        if (!isempty(name))
+                return user_identity_from_name(name, ret);
+        if (holder_uid(m, &uid) >= 0 || user_seat0_uid(&uid) >= 0)
+                return user_identity_from_uid(uid, ret);
+        return -ENXIO;
+}
+
+static size_t count_holders(const Machine *m) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < m->holders.n_holders; i++)
+                if (strv_contains(m->snd_nodes, m->holders.holders[i].node))
+                        n++;
+        return n;
+}
+
+/* --- observe --- */
+
+static int audio_observe(const Machine *m, StagePosition *ret_pos, char ***ret_plan) {
+        _cleanup_strv_free_ char **plan = NULL, **functions = NULL;
+        AudioRelease release = config_get()->audio_release;
+        AudioCard *cards = NULL;
+        size_t n_cards = 0, n_holders;
+        StagePosition pos = STAGE_NOTHING_TO_DO;
+        int r;
+
+        r = audio_functions_of_group(m, &functions);
+        if (r < 0)
+                return r;
+        r = audio_cards_of_group(m, &cards, &n_cards);
+        if (r < 0)
+                return r;
+        n_holders = count_holders(m);
+
+        if (strv_length(functions) == 0)
+                r = strv_extend(&plan, "the GPU's IOMMU group has no audio function");
+        else if (release == AUDIO_RELEASE_NONE)
+                r = strv_extend(&plan, "[audio] release = none: PipeWire is left alone");
+        else if (n_cards == 0)
+                r = strv_extend(&plan, "no sound card on the group's audio functions: nothing to release");
+        else if (n_holders == 0)
+                r = strv_extend(&plan, "no process holds the group's sound cards: nothing to release");
+        else {
+                pos = STAGE_AT_HOST;
+                r = 0;
+                for (size_t i = 0; r >= 0 && i < n_cards; i++)
+                        r = release == AUDIO_RELEASE_RESERVE ?
+                                strv_extendf(&plan, "take org.freedesktop.ReserveDevice1.Audio%u on the user's "
+                                             "session bus (card %u, %s); stop the user's PipeWire units "
+                                             "if that fails", cards[i].index, cards[i].index,
+                                             cards[i].pci_address) :
+                                strv_extendf(&plan, "stop the user's PipeWire units, sockets first (card %u, %s)",
+                                             cards[i].index, cards[i].pci_address);
+                if (r >= 0)
+                        r = strv_extendf(&plan, "wait for %zu holder(s) of the cards' /dev/snd nodes to close them",
+                                         n_holders);
+        }
+        audio_cards_free(cards, n_cards);
+        if (r < 0)
+                return r;
+        *ret_pos = pos;
+        *ret_plan = TAKE_PTR(plan);
+        return 0;
+}
+
+/* --- Waiting: until the cards are free (to_guest) or back in PipeWire (to_host) --- */
+
+static void audio_done(Audio *a, int r) {
+        if (r >= 0 && a->to_guest)
+                for (size_t i = 0; i < a->n_pending; i++) {
+                        Reservation **k = array_append(&kept, &n_kept, sizeof(Reservation *));
+
+                        if (!k) {
+                                r = log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+                                break;
+                        }
+                        *k = TAKE_PTR(a->pending[i]);
+                }
+        step_finish(a->step, r);        /* frees a */
+}
+
+static void evaluate(Audio *a) {
+        _cleanup_free_ char *holders = NULL;
+        const char *name;
+        int r;
+
+        if (a->pw && !a->to_guest) {
+                for (size_t i = 0; i < a->n_cards; i++)
+                        if (!pw_watch_has_card(a->pw, a->cards[i].pci_address, -1, NULL))
+                                return;
+                log_info("PipeWire has the GPU's sound card again.");
+                return audio_done(a, 0);
+        }
+        if (a->pw)
+                for (size_t i = 0; i < a->n_cards; i++)
+                        if (pw_watch_has_card(a->pw, a->cards[i].pci_address, a->cards[i].index, &name)) {
+                                log_debug("PipeWire still lists %s.", strna(name));
+                                return;
+                        }
+        r = snd_holders_describe("/", a->nodes, getpid(), &holders);
+        if (r < 0)
+                return audio_done(a, log_error_errno(r, "Failed to look for holders of the sound card: %m"));
+        if (holders) {
+                log_debug("Still held: %s", holders);
+                return;
+        }
+        log_info("No process holds the GPU's sound card any more.");
+        audio_done(a, 0);
+}
+
+static void on_pw_changed(PwWatch *w, int r, void *userdata) {
+        Audio *a = userdata;
+
+        if (r < 0 && a->to_guest) {
+                /* PipeWire stopped (stop-units): only the holders count now. */
+                a->pw = pw_watch_free(a->pw);
+                return evaluate(a);
+        }
+        if (r < 0)
+                return audio_done(a, log_error_errno(r, "Lost the connection to %s's PipeWire: %m",
+                                                     a->user.name));
+        evaluate(a);
+}
+
+static void on_closed(void *userdata) {
+        evaluate(userdata);
+}
+
+static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Audio *a = userdata;
+        _cleanup_free_ char *holders = NULL;
+        char wait[32];
+
+        drm_idle_format_usec(a->timeout_usec, wait, sizeof(wait));
+        if (!a->to_guest) {
+                audio_done(a, log_error_errno(SYNTHETIC_ERRNO(ETIMEDOUT), "Timed out after %s waiting for "
+                                              "%s's PipeWire to list the GPU's sound card (%s) again.",
+                                              wait, a->user.name, a->cards[0].pci_address));
+                return 0;
+        }
+        (void) snd_holders_describe("/", a->nodes, getpid(), &holders);
+        audio_done(a, log_error_errno(SYNTHETIC_ERRNO(ETIMEDOUT), "Timed out after %s waiting for the GPU's "
+                                      "sound card to be released: %s", wait,
+                                      holders ?: "PipeWire still lists its device"));
+        return 0;
+}
+
+static int start_wait(Audio *a, const char *deadline) {
+        Step *s = a->step;
+        int r;
+
+        a->timeout_usec = step_deadline_usec(s, deadline);
+        r = sd_event_add_time_relative(step_event(s), &a->timer, CLOCK_MONOTONIC, a->timeout_usec, 0,
+                                       on_timeout, a);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up a deadline: %m");
+        if (a->to_guest) {
+                r = snd_watch_new(step_event(s), a->nodes, on_closed, a, &a->snd);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to watch the sound card's nodes: %m");
+        }
+        r = pw_watch_new(step_event(s), &a->user, on_pw_changed, a, &a->pw);
+        if (r < 0 && a->to_guest) {
+                log_debug_errno(r, "PipeWire of %s not reachable (%m): waiting for the holders only.",
+                                a->user.name);
+                evaluate(a);
+                return STEP_PENDING;
+        }
+        if (r < 0)
+                return log_error_errno(r, "Failed to connect to %s's PipeWire: %m", a->user.name);
+        return STEP_PENDING;
+}
+
+/* --- Units: stopped in order for the guest, started in order for the host --- */
+
+static int next_unit(Audio *a);
+
+static void on_unit_job(UnitJob *j, int r, const char *message, void *userdata) {
+        Audio *a = userdata;
+
+        a->job = unit_job_free(j);
+        if (r < 0)
+                return audio_done(a, log_error_errno(r, "%s", message));
+        r = next_unit(a);
+        if (r != STEP_PENDING)
+                audio_done(a, r);
+}
+
+static int next_unit(Audio *a) {
+        _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
+        const char *method = a->to_guest ? "StopUnit" : "StartUnit";
+        const char *unit;
+        int r;
+
+        if (!a->units || !a->units[a->next_unit])
+                return start_wait(a, a->to_guest ? "holders" : "probe");
+        unit = a->units[a->next_unit++];
+        r = user_bus_open(&a->user, &bus);
+        if (r >= 0)
+                r = sd_bus_attach_event(bus, step_event(a->step), SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to connect to %s's session bus: %m", a->user.name);
+        log_info("%s %s of %s.", a->to_guest ? "Stopping" : "Starting", unit, a->user.name);
+        r = unit_job_run(bus, step_event(a->step), method, unit, step_deadline_usec(a->step, "unit"),
+                         on_unit_job, a, &a->job);
+        if (r < 0)
+                return log_error_errno(r, "Failed to %s %s of %s: %m", unit_job_verb(method), unit,
+                                       a->user.name);
+        return STEP_PENDING;
+}
+
+/* --- to_guest --- */
+
+static void on_reserved(Reservation *rv, int r, const char *message, void *userdata) {
+        Audio *a = userdata;
+
+        if (r < 0) {
+                log_warning_errno(r, "%s: stopping %s's PipeWire units instead.", message, a->user.name);
+                for (size_t i = 0; i < a->n_pending; i++)
+                        if (a->pending[i] == rv)
+                                a->pending[i] = reservation_free(rv);
+                a->n_waiting = 0;
+                r = next_unit(a);
+                if (r != STEP_PENDING)
+                        audio_done(a, r);
+                return;
+        }
+        log_info("Took org.freedesktop.ReserveDevice1.%s from %s's PipeWire.", reservation_device(rv),
+                 a->user.name);
+        if (--a->n_waiting > 0)
+                return;
+        step_crash_point(a->step, "reserved, before the holders are checked");
+        r = start_wait(a, "holders");
+        if (r != STEP_PENDING)
+                audio_done(a, r);
+}
+
+static int reserve_all(Audio *a) {
+        int r;
+
+        for (size_t i = 0; i < a->n_cards; i++) {
+                _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
+                _cleanup_free_ char *device = NULL;
+                Reservation **rv;
+
+                r = audio_reserve_device_name(a->cards[i].index, &device);
+                if (r < 0)
+                        return log_error_errno(r, "Out of memory.");
+                r = user_bus_open(&a->user, &bus);
+                if (r >= 0)
+                        r = sd_bus_attach_event(bus, step_event(a->step), SD_EVENT_PRIORITY_NORMAL);
+                if (r < 0) {
+                        log_warning_errno(r, "Failed to connect to %s's session bus (%m): stopping the "
+                                          "PipeWire units instead.", a->user.name);
+                        return next_unit(a);
+                }
+                rv = array_append(&a->pending, &a->n_pending, sizeof(Reservation *));
+                if (!rv)
+                        return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+                r = reservation_new(TAKE_PTR(bus), device, step_deadline_usec(a->step, "unit"), on_reserved, a,
+                                    rv);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to request org.freedesktop.ReserveDevice1.%s: %m",
+                                               device);
+                a->n_waiting++;
+        }
+        return STEP_PENDING;
+}
+
+/* Which of the PipeWire units are running: asked once, before anything changes. */
+static int active_units(const UserIdentity *u, uint64_t timeout_usec, char ***ret) {
+        _cleanup_strv_free_ char **l = NULL;
+        int r;
+
+        for (const char *const *unit = pipewire_units; *unit; unit++) {
+                _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
+                _cleanup_(unit_info_done) UnitInfo info = {};
+                _cleanup_free_ char *message = NULL;
+
+                r = user_bus_open(u, &bus);
+                if (r < 0)
+                        return r;
+                r = unit_info_get(bus, *unit, timeout_usec, &info, &message);
+                if (r < 0)
+                        return log_error_errno(r, "%s", strna(message));
+                if (unit_info_exists(&info) && unit_active_state_is_up(info.active_state)) {
+                        r = strv_extend(&l, *unit);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+static int audio_new(Step *s, bool to_guest, Audio **ret) {
+        Audio *a = calloc(1, sizeof(Audio));
+
+        if (!a)
+                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+        *a = (Audio) { .step = s, .to_guest = to_guest };
+        step_set_userdata(s, a, audio_free);
+        *ret = a;
+        return 0;
+}
+
+static int record(Audio *a, AudioRelease release) {
+        Step *s = a->step;
+        int r;
+
+        r = step_record(s, "user", a->user.name);
+        if (r >= 0)
+                r = step_record(s, "method", audio_release_to_string(release));
+        for (size_t i = 0; r >= 0 && i < a->n_cards; i++) {
+                _cleanup_free_ char *key = NULL;
+
+                if (asprintf(&key, "card.%s", a->cards[i].pci_address) < 0)
+                        return -ENOMEM;
+                r = step_recordf(s, key, "%u", a->cards[i].index);
+        }
+        STRV_FOREACH(unit, a->units) {
+                _cleanup_free_ char *key = NULL;
+
+                if (r < 0)
+                        break;
+                if (asprintf(&key, "unit.%s", *unit) < 0)
+                        return -ENOMEM;
+                r = step_record(s, key, "1");
+        }
+        if (r >= 0)
+                r = step_commit(s);
+        return r;
+}
+
+static int audio_to_guest(Step *s) {
+        const Machine *m = step_machine(s);
+        AudioRelease release = config_get()->audio_release;
+        Audio *a = NULL;
+        int r;
+
+        if (!streq(step_root(s), "/") || release == AUDIO_RELEASE_NONE || count_holders(m) == 0)
+                return 0;
+        r = audio_new(s, true, &a);
+        if (r < 0)
+                return r;
+        r = audio_cards_of_group(m, &a->cards, &a->n_cards);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the sound cards of the GPU's group: %m");
+        for (size_t i = 0; i < a->n_cards; i++)
+                STRV_FOREACH(node, m->snd_nodes)
+                        if (audio_node_of_card(*node, a->cards[i].index) && strv_extend(&a->nodes, *node) < 0)
+                                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+        r = find_user(m, &a->user);
+        if (r < 0)
+                return log_error_errno(r, "Failed to find whose PipeWire holds the GPU's sound card (set "
+                                       "[audio] user): %m");
+        r = active_units(&a->user, step_deadline_usec(s, "unit"), &a->units);
+        if (r < 0)
+                return log_error_errno(r, "Failed to ask %s's systemd manager about PipeWire: %m", a->user.name);
+        r = record(a, release);
+        if (r < 0)
+                return log_error_errno(r, "Failed to record the audio state: %m");
+
+        if (release == AUDIO_RELEASE_STOP_UNITS)
+                return next_unit(a);
+        return reserve_all(a);
+}
+
+/* --- to_host --- */
+
+static int audio_to_host(Step *s) {
+        _cleanup_strv_free_ char **cards = NULL, **units = NULL;
+        const char *user = step_get(s, "user");
+        Audio *a = NULL;
+        int r;
+
+        kept_release_all();
+        if (!streq(step_root(s), "/"))
+                return 0;
+        if (!step_has_record(s)) {
+                log_notice("No record of the audio stage: PipeWire takes the GPU's sound card back by itself.");
+                return 0;
+        }
+        if (!user)
+                return log_error_errno(SYNTHETIC_ERRNO(EBADMSG), "The audio record names no user.");
+        r = audio_new(s, false, &a);
+        if (r < 0)
+                return r;
+        r = user_identity_from_name(user, &a->user);
+        if (r < 0)
+                return log_error_errno(r, "Failed to look up user %s: %m", user);
+
+        cards = step_keys(s, "card.");
+        STRV_FOREACH(k, cards) {
+                AudioCard *c = array_append(&a->cards, &a->n_cards, sizeof(AudioCard));
+
+                if (!c || !(c->pci_address = strdup(*k + strlen("card."))))
+                        return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+        }
+        /* Sockets first for the way back too: a service is started by its socket's activation. */
+        units = step_keys(s, "unit.");
+        STRV_FOREACH(k, units)
+                if (strv_extend(&a->units, *k + strlen("unit.")) < 0)
+                        return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+        return next_unit(a);
+}
+
+const Stage stage_audio = {
+        .name = "audio",
+        .summary = "PipeWire's hold on the GPU's audio function",
+        .observe = audio_observe,
+        .to_guest = audio_to_guest,
+        .to_host = audio_to_host,
+};
