@@ -15,11 +15,14 @@
 #include <systemd/sd-event.h>
 
 #include "bus-api.h"
+#include "config.h"
 #include "config-file.h"
 #include "daemon.h"
 #include "engine.h"
+#include "guest-marker.h"
 #include "evdev/input-router.h"
 #include "journal.h"
+#include "libvirt-events.h"
 #include "log.h"
 #include "macro.h"
 #include "polkit.h"
@@ -33,6 +36,9 @@ typedef struct Daemon {
         sd_event *event;
         sd_bus *bus;
         Engine *engine;
+        LibvirtEvents *libvirt;         /* follows the domain that has the GPU; NULL: off */
+        char *handover_vm;              /* the VM of the handover started last */
+        const char *statedir;           /* where the guest-state marker lives */
         InputRouter *input;             /* NULL: no input routing (no uinput) */
         const DaemonOptions *options;
         Config config;                  /* in force; config_set() points at it */
@@ -83,6 +89,8 @@ static int add_waiter(Daemon *d, sd_bus_message *call, EngineOp op) {
 }
 
 static void reply(sd_bus_message *call, int r, const char *report, const char *what) {
+        if (!call)
+                return;         /* asked for by libvirt-events, not over the bus */
         if (r >= 0)
                 (void) sd_bus_reply_method_return(call, "s", strempty(report));
         else if (r == -ENODEV)
@@ -98,6 +106,38 @@ static void input_follow_state(Daemon *d, const char *why) {
         if (d->input)
                 (void) input_router_set_target(d->input, streq(daemon_state(d), "guest") ? INPUT_GUEST : INPUT_HOST,
                                                why);
+}
+
+/* The persistent marker and libvirt's follow-up go with the recorded state
+ * (guest-marker.h, libvirt-events.h). */
+static void libvirt_follow_state(Daemon *d, EngineOp op, int r) {
+        const char *state = daemon_state(d);
+        int k;
+
+        if (streq(state, "host")) {
+                k = guest_marker_remove(d->statedir);
+                if (k < 0)
+                        log_warning_errno(k, "Failed to remove %s/" GUEST_MARKER_NAME ", ignoring: %m", d->statedir);
+                libvirt_events_unwatch(d->libvirt);
+        } else if (streq(state, "guest") && op == ENGINE_HANDOVER && r >= 0) {
+                k = guest_marker_write(d->statedir, d->handover_vm);
+                if (k < 0)
+                        log_warning_errno(k, "Failed to write %s/" GUEST_MARKER_NAME ", ignoring: %m", d->statedir);
+                if (d->libvirt && !isempty(d->handover_vm)) {
+                        k = libvirt_events_watch(d->libvirt, d->handover_vm, false);
+                        if (k < 0)
+                                log_warning_errno(k, "Failed to follow domain %s, ignoring: %m", d->handover_vm);
+                }
+        }
+}
+
+static void request(Daemon *d, sd_bus_message *call, EngineOp op);
+
+static void on_libvirt_return(const char *reason, void *userdata) {
+        Daemon *d = userdata;
+
+        log_notice("Return requested: %s.", reason);
+        request(d, NULL, ENGINE_RETURN);
 }
 
 static void on_engine_done(Engine *e, int r, void *userdata) {
@@ -121,6 +161,7 @@ static void on_engine_done(Engine *e, int r, void *userdata) {
         d->n_waiters = 0;
         d->cancelled_for_return = false;
         input_follow_state(d, engine_op_to_string(op));
+        libvirt_follow_state(d, op, r);
         notify_state(d);
         if (d->exit_requested)
                 (void) sd_event_exit(d->event, 0);
@@ -136,7 +177,17 @@ static void on_engine_progress(Engine *e, const char *stage, bool to_guest, bool
         notify_state(d);
 }
 
-/* Start op for call, or join/cancel what runs (the rules at the top). */
+static void remember_vm(Daemon *d, sd_bus_message *call) {
+        const char *vm = NULL;
+
+        if (call && sd_bus_message_rewind(call, true) >= 0)
+                (void) sd_bus_message_read(call, "s", &vm);
+        free(d->handover_vm);
+        d->handover_vm = vm ? strdup(vm) : NULL;
+}
+
+/* Start op for call, or join/cancel what runs (the rules at the top). call may be
+ * NULL: a return libvirt-events asked for, nobody waits on its reply. */
 static void request(Daemon *d, sd_bus_message *call, EngineOp op) {
         int r;
 
@@ -145,13 +196,13 @@ static void request(Daemon *d, sd_bus_message *call, EngineOp op) {
 
                 if (running == op || (op == ENGINE_RETURN && d->cancelled_for_return)) {
                         log_info("%s requested while one runs: joining it.", engine_op_to_string(op));
-                        r = add_waiter(d, call, op);
+                        r = call ? add_waiter(d, call, op) : 0;
                 }
                 else if (running == ENGINE_HANDOVER && op != ENGINE_HANDOVER && engine_cancel(d->engine) > 0) {
                         log_notice("%s requested during the handover: cancelling it at the next stage boundary.",
                                    engine_op_to_string(op));
                         d->cancelled_for_return = true;
-                        r = add_waiter(d, call, ENGINE_RETURN);
+                        r = call ? add_waiter(d, call, ENGINE_RETURN) : 0;
                 } else {
                         (void) sd_bus_reply_method_errorf(call, BATON_BUS_ERROR_BUSY, "a %s is in progress",
                                                           engine_op_to_string(running));
@@ -162,13 +213,17 @@ static void request(Daemon *d, sd_bus_message *call, EngineOp op) {
                 return;
         }
 
+        if (op == ENGINE_HANDOVER)
+                remember_vm(d, call);
         r = engine_start(d->engine, op, on_engine_done, d);
         if (r <= 0) {
                 /* Nothing to do (0), or refused before anything changed. */
                 reply(call, r, r == 0 ? "nothing to do\n" : NULL, engine_op_to_string(op));
+                if (r == 0)
+                        libvirt_follow_state(d, op, r);
                 return;
         }
-        r = add_waiter(d, call, op);
+        r = call ? add_waiter(d, call, op) : 0;
         if (r < 0)
                 reply(call, r, NULL, engine_op_to_string(op));
         notify_state(d);
@@ -418,6 +473,8 @@ static void daemon_done(Daemon *d) {
         }
         free(d->waiters);
         input_router_free(d->input);
+        libvirt_events_free(d->libvirt);
+        free(d->handover_vm);
         engine_free(d->engine);
         config_set(NULL);
         config_done(&d->config);
@@ -472,6 +529,12 @@ int daemon_run(const DaemonOptions *o) {
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the engine: %m");
         engine_set_progress(d.engine, on_engine_progress, &d);
+        /* Tests with their own rundir keep the marker there, off this machine's /var/lib. */
+        d.statedir = streq(o->rundir, BATON_RUNDIR) ? BATON_STATEDIR : o->rundir;
+        r = libvirt_events_new(d.event, "qemu:///system", o->domain_start_deadline_usec, on_libvirt_return, &d,
+                               &d.libvirt);
+        if (r < 0)
+                log_warning_errno(r, "Failed to set up libvirt's event loop, going on without it: %m");
 
         r = sd_bus_open_system(&d.bus);
         if (r < 0)
@@ -493,6 +556,9 @@ int daemon_run(const DaemonOptions *o) {
         if (streq(state, "interrupted"))
                 log_warning("An interrupted transition is recorded in %s: call Recover ('baton recover').",
                             o->rundir);
+        if (streq(state, "guest") && d.libvirt && guest_marker_read(d.statedir, &d.handover_vm) >= 0 &&
+            !isempty(d.handover_vm))
+                (void) libvirt_events_watch(d.libvirt, d.handover_vm, false);
         log_info("baton daemon ready; state: %s", state);
         (void) sd_notifyf(false, "READY=1\nSTATUS=%s", state);
 

@@ -10,6 +10,7 @@ typedef struct DaemonOptions {
         const char *rundir;
         const char *config_dir;         /* baton.conf and baton.conf.d/, reloaded on SIGHUP */
         uint64_t deadline_usec[_DEADLINE_MAX];  /* command-line overrides of the config; 0: none */
+        uint64_t domain_start_deadline_usec;    /* libvirt-events.h; 0: its default */
 } DaemonOptions;
 
 /* Runs the daemon until SIGTERM/SIGINT (after the transition in flight, if

@@ -23,11 +23,13 @@
 #include "doctor.h"
 #include "drm-probe.h"
 #include "engine.h"
+#include "guest-marker.h"
 #include "journal.h"
 #include "log.h"
 #include "machine.h"
 #include "macro.h"
 #include "stage.h"
+#include "start.h"
 #include "status.h"
 #include "strv.h"
 
@@ -39,6 +41,7 @@ static const char *arg_rundir = BATON_RUNDIR;
 static const char *arg_config_dir = BATON_SYSCONFDIR;
 static Config arg_config;
 static uint64_t arg_deadline_usec[_DEADLINE_MAX] = {};
+static uint64_t arg_start_deadline_usec = 0;
 
 typedef enum VerbFlags {
         VERB_CHANGES_MACHINE = 1 << 0,  /* refuses without a display-class GPU */
@@ -63,7 +66,8 @@ static void help(FILE *f) {
                 "  handover [VM]     Give the GPU to the guest\n"
                 "  return            Give the GPU back to the host\n"
                 "  recover           Converge to the recorded host state\n"
-                "  start VM          Hand over and start VM\n"
+                "  start [VM]        Hand over and start the libvirt domain VM (default:\n"
+                "                    the one domain that takes the GPU)\n"
                 "  doctor            Check the machine's setup\n"
                 "  config            Print the configuration in force\n"
                 "  input toggle      Move keyboard and mouse between host and guest\n"
@@ -73,6 +77,9 @@ static void help(FILE *f) {
                 "     --version      Show the version\n"
                 "     --deadline WHAT=SECONDS\n"
                 "                    How long a wait may take: holders, unbind, probe, module, unit\n"
+                "     --start-deadline SECONDS\n"
+                "                    daemon: return the GPU when the domain it was handed over\n"
+                "                    for has not started by then (default 120)\n"
                 "     --probe-scanout\n"
                 "                    status: open the card node to see whether a CRTC is lit\n"
                 "                    (may hold DRM master for an instant: lab use)\n");
@@ -274,12 +281,33 @@ static int call_daemon(sd_bus *bus, const char *method, const char *vm) {
         return 0;
 }
 
+/* The persistent guest-state marker (guest-marker.h) follows the journal; the daemon
+ * keeps it for the transitions it runs, this is for the in-process ones. Passes r on. */
+static int update_marker(int r, const char *vm) {
+        _cleanup_(journal_freep) Journal *j = NULL;
+        const char *dir = streq(arg_rundir, BATON_RUNDIR) ? BATON_STATEDIR : arg_rundir;
+        int k;
+
+        if (!streq(arg_root, "/"))
+                return r;
+        k = journal_load(arg_rundir, false, &j);
+        if (k == -ENOENT)
+                k = guest_marker_remove(dir);
+        else if (k >= 0 && journal_state(j) == JOURNAL_STATE_GUEST)
+                k = guest_marker_write(dir, vm);
+        else
+                k = 0;
+        if (k < 0)
+                log_warning_errno(k, "Failed to update %s/" GUEST_MARKER_NAME ", ignoring: %m", dir);
+        return r;
+}
+
 static int transition(EngineOp op, const char *method, const char *vm) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 
         if (connect_daemon(&bus) > 0)
                 return call_daemon(bus, method, vm);
-        return run_transition(op);
+        return update_marker(run_transition(op), vm);
 }
 
 static int verb_handover(int argc, char *argv[]) {
@@ -308,10 +336,15 @@ static int verb_input(int argc, char *argv[]) {
         return r;
 }
 
+static int verb_start(int argc, char *argv[]) {
+        return baton_start(argc > 1 ? argv[1] : NULL, transition);
+}
+
 static int verb_daemon(int argc, char *argv[]) {
         DaemonOptions o = { .root = arg_root, .rundir = arg_rundir, .config_dir = arg_config_dir };
 
         memcpy(o.deadline_usec, arg_deadline_usec, sizeof(o.deadline_usec));
+        o.domain_start_deadline_usec = arg_start_deadline_usec;
         return daemon_run(&o);
 }
 
@@ -334,18 +367,13 @@ static int verb_config(int argc, char *argv[]) {
         return fflush(stdout) == 0 ? 0 : -errno;
 }
 
-static int verb_not_implemented(int argc, char *argv[]) {
-        log_error("%s: not implemented yet", argv[0]);
-        return -EOPNOTSUPP;
-}
-
 static const Verb verbs[] = {
         { "status",   0, 0, 0,                    verb_status },
         { "plan",     0, 1, VERB_CONFIG,                           verb_plan },
         { "handover", 0, 1, VERB_CHANGES_MACHINE | VERB_CONFIG,    verb_handover },
         { "return",   0, 0, VERB_CHANGES_MACHINE | VERB_CONFIG,    verb_return },
         { "recover",  0, 0, VERB_CHANGES_MACHINE | VERB_CONFIG_LENIENT, verb_recover },
-        { "start",    1, 1, VERB_CHANGES_MACHINE, verb_not_implemented },
+        { "start",    0, 1, VERB_CHANGES_MACHINE | VERB_CONFIG, verb_start },
         { "doctor",   0, 0, 0,                    verb_doctor },
         { "config",   0, 0, VERB_CONFIG,          verb_config },
         { "input",    1, 1, 0,                    verb_input },
@@ -402,7 +430,7 @@ bad:
 
 /* Returns 0 to go on, 1 when done (help, version), or -EINVAL on a usage error. */
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100, ARG_ROOT, ARG_PROBE_SCANOUT, ARG_RUNDIR, ARG_DEADLINE, ARG_CONFIG_DIR };
+        enum { ARG_VERSION = 0x100, ARG_ROOT, ARG_PROBE_SCANOUT, ARG_RUNDIR, ARG_DEADLINE, ARG_CONFIG_DIR, ARG_START_DEADLINE };
         static const struct option options[] = {
                 { "help",          no_argument,       NULL, 'h' },
                 { "version",       no_argument,       NULL, ARG_VERSION },
@@ -413,6 +441,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "rundir",        required_argument, NULL, ARG_RUNDIR },
                 { "config-dir",    required_argument, NULL, ARG_CONFIG_DIR },
                 { "deadline",      required_argument, NULL, ARG_DEADLINE },
+                { "start-deadline", required_argument, NULL, ARG_START_DEADLINE },
                 {}
         };
         int c;
@@ -440,6 +469,12 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_DEADLINE:
                         if (parse_deadline(optarg) < 0)
                                 return -EINVAL;
+                        break;
+                case ARG_START_DEADLINE:
+                        if (config_parse_seconds(optarg, &arg_start_deadline_usec) < 0) {
+                                log_error("--start-deadline takes SECONDS, 0 < SECONDS <= 86400, not '%s'", optarg);
+                                return -EINVAL;
+                        }
                         break;
                 default:
                         return -EINVAL;         /* getopt_long() said why */
