@@ -71,7 +71,7 @@ fixtures)
         expect 2 "unknown command 'frobnicate'" -- frobnicate
         expect 2 "missing command" --
         expect 2 "wrong number of arguments" -- status extra
-        expect 2 "wrong number of arguments" -- start
+        expect 2 "wrong number of arguments" -- start one two
         expect 2 "expected 'toggle'" -- input sideways
         expect 2 "" -- --no-such-option status
         expect 1 "Failed to read the machine" -- --root /nonexistent/tree/x status
