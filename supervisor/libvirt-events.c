@@ -233,7 +233,20 @@ struct LibvirtEvents {
         sd_event_source *deadline;
         sd_event_source *reconnect;
         PidfdWait *qemu;
+        sd_event_source *pending;       /* a return request on its way out */
+        char reason[512];
 };
+
+/* The request leaves from a loop iteration of its own: the daemon may answer it
+ * with unwatch() at once, which must not close the connection inside libvirt's
+ * own event dispatch (where most of these requests come from). */
+static int on_pending(sd_event_source *s, void *userdata) {
+        LibvirtEvents *l = userdata;
+
+        l->pending = sd_event_source_unref(l->pending);
+        l->request_return(l->reason, l->userdata);
+        return 0;
+}
 
 _printf_(2, 3)
 static void request_return(LibvirtEvents *l, const char *format, ...) {
@@ -243,8 +256,12 @@ static void request_return(LibvirtEvents *l, const char *format, ...) {
         va_start(ap, format);
         (void) vsnprintf(reason, sizeof(reason), format, ap);
         va_end(ap);
+        if (l->pending)
+                return;         /* one is on its way already */
         log_notice("%s: asking for the GPU's return.", reason);
-        l->request_return(reason, l->userdata);
+        memcpy(l->reason, reason, sizeof(reason));
+        if (sd_event_add_defer(l->event, &l->pending, on_pending, l) < 0)
+                l->request_return(l->reason, l->userdata);      /* out of memory: now, then */
 }
 
 static void on_qemu_exit(PidfdWait *w, const pid_t *survivors, size_t n_survivors, void *userdata) {
@@ -442,6 +459,7 @@ void libvirt_events_unwatch(LibvirtEvents *l) {
         l->deadline = sd_event_source_disable_unref(l->deadline);
         l->reconnect = sd_event_source_disable_unref(l->reconnect);
         l->qemu = pidfd_wait_free(l->qemu);
+        l->pending = sd_event_source_disable_unref(l->pending);
         disconnect(l);
 }
 
