@@ -418,7 +418,7 @@ static int on_start_deadline(sd_event_source *s, uint64_t usec, void *userdata) 
         if (l->conn)
                 sync_state(l);
         if (!l->started)
-                request_return(l, "domain %s did not start within %.0f s of the handover", l->vm,
+                request_return(l, "domain %s did not start within %g s of the handover", l->vm,
                                l->start_deadline_usec / 1e6);
         return 0;
 }
