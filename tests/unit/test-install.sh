@@ -32,8 +32,7 @@ expected=$(
         echo "$unitdir/baton.service"
         echo "$datadir/dbus-1/system.d/org.baton.Baton1.conf"
         echo "$datadir/dbus-1/system-services/org.baton.Baton1.service"
-        # libvirt's QEMU hook: the executable, and its link in libvirt's (not our) sysconfdir.
-        echo "$(under_prefix libexec)/baton-hook"
+        # libvirt's QEMU hook, in libvirt's (not our) sysconfdir.
         echo "/etc/libvirt/hooks/qemu.d/baton"
         echo "$datadir/polkit-1/actions/org.baton.policy"
         echo "$datadir/doc/baton/baton.conf.example"

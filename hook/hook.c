@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* baton-hook: libvirt's QEMU hook, installed as /etc/libvirt/hooks/qemu.d/baton.
+/* libvirt's QEMU hook, built as hook/baton and installed as /etc/libvirt/hooks/qemu.d/baton.
  *
  * libvirt runs it as "baton VM OPERATION SUB-OPERATION EXTRA" with the domain XML
  * on stdin, and waits for it (https://libvirt.org/hooks.html):
