@@ -234,6 +234,7 @@ struct LibvirtEvents {
         sd_event_source *reconnect;
         PidfdWait *qemu;
         sd_event_source *pending;       /* a return request on its way out */
+        bool returning;                 /* asked for the return: nothing left to follow */
         char reason[512];
 };
 
@@ -256,8 +257,12 @@ static void request_return(LibvirtEvents *l, const char *format, ...) {
         va_start(ap, format);
         (void) vsnprintf(reason, sizeof(reason), format, ap);
         va_end(ap);
-        if (l->pending)
+        if (l->pending || l->returning)
                 return;         /* one is on its way already */
+        /* virConnectOpen() blocks the loop while libvirtd starts up (seconds under
+         * TCG): no reconnect once the return is asked for, the engine needs the loop. */
+        l->returning = true;
+        l->reconnect = sd_event_source_disable_unref(l->reconnect);
         log_notice("%s: asking for the GPU's return.", reason);
         memcpy(l->reason, reason, sizeof(reason));
         if (sd_event_add_defer(l->event, &l->pending, on_pending, l) < 0)
@@ -272,27 +277,32 @@ static void on_qemu_exit(PidfdWait *w, const pid_t *survivors, size_t n_survivor
                 request_return(l, "QEMU of domain %s exited", l->vm);
 }
 
-/* QEMU's pid as libvirt wrote it: a pidfd on it sees the exit even with libvirtd down. */
-static void follow_qemu(LibvirtEvents *l) {
+/* QEMU's pid as libvirt wrote it: a pidfd on it sees the exit even with libvirtd
+ * down. True when a QEMU is followed (a pid already gone reports its exit at once). */
+static bool follow_qemu(LibvirtEvents *l) {
         _cleanup_free_ char *path = NULL;
         _cleanup_fclose_ FILE *f = NULL;
         int pid = 0, r;
 
-        if (l->qemu || asprintf(&path, "/run/libvirt/qemu/%s.pid", l->vm) < 0)
-                return;
+        if (l->qemu)
+                return true;
+        if (asprintf(&path, "/run/libvirt/qemu/%s.pid", l->vm) < 0)
+                return false;
         f = fopen(path, "re");
-        if (!f || fscanf(f, "%d", &pid) != 1 || pid <= 0) {
-                log_debug("No QEMU pid in %s, following libvirt's events only.", path);
-                return;
-        }
+        if (!f || fscanf(f, "%d", &pid) != 1 || pid <= 0)
+                return false;
         r = pidfd_wait_new(l->event, &(pid_t) { pid }, 1, UINT64_MAX, on_qemu_exit, l, &l->qemu);
-        if (r < 0)
+        if (r < 0) {
                 log_warning_errno(r, "Failed to follow QEMU pid %d of %s, ignoring: %m", pid, l->vm);
-        else
-                log_info("Following QEMU of %s (pid %d).", l->vm, pid);
+                return false;
+        }
+        log_info("Following QEMU of %s (pid %d).", l->vm, pid);
+        return true;
 }
 
 static void mark_started(LibvirtEvents *l) {
+        if (!l->started)
+                log_info("Domain %s runs.", l->vm);
         l->started = true;
         l->deadline = sd_event_source_disable_unref(l->deadline);
         follow_qemu(l);
@@ -307,7 +317,6 @@ static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int det
         switch (event) {
         case VIR_DOMAIN_EVENT_STARTED:
         case VIR_DOMAIN_EVENT_RESUMED:
-                log_info("Domain %s started.", l->vm);
                 mark_started(l);
                 break;
         case VIR_DOMAIN_EVENT_STOPPED:
@@ -345,24 +354,15 @@ static void on_close(virConnectPtr conn, int reason, void *opaque) {
         (void) arm_reconnect(l);
 }
 
-/* Where the followed domain stands now: started, stopped while we were away, or not yet. */
+/* Where the followed domain stands now: running, stopped while nobody was looking,
+ * or not started yet. From libvirt's pid file, never from a libvirt call: those
+ * take the domain's lock, which libvirt holds while it runs the hook, and a hook
+ * waiting on this loop for a D-Bus reply would then wait forever (the deadlock
+ * libvirt's hooks.html warns of, one process removed). */
 static void sync_state(LibvirtEvents *l) {
-        _cleanup_(virDomainFreep) virDomainPtr dom = virDomainLookupByName(l->conn, l->vm);
-        const char *msg;
-        int active, r;
-
-        if (!dom) {
-                r = libvirt_error(&msg);
-                if (r == -ENOENT && l->started)
-                        request_return(l, "domain %s is gone (%s)", l->vm, msg);
-                else if (r != -ENOENT)
-                        log_warning("Cannot look domain %s up: %s", l->vm, msg);
-                return;
-        }
-        active = virDomainIsActive(dom);
-        if (active > 0)
+        if (follow_qemu(l))
                 mark_started(l);
-        else if (active == 0 && l->started)
+        else if (l->started)
                 request_return(l, "domain %s is not running any more", l->vm);
 }
 
@@ -402,7 +402,7 @@ static int on_reconnect(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 static int arm_reconnect(LibvirtEvents *l) {
-        if (l->reconnect)
+        if (l->reconnect || l->returning)
                 return 0;
         return sd_event_add_time_relative(l->event, &l->reconnect, CLOCK_MONOTONIC, LIBVIRT_RECONNECT_USEC, 0,
                                           on_reconnect, l);
@@ -415,8 +415,7 @@ static int on_start_deadline(sd_event_source *s, uint64_t usec, void *userdata) 
         if (l->started || !l->vm)
                 return 0;
         /* Last look: a start still on its way counts once QEMU runs. */
-        if (l->conn)
-                sync_state(l);
+        sync_state(l);
         if (!l->started)
                 request_return(l, "domain %s did not start within %g s of the handover", l->vm,
                                l->start_deadline_usec / 1e6);
@@ -456,6 +455,7 @@ void libvirt_events_unwatch(LibvirtEvents *l) {
                 log_info("No longer following domain %s.", l->vm);
         l->vm = mfree(l->vm);
         l->started = false;
+        l->returning = false;
         l->deadline = sd_event_source_disable_unref(l->deadline);
         l->reconnect = sd_event_source_disable_unref(l->reconnect);
         l->qemu = pidfd_wait_free(l->qemu);
@@ -483,7 +483,7 @@ int libvirt_events_watch(LibvirtEvents *l, const char *vm, bool running) {
         if (!l->vm)
                 return -ENOMEM;
         l->started = running;
-        if (!running) {
+        if (!running && !follow_qemu(l)) {
                 r = sd_event_add_time_relative(l->event, &l->deadline, CLOCK_MONOTONIC, l->start_deadline_usec, 0,
                                                on_start_deadline, l);
                 if (r < 0) {
@@ -491,7 +491,7 @@ int libvirt_events_watch(LibvirtEvents *l, const char *vm, bool running) {
                         return r;
                 }
         } else
-                follow_qemu(l);
+                l->started = true;
         if (try_connect(l) < 0)
                 (void) arm_reconnect(l);
         return 0;

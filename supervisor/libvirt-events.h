@@ -25,13 +25,18 @@
  *   - its QEMU process exits (a pidfd on the pid libvirt wrote to
  *     /run/libvirt/qemu/NAME.pid: works while libvirtd is down),
  *   - it did not start within the start deadline after the handover,
- *   - after a reconnect, libvirt says it is not running any more.
+ *   - after a reconnect, its QEMU is not running any more.
  * The connection (qemu:///system) is opened only while a domain is followed,
  * and re-opened every few seconds when libvirtd goes away.
  *
- * Nothing here runs while libvirt waits on the hook: the hook's D-Bus call
- * is served by the loop, and libvirt calls made here (lookup, state) take no
- * domain job, so they cannot deadlock against a start in progress. */
+ * The loop never makes a libvirt call that touches a domain (lookup, state):
+ * libvirt holds the domain's lock while it runs the hook, the hook waits for
+ * the daemon's D-Bus reply, and a loop blocked on that lock would never send
+ * it (the lab ran into exactly this when a restarted libvirtd ran the release
+ * hook). Whether the domain runs comes from events and from libvirt's pid file;
+ * the calls made here are the connection's own (open, keepalive, event and
+ * close callbacks). virConnectOpen() does block while libvirtd starts up, so
+ * no reconnect is tried once the return has been asked for. */
 
 typedef struct LibvirtEvents LibvirtEvents;
 
