@@ -113,3 +113,15 @@ dm_master() {
 # for that before they open card0 themselves: the first opener of a card
 # without a master becomes its master, and the compositor would then fail.
 dm_up() { wait_for 60 dm_master; }
+
+# Installs baton.service (this build's binary, a long holders deadline for the
+# TCG guest), its D-Bus policy and polkit actions; the caller starts it.
+install_daemon() {
+        sed "s|@bindir@/baton daemon|$LAB_BUILD/baton --deadline holders=60 daemon|" \
+                "$LAB_SRC/data/baton.service.in" >/etc/systemd/system/baton.service
+        cp "$LAB_SRC/data/org.baton.Baton1.conf" /etc/dbus-1/system.d/
+        mkdir -p /usr/share/polkit-1/actions
+        cp "$LAB_SRC/data/org.baton.policy" /usr/share/polkit-1/actions/
+        systemctl reload dbus.service
+        systemctl daemon-reload
+}
