@@ -21,11 +21,15 @@ build: deps
 demo: build
 	@tests/lab/run --build $(BUILD) --demo demo
 
+# The last line is the whole run's: meson's tests (each lab check counted),
+# the unit tests under the sanitizers, and the fuzz run as one result.
 check: build
 	@rc=0; meson test -C $(BUILD) --print-errorlogs || rc=$$?; \
 	tools/test-summary $(BUILD); \
 	$(MAKE) --no-print-directory check-asan || rc=1; \
-	$(MAKE) --no-print-directory fuzz || rc=1; exit $$rc
+	frc=0; $(MAKE) --no-print-directory fuzz || { rc=1; frc=1; }; \
+	echo "make check: unit and lab suites, unit suite under ASan and UBSan, fuzz targets:"; \
+	tools/test-summary $(BUILD) $(ASAN_BUILD) --also fuzz=$$frc; exit $$rc
 
 check-asan: deps
 	@[ -f $(ASAN_BUILD)/build.ninja ] || meson setup $(ASAN_BUILD) -Dlab=disabled \
