@@ -9,6 +9,7 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 
 #include <libevdev/libevdev.h>
 #include <libevdev/libevdev-uinput.h>
+#include <linux/uinput.h>
 
 #include "input-router.h"
 #include "log.h"
@@ -25,6 +27,7 @@
 #include "strv.h"
 
 #define OUTPUT_PHYS_PREFIX "baton/"
+#define OUTPUT_VENDOR 0xba70
 #define RETRY_USEC (100 * 1000ULL)
 #define RETRY_MAX 20
 
@@ -50,6 +53,7 @@ struct InputRouter {
 
         InputCore *core;
         struct libevdev_uinput *outputs[_INPUT_OUTPUT_MAX];
+        int output_fds[_INPUT_OUTPUT_MAX];
         sd_event_source *led_io[_INPUT_SIDE_MAX];
         sd_device_monitor *monitor;
         Source **sources;
@@ -149,8 +153,9 @@ static bool entry_matches(const char *entry, const char *devnode, const struct l
 static bool source_wanted(InputRouter *r, Source *s) {
         const char *phys = libevdev_get_phys(s->dev);
 
-        if (phys && startswith(phys, OUTPUT_PHYS_PREFIX))
-                return false;           /* ours */
+        if ((phys && startswith(phys, OUTPUT_PHYS_PREFIX)) ||
+            (libevdev_get_id_bustype(s->dev) == BUS_VIRTUAL && libevdev_get_id_vendor(s->dev) == OUTPUT_VENDOR))
+                return false;           /* ours: routing them to themselves would loop */
         if (r->devices) {
                 STRV_FOREACH(e, r->devices)
                         if (entry_matches(*e, s->devnode, s->dev))
@@ -438,9 +443,8 @@ static int output_create(InputRouter *r, InputSide side, InputKind kind) {
                      kind == INPUT_KEYBOARD ? "keyboard" : "mouse") < 0)
                 return -ENOMEM;
         libevdev_set_name(dev, name);
-        libevdev_set_phys(dev, output_phys[o]);
         libevdev_set_id_bustype(dev, BUS_VIRTUAL);
-        libevdev_set_id_vendor(dev, 0xba70);
+        libevdev_set_id_vendor(dev, OUTPUT_VENDOR);
         libevdev_set_id_product(dev, o + 1);
         if (kind == INPUT_KEYBOARD) {
                 for (unsigned code = KEY_ESC; code < KEY_CNT; code++)
@@ -458,12 +462,17 @@ static int output_create(InputRouter *r, InputSide side, InputKind kind) {
                 for (size_t i = 0; i < ELEMENTSOF(rels); i++)
                         (void) libevdev_enable_event_code(dev, EV_REL, rels[i], NULL);
         }
-        k = libevdev_uinput_create_from_device(dev, LIBEVDEV_UINPUT_OPEN_MANAGED, &r->outputs[o]);
+        /* libevdev (1.13) does not pass phys on to uinput; the udev rule and
+         * source_wanted() go by it, so it is set on the fd before libevdev
+         * creates the device through it. */
+        fd = r->output_fds[o] = open("/dev/uinput", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        if (ioctl(fd, UI_SET_PHYS, output_phys[o]) < 0)
+                return -errno;
+        k = libevdev_uinput_create_from_device(dev, fd, &r->outputs[o]);
         if (k < 0)
                 return k;
-        fd = libevdev_uinput_get_fd(r->outputs[o]);
-        if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
-                return -errno;
         log_info("Created %s (%s) for the %s.", strna(libevdev_uinput_get_devnode(r->outputs[o])), name,
                  input_side_to_string(side));
         if (kind == INPUT_KEYBOARD)
@@ -485,7 +494,8 @@ static int on_recover_exit(sd_event_source *es, int fd, uint32_t revents, void *
                 log_error("baton recover (pid %d) failed with status %d.", (int) r->recover_pid,
                           WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
         r->recover_io = sd_event_source_disable_unref(r->recover_io);
-        r->recover_pidfd = (close(r->recover_pidfd), -EBADF);
+        (void) close(r->recover_pidfd);
+        r->recover_pidfd = -EBADF;
         r->recover_pid = 0;
         return 0;
 }
@@ -532,6 +542,8 @@ int input_router_new(sd_event *event, const InputRouterOptions *o, InputRouter *
                 return -ENOMEM;
         r->event = sd_event_ref(event);
         r->recover_pidfd = -EBADF;
+        for (unsigned i = 0; i < _INPUT_OUTPUT_MAX; i++)
+                r->output_fds[i] = -EBADF;
         r->on_target = o->on_target;
         r->userdata = o->userdata;
         r->prefix = strdup(isempty(o->name_prefix) ? "baton" : o->name_prefix);
@@ -569,8 +581,11 @@ InputRouter *input_router_free(InputRouter *r) {
         sd_device_monitor_unref(r->monitor);
         for (InputSide side = 0; side < _INPUT_SIDE_MAX; side++)
                 sd_event_source_disable_unref(r->led_io[side]);
-        for (unsigned o = 0; o < _INPUT_OUTPUT_MAX; o++)
+        for (unsigned o = 0; o < _INPUT_OUTPUT_MAX; o++) {
                 libevdev_uinput_destroy(r->outputs[o]);
+                if (r->output_fds[o] >= 0)
+                        (void) close(r->output_fds[o]);
+        }
         sd_event_source_disable_unref(r->recover_io);
         if (r->recover_pidfd >= 0)
                 (void) close(r->recover_pidfd);
