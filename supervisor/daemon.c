@@ -379,7 +379,7 @@ static void on_input_target(InputRouter *r, InputSide side, void *userdata) {
 
 /* [input] of the configuration at start; a reload does not restart the router. */
 static void daemon_start_input(Daemon *d) {
-        const Config *c = &d->config;
+        const Config *c = config_get();
         InputRouterOptions o = {
                 .name_prefix = c->guest_name_prefix,
                 .devices = c->input_devices,
