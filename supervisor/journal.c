@@ -175,16 +175,19 @@ int journal_create(const char *rundir, const char *gpu, Journal **ret) {
         if (j->fd < 0)
                 return -errno;
         if (asprintf(&header, "baton-journal %d\ngpu %s\n", JOURNAL_VERSION, gpu) < 0)
-                return -ENOMEM;
-        r = write_line(j, header);
-        if (r < 0)
+                r = -ENOMEM;
+        else
+                r = write_line(j, header);
+        if (r >= 0)
+                r = sync_journal(j);
+        if (r >= 0)
+                r = fsync_directory_of(j->path);
+        if (r < 0) {
+                /* Nothing acted on it: a header-less file (a full /run) would only
+                 * read back as a corrupt journal and make the host state look interrupted. */
+                (void) unlink(j->path);
                 return r;
-        r = sync_journal(j);
-        if (r < 0)
-                return r;
-        r = fsync_directory_of(j->path);
-        if (r < 0)
-                return r;
+        }
         *ret = TAKE_PTR(j);
         return 0;
 }
