@@ -8,7 +8,8 @@
  *         CODE VALUE [CODE VALUE...]   one frame (KEY_A 1, REL_X -3, ...)
  *         flood N                      N frames: KEY_X press and release, or REL_X 1
  *         gen SECONDS HZ               a mouse moving at HZ frames a second; prints
- *                                      "gen frames F events E seconds S"
+ *                                      "gen frames F events E seconds S skipped K"
+ *                                      (K: report slots missed while late, not replayed)
  *         sync                         prints "ok" once everything before is written
  *   input-lab find NAME        the node(s) of the event devices called NAME
  *   input-lab keys NODE        the keys held on NODE, by name
@@ -64,10 +65,14 @@ static uint64_t now_ns(void) {
 }
 
 static int gen(int fd, double seconds, unsigned hz) {
-        uint64_t start = now_ns(), period = 1000000000ULL / hz, frames = 0, total = (uint64_t) (seconds * hz);
+        uint64_t start = now_ns(), period = 1000000000ULL / hz, frames = 0, slot = 0,
+                 total = (uint64_t) (seconds * hz);
 
-        while (frames < total) {
-                uint64_t due = start + frames * period;
+        /* Like a real mouse, one report per poll interval at most: a report that is late
+         * (this process was not scheduled in time) is sent once, and the slots it missed
+         * are skipped rather than replayed as a burst. */
+        while (slot < total) {
+                uint64_t due = start + slot * period, now;
                 struct timespec ts = { .tv_sec = (time_t) (due / 1000000000ULL), .tv_nsec = (long) (due % 1000000000ULL) };
                 struct input_event ev[3] = {
                         { .type = EV_REL, .code = REL_X, .value = frames % 2 ? 1 : -1 },
@@ -80,9 +85,12 @@ static int gen(int fd, double seconds, unsigned hz) {
                 if (write_events(fd, ev, 3) < 0)
                         return -errno;
                 frames++;
+                now = now_ns();
+                slot = now > due + period ? (now - start) / period + 1 : slot + 1;
         }
-        printf("gen frames %llu events %llu seconds %.3f\n", (unsigned long long) frames,
-               (unsigned long long) frames * 3, (double) (now_ns() - start) / 1e9);
+        printf("gen frames %llu events %llu seconds %.3f skipped %llu\n", (unsigned long long) frames,
+               (unsigned long long) frames * 3, (double) (now_ns() - start) / 1e9,
+               (unsigned long long) (total - frames));
         return 0;
 }
 
