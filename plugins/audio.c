@@ -28,9 +28,6 @@
  *
  * observe() reads the holders of the group's sound nodes from the Machine: nothing to do
  * when nobody holds them, or with [audio] release = none.
- *
- * Not in stage_table[] yet: it goes in after display-manager once the lab scenario
- * tests/lab/scenarios/audio has passed with it.
  */
 
 #include <errno.h>

@@ -3,13 +3,14 @@
 
 #include "stage.h"
 
-extern const Stage stage_display_manager;
+extern const Stage stage_display_manager, stage_audio;
 extern const Stage stage_vtconsoles, stage_firmware_fb, stage_drm_idle, stage_gpu_modules, stage_vfio;
 
-/* The handover order; the return walks it backwards. The audio and session
- * stages (daemon issues) and input come before and after. */
+/* The handover order; the return walks it backwards. Audio comes after the
+ * display manager: the user's PipeWire may outlive the session (lingering). */
 const Stage *const stage_table[] = {
         &stage_display_manager,
+        &stage_audio,
         &stage_vtconsoles,
         &stage_firmware_fb,
         &stage_drm_idle,
