@@ -92,6 +92,14 @@ static void log_to_journal(int level, int error, const LogFields *fields,
                 free(bufs[i]);
 }
 
+static log_error_sink_t error_sink;
+static void *error_sink_userdata;
+
+void log_set_error_sink(log_error_sink_t sink, void *userdata) {
+        error_sink = sink;
+        error_sink_userdata = userdata;
+}
+
 int log_internal(int level, int error, const LogFields *fields,
                  const char *file, int line, const char *func,
                  const char *format, ...) {
@@ -109,6 +117,13 @@ int log_internal(int level, int error, const LogFields *fields,
         (void) vsnprintf(message, sizeof(message), format, ap);
         va_end(ap);
 
+        if (level <= LOG_ERR && error_sink) {
+                log_error_sink_t sink = error_sink;
+
+                error_sink = NULL;      /* a sink that logs does not call itself */
+                sink(message, error_sink_userdata);
+                error_sink = sink;
+        }
         if (log_target_resolve() == LOG_TARGET_JOURNAL)
                 log_to_journal(level, error, fields, file, line, func, message);
         else

@@ -32,6 +32,11 @@ int log_get_max_level(void);
 void log_set_target(LogTarget target);
 LogTarget log_target_resolve(void);
 
+/* Every message at LOG_ERR or more severe is also handed to sink, when one is set: the
+ * engine keeps the first one of a failing stage as the stage's reason (engine.h). */
+typedef void (*log_error_sink_t)(const char *message, void *userdata);
+void log_set_error_sink(log_error_sink_t sink, void *userdata);
+
 int log_internal(int level, int error, const LogFields *fields,
                  const char *file, int line, const char *func,
                  const char *format, ...) _printf_(7, 8);

@@ -29,6 +29,7 @@ struct Step {
         void *userdata;
         void (*userdata_free)(void *);
         uint64_t start_usec;
+        char *reason;                   /* the first error logged while the step ran */
 };
 
 struct Engine {
@@ -120,11 +121,20 @@ static void engine_crash_point(Engine *e, const char *stage, const char *label) 
 
 /* --- Steps --- */
 
+static void step_keep_reason(const char *message, void *userdata) {
+        Step *s = userdata;
+
+        if (!s->reason)
+                s->reason = strdup(message);
+}
+
 static Step *step_free(Step *s) {
         if (!s)
                 return NULL;
+        log_set_error_sink(NULL, NULL);
         if (s->userdata_free)
                 s->userdata_free(s->userdata);
+        free(s->reason);
         machine_free(s->machine);
         strv_free(s->record);
         free(s);
@@ -392,16 +402,27 @@ fail:
 
 static void engine_schedule_next(Engine *e);
 
-static void timeline_add(Engine *e, const Stage *st, bool to_guest, bool skipped, int result, uint64_t usec) {
+/* Takes reason. */
+static void timeline_add(Engine *e, const Stage *st, bool to_guest, bool skipped, int result, uint64_t usec,
+                         char *reason) {
         StageTiming *t = reallocarray(e->timeline, e->n_timeline + 1, sizeof(StageTiming));
 
-        if (!t)
+        if (!t) {
+                free(reason);
                 return;         /* the timeline is informational */
+        }
         e->timeline = t;
         e->timeline[e->n_timeline++] = (StageTiming) {
                 .stage = st->name, .to_guest = to_guest, .skipped = skipped,
-                .result = result, .usec = usec,
+                .result = result, .usec = usec, .reason = result < 0 ? reason : (free(reason), NULL),
         };
+}
+
+static void timeline_clear(Engine *e) {
+        for (size_t i = 0; i < e->n_timeline; i++)
+                free(e->timeline[i].reason);
+        e->timeline = mfree(e->timeline);
+        e->n_timeline = 0;
 }
 
 static void engine_finish(Engine *e) {
@@ -453,8 +474,8 @@ static void step_complete(Step *s, int r) {
         int k;
 
         e->step = NULL;
+        timeline_add(e, st, e->to_guest, false, r, usec, TAKE_PTR(s->reason));
         step_free(s);
-        timeline_add(e, st, e->to_guest, false, r, usec);
         if (e->progress)
                 e->progress(e, st->name, e->to_guest, true, r, usec, e->progress_userdata);
         log_full_fields(r < 0 ? LOG_ERR : LOG_INFO, 0, &f, "%s %s: %s in %.1f ms",
@@ -507,6 +528,7 @@ static int step_new(Engine *e, const Stage *st, Machine *m, uint64_t start_usec,
         }
         *s = (Step) { .engine = e, .stage = st, .to_guest = e->to_guest, .machine = m,
                       .start_usec = start_usec };
+        log_set_error_sink(step_keep_reason, s);
         js = e->journal ? journal_find_stage(e->journal, st->name) : NULL;
         if (!e->to_guest && js && js->record) {
                 r = strv_extend_strv(&s->record, js->record);
@@ -537,7 +559,7 @@ static bool stage_skipped(Engine *e, const Stage *st, const Machine *m) {
  * pending in the journal for recover. */
 static void stage_not_started(Engine *e, const Stage *st, int r) {
         log_error_errno(r, "Failed to observe the machine for stage %s: %m", st->name);
-        timeline_add(e, st, e->to_guest, false, r, 0);
+        timeline_add(e, st, e->to_guest, false, r, 0, NULL);
         if (e->error == 0)
                 e->error = r;
         if (e->to_guest)
@@ -576,7 +598,7 @@ static int on_next(sd_event_source *src, void *userdata) {
         r = machine_load(e->root, machine_flags(e), &m);
         if (r >= 0 && stage_skipped(e, st, m)) {
                 machine_free(m);
-                timeline_add(e, st, true, true, 0, 0);
+                timeline_add(e, st, true, true, 0, 0, NULL);
                 e->pos++;
                 engine_schedule_next(e);
                 return 0;
@@ -650,7 +672,7 @@ Engine *engine_free(Engine *e) {
         journal_free(e->journal);
         sd_event_unref(e->event);
         free(e->order);
-        free(e->timeline);
+        timeline_clear(e);
         free(e->gpu);
         free(e->root);
         free(e->rundir);
@@ -745,8 +767,8 @@ int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata) {
         if (!e->gpu)
                 return -ENOMEM;
 
-        e->timeline = mfree(e->timeline);
-        e->n_timeline = e->n_order = e->pos = 0;
+        timeline_clear(e);
+        e->n_order = e->pos = 0;
         e->error = 0;
         e->rolling_back = e->rollback_incomplete = e->cancel_requested = false;
         e->op = op;
@@ -817,7 +839,8 @@ int engine_format_timeline(const Engine *e, int result, char **ret) {
                         fprintf(f, "  %-15s %-8s %10s  nothing to do\n", t->stage, "to guest", "-");
                 else
                         fprintf(f, "  %-15s %-8s %7.1f ms  %s\n", t->stage, t->to_guest ? "to guest" : "to host",
-                                t->usec / 1000.0, t->result < 0 ? strerror(-t->result) : "ok");
+                                t->usec / 1000.0,
+                                t->result >= 0 ? "ok" : t->reason ?: strerror(-t->result));
         }
         if (e->n_timeline > 0)
                 fprintf(f, "  %-24s %7.1f ms  %s\n", "total", total / 1000.0, result < 0 ? "FAILED" : "ok");

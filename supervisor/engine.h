@@ -44,6 +44,7 @@ typedef struct StageTiming {
         bool skipped;           /* nothing to do on this machine */
         int result;
         uint64_t usec;
+        char *reason;           /* the stage's first error message, when it failed */
 } StageTiming;
 
 typedef void (*engine_done_t)(Engine *e, int r, void *userdata);

@@ -174,6 +174,33 @@ static void test_sysfs_read_entries(void) {
         ASSERT_EQ(n, 0);
 }
 
+static void keep_first(const char *message, void *userdata) {
+        char **kept = userdata;
+
+        if (!*kept)
+                *kept = strdup(message);
+}
+
+/* The engine keeps a failing stage's first error as its reason through the sink. */
+static void test_log_error_sink(void) {
+        _cleanup_free_ char *kept = NULL;
+
+        log_set_target(LOG_TARGET_STDERR);
+        log_set_error_sink(keep_first, &kept);
+        log_info("not an error");
+        ASSERT_TRUE(kept == NULL);
+        log_warning("a warning is no reason either");
+        ASSERT_TRUE(kept == NULL);
+        (void) log_error_errno(SYNTHETIC_ERRNO(ETIMEDOUT), "Timed out: pid %d (%s) holds %s", 621, "card-hog",
+                               "/dev/dri/card0");
+        (void) log_error("a second error");
+        ASSERT_STREQ(kept, "Timed out: pid 621 (card-hog) holds /dev/dri/card0");
+        log_set_error_sink(NULL, NULL);
+        kept = mfree(kept);
+        (void) log_error("no sink: not kept");
+        ASSERT_TRUE(kept == NULL);
+}
+
 static void test_log_errno(void) {
         _cleanup_free_ char *text = NULL;
         char path[] = "/tmp/baton-test-log-XXXXXX";
@@ -213,5 +240,6 @@ int main(void) {
         RUN(test_sysfs_list_dir);
         RUN(test_sysfs_read_entries);
         RUN(test_log_errno);
+        RUN(test_log_error_sink);
         return 0;
 }
