@@ -3,12 +3,14 @@
 
 #include "stage.h"
 
-extern const Stage stage_display_manager;
+extern const Stage stage_session, stage_display_manager;
 extern const Stage stage_vtconsoles, stage_firmware_fb, stage_drm_idle, stage_gpu_modules, stage_vfio;
 
-/* The handover order; the return walks it backwards. The audio and session
- * stages (daemon issues) and input come before and after. */
+/* The handover order; the return walks it backwards. The session ends before
+ * the display manager stops (its apps save their work); audio comes after the
+ * display manager once its lab scenario passes. */
 const Stage *const stage_table[] = {
+        &stage_session,
         &stage_display_manager,
         &stage_vtconsoles,
         &stage_firmware_fb,
