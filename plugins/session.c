@@ -77,7 +77,8 @@ static void session_free(void *p) {
         sd_bus_slot_unref(se->subscribe);
         sd_bus_slot_unref(se->logout);
         sd_bus_slot_unref(se->check);
-        sd_bus_flush_close_unref(se->bus);
+        /* Possibly from inside one of this bus's callbacks: unref only, no close. */
+        sd_bus_unref(se->bus);
         sd_event_source_disable_unref(se->timer);
         desktop_session_done(&se->desktop);
         user_identity_done(&se->user);
@@ -273,7 +274,7 @@ static int on_units(sd_bus_message *reply, void *userdata, sd_bus_error *ret_err
         int r;
 
         se->check = sd_bus_slot_unref(se->check);
-        r = sd_bus_message_get_errno(reply);
+        r = -sd_bus_message_get_errno(reply);
         if (r == 0)
                 r = sd_bus_message_enter_container(reply, 'a', "(ssssssouso)");
         while (r >= 0 && (r = sd_bus_message_read(reply, "(ssssssouso)", &name, NULL, &load, &active, NULL, NULL,
@@ -331,6 +332,7 @@ static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error
         return 0;
 }
 
+/* Any of the manager's signals (JobRemoved, UnitRemoved, ...) may mean a scope ended. */
 static int on_systemd_signal(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         check(userdata);
         return 0;
@@ -351,8 +353,12 @@ static int on_logout_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
         const sd_bus_error *e = sd_bus_message_get_error(reply);
 
         se->logout = sd_bus_slot_unref(se->logout);
-        /* A session manager that quits before it replies has logged out all the same. */
-        if (e && !se->name_gone && !sd_bus_error_has_name(e, SD_BUS_ERROR_NO_REPLY)) {
+        /* A session manager that quits before it replies, or is gone already, has logged out
+         * all the same. */
+        if (e && (sd_bus_error_has_names(e, SD_BUS_ERROR_NO_REPLY, SD_BUS_ERROR_SERVICE_UNKNOWN,
+                                         SD_BUS_ERROR_NAME_HAS_NO_OWNER)))
+                se->name_gone = true;
+        else if (e) {
                 session_done(se, log_error_errno(sd_bus_message_get_errno(reply), "GNOME's session manager "
                                                  "did not log %s out: %s", se->user.name, e->message));
                 return 0;
@@ -403,13 +409,13 @@ static int logout(Session *se, unsigned mode) {
                                       "org.freedesktop.DBus", "NameOwnerChanged", on_name_owner_changed, NULL, se);
         if (r >= 0)
                 r = sd_bus_match_signal_async(se->bus, &se->systemd_match, "org.freedesktop.systemd1", NULL,
-                                              "org.freedesktop.systemd1.Manager", "UnitRemoved", on_systemd_signal,
+                                              "org.freedesktop.systemd1.Manager", NULL, on_systemd_signal,
                                               NULL, se);
         if (r >= 0)
                 r = sd_bus_match_signal_async(se->bus, &se->disconnected_match, "org.freedesktop.DBus.Local", NULL,
                                               "org.freedesktop.DBus.Local", "Disconnected", on_disconnected, NULL,
                                               se);
-        /* Without a subscription the user's systemd manager sends no UnitRemoved. */
+        /* Without a subscription the user's systemd manager sends no JobRemoved or UnitRemoved. */
         if (r >= 0)
                 r = sd_bus_call_method_async(se->bus, &se->subscribe, "org.freedesktop.systemd1",
                                              "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
