@@ -3,12 +3,14 @@
 
 #include "stage.h"
 
-extern const Stage stage_display_manager, stage_audio;
+extern const Stage stage_session, stage_display_manager, stage_audio;
 extern const Stage stage_vtconsoles, stage_firmware_fb, stage_drm_idle, stage_gpu_modules, stage_vfio;
 
-/* The handover order; the return walks it backwards. Audio comes after the
+/* The handover order; the return walks it backwards. The session ends before
+ * the display manager stops (its apps save their work); audio comes after the
  * display manager: the user's PipeWire may outlive the session (lingering). */
 const Stage *const stage_table[] = {
+        &stage_session,
         &stage_display_manager,
         &stage_audio,
         &stage_vtconsoles,

@@ -51,6 +51,8 @@ int session_desktop_id_from_scope(const char *unit, char **ret) {
         if (!p)
                 p = startswith(unit, "app-flatpak-");
         if (!p)
+                p = startswith(unit, "app-baton-");
+        if (!p)
                 return -EINVAL;
         l = strlen(p);
         if (l <= strlen(".scope") || !streq(p + l - strlen(".scope"), ".scope"))
@@ -226,7 +228,8 @@ int session_relaunch_script(char * const *ids, char * const *execs, const char *
         for (size_t i = 0; ids && ids[i] && execs && execs[i]; i++, n++) {
                 fputs("systemd-run --user --scope --quiet --collect \"--unit=app-baton-", f);
                 fput_unit_escaped(f, ids[i]);
-                fprintf(f, "-$$-%zu.scope\" -- /bin/sh -c ", n);
+                /* The random part holds no '-': it is what follows the id's last dash. */
+                fprintf(f, "-$$_%zu.scope\" -- /bin/sh -c ", n);
                 fput_shell_quoted(f, execs[i]);
                 fputs(" >/dev/null 2>&1 &\n", f);
         }
@@ -249,4 +252,100 @@ int session_autostart_entry(const char *script_path, char **ret) {
                         "NoDisplay=true\n"
                         "X-GNOME-Autostart-Phase=Applications\n"
                         "Exec=/bin/sh \"%s\"\n", script_path) < 0 ? -ENOMEM : 0;
+}
+
+static const char *env_get(char * const *env, const char *key) {
+        STRV_FOREACH(e, env) {
+                const char *v = startswith(*e, key);
+
+                if (v && v[0] == '=')
+                        return v + 1;
+        }
+        return NULL;
+}
+
+/* The absolute entries of a ':' list, each with suffix appended, onto *l (no duplicates). */
+static int extend_path_list(char ***l, const char *list, const char *suffix) {
+        _cleanup_free_ char *copy = strdup(list);
+        char *state = NULL;
+        int r;
+
+        if (!copy)
+                return -ENOMEM;
+        for (char *p = strtok_r(copy, ":", &state); p; p = strtok_r(NULL, ":", &state)) {
+                _cleanup_free_ char *d = NULL;
+
+                if (p[0] != '/')
+                        continue;
+                if (asprintf(&d, "%s%s", p, suffix) < 0)
+                        return -ENOMEM;
+                if (strv_contains(*l, d))
+                        continue;
+                r = strv_consume(l, TAKE_PTR(d));
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* $key when set to an absolute path, else home + fallback. */
+static int xdg_home(char * const *env, const char *key, const char *home, const char *fallback, char **ret) {
+        const char *v = env_get(env, key);
+
+        if (!isempty(v) && v[0] == '/')
+                return (*ret = strdup(v)) ? 0 : -ENOMEM;
+        return asprintf(ret, "%s%s", home, fallback) < 0 ? -ENOMEM : 0;
+}
+
+int session_xdg_dirs(const char *home, char * const *env, char ***ret_data_dirs, char ***ret_autostart_dirs) {
+        _cleanup_strv_free_ char **data = NULL, **autostart = NULL;
+        _cleanup_free_ char *data_home = NULL, *config_home = NULL, *flatpak = NULL;
+        const char *v;
+        int r;
+
+        r = xdg_home(env, "XDG_DATA_HOME", home, "/.local/share", &data_home);
+        if (r >= 0)
+                r = xdg_home(env, "XDG_CONFIG_HOME", home, "/.config", &config_home);
+        if (r >= 0)
+                r = extend_path_list(&data, data_home, "");
+        v = env_get(env, "XDG_DATA_DIRS");
+        if (r >= 0)
+                r = extend_path_list(&data, isempty(v) ? "/usr/local/share:/usr/share" : v, "");
+        /* flatpak's profile script adds these to XDG_DATA_DIRS; a session started without it
+         * still has flatpak apps. */
+        if (r >= 0 && asprintf(&flatpak, "%s/flatpak/exports/share:/var/lib/flatpak/exports/share",
+                               data_home) < 0)
+                r = -ENOMEM;
+        if (r >= 0)
+                r = extend_path_list(&data, flatpak, "");
+        if (r >= 0)
+                r = extend_path_list(&autostart, config_home, "/autostart");
+        v = env_get(env, "XDG_CONFIG_DIRS");
+        if (r >= 0)
+                r = extend_path_list(&autostart, isempty(v) ? "/etc/xdg" : v, "/autostart");
+        if (r < 0)
+                return r;
+        *ret_data_dirs = TAKE_PTR(data);
+        *ret_autostart_dirs = TAKE_PTR(autostart);
+        return 0;
+}
+
+int session_inhibitors_describe(char * const *app_ids, char * const *reasons, char **ret) {
+        _cleanup_free_ char *text = NULL;
+        size_t size = 0;
+        FILE *f;
+
+        f = open_memstream(&text, &size);
+        if (!f)
+                return -ENOMEM;
+        for (size_t i = 0; app_ids && app_ids[i]; i++) {
+                const char *reason = reasons && i < strv_length(reasons) ? reasons[i] : NULL;
+
+                fprintf(f, "%s%s (%s)", i > 0 ? ", " : "", isempty(app_ids[i]) ? "an unnamed app" : app_ids[i],
+                        isempty(reason) ? "no reason given" : reason);
+        }
+        if (fclose(f) != 0)
+                return -ENOMEM;
+        *ret = TAKE_PTR(text);
+        return 0;
 }

@@ -14,7 +14,9 @@
 
 /* "app-gnome-org.gnome.Nautilus-3417.scope" -> "org.gnome.Nautilus";
  * "app-flatpak-org.gimp.GIMP-21203.scope" -> "org.gimp.GIMP";
- * "app-gnome-firefox\x2desr-2216.scope" -> "firefox-esr".
+ * "app-gnome-firefox\x2desr-2216.scope" -> "firefox-esr";
+ * "app-baton-org.gnome.Nautilus-812_0.scope" -> "org.gnome.Nautilus" (relaunched by baton: they
+ * are saved again at the next handover).
  * -EINVAL for any other unit (another launcher, a service, no random part). */
 int session_desktop_id_from_scope(const char *unit, char **ret);
 
@@ -44,9 +46,20 @@ int desktop_exec_strip_field_codes(const char *exec, char **ret);
 
 /* The relaunch script for apps ids (with their stripped Exec lines, same order): removes
  * autostart_path and itself first, then starts each app in its own scope,
- * app-baton-<escaped id>-<pid>-<n>.scope, with systemd-run --user --scope. */
+ * app-baton-<escaped id>-<pid>_<n>.scope, with systemd-run --user --scope. */
 int session_relaunch_script(char * const *ids, char * const *execs, const char *autostart_path,
                             char **ret);
 
 /* The one-shot autostart entry that runs script_path at the next login. */
 int session_autostart_entry(const char *script_path, char **ret);
+
+/* The XDG base directories of a user whose session environment is env (KEY=VALUE strv, as the
+ * user's systemd manager holds it; NULL for none): the data directories, most important first
+ * ($XDG_DATA_HOME, then $XDG_DATA_DIRS, then flatpak's exports where the list lacks them), and
+ * the autostart directories ($XDG_CONFIG_HOME/autostart, then $XDG_CONFIG_DIRS' autostart). The
+ * spec's defaults apply to unset or empty variables; relative paths are ignored. */
+int session_xdg_dirs(const char *home, char * const *env, char ***ret_data_dirs, char ***ret_autostart_dirs);
+
+/* One line naming the apps that inhibit a logout, each with its reason, for the error:
+ * "org.gnome.TextEditor (Unsaved document), foo (no reason given)". */
+int session_inhibitors_describe(char * const *app_ids, char * const *reasons, char **ret);

@@ -30,6 +30,11 @@ int user_identity_from_uid(uid_t uid, UserIdentity *ret);
  * its user is root. */
 int user_seat0_uid(uid_t *ret);
 
+/* The user of the active desktop session on seat0: a session of class "user" (a display
+ * manager's greeter runs a session of its own, class "greeter"). -ENXIO when there is none,
+ * its user is root, or logind does not run. */
+int user_seat0_desktop_uid(uid_t *ret);
+
 /* Runs f(userdata) with the user's effective uid and gid, then restores root's. Does not
  * switch when this process already runs as the user, or is not root. */
 int user_run_as(const UserIdentity *u, int (*f)(void *userdata), void *userdata);

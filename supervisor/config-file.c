@@ -361,6 +361,8 @@ static const ConfigKey keys[] = {
         KEY("deadlines", "unit", type_seconds, deadline_usec[DEADLINE_UNIT]),
         KEY("audio", "release", type_audio_release, audio_release),
         KEY("audio", "user", type_name, audio_user),
+        KEY("session", "logout", type_bool, session_logout),
+        KEY("session", "user", type_name, session_user),
         KEY("session", "save", type_bool, session_save),
         KEY("session", "force-logout", type_bool, force_logout),
         KEY("session", "logout-timeout", type_seconds, logout_timeout_usec),
@@ -389,6 +391,7 @@ void config_init(Config *c) {
         *c = (Config) {
                 .display_manager_unit = "display-manager.service",
                 .audio_release = AUDIO_RELEASE_RESERVE,
+                .session_logout = true,
                 .session_save = true,
                 .logout_timeout_usec = 60 * USEC_PER_SEC,
                 .hotkey = { 2, { KEY_LEFTCTRL, KEY_RIGHTCTRL } },

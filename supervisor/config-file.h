@@ -42,6 +42,8 @@ typedef struct Config {
         AudioRelease audio_release;
         char audio_user[33];                            /* "": the active seat0 session's user */
         /* [session] */
+        bool session_logout;                            /* false: the stage leaves the session alone */
+        char session_user[33];                          /* "": the active seat0 desktop session's user */
         bool session_save;
         bool force_logout;
         uint64_t logout_timeout_usec;

@@ -45,9 +45,11 @@ fixtures)
         # plan and status only read; the journal goes to a private run directory.
         run=$(mktemp -d)
         expect 0 "Handover plan for GPU 0000:00:02.0 (IOMMU group 2)" -- --root "$fixtures/lab" --rundir "$run" plan
-        expect 0 " 1. display-manager " -- --root "$fixtures/lab" --rundir "$run" plan
+        expect 0 " 1. session " -- --root "$fixtures/lab" --rundir "$run" plan
+        expect 0 "the desktop session not looked up: the machine is read from" -- --root "$fixtures/lab" --rundir "$run" plan
+        expect 0 " 2. display-manager " -- --root "$fixtures/lab" --rundir "$run" plan
         expect 0 "display-manager.service not looked up" -- --root "$fixtures/lab" --rundir "$run" plan
-        expect 0 " 7. vfio " -- --root "$fixtures/lab" --rundir "$run" plan
+        expect 0 " 8. vfio " -- --root "$fixtures/lab" --rundir "$run" plan
         expect 0 "take org.freedesktop.ReserveDevice1.Audio0 on the user's session bus (card 0, 0000:00:02.1)" -- --root "$fixtures/lab" --rundir "$run" plan
         expect 1 "nothing to plan" -- --root "$fixtures/nogpu" --rundir "$run" plan
         expect 0 "state          host (no transition recorded)" -- --root "$fixtures/lab" --rundir "$run" status

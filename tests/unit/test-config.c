@@ -98,6 +98,8 @@ static void assert_defaults(const Config *c) {
         ASSERT_TRUE(config_deadline_usec(c, "unit") == 30 * SEC);
         ASSERT_EQ(c->audio_release, AUDIO_RELEASE_RESERVE);
         ASSERT_STREQ(c->audio_user, "");
+        ASSERT_TRUE(c->session_logout);
+        ASSERT_STREQ(c->session_user, "");
         ASSERT_TRUE(c->session_save);
         ASSERT_FALSE(c->force_logout);
         ASSERT_TRUE(c->logout_timeout_usec == 60 * SEC);
@@ -141,6 +143,8 @@ static void test_full(void) {
         ASSERT_TRUE(config_deadline_usec(&c, "nonsense") == 0);
         ASSERT_EQ(c.audio_release, AUDIO_RELEASE_STOP_UNITS);
         ASSERT_STREQ(c.audio_user, "alice");
+        ASSERT_FALSE(c.session_logout);
+        ASSERT_STREQ(c.session_user, "bob");
         ASSERT_FALSE(c.session_save);
         ASSERT_TRUE(c.force_logout);
         ASSERT_TRUE(c.logout_timeout_usec == 120 * SEC);
@@ -274,6 +278,8 @@ static void test_invalid_values(void) {
                 { "deadlines", "unit", EXPECT_SECONDS,
                   { "5.", "+5", "inf", "99999999999999999999" } },
                 { "session", "logout-timeout", EXPECT_SECONDS, { "0" } },
+                { "session", "logout", "expected yes, no, true, false, on, off, 1 or 0", { "", "never" } },
+                { "session", "user", EXPECT_NAME, { "Bob", "bob smith" } },
                 { "audio", "release", "expected reserve, stop-units or none", { "", "stop_units", "Reserve" } },
                 { "audio", "user", EXPECT_NAME,
                   { "Alice", "1abc", "a b", "alice$", "abcdefghijklmnopqrstuvwxyz0123456" } },
@@ -459,7 +465,7 @@ static void test_example(void) {
                 if (*s == '\n')
                         uncommented[n++] = *s++;
         }
-        ASSERT_EQ(keys, 18);    /* every key */
+        ASSERT_EQ(keys, 20);    /* every key */
         load_ok(NULL, uncommented, &d);
         free(out);
         out = dump(&d);

@@ -14,7 +14,7 @@
 
 #define NO_BUS_LINE "systemd cannot be reached on the system bus (No such file or directory)"
 
-extern const Stage stage_display_manager;
+extern const Stage stage_session, stage_display_manager;
 
 static void test_unit_name(void) {
         ASSERT_OK(unsetenv("BATON_DISPLAY_MANAGER"));
@@ -160,8 +160,10 @@ static void test_no_bus(void) {
 }
 
 static void test_first_stage(void) {
-        /* Its compositor must be gone before the consoles and the driver let go. */
-        ASSERT_TRUE(stage_table[0] == &stage_display_manager);
+        /* Its compositor must be gone before the consoles and the driver let go; only the
+         * desktop session ends before it (its apps save their work while they can). */
+        ASSERT_TRUE(stage_table[0] == &stage_session);
+        ASSERT_TRUE(stage_table[1] == &stage_display_manager);
         ASSERT_TRUE(stage_find("display-manager") == &stage_display_manager);
 }
 

@@ -14,10 +14,13 @@ static void test_scope_ids(void) {
                 { "app-gnome-firefox\\x2desr-2216.scope", "firefox-esr" },
                 { "app-gnome-org.gnome.Evolution\\x2dalarm\\x2dnotify-1200.scope",
                   "org.gnome.Evolution-alarm-notify" },
+                /* relaunched by baton, saved again at the next handover */
+                { "app-baton-org.gnome.Nautilus-12_0.scope", "org.gnome.Nautilus" },
+                { "app-baton-firefox\\x2desr-812_3.scope", "firefox-esr" },
         };
         static const char *const bad[] = {
                 "app-gnome-org.gnome.Nautilus-3417.service",    /* a service, not a scope */
-                "app-baton-org.gnome.Nautilus-12-0.scope",       /* our own relaunch */
+                "app-kde-org.kde.dolphin-12.scope",             /* another launcher */
                 "app-gnome-3417.scope",                         /* no id */
                 "app-gnome-org.gnome.Nautilus-.scope",          /* no random part */
                 "app-gnome-bad\\x2-1.scope",                    /* a broken escape */
@@ -93,9 +96,9 @@ static void test_relaunch_texts(void) {
                      "# Written by baton: relaunches, once, the applications that ran before the GPU\n"
                      "# went to the guest, each in its own scope.\n"
                      "rm -f '/home/u/.config/autostart/baton-relaunch.desktop' \"$0\"\n"
-                     "systemd-run --user --scope --quiet --collect \"--unit=app-baton-org.gnome.TextEditor-$$-0.scope\" "
+                     "systemd-run --user --scope --quiet --collect \"--unit=app-baton-org.gnome.TextEditor-$$_0.scope\" "
                      "-- /bin/sh -c 'gnome-text-editor' >/dev/null 2>&1 &\n"
-                     "systemd-run --user --scope --quiet --collect \"--unit=app-baton-firefox\\\\x2desr-$$-1.scope\" "
+                     "systemd-run --user --scope --quiet --collect \"--unit=app-baton-firefox\\\\x2desr-$$_1.scope\" "
                      "-- /bin/sh -c 'sh -c '\\''echo it'\\''\\'\\'''\\''s'\\''' >/dev/null 2>&1 &\n"
                      "exit 0\n");
 
@@ -111,10 +114,55 @@ static void test_relaunch_texts(void) {
         ASSERT_NULL(bad);
 }
 
+static void test_xdg_dirs(void) {
+        _cleanup_strv_free_ char **data = NULL, **autostart = NULL;
+        char *env[] = { (char *) "PATH=/usr/bin", (char *) "XDG_DATA_DIRS=/opt/share:relative:/usr/share:/opt/share",
+                        (char *) "XDG_CONFIG_HOME=/cfg", (char *) "XDG_CONFIG_DIRSX=/nope",
+                        (char *) "XDG_DATA_HOME=not/absolute", NULL };
+
+        /* No environment: the spec's defaults, and flatpak's exports. */
+        ASSERT_OK(session_xdg_dirs("/home/u", NULL, &data, &autostart));
+        ASSERT_EQ(strv_length(data), 5);
+        ASSERT_STREQ(data[0], "/home/u/.local/share");
+        ASSERT_STREQ(data[1], "/usr/local/share");
+        ASSERT_STREQ(data[2], "/usr/share");
+        ASSERT_STREQ(data[3], "/home/u/.local/share/flatpak/exports/share");
+        ASSERT_STREQ(data[4], "/var/lib/flatpak/exports/share");
+        ASSERT_EQ(strv_length(autostart), 2);
+        ASSERT_STREQ(autostart[0], "/home/u/.config/autostart");
+        ASSERT_STREQ(autostart[1], "/etc/xdg/autostart");
+        data = strv_free(data);
+        autostart = strv_free(autostart);
+
+        /* The session's own lists; relative entries and duplicates dropped. */
+        ASSERT_OK(session_xdg_dirs("/home/u", env, &data, &autostart));
+        ASSERT_EQ(strv_length(data), 5);
+        ASSERT_STREQ(data[0], "/home/u/.local/share");
+        ASSERT_STREQ(data[1], "/opt/share");
+        ASSERT_STREQ(data[2], "/usr/share");
+        ASSERT_STREQ(data[3], "/home/u/.local/share/flatpak/exports/share");
+        ASSERT_EQ(strv_length(autostart), 2);
+        ASSERT_STREQ(autostart[0], "/cfg/autostart");
+        ASSERT_STREQ(autostart[1], "/etc/xdg/autostart");
+}
+
+static void test_inhibitors_describe(void) {
+        char *ids[] = { (char *) "org.gnome.TextEditor", (char *) "", (char *) "firefox-esr", NULL };
+        char *reasons[] = { (char *) "Unsaved document", (char *) "x", (char *) "", NULL };
+        _cleanup_free_ char *s = NULL, *none = NULL;
+
+        ASSERT_OK(session_inhibitors_describe(ids, reasons, &s));
+        ASSERT_STREQ(s, "org.gnome.TextEditor (Unsaved document), an unnamed app (x), firefox-esr (no reason given)");
+        ASSERT_OK(session_inhibitors_describe(NULL, NULL, &none));
+        ASSERT_STREQ(none, "");
+}
+
 int main(void) {
         RUN(test_scope_ids);
         RUN(test_wanted);
         RUN(test_field_codes);
         RUN(test_relaunch_texts);
+        RUN(test_xdg_dirs);
+        RUN(test_inhibitors_describe);
         return 0;
 }

@@ -1,0 +1,573 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* session: the desktop user's GNOME session (session/).
+ *
+ * Stopping the display manager ends the desktop session the hard way: every app dies with
+ * the compositor, unsaved work and all. So before the display manager stops, to_guest asks
+ * GNOME's session manager (org.gnome.SessionManager on the user's session bus) to log the
+ * user out without confirmation, which lets apps save their work and exit, and waits within
+ * [session] logout-timeout, on bus signals only, until the session manager has left the bus
+ * and the scopes of the apps it recorded have ended (or the user's bus itself went away with
+ * their systemd manager). Then it writes a one-shot autostart entry in the user's home that
+ * relaunches those apps at the next login, each in its own app scope, and removes itself.
+ *
+ * Before anything changes it asks whether the logout is inhibited (IsInhibited, logout flag):
+ * an app with unsaved work stops the handover, and the error names each inhibiting app and
+ * its reason. Nothing is recorded or changed then. [session] force-logout = yes logs out
+ * anyway, forcefully (Logout mode 2, which ignores inhibitors).
+ *
+ * The apps: the user's systemd manager runs each app GNOME Shell (or flatpak, or baton's
+ * relaunch) started in an app scope named after its desktop id; apps that start by themselves
+ * at login (autostart) and NoDisplay ones are left out (session/apps.h).
+ *
+ * to_host cannot undo a logout; it makes sure the recorded apps come back at the next login:
+ * the autostart entry is written again if it is missing and the user's GNOME session is not
+ * running (it ran on: the logout never happened, nothing to relaunch). It may run any number
+ * of times.
+ *
+ * Journal: "user" = whose session; "save" = "1" when apps are relaunched; "autostart" and
+ * "script" = the relaunch files' paths; "app.N" and "exec.N" = each app's desktop id and the
+ * command the script runs.
+ *
+ * observe() asks the user's bus (blocking, within the "unit" deadline's default). Nothing to
+ * do, with the reason as the plan line, with [session] logout = no, when nobody is logged in
+ * to a desktop on seat0 (and [session] user names nobody), when the user has no session bus,
+ * or when no GNOME session manager is on it.
+ */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "config-file.h"
+#include "drm-idle.h"
+#include "engine.h"
+#include "log.h"
+#include "session/desktop.h"
+#include "session/user.h"
+#include "stage.h"
+#include "strv.h"
+#include "unit-job.h"
+
+#define STRV_EMPTY(l) (strv_length(l) == 0)
+
+typedef struct Session {
+        Step *step;
+        UserIdentity user;
+        DesktopSession desktop;
+        sd_bus *bus;
+        sd_bus_slot *name_match, *systemd_match, *disconnected_match, *subscribe, *logout, *check;
+        sd_event_source *timer;
+        uint64_t timeout_usec;
+        bool save;
+        bool name_gone;
+        bool check_again;
+} Session;
+
+static void session_free(void *p) {
+        Session *se = p;
+
+        if (!se)
+                return;
+        sd_bus_slot_unref(se->name_match);
+        sd_bus_slot_unref(se->systemd_match);
+        sd_bus_slot_unref(se->disconnected_match);
+        sd_bus_slot_unref(se->subscribe);
+        sd_bus_slot_unref(se->logout);
+        sd_bus_slot_unref(se->check);
+        /* Possibly from inside one of this bus's callbacks: unref only, no close. */
+        sd_bus_unref(se->bus);
+        sd_event_source_disable_unref(se->timer);
+        desktop_session_done(&se->desktop);
+        user_identity_done(&se->user);
+        free(se);
+}
+
+static int session_new(Step *s, Session **ret) {
+        Session *se = calloc(1, sizeof(Session));
+
+        if (!se)
+                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+        *se = (Session) { .step = s };
+        step_set_userdata(s, se, session_free);
+        *ret = se;
+        return 0;
+}
+
+/* --- Whose session, and what runs in it --- */
+
+static int find_user(UserIdentity *ret, char **ret_why) {
+        const char *name = config_get()->session_user;
+        uid_t uid;
+        int r;
+
+        if (!isempty(name)) {
+                r = user_identity_from_name(name, ret);
+                if (r == -ESRCH && asprintf(ret_why, "[session] user = %s: there is no such user", name) < 0)
+                        return -ENOMEM;
+                return r;
+        }
+        r = user_seat0_desktop_uid(&uid);
+        if (r == -ENXIO) {
+                *ret_why = strdup("nobody is logged in to a desktop on seat0 ([session] user names nobody): "
+                                  "no session to save");
+                return *ret_why ? 0 : -ENOMEM;
+        }
+        if (r < 0)
+                return r;
+        return user_identity_from_uid(uid, ret);
+}
+
+/* 1 when a GNOME session runs for the user (u and d filled); 0 with *ret_why saying why there
+ * is nothing to do; a negative errno with *ret_message saying what failed. */
+static int look(UserIdentity *u, DesktopSession *d, char **ret_why, char **ret_message) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        if (!config_get()->session_logout) {
+                *ret_why = strdup("[session] logout = no: the desktop session is left alone");
+                return *ret_why ? 0 : -ENOMEM;
+        }
+        r = find_user(u, ret_why);
+        if (r < 0 && *ret_why) {
+                *ret_message = TAKE_PTR(*ret_why);
+                return r;
+        }
+        if (r < 0)
+                return asprintf(ret_message, "Failed to find the desktop session's user: %s", strerror(-r)) < 0 ?
+                        -ENOMEM : r;
+        if (*ret_why)
+                return 0;
+
+        r = user_bus_open(u, &bus);
+        if (r == -ENOENT || r == -ECONNREFUSED) {
+                if (asprintf(ret_why, "%s has no session bus (%s/bus): no session to save", u->name,
+                             u->runtime_dir) < 0)
+                        return -ENOMEM;
+                return 0;
+        }
+        if (r < 0)
+                return asprintf(ret_message, "Failed to connect to %s's session bus: %s", u->name, strerror(-r)) < 0 ?
+                        -ENOMEM : r;
+        r = desktop_session_read(bus, u, deadline_default_usec(DEADLINE_UNIT), d, ret_message);
+        if (r < 0)
+                return r;
+        if (!d->present) {
+                if (asprintf(ret_why, "no GNOME session manager (%s) on %s's session bus: nothing to log out",
+                             GNOME_SESSION_NAME, u->name) < 0)
+                        return -ENOMEM;
+                return 0;
+        }
+        return 1;
+}
+
+/* --- observe --- */
+
+static int plan_lines(const UserIdentity *u, const DesktopSession *d, char ***plan) {
+        const Config *c = config_get();
+        _cleanup_free_ char *ids = NULL, *left = NULL;
+        char wait[32];
+        int r;
+
+        drm_idle_format_usec(c->logout_timeout_usec, wait, sizeof(wait));
+        if (d->inhibitors && !c->force_logout)
+                return strv_extendf(plan, "the logout of %s is inhibited by %s: the handover will be refused "
+                                    "(save and close them, or set [session] force-logout = yes)", u->name,
+                                    d->inhibitors);
+        if (d->inhibitors)
+                r = strv_extendf(plan, "the logout of %s is inhibited by %s: logging out anyway, forcefully "
+                                 "([session] force-logout = yes)", u->name, d->inhibitors);
+        else
+                r = strv_extendf(plan, "ask GNOME's session manager to log %s out without confirmation, so "
+                                 "that apps can save their work", u->name);
+        if (r >= 0)
+                r = strv_extendf(plan, "wait up to %s for the session and %zu app scope(s) to end", wait,
+                                 strv_length(d->scopes));
+        if (r < 0 || !c->session_save)
+                return r;
+        if (strv_join(d->ids, ", ", &ids) < 0 || strv_join(d->left_out, ", ", &left) < 0)
+                return -ENOMEM;
+        if (strv_length(d->ids) == 0)
+                r = strv_extend(plan, "no running app to relaunch at the next login");
+        else
+                r = strv_extendf(plan, "relaunch %s at the next login (one-shot autostart entry %s)", ids,
+                                 d->autostart_path);
+        if (r >= 0 && !isempty(left))
+                r = strv_extendf(plan, "not relaunched (autostart, NoDisplay or no .desktop file): %s", left);
+        return r;
+}
+
+static int session_observe(const Machine *m, StagePosition *ret_pos, char ***ret_plan) {
+        _cleanup_(user_identity_done) UserIdentity u = {};
+        _cleanup_(desktop_session_done) DesktopSession d = {};
+        _cleanup_free_ char *why = NULL, *message = NULL;
+        _cleanup_strv_free_ char **plan = NULL;
+        StagePosition pos = STAGE_NOTHING_TO_DO;
+        int r;
+
+        if (!streq(m->root, "/"))
+                r = strv_extendf(&plan, "the desktop session not looked up: the machine is read from %s",
+                                 m->root);
+        else {
+                r = look(&u, &d, &why, &message);
+                if (r < 0 && !message)
+                        return r;
+                if (r < 0) {
+                        /* to_guest fails the same way, and says so. */
+                        pos = STAGE_AT_HOST;
+                        r = strv_extendf(&plan, "%s: the handover will fail", message);
+                } else if (r == 0)
+                        r = strv_extend(&plan, why);
+                else {
+                        pos = STAGE_AT_HOST;
+                        r = plan_lines(&u, &d, &plan);
+                }
+        }
+        if (r < 0)
+                return r;
+        *ret_pos = pos;
+        *ret_plan = TAKE_PTR(plan);
+        return 0;
+}
+
+/* --- to_guest: the wait for the session's end --- */
+
+static void session_done(Session *se, int r) {
+        step_finish(se->step, r);       /* frees se */
+}
+
+static int write_relaunch(const UserIdentity *u, const char *script, const char *autostart, char * const *ids,
+                          char * const *execs) {
+        int r;
+
+        r = desktop_session_write_relaunch(u, script, autostart, ids, execs);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write %s's relaunch entry %s: %m", u->name, autostart);
+        /* Observe what was written, as the user would find it. */
+        r = desktop_session_file_exists(u, autostart);
+        if (r <= 0)
+                return log_error_errno(r < 0 ? r : SYNTHETIC_ERRNO(ENOENT), "The relaunch entry %s is not "
+                                       "there after it was written: %m", autostart);
+        log_info("Wrote %s: it relaunches %zu app(s) at %s's next login.", autostart, strv_length(ids), u->name);
+        return 0;
+}
+
+static void session_ended(Session *se) {
+        int r = 0;
+
+        log_info("The GNOME session of %s has ended.", se->user.name);
+        step_crash_point(se->step, "session ended, before the relaunch entry is written");
+        if (se->save && !STRV_EMPTY(se->desktop.ids))
+                r = write_relaunch(&se->user, se->desktop.script_path, se->desktop.autostart_path,
+                                   se->desktop.ids, se->desktop.execs);
+        session_done(se, r);
+}
+
+static void check(Session *se);
+
+static int on_units(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Session *se = userdata;
+        _cleanup_strv_free_ char **running = NULL;
+        const char *name, *load, *active;
+        int r;
+
+        se->check = sd_bus_slot_unref(se->check);
+        r = -sd_bus_message_get_errno(reply);
+        if (r == 0)
+                r = sd_bus_message_enter_container(reply, 'a', "(ssssssouso)");
+        while (r >= 0 && (r = sd_bus_message_read(reply, "(ssssssouso)", &name, NULL, &load, &active, NULL, NULL,
+                                                  NULL, NULL, NULL, NULL)) > 0)
+                if (!streq(load, "not-found") && !unit_active_state_is_down(active))
+                        r = strv_extend(&running, name);
+        if (r < 0) {
+                session_done(se, log_error_errno(r, "Failed to ask %s's systemd manager about the app scopes: %m",
+                                                 se->user.name));
+                return 0;
+        }
+        strv_free(se->desktop.scopes);
+        se->desktop.scopes = TAKE_PTR(running);
+        if (se->check_again)
+                check(se);
+        else if (se->name_gone && STRV_EMPTY(se->desktop.scopes))
+                session_ended(se);
+        return 0;
+}
+
+/* Which of the recorded scopes still run: one question at a time, asked again when a signal
+ * came while it was out. */
+static void check(Session *se) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r;
+
+        se->check_again = false;
+        if (se->check) {
+                se->check_again = true;
+                return;
+        }
+        if (se->name_gone && STRV_EMPTY(se->desktop.scopes))
+                return session_ended(se);
+        r = sd_bus_message_new_method_call(se->bus, &m, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                           "org.freedesktop.systemd1.Manager", "ListUnitsByNames");
+        if (r >= 0)
+                r = sd_bus_message_append_strv(m, se->desktop.scopes);
+        if (r >= 0)
+                r = sd_bus_call_async(se->bus, &se->check, m, on_units, se, step_deadline_usec(se->step, "unit"));
+        if (r < 0)
+                session_done(se, log_error_errno(r, "Failed to ask %s's systemd manager about the app scopes: %m",
+                                                 se->user.name));
+}
+
+static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Session *se = userdata;
+        const char *name, *old_owner, *new_owner;
+
+        if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0 || !streq(name, GNOME_SESSION_NAME))
+                return 0;
+        se->name_gone = isempty(new_owner);
+        if (se->name_gone)
+                log_info("GNOME's session manager of %s left the session bus.", se->user.name);
+        check(se);
+        return 0;
+}
+
+/* Any of the manager's signals (JobRemoved, UnitRemoved, ...) may mean a scope ended. */
+static int on_systemd_signal(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        check(userdata);
+        return 0;
+}
+
+static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Session *se = userdata;
+
+        /* The user's bus goes away with their systemd manager, which stops every scope of
+         * theirs as it goes: the last session of a user who does not linger has ended. */
+        log_info("The session bus of %s went away with their systemd manager.", se->user.name);
+        session_ended(se);
+        return 0;
+}
+
+static int on_logout_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Session *se = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+
+        se->logout = sd_bus_slot_unref(se->logout);
+        /* A session manager that quits before it replies, or is gone already, has logged out
+         * all the same. */
+        if (e && (sd_bus_error_has_names(e, SD_BUS_ERROR_NO_REPLY, SD_BUS_ERROR_SERVICE_UNKNOWN,
+                                         SD_BUS_ERROR_NAME_HAS_NO_OWNER)))
+                se->name_gone = true;
+        else if (e) {
+                session_done(se, log_error_errno(sd_bus_message_get_errno(reply), "GNOME's session manager "
+                                                 "did not log %s out: %s", se->user.name, e->message));
+                return 0;
+        }
+        log_info("GNOME's session manager is logging %s out.", se->user.name);
+        check(se);
+        return 0;
+}
+
+static int on_subscribed(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Session *se = userdata;
+
+        se->subscribe = sd_bus_slot_unref(se->subscribe);
+        if (sd_bus_message_is_method_error(reply, NULL))
+                log_warning("Failed to subscribe to %s's systemd manager (%s): the scopes are checked when "
+                            "the session manager leaves, ignoring.", se->user.name,
+                            sd_bus_message_get_error(reply)->message);
+        return 0;
+}
+
+static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Session *se = userdata;
+        _cleanup_free_ char *scopes = NULL;
+        char wait[32];
+
+        drm_idle_format_usec(se->timeout_usec, wait, sizeof(wait));
+        (void) strv_join(se->desktop.scopes, ", ", &scopes);
+        session_done(se, log_error_errno(SYNTHETIC_ERRNO(ETIMEDOUT), "The GNOME session of %s did not end "
+                                         "within %s ([session] logout-timeout) after the logout was asked for: "
+                                         "%s%s%s", se->user.name, wait,
+                                         se->name_gone ? "" : GNOME_SESSION_NAME " is still on the bus",
+                                         se->name_gone || isempty(scopes) ? "" : "; ",
+                                         isempty(scopes) ? "" : scopes));
+        return 0;
+}
+
+static int logout(Session *se, unsigned mode) {
+        Step *s = se->step;
+        int r;
+
+        r = user_bus_open(&se->user, &se->bus);
+        if (r >= 0)
+                r = sd_bus_attach_event(se->bus, step_event(s), SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to connect to %s's session bus: %m", se->user.name);
+        /* The matches are in place before the logout goes out: the bus handles our messages in order. */
+        r = sd_bus_match_signal_async(se->bus, &se->name_match, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                      "org.freedesktop.DBus", "NameOwnerChanged", on_name_owner_changed, NULL, se);
+        if (r >= 0)
+                r = sd_bus_match_signal_async(se->bus, &se->systemd_match, "org.freedesktop.systemd1", NULL,
+                                              "org.freedesktop.systemd1.Manager", NULL, on_systemd_signal,
+                                              NULL, se);
+        if (r >= 0)
+                r = sd_bus_match_signal_async(se->bus, &se->disconnected_match, "org.freedesktop.DBus.Local", NULL,
+                                              "org.freedesktop.DBus.Local", "Disconnected", on_disconnected, NULL,
+                                              se);
+        /* Without a subscription the user's systemd manager sends no JobRemoved or UnitRemoved. */
+        if (r >= 0)
+                r = sd_bus_call_method_async(se->bus, &se->subscribe, "org.freedesktop.systemd1",
+                                             "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
+                                             "Subscribe", on_subscribed, se, "");
+        if (r >= 0)
+                r = sd_bus_call_method_async(se->bus, &se->logout, GNOME_SESSION_NAME, GNOME_SESSION_PATH,
+                                             GNOME_SESSION_INTERFACE, "Logout", on_logout_reply, se, "u", mode);
+        if (r < 0)
+                return log_error_errno(r, "Failed to ask GNOME's session manager to log %s out: %m", se->user.name);
+
+        se->timeout_usec = config_get()->logout_timeout_usec;
+        r = sd_event_add_time_relative(step_event(s), &se->timer, CLOCK_MONOTONIC, se->timeout_usec, 0,
+                                       on_timeout, se);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the logout deadline: %m");
+        log_info("Asked GNOME's session manager to log %s out%s.", se->user.name,
+                 mode == GNOME_LOGOUT_FORCE ? ", forcefully" : " without confirmation");
+        return STEP_PENDING;
+}
+
+/* --- to_guest --- */
+
+static int record(Session *se) {
+        const DesktopSession *d = &se->desktop;
+        Step *s = se->step;
+        int r;
+
+        r = step_record(s, "user", se->user.name);
+        if (r >= 0)
+                r = step_record(s, "save", se->save ? "1" : "0");
+        if (r >= 0 && se->save)
+                r = step_record(s, "autostart", d->autostart_path);
+        if (r >= 0 && se->save)
+                r = step_record(s, "script", d->script_path);
+        for (size_t i = 0; r >= 0 && se->save && d->ids && d->ids[i]; i++) {
+                char key[32];
+
+                snprintf(key, sizeof(key), "app.%zu", i);
+                r = step_record(s, key, d->ids[i]);
+                snprintf(key, sizeof(key), "exec.%zu", i);
+                if (r >= 0)
+                        r = step_record(s, key, d->execs[i]);
+        }
+        if (r >= 0)
+                r = step_commit(s);
+        return r;
+}
+
+static int session_to_guest(Step *s) {
+        _cleanup_free_ char *why = NULL, *message = NULL;
+        bool force = config_get()->force_logout;
+        Session *se = NULL;
+        int r;
+
+        if (!streq(step_root(s), "/"))
+                return 0;
+        r = session_new(s, &se);
+        if (r < 0)
+                return r;
+        r = look(&se->user, &se->desktop, &why, &message);
+        if (r < 0)
+                return log_error_errno(r, "%s", message ?: "Failed to look at the desktop session: %m");
+        if (r == 0) {
+                log_info("Not logging anybody out: %s.", why);
+                return 0;
+        }
+        if (se->desktop.inhibitors && !force)
+                return log_error_errno(SYNTHETIC_ERRNO(EBUSY), "Not handing the GPU over: the logout of %s is "
+                                       "inhibited by %s. Save and close them, or set [session] force-logout = yes "
+                                       "to log out anyway.", se->user.name, se->desktop.inhibitors);
+        if (se->desktop.inhibitors)
+                log_warning("The logout of %s is inhibited by %s: logging out anyway ([session] force-logout = yes).",
+                            se->user.name, se->desktop.inhibitors);
+
+        se->save = config_get()->session_save;
+        r = record(se);
+        if (r < 0)
+                return log_error_errno(r, "Failed to record the desktop session: %m");
+        return logout(se, se->desktop.inhibitors ? GNOME_LOGOUT_FORCE : GNOME_LOGOUT_NO_CONFIRMATION);
+}
+
+/* --- to_host --- */
+
+static int session_running(const UserIdentity *u) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        bool present;
+        int r;
+
+        r = user_bus_open(u, &bus);
+        if (r == -ENOENT || r == -ECONNREFUSED)
+                return 0;
+        if (r >= 0)
+                r = sd_bus_set_method_call_timeout(bus, deadline_default_usec(DEADLINE_UNIT));
+        if (r >= 0)
+                r = desktop_session_present(bus, &present);
+        return r < 0 ? r : present;
+}
+
+static int session_to_host(Step *s) {
+        _cleanup_(user_identity_done) UserIdentity u = {};
+        _cleanup_strv_free_ char **ids = NULL, **execs = NULL;
+        const char *user = step_get(s, "user"), *autostart = step_get(s, "autostart"), *script = step_get(s, "script");
+        int r;
+
+        if (!streq(step_root(s), "/"))
+                return 0;
+        if (!step_has_record(s)) {
+                log_notice("No record of the desktop session: nothing to relaunch.");
+                return 0;
+        }
+        if (!user)
+                return log_error_errno(SYNTHETIC_ERRNO(EBADMSG), "The session record names no user.");
+        for (size_t i = 0;; i++) {
+                char key[32];
+                const char *id, *exec;
+
+                snprintf(key, sizeof(key), "app.%zu", i);
+                id = step_get(s, key);
+                snprintf(key, sizeof(key), "exec.%zu", i);
+                exec = step_get(s, key);
+                if (!id || !exec)
+                        break;
+                if (strv_extend(&ids, id) < 0 || strv_extend(&execs, exec) < 0)
+                        return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+        }
+        if (!streq_ptr(step_get(s, "save"), "1") || STRV_EMPTY(ids) || !autostart || !script) {
+                log_info("No app of %s to relaunch.", user);
+                return 0;
+        }
+
+        r = user_identity_from_name(user, &u);
+        if (r < 0)
+                return log_error_errno(r, "Failed to look up user %s: %m", user);
+        r = desktop_session_file_exists(&u, autostart);
+        if (r > 0) {
+                log_info("%s is in place: %s's apps come back at their next login.", autostart, user);
+                return 0;
+        }
+        r = session_running(&u);
+        if (r < 0)
+                return log_error_errno(r, "Failed to ask %s's session bus whether their session runs: %m", user);
+        if (r > 0) {
+                log_info("The GNOME session of %s runs: nothing to relaunch.", user);
+                return 0;
+        }
+        return write_relaunch(&u, script, autostart, ids, execs);
+}
+
+const Stage stage_session = {
+        .name = "session",
+        .summary = "the desktop session: logout, relaunch at the next login",
+        .observe = session_observe,
+        .to_guest = session_to_guest,
+        .to_host = session_to_host,
+};

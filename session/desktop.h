@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <systemd/sd-bus.h>
+
+#include "macro.h"
+#include "user.h"
+
+/* The user's desktop session as their session bus shows it: GNOME's session manager, the apps
+ * their systemd manager runs in app scopes, and who inhibits a logout. And the one-shot
+ * relaunch files in the user's home, written with the user's identity (never as root: the
+ * directories are the user's, and root would follow their links).
+ *
+ * GNOME's session manager API (gnome-session's org.gnome.SessionManager.xml): Logout(u mode),
+ * mode 0 asks, 1 logs out without confirmation, 2 forcefully, ignoring inhibitors;
+ * IsInhibited(u flags) with flag 1 for logout; GetInhibitors() -> ao, each object with
+ * org.gnome.SessionManager.Inhibitor.GetAppId/GetReason/GetFlags. */
+
+#define GNOME_SESSION_NAME "org.gnome.SessionManager"
+#define GNOME_SESSION_PATH "/org/gnome/SessionManager"
+#define GNOME_SESSION_INTERFACE "org.gnome.SessionManager"
+#define GNOME_INHIBITOR_INTERFACE "org.gnome.SessionManager.Inhibitor"
+#define GNOME_INHIBIT_LOGOUT 1u
+
+enum {
+        GNOME_LOGOUT_NO_CONFIRMATION = 1,
+        GNOME_LOGOUT_FORCE = 2,
+};
+
+/* The patterns of the app scopes whose apps are saved (session/apps.h). */
+#define SESSION_SCOPE_PATTERNS \
+        (char *) "app-gnome-*.scope", (char *) "app-flatpak-*.scope", (char *) "app-baton-*.scope"
+
+typedef struct DesktopSession {
+        bool present;           /* org.gnome.SessionManager has an owner on the bus */
+        char **ids;             /* the apps to relaunch, each once, in the order found */
+        char **execs;           /* their Exec lines without field codes, same order */
+        char **scopes;          /* the running scopes of those apps */
+        char **left_out;        /* running apps that are not relaunched (autostart, NoDisplay, ...) */
+        char *inhibitors;       /* NULL, or who inhibits the logout and why */
+        char *autostart_path;   /* where the one-shot autostart entry goes */
+        char *script_path;      /* and the script it runs */
+} DesktopSession;
+
+void desktop_session_done(DesktopSession *d);
+
+/* Reads it all from the user's session bus (not attached to a loop: each call blocks up to
+ * timeout_usec) and the user's .desktop files. When GNOME's session manager is not on the bus,
+ * only present (false) is filled. On failure *ret_message (if given) names what failed. */
+int desktop_session_read(sd_bus *bus, const UserIdentity *u, uint64_t timeout_usec, DesktopSession *ret,
+                         char **ret_message);
+
+/* Whether GNOME's session manager is on the bus (a blocking call). */
+int desktop_session_present(sd_bus *bus, bool *ret);
+
+/* Writes the relaunch script for ids/execs and the autostart entry that runs it, as the user,
+ * creating their directories. Each file is written aside and renamed into place. */
+int desktop_session_write_relaunch(const UserIdentity *u, const char *script_path, const char *autostart_path,
+                                   char * const *ids, char * const *execs);
+
+/* 1 when path exists (looked at as the user), 0 when not. */
+int desktop_session_file_exists(const UserIdentity *u, const char *path);
