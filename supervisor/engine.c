@@ -621,15 +621,17 @@ static int step_new(Engine *e, const Stage *st, Machine *m, uint64_t start_usec,
 }
 
 static bool stage_skipped(Engine *e, const Stage *st, const Machine *m) {
-        char **plan = NULL;
+        _cleanup_strv_free_ char **plan = NULL;
         StagePosition pos;
 
         if (!e->to_guest)
                 return false;
-        if (st->observe(m, &pos, &plan) < 0)
+        if (st->observe(m, &pos, &plan) < 0 || pos != STAGE_NOTHING_TO_DO)
                 return false;
-        strv_free(plan);
-        return pos == STAGE_NOTHING_TO_DO;
+        /* Say why: "no gdm.service on this machine" is news when gdm.service was configured. */
+        if (plan && plan[0])
+                log_info("%s: nothing to do: %s", st->name, plan[0]);
+        return true;
 }
 
 /* A stage that could not even start (the machine could not be observed):
