@@ -13,7 +13,10 @@
  * job still running) when it was running, and once the job is done requires it active or
  * activating (a Type=simple service may not have told it is up yet). Starting a running
  * unit is a job that is done at once, so to_host may run any number of times. Without a
- * record it starts nothing: a display manager found stopped may never have run.
+ * record (recover from observation: no journal, or one too corrupt to read) the host state
+ * is what the machine is set up to boot into: the display manager is started when it is
+ * enabled (display-manager.service is the alias of it, or its unit file is enabled) and
+ * stopped; a unit that is disabled or masked is left alone.
  *
  * Journal: "unit" = the unit's own name (gdm.service); "active" = "1" when it was running
  * or starting (to_guest stops it, to_host starts it), "0" when it was not (to_host leaves
@@ -27,6 +30,7 @@
  */
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,6 +103,17 @@ int display_manager_judge(const char *name, int error, const UnitInfo *info, uin
         *ret_pos = pos;
         *ret_plan = TAKE_PTR(plan);
         return 0;
+}
+
+bool display_manager_should_start(const char *name, const UnitInfo *info) {
+        const char *file = info->unit_file_state;
+
+        if (!unit_info_exists(info) || streq_ptr(info->load_state, "masked") ||
+            !unit_active_state_is_down(info->active_state))
+                return false;
+        if (info->id && !streq(name, info->id))
+                return true;    /* reached through an alias: the one the machine boots into */
+        return streq_ptr(file, "enabled") || streq_ptr(file, "enabled-runtime") || streq_ptr(file, "alias");
 }
 
 /* --- The stage --- */
@@ -246,6 +261,36 @@ static int stop_found(DisplayManager *dm, UnitInfo *info) {
         return run_job(dm, "StopUnit", check_stopped);
 }
 
+/* No record: start the display manager when the machine is set up to run it. */
+static int start_unrecorded(DisplayManager *dm, UnitInfo *info) {
+        const char *name = display_manager_unit_name();
+        _cleanup_free_ char *label = NULL;
+        int r;
+
+        if (!unit_info_exists(info)) {
+                log_info("No record of the display manager, and no %s on this machine: nothing to start.", name);
+                return 0;
+        }
+        r = display_manager_label(name, info->id, &label);
+        if (r < 0)
+                return log_error_errno(r, "Failed to describe %s: %m", info->id);
+        if (info->job_id != 0 && display_manager_should_start(name, info)) {
+                /* At boot, baton-recover.service runs before the display manager, whose start
+                 * job waits for it: waiting for that job here would wait for ourselves. */
+                log_info("No record of the display manager: %s has job %" PRIu32 " queued; systemd "
+                         "starts it.", label, info->job_id);
+                return 0;
+        }
+        if (!display_manager_should_start(name, info)) {
+                log_notice("No record of the display manager: leaving %s as it is (%s, %s, unit file %s).",
+                           label, info->load_state, info->active_state, strna(info->unit_file_state));
+                return 0;
+        }
+        dm->unit = TAKE_PTR(info->id);
+        log_notice("No record of the display manager: starting %s, the enabled display manager.", label);
+        return run_job(dm, "StartUnit", check_started);
+}
+
 static int display_manager_observe(const Machine *m, StagePosition *ret_pos, char ***ret_plan) {
         _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
         _cleanup_(unit_info_done) UnitInfo info = {};
@@ -302,9 +347,10 @@ static int display_manager_to_host(Step *s) {
                 return 0;
         }
         if (!step_has_record(s)) {
-                log_notice("No record of the display manager: not starting %s, which may never have run "
-                           "on this boot; start it by hand if it should run.", display_manager_unit_name());
-                return 0;
+                r = display_manager_new(s, &dm);
+                if (r < 0)
+                        return r;
+                return look_up(dm, display_manager_unit_name(), start_unrecorded);
         }
         if (!unit)
                 return log_error_errno(SYNTHETIC_ERRNO(EBADMSG),

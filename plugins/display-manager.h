@@ -25,3 +25,10 @@ int display_manager_label(const char *name, const char *id, char **ret);
  * saying why; any other error is returned as it is. */
 int display_manager_judge(const char *name, int error, const UnitInfo *info, uint64_t wait_usec,
                           StagePosition *ret_pos, char ***ret_plan);
+
+/* Without a record (recover from observation alone: no journal, or an unreadable one), is
+ * info, what systemd says about name, a display manager that should run on this host?
+ * True when it exists, is not masked, is stopped (inactive or failed) and is enabled: name
+ * is an alias of it (display-manager.service exists only for the display manager the
+ * machine boots into) or its unit file state is enabled, enabled-runtime or alias. */
+bool display_manager_should_start(const char *name, const UnitInfo *info);

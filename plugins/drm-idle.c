@@ -336,6 +336,16 @@ static int wait_or_check(IdleWait *iw, const Machine *m) {
         r = sd_event_now(step_event(iw->step), CLOCK_MONOTONIC, &now);
         if (r < 0)
                 return log_error_errno(r, "Failed to read the loop's clock: %m");
+        if (now >= iw->deadline) {
+                /* Listed as holders, yet not there to wait for (a pid of another pid namespace,
+                 * a fixture's /proc): each round would end at once, forever. */
+                _cleanup_free_ char *message = NULL;
+
+                r = drm_idle_timeout_message(&m->holders, getpid(), iw->wait_usec, &message);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to describe the GPU's holders: %m");
+                return log_error_errno(SYNTHETIC_ERRNO(EBUSY), "%s", message ?: holders);
+        }
         drm_idle_format_usec(iw->deadline > now ? iw->deadline - now : 0, left, sizeof(left));
         log_info("Waiting up to %s for %zu process(es) to exit: %s", left, n, holders);
 

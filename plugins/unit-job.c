@@ -23,6 +23,7 @@ void unit_info_done(UnitInfo *i) {
         i->id = mfree(i->id);
         i->load_state = mfree(i->load_state);
         i->active_state = mfree(i->active_state);
+        i->unit_file_state = mfree(i->unit_file_state);
 }
 
 bool unit_active_state_is_up(const char *state) {
@@ -119,9 +120,15 @@ static int read_property(sd_bus_message *m, UnitInfo *info) {
         r = sd_bus_message_read(m, "s", &name);
         if (r < 0)
                 return r;
+        if (streq(name, "Job")) {
+                const char *path;
+
+                return sd_bus_message_read(m, "v", "(uo)", &info->job_id, &path);
+        }
         field = streq(name, "Id") ? &info->id :
                 streq(name, "LoadState") ? &info->load_state :
-                streq(name, "ActiveState") ? &info->active_state : NULL;
+                streq(name, "ActiveState") ? &info->active_state :
+                streq(name, "UnitFileState") ? &info->unit_file_state : NULL;
         if (!field)
                 return sd_bus_message_skip(m, "v");
         r = sd_bus_message_read(m, "v", "s", &value);
@@ -132,7 +139,8 @@ static int read_property(sd_bus_message *m, UnitInfo *info) {
         return *field ? 0 : -ENOMEM;
 }
 
-/* The reply of GetAll on the Unit interface: a{sv}, of which three strings count. */
+/* The reply of GetAll on the Unit interface: a{sv}, of which three strings count; the
+ * UnitFileState and the Job are taken when they are there. */
 static int parse_unit_properties(sd_bus_message *m, UnitInfo *ret) {
         _cleanup_(unit_info_done) UnitInfo info = {};
         int r;

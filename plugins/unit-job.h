@@ -23,6 +23,9 @@ typedef struct UnitInfo {
         char *id;               /* the unit's own name: display-manager.service -> gdm.service */
         char *load_state;       /* "loaded", "not-found", "masked", ... */
         char *active_state;     /* "active", "inactive", "failed", "activating", ... */
+        char *unit_file_state;  /* "enabled", "disabled", "static", "alias", ...; NULL when
+                                 * systemd did not say (a unit without a unit file) */
+        uint32_t job_id;        /* the job queued for the unit (a start job at boot), 0: none */
 } UnitInfo;
 
 void unit_info_done(UnitInfo *i);
@@ -34,7 +37,8 @@ bool unit_active_state_is_down(const char *state);
  * (a unit whose file was removed while it runs still exists). */
 bool unit_info_exists(const UnitInfo *i);
 
-/* --- Looking a unit up: LoadUnit, then the Unit interface's Id, LoadState, ActiveState --- */
+/* --- Looking a unit up: LoadUnit, then the Unit interface's Id, LoadState, ActiveState,
+ * UnitFileState, Job --- */
 
 typedef struct UnitQuery UnitQuery;
 

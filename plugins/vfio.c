@@ -453,10 +453,19 @@ static int check_write(Step *s, Job *j, int r) {
         _cleanup_(pci_device_done) PciDevice d = {};
         const char *address = j->targets[j->current].address;
 
+        if (j->phase == PHASE_PROBE && r == -ETIMEDOUT)
+                return log_error_errno(r, "drivers_probe for %s did not finish within the probe deadline "
+                                       "(%.0f s): a driver's probe() is stuck", address,
+                                       step_deadline_usec(s, "probe") / 1e6);
         if (j->phase == PHASE_PROBE)
                 return r < 0 ? log_error_errno(r, "Failed to probe drivers for %s: %m", address) :
                                crash_point(s, "drivers_probe", address);
 
+        if (r == -ETIMEDOUT)
+                return log_error_errno(r, "Unbinding %s from %s did not finish within the unbind deadline "
+                                       "(%.0f s): the driver's remove() is stuck, waiting on something that "
+                                       "still uses the device", address, j->unbinding,
+                                       step_deadline_usec(s, "unbind") / 1e6);
         if (r < 0)
                 return log_error_errno(r, "Failed to unbind %s from %s: %m", address, j->unbinding);
         r = read_device(s, address, &d);

@@ -32,6 +32,14 @@ struct Step {
         char *reason;                   /* the first error logged while the step ran */
 };
 
+typedef struct Straggler {
+        Engine *engine;
+        pid_t pid;
+        int pidfd;
+        sd_event_source *io;
+        char *what;             /* "0000:00:02.1 to /sys/.../unbind" */
+} Straggler;
+
 struct Engine {
         sd_event *event;
         char *root;
@@ -63,6 +71,12 @@ struct Engine {
 
         StageTiming *timeline;
         size_t n_timeline;
+
+        /* Workers whose write outlasted its deadline, still blocked in the kernel:
+         * the device they write to cannot even be read (sysfs holds its lock). */
+        Straggler **stragglers;
+        size_t n_stragglers;
+        sd_event_source *straggler_deadline;
 
         unsigned crash_count, crash_at;
         bool crash_list;
@@ -301,6 +315,7 @@ typedef struct AsyncWrite {
         sd_event_source *io, *timer;
         step_write_done_t done;
         void *userdata;
+        char *path, *value;
 } AsyncWrite;
 
 static void async_write_free(AsyncWrite *w) {
@@ -310,6 +325,8 @@ static void async_write_free(AsyncWrite *w) {
         sd_event_source_disable_unref(w->timer);
         if (w->pidfd >= 0)
                 close(w->pidfd);
+        free(w->path);
+        free(w->value);
         free(w);
 }
 
@@ -336,18 +353,98 @@ static int on_worker_exit(sd_event_source *src, int fd, uint32_t revents, void *
         return 0;
 }
 
+static Straggler *straggler_free(Straggler *g) {
+        if (!g)
+                return NULL;
+        sd_event_source_disable_unref(g->io);
+        if (g->pidfd >= 0)
+                close(g->pidfd);
+        free(g->what);
+        return mfree(g);
+}
+
+static void engine_schedule_next(Engine *e);
+
+static int on_straggler_exit(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        Straggler *g = userdata;
+        Engine *e = g->engine;
+        int status = 0;
+
+        if (waitpid(g->pid, &status, WNOHANG) > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                log_info("The kernel finished writing %s after all.", g->what);
+        else
+                log_info("The kernel finished writing %s after all, with an error.", g->what);
+        for (size_t i = 0; i < e->n_stragglers; i++)
+                if (e->stragglers[i] == g) {
+                        e->stragglers[i] = e->stragglers[--e->n_stragglers];
+                        break;
+                }
+        straggler_free(g);
+        if (e->n_stragglers == 0 && e->straggler_deadline) {
+                e->straggler_deadline = sd_event_source_disable_unref(e->straggler_deadline);
+                engine_schedule_next(e);        /* the rollback goes on */
+        }
+        return 0;
+}
+
+/* Keeps watching a worker past its deadline: until it is out of the kernel, nothing
+ * may touch (or read) the device it writes to. */
+static int straggler_add(Engine *e, AsyncWrite *w, const char *path, const char *value) {
+        Straggler **a, *g;
+        int r;
+
+        a = reallocarray(e->stragglers, e->n_stragglers + 1, sizeof(Straggler *));
+        if (!a)
+                return -ENOMEM;
+        e->stragglers = a;
+        g = calloc(1, sizeof(Straggler));
+        if (!g)
+                return -ENOMEM;
+        *g = (Straggler) { .engine = e, .pid = w->pid, .pidfd = -EBADF };
+        w->io = sd_event_source_disable_unref(w->io);   /* the pidfd is watched here instead */
+        if (asprintf(&g->what, "%s to %s (worker pid %i)", value, path, (int) w->pid) < 0) {
+                g->what = NULL;
+                return straggler_free(g), -ENOMEM;
+        }
+        r = sd_event_add_io(e->event, &g->io, w->pidfd, EPOLLIN, on_straggler_exit, g);
+        if (r < 0)
+                return straggler_free(g), r;
+        g->pidfd = TAKE_FD(w->pidfd);
+        e->stragglers[e->n_stragglers++] = g;
+        return 0;
+}
+
 static int on_worker_deadline(sd_event_source *src, uint64_t usec, void *userdata) {
-        /* The worker is stuck in the kernel (a driver that never finishes its
-         * remove()); it cannot be killed out of uninterruptible sleep. Leave it
-         * behind and let the caller roll back. */
-        async_write_end(userdata, -ETIMEDOUT);
+        AsyncWrite *w = userdata;
+        int r;
+
+        /* The worker is stuck in the kernel (a driver that does not finish its remove());
+         * it cannot be killed out of uninterruptible sleep. The caller rolls back, and the
+         * engine makes the rollback wait for the worker (engine_wait_stragglers()). */
+        r = straggler_add(w->step->engine, w, w->path, w->value);
+        if (r < 0)
+                log_warning_errno(r, "Failed to keep watching the worker of %s, ignoring: %m", w->path);
+        async_write_end(w, -ETIMEDOUT);
         return 0;
 }
 
 static _Noreturn void worker_write(const char *path, const char *value) {
         size_t n = strlen(value);
-        int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
         ssize_t k;
+        int fd;
+
+        /* A worker may outlive baton, stuck in the kernel: it must not keep baton's
+         * stdout and stderr open (a caller reading them to their end would hang too).
+         * Its result is its exit status. */
+        fd = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
+        if (fd >= 0) {
+                (void) dup2(fd, STDIN_FILENO);
+                (void) dup2(fd, STDOUT_FILENO);
+                (void) dup2(fd, STDERR_FILENO);
+                if (fd > STDERR_FILENO)
+                        close(fd);
+        }
+        fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
 
         if (fd < 0)
                 _exit(errno & 0xff);
@@ -369,7 +466,12 @@ int step_write_async(Step *s, const char *path, const char *value, uint64_t time
         w = calloc(1, sizeof(AsyncWrite));
         if (!w)
                 return -ENOMEM;
-        *w = (AsyncWrite) { .step = s, .pidfd = -EBADF, .done = done, .userdata = userdata };
+        *w = (AsyncWrite) { .step = s, .pidfd = -EBADF, .done = done, .userdata = userdata,
+                            .path = strdup(path), .value = strdup(value) };
+        if (!w->path || !w->value) {
+                r = -ENOMEM;
+                goto fail;
+        }
 
         fflush(NULL);
         w->pid = fork();
@@ -399,8 +501,6 @@ fail:
 }
 
 /* --- The transition --- */
-
-static void engine_schedule_next(Engine *e);
 
 /* Takes reason. */
 static void timeline_add(Engine *e, const Stage *st, bool to_guest, bool skipped, int result, uint64_t usec,
@@ -543,15 +643,17 @@ static int step_new(Engine *e, const Stage *st, Machine *m, uint64_t start_usec,
 }
 
 static bool stage_skipped(Engine *e, const Stage *st, const Machine *m) {
-        char **plan = NULL;
+        _cleanup_strv_free_ char **plan = NULL;
         StagePosition pos;
 
         if (!e->to_guest)
                 return false;
-        if (st->observe(m, &pos, &plan) < 0)
+        if (st->observe(m, &pos, &plan) < 0 || pos != STAGE_NOTHING_TO_DO)
                 return false;
-        strv_free(plan);
-        return pos == STAGE_NOTHING_TO_DO;
+        /* Say why: "no gdm.service on this machine" is news when gdm.service was configured. */
+        if (plan && plan[0])
+                log_info("%s: nothing to do: %s", st->name, plan[0]);
+        return true;
 }
 
 /* A stage that could not even start (the machine could not be observed):
@@ -571,6 +673,38 @@ static void stage_not_started(Engine *e, const Stage *st, int r) {
         engine_schedule_next(e);
 }
 
+static int on_straggler_deadline(sd_event_source *src, uint64_t usec, void *userdata) {
+        Engine *e = userdata;
+
+        e->straggler_deadline = sd_event_source_disable_unref(e->straggler_deadline);
+        for (size_t i = 0; i < e->n_stragglers; i++)
+                log_error("The kernel is still writing %s: the rollback cannot touch the device until it "
+                          "finishes.", e->stragglers[i]->what);
+        if (e->error == 0)
+                e->error = -ETIMEDOUT;
+        e->rollback_incomplete = true;
+        engine_finish(e);
+        return 0;
+}
+
+/* Towards the host, a device whose write is still in the kernel cannot even be
+ * observed (sysfs takes its lock to show driver_override): wait for the worker,
+ * on the loop, up to the "unbind" deadline once more. */
+static int engine_wait_stragglers(Engine *e) {
+        int r;
+
+        if (e->straggler_deadline)
+                return 0;
+        for (size_t i = 0; i < e->n_stragglers; i++)
+                log_notice("Waiting up to %.0f s for the kernel to finish writing %s before rolling back.",
+                           e->deadline_usec[DEADLINE_UNBIND] / 1e6, e->stragglers[i]->what);
+        r = sd_event_add_time_relative(e->event, &e->straggler_deadline, CLOCK_MONOTONIC,
+                                       e->deadline_usec[DEADLINE_UNBIND], 0, on_straggler_deadline, e);
+        if (r < 0)
+                return on_straggler_deadline(NULL, 0, e);
+        return 0;
+}
+
 static int on_next(sd_event_source *src, void *userdata) {
         Engine *e = userdata;
         uint64_t start = now_usec();
@@ -583,6 +717,8 @@ static int on_next(sd_event_source *src, void *userdata) {
                 engine_finish(e);
                 return 0;
         }
+        if (!e->to_guest && e->n_stragglers > 0)
+                return engine_wait_stragglers(e);
         st = e->order[e->pos];
         if (e->to_guest && e->cancel_requested) {
                 log_notice("Handover cancelled before stage %s: rolling back.", st->name);
@@ -668,6 +804,10 @@ Engine *engine_free(Engine *e) {
         if (!e)
                 return NULL;
         step_free(e->step);
+        for (size_t i = 0; i < e->n_stragglers; i++)
+                straggler_free(e->stragglers[i]);
+        free(e->stragglers);
+        sd_event_source_disable_unref(e->straggler_deadline);
         sd_event_source_disable_unref(e->next);
         journal_free(e->journal);
         sd_event_unref(e->event);
@@ -756,6 +896,10 @@ int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata) {
 
         if (e->running)
                 return -EBUSY;
+        if (e->n_stragglers > 0)
+                return log_error_errno(SYNTHETIC_ERRNO(EBUSY),
+                                       "The kernel is still writing %s: the machine cannot be observed until "
+                                       "it finishes.", e->stragglers[0]->what);
         r = machine_load(e->root, machine_flags(e), &m);
         if (r < 0)
                 return log_error_errno(r, "Failed to observe the machine: %m");

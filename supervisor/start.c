@@ -38,9 +38,14 @@ static int pick_domain(virConnectPtr conn, const Machine *m, char **ret) {
 static int create(virConnectPtr conn, const char *vm) {
         _cleanup_(virDomainFreep) virDomainPtr dom = virDomainLookupByName(conn, vm);
         const char *msg;
+        int r;
 
-        if (!dom || virDomainCreate(dom) < 0)
-                return log_error_errno(libvirt_error(&msg), "Failed to start domain %s: %s", vm, msg);
+        /* libvirt_error() first: the order in which a call's arguments are evaluated
+         * is unspecified, and msg is only set by it. */
+        if (!dom || virDomainCreate(dom) < 0) {
+                r = libvirt_error(&msg);
+                return log_error_errno(r, "Failed to start domain %s: %s", vm, msg);
+        }
         log_info("Domain %s started.", vm);
         return 0;
 }
@@ -58,8 +63,10 @@ int baton_start(const char *vm, transition_t transition) {
                 return log_error_errno(r, "Failed to read this machine's devices: %m");
         libvirt_quiet();
         conn = virConnectOpen(LIBVIRT_URI);
-        if (!conn)
-                return log_error_errno(libvirt_error(&msg), "Failed to connect to %s: %s", LIBVIRT_URI, msg);
+        if (!conn) {
+                r = libvirt_error(&msg);
+                return log_error_errno(r, "Failed to connect to %s: %s", LIBVIRT_URI, msg);
+        }
         if (!vm) {
                 r = pick_domain(conn, m, &picked);
                 if (r < 0)
@@ -68,8 +75,10 @@ int baton_start(const char *vm, transition_t transition) {
         }
 
         dom = virDomainLookupByName(conn, vm);
-        if (!dom)
-                return log_error_errno(libvirt_error(&msg), "No domain %s: %s", vm, msg);
+        if (!dom) {
+                r = libvirt_error(&msg);
+                return log_error_errno(r, "No domain %s: %s", vm, msg);
+        }
         if (virDomainIsActive(dom) > 0)
                 return log_error_errno(SYNTHETIC_ERRNO(EBUSY), "Domain %s is running already.", vm);
         takes = libvirt_domain_takes_gpu(conn, vm, m, &reason);

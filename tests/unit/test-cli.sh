@@ -63,6 +63,61 @@ fixtures)
         printf 'garbage\n' >"$run/journal"
         expect 0 "journal is unreadable" -- --root "$fixtures/lab" --rundir "$run" status
         rm -rf "$run"
+        # A handover on a copy: the fixture's holders are no processes of this machine, so
+        # each round of drm-idle's wait ends at once; its deadline still ends the wait, and
+        # the rollback gives the copy its console back.
+        tree=$(mktemp -d)
+        run=$(mktemp -d)
+        cp -a "$fixtures/lab/." "$tree"
+        expect 1 "Timed out after 1s waiting for the GPU to be released: pid 412 (cage)" -- \
+                --root "$tree" --rundir "$run" --deadline holders=1 handover
+        if [ "$(cat "$tree/sys/class/vtconsole/vtcon1/bind")" != 1 ] || [ -n "$(ls -A "$run")" ]; then
+                echo "FAIL: the rollback left vtcon1 unbound or a journal behind"
+                failed=$((failed + 1))
+        fi
+        rm -rf "$tree" "$run"
+        # A driver whose unbind does not return, played by a FIFO that nobody reads: the
+        # worker blocks in open(). Past the unbind deadline the handover fails and the
+        # rollback waits for the worker, on the loop, up to the deadline once more.
+        tree=$(mktemp -d)
+        run=$(mktemp -d)
+        cp -a "$fixtures/lab/." "$tree"
+        rm -rf "$tree"/proc/* "$tree"/sys/kernel/debug/dri/*    # no holders, no DRM master
+        mkdir -p "$tree/sys/bus/pci/drivers/bochs-drm"
+        fifo=$tree/sys/bus/pci/drivers/bochs-drm/unbind
+        mkfifo "$fifo"
+        # The kernel finishes while the rollback waits: the rollback then runs.
+        "$baton" --root "$tree" --rundir "$run" --deadline unbind=2 handover >"$out" 2>"$err" &
+        pid=$!
+        i=0
+        until grep -q "Waiting up to 2 s for the kernel to finish writing 0000:00:02.0" "$err" || [ $i -ge 100 ]; do
+                sleep 0.1
+                i=$((i + 1))
+        done
+        cat "$fifo" >/dev/null
+        wait $pid
+        rc=$?
+        if [ $rc -ne 1 ] || ! grep -q "The kernel finished writing 0000:00:02.0" "$err" ||
+           ! grep -q "the host state was restored" "$err" || [ -n "$(ls -A "$run")" ]; then
+                echo "FAIL: a stuck unbind that ends during the rollback's wait: exit $rc"; cat "$out" "$err"
+                failed=$((failed + 1))
+        else
+                echo "ok: a stuck unbind that ends during the rollback's wait -> $rc"
+        fi
+        # The kernel does not finish in time: the journal stays and the worker is named.
+        expect 1 "is still writing 0000:00:02.0 to /sys/bus/pci/devices/0000:00:02.0/driver/unbind (worker pid" -- \
+                --root "$tree" --rundir "$run" --deadline unbind=1 handover
+        if [ ! -e "$run/journal" ]; then
+                echo "FAIL: the journal is gone though the rollback did not finish"
+                failed=$((failed + 1))
+        fi
+        cat "$fifo" >/dev/null          # the kernel is done at last
+        expect 0 "vfio            to host" -- --root "$tree" --rundir "$run" recover
+        if [ "$(cat "$tree/sys/class/vtconsole/vtcon1/bind")" != 1 ] || [ -n "$(ls -A "$run")" ]; then
+                echo "FAIL: recover left vtcon1 unbound or a journal behind"
+                failed=$((failed + 1))
+        fi
+        rm -rf "$tree" "$run"
         expect 2 "--deadline takes WHAT=SECONDS" -- --deadline unbind=0 status
         expect 2 "--deadline takes WHAT=SECONDS" -- --deadline nope=3 status
         expect 2 "--deadline takes WHAT=SECONDS" -- --deadline holders=1x status

@@ -133,6 +133,34 @@ static void test_judge(void) {
         ASSERT_EQ(pos, STAGE_MIXED);
 }
 
+static bool should_start(const char *name, const char *id, const char *load, const char *active,
+                         const char *file) {
+        UnitInfo info = { .id = (char *) id, .load_state = (char *) load, .active_state = (char *) active,
+                          .unit_file_state = (char *) file };
+
+        return display_manager_should_start(name, &info);
+}
+
+static void test_should_start(void) {
+        const char *dm = "display-manager.service";
+
+        /* Recover without a record: the display manager the machine boots into comes back. */
+        ASSERT_TRUE(should_start(dm, "lab-compositor.service", "loaded", "inactive", "static"));
+        ASSERT_TRUE(should_start(dm, "gdm.service", "loaded", "failed", NULL));
+        ASSERT_TRUE(should_start("sddm.service", "sddm.service", "loaded", "inactive", "enabled"));
+        ASSERT_TRUE(should_start("sddm.service", "sddm.service", "loaded", "inactive", "enabled-runtime"));
+        /* Running or on its way: nothing to start. */
+        ASSERT_FALSE(should_start(dm, "gdm.service", "loaded", "active", "enabled"));
+        ASSERT_FALSE(should_start(dm, "gdm.service", "loaded", "activating", "enabled"));
+        ASSERT_FALSE(should_start(dm, "gdm.service", "loaded", "deactivating", "enabled"));
+        /* Not the machine's display manager, or kept off on purpose. */
+        ASSERT_FALSE(should_start("sddm.service", "sddm.service", "loaded", "inactive", "disabled"));
+        ASSERT_FALSE(should_start("sddm.service", "sddm.service", "loaded", "inactive", "static"));
+        ASSERT_FALSE(should_start("sddm.service", "sddm.service", "loaded", "inactive", NULL));
+        ASSERT_FALSE(should_start(dm, "gdm.service", "masked", "inactive", "masked"));
+        ASSERT_FALSE(should_start(dm, dm, "not-found", "inactive", ""));
+}
+
 static void test_fixture_root(void) {
         _cleanup_strv_free_ char **plan = NULL;
         Machine m = { .root = (char *) FIXTURE("lab") };
@@ -174,6 +202,7 @@ int main(void) {
         RUN(test_verbs);
         RUN(test_label);
         RUN(test_judge);
+        RUN(test_should_start);
         RUN(test_fixture_root);
         RUN(test_no_bus);
         RUN(test_first_stage);

@@ -17,6 +17,7 @@
  * fails the test after SAFETY_USEC. */
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -149,6 +150,8 @@ typedef struct FakeUnit {
         const char *id, *alias;
         const char *description;        /* a property nobody asked for, to be skipped */
         const char *load_state, *active_state;
+        const char *unit_file_state;    /* NULL: the property is not there */
+        uint32_t job_id;                /* a queued job; 0: none */
         const char *job_result;         /* how its jobs end; NULL: never */
         bool signal_first;              /* JobRemoved before the method's reply */
         bool then_disconnect;           /* after the reply: a marker, and the bus goes away */
@@ -156,7 +159,9 @@ typedef struct FakeUnit {
 
 static const FakeUnit fake_units[] = {
         { .id = "lab-compositor.service", .alias = "display-manager.service", .load_state = "loaded",
-          .active_state = "active", .job_result = "done" },
+          .active_state = "active", .unit_file_state = "enabled", .job_result = "done" },
+        { .id = "booting.service", .load_state = "loaded", .active_state = "inactive",
+          .unit_file_state = "disabled", .job_id = 7, .job_result = "done" },
         { .id = "racy.service", .load_state = "loaded", .active_state = "active", .job_result = "done",
           .signal_first = true },
         { .id = "broken.service", .load_state = "loaded", .active_state = "active", .job_result = "failed" },
@@ -281,12 +286,31 @@ static const sd_bus_vtable fake_manager_vtable[] = {
         SD_BUS_VTABLE_END,
 };
 
+static int fake_get_job(sd_bus *bus, const char *path, const char *interface, const char *property,
+                        sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        const FakeUnit *u = userdata;
+        _cleanup_free_ char *job = NULL;
+
+        ASSERT_TRUE(asprintf(&job, "/org/freedesktop/systemd1/job/%" PRIu32, u->job_id) > 0);
+        return sd_bus_message_append(reply, "(uo)", u->job_id, u->job_id ? job : "/");
+}
+
+static int fake_get_unit_file_state(sd_bus *bus, const char *path, const char *interface,
+                                    const char *property, sd_bus_message *reply, void *userdata,
+                                    sd_bus_error *error) {
+        const FakeUnit *u = userdata;
+
+        return sd_bus_message_append(reply, "s", strempty(u->unit_file_state));
+}
+
 static const sd_bus_vtable fake_unit_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Id", "s", NULL, offsetof(FakeUnit, id), 0),
         SD_BUS_PROPERTY("Description", "s", NULL, offsetof(FakeUnit, description), 0),
         SD_BUS_PROPERTY("LoadState", "s", NULL, offsetof(FakeUnit, load_state), 0),
         SD_BUS_PROPERTY("ActiveState", "s", NULL, offsetof(FakeUnit, active_state), 0),
+        SD_BUS_PROPERTY("UnitFileState", "s", fake_get_unit_file_state, 0, 0),
+        SD_BUS_PROPERTY("Job", "(uo)", fake_get_job, 0, 0),
         SD_BUS_VTABLE_END,
 };
 
@@ -387,14 +411,23 @@ static void query(sd_event *e, sd_bus *bus, const char *unit, Outcome *o) {
 /* --- Jobs and lookups --- */
 
 static void test_query(sd_event *e, sd_bus *bus) {
-        Outcome alias = {}, gone = {}, unknown = {};
+        Outcome alias = {}, gone = {}, unknown = {}, booting = {};
 
         query(e, bus, "display-manager.service", &alias);
         ASSERT_OK(alias.r);
         ASSERT_STREQ(alias.info.id, "lab-compositor.service");
         ASSERT_STREQ(alias.info.load_state, "loaded");
         ASSERT_STREQ(alias.info.active_state, "active");
+        ASSERT_STREQ(alias.info.unit_file_state, "enabled");
+        ASSERT_EQ(alias.info.job_id, 0);
         ASSERT_TRUE(unit_info_exists(&alias.info));
+
+        /* A start job queued at boot, waiting for units ordered before it. */
+        query(e, bus, "booting.service", &booting);
+        ASSERT_OK(booting.r);
+        ASSERT_STREQ(booting.info.unit_file_state, "disabled");
+        ASSERT_EQ(booting.info.job_id, 7);
+        outcome_done(&booting);
 
         query(e, bus, "gone.service", &gone);
         ASSERT_OK(gone.r);
