@@ -13,9 +13,10 @@
  * the card's /dev/snd nodes and PipeWire lists no device for the card.
  *
  * The reservation lasts as long as this process: it is kept in a list of this file, the
- * only state that outlives a step. It is only needed until vfio unbinds the card; after
- * that the card is gone for WirePlumber anyway, so a CLI that exits after the handover
- * loses nothing.
+ * only state that outlives a step, and freed when a walk towards the host begins
+ * (before_host). The daemon holds it until the return. A CLI that hands over without
+ * the daemon frees it when it exits: WirePlumber then lists the card's Device again
+ * (profile "off", the card itself being gone) until the card comes back.
  *
  * to_host releases the names this process holds, starts the recorded units that were
  * running (a no-op job for running ones), then waits within the "probe" deadline until
@@ -501,6 +502,14 @@ static int audio_to_guest(Step *s) {
 
 /* --- to_host --- */
 
+/* WirePlumber takes a freed name again at once. Held while vfio gives the card back,
+ * the name made WirePlumber (0.4) give up on the returning card in the lab: it asked
+ * while the name was busy and did not ask again once it was free. Freed before the
+ * card comes back, WirePlumber owns the name when the card appears. */
+static void audio_before_host(void) {
+        kept_release_all();
+}
+
 static int audio_to_host(Step *s) {
         _cleanup_strv_free_ char **cards = NULL, **units = NULL;
         const char *user = step_get(s, "user");
@@ -544,4 +553,5 @@ const Stage stage_audio = {
         .observe = audio_observe,
         .to_guest = audio_to_guest,
         .to_host = audio_to_host,
+        .before_host = audio_before_host,
 };

@@ -55,6 +55,10 @@ typedef struct Stage {
         int (*observe)(const Machine *m, StagePosition *ret_pos, char ***ret_plan);
         int (*to_guest)(Step *s);
         int (*to_host)(Step *s);
+        /* Optional: called once when a walk towards the host (return, recover, rollback)
+         * begins, before any stage's to_host runs; must not block. The audio stage lets
+         * go of its device reservations here, before vfio gives the card back. */
+        void (*before_host)(void);
 } Stage;
 
 /* NULL-terminated, in handover order (plugins/stages.c). */

@@ -548,8 +548,15 @@ static void engine_finish(Engine *e) {
                 done(e, r, e->done_userdata);
 }
 
+static void stages_before_host(void) {
+        for (const Stage *const *st = stage_table; *st; st++)
+                if ((*st)->before_host)
+                        (*st)->before_host();
+}
+
 /* Rollback: to_host for exactly the stages the journal says acted, newest first. */
 static int engine_begin_rollback(Engine *e) {
+        stages_before_host();
         e->rolling_back = true;
         e->to_guest = false;
         e->n_order = e->pos = 0;
@@ -867,6 +874,7 @@ static int engine_plan_to_host(Engine *e, EngineOp op) {
                                   e->rundir);
                 (void) journal_set_aside(e->rundir);
         }
+        stages_before_host();
         e->to_guest = false;
         if (e->journal) {
                 if (e->journal->torn)
