@@ -54,21 +54,7 @@ int user_identity_from_uid(uid_t uid, UserIdentity *ret) {
 /* What sd-login answers where nobody is logged in on seat0, or there is no seat0 or no logind. */
 #define IN_SET_NOSEAT(r) ((r) == -ENODATA || (r) == -ENXIO || (r) == -ENOENT)
 
-int user_seat0_uid(uid_t *ret) {
-        _cleanup_free_ char *session = NULL;
-        uid_t uid;
-        int r;
-
-        r = sd_seat_get_active("seat0", &session, &uid);
-        if (r < 0)
-                return r == -ENODATA ? -ENXIO : r;
-        if (uid == 0)
-                return -ENXIO;
-        *ret = uid;
-        return 0;
-}
-
-int user_seat0_desktop_uid(uid_t *ret) {
+static int seat0_uid(bool desktop_only, uid_t *ret) {
         _cleanup_free_ char *session = NULL, *class = NULL;
         uid_t uid;
         int r;
@@ -78,15 +64,27 @@ int user_seat0_desktop_uid(uid_t *ret) {
                 return -ENXIO;
         if (r < 0)
                 return r;
-        r = sd_session_get_class(session, &class);
-        if (IN_SET_NOSEAT(r))
-                return -ENXIO;
-        if (r < 0)
-                return r;
-        if (uid == 0 || !streq(class, "user"))
+        if (desktop_only) {
+                r = sd_session_get_class(session, &class);
+                if (IN_SET_NOSEAT(r))
+                        return -ENXIO;
+                if (r < 0)
+                        return r;
+                if (!streq(class, "user"))
+                        return -ENXIO;
+        }
+        if (uid == 0)
                 return -ENXIO;
         *ret = uid;
         return 0;
+}
+
+int user_seat0_uid(uid_t *ret) {
+        return seat0_uid(false, ret);
+}
+
+int user_seat0_desktop_uid(uid_t *ret) {
+        return seat0_uid(true, ret);
 }
 
 int user_run_as(const UserIdentity *u, int (*f)(void *userdata), void *userdata) {

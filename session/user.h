@@ -26,8 +26,8 @@ void user_identity_done(UserIdentity *u);
 int user_identity_from_name(const char *name, UserIdentity *ret);
 int user_identity_from_uid(uid_t uid, UserIdentity *ret);
 
-/* The user of the active session on seat0: -ENXIO when the seat has no active session, or
- * its user is root. */
+/* The user of the active session on seat0: -ENXIO when the seat has no active session, its
+ * user is root, or logind does not run. */
 int user_seat0_uid(uid_t *ret);
 
 /* The user of the active desktop session on seat0: a session of class "user" (a display
