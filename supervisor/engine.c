@@ -389,7 +389,7 @@ static int on_straggler_exit(sd_event_source *src, int fd, uint32_t revents, voi
 
 /* Keeps watching a worker past its deadline: until it is out of the kernel, nothing
  * may touch (or read) the device it writes to. */
-static int straggler_add(Engine *e, AsyncWrite *w, const char *path, const char *value) {
+static int straggler_add(Engine *e, AsyncWrite *w) {
         Straggler **a, *g;
         int r;
 
@@ -402,7 +402,7 @@ static int straggler_add(Engine *e, AsyncWrite *w, const char *path, const char 
                 return -ENOMEM;
         *g = (Straggler) { .engine = e, .pid = w->pid, .pidfd = -EBADF };
         w->io = sd_event_source_disable_unref(w->io);   /* the pidfd is watched here instead */
-        if (asprintf(&g->what, "%s to %s (worker pid %i)", value, path, (int) w->pid) < 0) {
+        if (asprintf(&g->what, "%s to %s (worker pid %i)", w->value, w->path, (int) w->pid) < 0) {
                 g->what = NULL;
                 return straggler_free(g), -ENOMEM;
         }
@@ -421,7 +421,7 @@ static int on_worker_deadline(sd_event_source *src, uint64_t usec, void *userdat
         /* The worker is stuck in the kernel (a driver that does not finish its remove());
          * it cannot be killed out of uninterruptible sleep. The caller rolls back, and the
          * engine makes the rollback wait for the worker (engine_wait_stragglers()). */
-        r = straggler_add(w->step->engine, w, w->path, w->value);
+        r = straggler_add(w->step->engine, w);
         if (r < 0)
                 log_warning_errno(r, "Failed to keep watching the worker of %s, ignoring: %m", w->path);
         async_write_end(w, -ETIMEDOUT);
