@@ -314,6 +314,20 @@ static int check_display(Step *s, const Machine *m) {
 
 static void on_holders_gone(PidfdWait *w, const pid_t *survivors, size_t n_survivors, void *userdata);
 
+/* The wait is over with holders left: the error naming them (fallback when the scan names
+ * nobody), or 0 when there is neither. */
+static int holders_timed_out(const IdleWait *iw, const Machine *m, const char *fallback) {
+        _cleanup_free_ char *message = NULL;
+        int r;
+
+        r = drm_idle_timeout_message(&m->holders, getpid(), iw->wait_usec, &message);
+        if (r < 0)
+                return log_error_errno(r, "Failed to describe the GPU's holders: %m");
+        if (!message && !fallback)
+                return 0;
+        return log_error_errno(SYNTHETIC_ERRNO(EBUSY), "%s", message ?: fallback);
+}
+
 /* One round: wait for the processes that hold the GPU now, or, when none do, check the
  * display. Returns STEP_PENDING while waiting. */
 static int wait_or_check(IdleWait *iw, const Machine *m) {
@@ -336,16 +350,10 @@ static int wait_or_check(IdleWait *iw, const Machine *m) {
         r = sd_event_now(step_event(iw->step), CLOCK_MONOTONIC, &now);
         if (r < 0)
                 return log_error_errno(r, "Failed to read the loop's clock: %m");
-        if (now >= iw->deadline) {
-                /* Listed as holders, yet not there to wait for (a pid of another pid namespace,
-                 * a fixture's /proc): each round would end at once, forever. */
-                _cleanup_free_ char *message = NULL;
-
-                r = drm_idle_timeout_message(&m->holders, getpid(), iw->wait_usec, &message);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to describe the GPU's holders: %m");
-                return log_error_errno(SYNTHETIC_ERRNO(EBUSY), "%s", message ?: holders);
-        }
+        /* Listed as holders, yet not there to wait for (a pid of another pid namespace,
+         * a fixture's /proc): each round would end at once, forever. */
+        if (now >= iw->deadline)
+                return holders_timed_out(iw, m, holders);
         drm_idle_format_usec(iw->deadline > now ? iw->deadline - now : 0, left, sizeof(left));
         log_info("Waiting up to %s for %zu process(es) to exit: %s", left, n, holders);
 
@@ -356,7 +364,6 @@ static int wait_or_check(IdleWait *iw, const Machine *m) {
 }
 
 static void on_holders_gone(PidfdWait *w, const pid_t *survivors, size_t n_survivors, void *userdata) {
-        _cleanup_free_ char *message = NULL;
         IdleWait *iw = userdata;
         Step *s = iw->step;
         const Machine *m;
@@ -372,13 +379,9 @@ static void on_holders_gone(PidfdWait *w, const pid_t *survivors, size_t n_survi
                 return;
         }
         if (n_survivors > 0) {
-                r = drm_idle_timeout_message(&m->holders, getpid(), iw->wait_usec, &message);
+                r = holders_timed_out(iw, m, NULL);
                 if (r < 0) {
-                        step_finish(s, log_error_errno(r, "Failed to describe the GPU's holders: %m"));
-                        return;
-                }
-                if (message) {
-                        step_finish(s, log_error_errno(SYNTHETIC_ERRNO(EBUSY), "%s", message));
+                        step_finish(s, r);
                         return;
                 }
         }
