@@ -13,10 +13,12 @@
 /* Recorded as a device's original driver when it had none. */
 #define VFIO_DRIVER_NONE "none"
 
-/* BATON_VFIO_ALLOW_FOREIGN=1 lets the stage hand over endpoints of the GPU's IOMMU group
- * that are not part of the graphics card (an NVMe disk, a NIC): they leave the host with
- * it. Until baton.conf has the option, the environment is the only way to say so. */
+/* allow-foreign-devices = yes in baton.conf, or BATON_VFIO_ALLOW_FOREIGN=1, lets the stage
+ * hand over endpoints of the GPU's IOMMU group that are not part of the graphics card (an
+ * NVMe disk, a NIC): they leave the host with it. */
 #define VFIO_ALLOW_FOREIGN_ENV "BATON_VFIO_ALLOW_FOREIGN"
+/* What a refusal tells the user to set: the config key, the way doctor says it too. */
+#define VFIO_ALLOW_FOREIGN_ADVICE "allow-foreign-devices = yes in [gpu] of baton.conf"
 bool vfio_allow_foreign(void);
 
 /* Whether a member of the GPU's group goes to vfio-pci: every endpoint; PCI bridges keep
