@@ -315,6 +315,8 @@ static void on_unit_job(UnitJob *j, int r, const char *message, void *userdata) 
         a->job = unit_job_free(j);
         if (r < 0)
                 return audio_done(a, log_error_errno(r, "%s", message));
+        step_crash_point(a->step, a->to_guest ? "a PipeWire unit stopped, before the next"
+                                              : "a PipeWire unit started, before the next");
         r = next_unit(a);
         if (r != STEP_PENDING)
                 audio_done(a, r);

@@ -364,6 +364,7 @@ static int on_logout_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
                 return 0;
         }
         log_info("GNOME's session manager is logging %s out.", se->user.name);
+        step_crash_point(se->step, "logout accepted, before the session has ended");
         check(se);
         return 0;
 }
