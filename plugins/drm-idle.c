@@ -66,8 +66,91 @@ static int process_line(const Holder *h, size_t n, const char *wait, char **ret)
         return 0;
 }
 
-int drm_idle_holder_lines(const HolderScan *s, pid_t self, uint64_t wait_usec, char ***ret) {
-        _cleanup_strv_free_ char **lines = NULL;
+/* "session 2 (labdesk, user, wayland)", or the id alone once logind forgot it. */
+static void format_session(const Machine *m, const Holder *h, char *buf, size_t size) {
+        const LogindSession *ls = machine_holder_session(m, h);
+
+        if (ls)
+                (void) snprintf(buf, size, "session %s (%s, %s, %s)", ls->id, ls->user, ls->class, ls->type);
+        else
+                (void) snprintf(buf, size, "session %s", h->session);
+}
+
+/* A line for what logind keeps open for one session, or for none (session NULL): the
+ * nodes, and the session's own processes that hold them (its compositor). */
+static int logind_line(const Machine *m, const char *session, pid_t self, const char *wait, char **ret) {
+        const HolderScan *s = &m->holders;
+        _cleanup_strv_free_ char **nodes = NULL, **procs = NULL;
+        _cleanup_free_ char *joined = NULL, *who = NULL;
+        char name[160] = "";
+        int r = 0;
+
+        for (size_t i = 0; i < s->n_holders && r >= 0; i++) {
+                const Holder *h = &s->holders[i];
+
+                if (h->pid == self || !streq_ptr(h->session, session) || (!session && !h->by_logind))
+                        continue;
+                if (session && !name[0])
+                        format_session(m, h, name, sizeof(name));
+                if (!strv_contains(nodes, h->node))
+                        r = strv_extend(&nodes, h->node);
+                if (r >= 0 && !h->by_logind)
+                        r = strv_extendf(&procs, "pid %i (%s)", (int) h->pid, h->comm);
+        }
+        if (r >= 0)
+                r = strv_join(nodes, ", ", &joined);
+        if (r >= 0 && procs) {
+                _cleanup_strv_free_ char **uniq = NULL;
+
+                STRV_FOREACH(p, procs)
+                        if (r >= 0 && !strv_contains(uniq, *p))
+                                r = strv_extend(&uniq, *p);
+                if (r >= 0)
+                        r = strv_join(uniq, ", ", &who);
+        }
+        if (r < 0)
+                return r;
+
+        if (!session)
+                r = wait ? asprintf(ret, "wait up to %s for systemd-logind to release %s (kept for a "
+                                    "session that is gone)", wait, joined)
+                         : asprintf(ret, "systemd-logind holds %s for a session that is gone", joined);
+        else if (wait)
+                r = asprintf(ret, "wait up to %s for %s to release %s (systemd-logind holds it for the "
+                             "session; %s%s)", wait, name, joined, who ? "its compositor " : "",
+                             who ?: "no process of the session holds it any more");
+        else
+                r = asprintf(ret, "%s holds %s through systemd-logind (%s%s)", name, joined,
+                             who ? "its compositor " : "", who ?: "no process of it holds it any more");
+        return r < 0 ? -ENOMEM : 0;
+}
+
+/* The session ids among s's holders, in pid order of their first holder; NULL first
+ * when logind holds nodes for no session. */
+static int holder_sessions(const HolderScan *s, pid_t self, char ***ret, bool *ret_orphaned) {
+        _cleanup_strv_free_ char **ids = NULL;
+        bool orphaned = false;
+
+        for (size_t i = 0; i < s->n_holders; i++) {
+                const Holder *h = &s->holders[i];
+
+                if (h->pid == self)
+                        continue;
+                if (h->session && !strv_contains(ids, h->session)) {
+                        if (strv_extend(&ids, h->session) < 0)
+                                return -ENOMEM;
+                } else if (!h->session && h->by_logind)
+                        orphaned = true;
+        }
+        *ret = TAKE_PTR(ids);
+        *ret_orphaned = orphaned;
+        return 0;
+}
+
+int drm_idle_holder_lines(const Machine *m, pid_t self, uint64_t wait_usec, char ***ret) {
+        const HolderScan *s = &m->holders;
+        _cleanup_strv_free_ char **lines = NULL, **sessions = NULL;
+        bool orphaned;
         char wait[32];
         int n = 0, r;
 
@@ -75,13 +158,39 @@ int drm_idle_holder_lines(const HolderScan *s, pid_t self, uint64_t wait_usec, c
         lines = calloc(1, sizeof(char *));
         if (!lines)
                 return -ENOMEM;
-        for (size_t i = 0, k; i < s->n_holders; i += k) {
+        r = holder_sessions(s, self, &sessions, &orphaned);
+        if (r < 0)
+                return r;
+        /* What logind holds for a session is the session's: one line each, not one for
+         * PID 1 and one for systemd-logind, which never exit. */
+        STRV_FOREACH(id, sessions) {
                 char *line;
 
-                k = process_run(s->holders + i, s->n_holders - i);
-                if (s->holders[i].pid == self)
+                r = logind_line(m, *id, self, wait_usec > 0 ? wait : NULL, &line);
+                if (r >= 0)
+                        r = strv_consume(&lines, line);
+                if (r < 0)
+                        return r;
+                n++;
+        }
+        if (orphaned) {
+                char *line;
+
+                r = logind_line(m, NULL, self, wait_usec > 0 ? wait : NULL, &line);
+                if (r >= 0)
+                        r = strv_consume(&lines, line);
+                if (r < 0)
+                        return r;
+                n++;
+        }
+        for (size_t i = 0, k; i < s->n_holders; i += k) {
+                const Holder *h = s->holders + i;
+                char *line;
+
+                k = process_run(h, s->n_holders - i);
+                if (h->pid == self || h->session || h->by_logind)
                         continue;
-                r = process_line(s->holders + i, k, wait_usec > 0 ? wait : NULL, &line);
+                r = process_line(h, k, wait_usec > 0 ? wait : NULL, &line);
                 if (r >= 0)
                         r = strv_consume(&lines, line);
                 if (r < 0)
@@ -100,7 +209,7 @@ int drm_idle_holder_pids(const HolderScan *s, pid_t self, pid_t **ret, size_t *r
         if (!pids)
                 return -ENOMEM;
         for (size_t i = 0; i < s->n_holders; i += process_run(s->holders + i, s->n_holders - i))
-                if (s->holders[i].pid != self)
+                if (s->holders[i].pid != self && !s->holders[i].by_logind)
                         pids[n++] = s->holders[i].pid;
         *ret = TAKE_PTR(pids);
         *ret_n = n;
@@ -108,11 +217,11 @@ int drm_idle_holder_pids(const HolderScan *s, pid_t self, pid_t **ret, size_t *r
 }
 
 /* Every holder but self on one line, "; " between processes; NULL when there is none. */
-static int holders_text(const HolderScan *s, pid_t self, char **ret) {
+static int holders_text(const Machine *m, pid_t self, char **ret) {
         _cleanup_strv_free_ char **lines = NULL;
         int r;
 
-        r = drm_idle_holder_lines(s, self, 0, &lines);
+        r = drm_idle_holder_lines(m, self, 0, &lines);
         if (r <= 0) {
                 *ret = NULL;
                 return r;
@@ -120,12 +229,12 @@ static int holders_text(const HolderScan *s, pid_t self, char **ret) {
         return strv_join(lines, "; ", ret);
 }
 
-int drm_idle_timeout_message(const HolderScan *s, pid_t self, uint64_t wait_usec, char **ret) {
+int drm_idle_timeout_message(const Machine *m, pid_t self, uint64_t wait_usec, char **ret) {
         _cleanup_free_ char *holders = NULL;
         char wait[32];
         int r;
 
-        r = holders_text(s, self, &holders);
+        r = holders_text(m, self, &holders);
         if (r < 0)
                 return r;
         if (!holders) {
@@ -219,7 +328,7 @@ int drm_idle_observe_machine(const Machine *m, pid_t self, uint64_t wait_usec,
                 return 0;
         }
 
-        r = drm_idle_holder_lines(&m->holders, self, wait_usec, &plan);
+        r = drm_idle_holder_lines(m, self, wait_usec, &plan);
         if (r < 0)
                 return r;
         busy = r > 0;
@@ -253,9 +362,15 @@ int drm_idle_observe_machine(const Machine *m, pid_t self, uint64_t wait_usec,
 
 /* --- The stage --- */
 
+/* How often to look again while only logind keeps a session's devices: it has no pid to
+ * wait for that would exit, and it lets go of them when the session's compositor (a pid
+ * waited for first) is gone or the session ends, a moment later. */
+#define LOGIND_RECHECK_USEC (200 * 1000)
+
 typedef struct IdleWait {
         Step *step;
         PidfdWait *wait;
+        sd_event_source *recheck;       /* while only logind holds nodes */
         uint64_t wait_usec;             /* the whole wait, for messages */
         uint64_t deadline;              /* CLOCK_MONOTONIC; one for every round */
 } IdleWait;
@@ -266,6 +381,7 @@ static void idle_wait_free(void *p) {
         if (!iw)
                 return;
         pidfd_wait_free(iw->wait);
+        sd_event_source_disable_unref(iw->recheck);
         free(iw);
 }
 
@@ -313,6 +429,7 @@ static int check_display(Step *s, const Machine *m) {
 }
 
 static void on_holders_gone(PidfdWait *w, const pid_t *survivors, size_t n_survivors, void *userdata);
+static int on_recheck(sd_event_source *source, uint64_t usec, void *userdata);
 
 /* The wait is over with holders left: the error naming them (fallback when the scan names
  * nobody), or 0 when there is neither. */
@@ -320,7 +437,7 @@ static int holders_timed_out(const IdleWait *iw, const Machine *m, const char *f
         _cleanup_free_ char *message = NULL;
         int r;
 
-        r = drm_idle_timeout_message(&m->holders, getpid(), iw->wait_usec, &message);
+        r = drm_idle_timeout_message(m, getpid(), iw->wait_usec, &message);
         if (r < 0)
                 return log_error_errno(r, "Failed to describe the GPU's holders: %m");
         if (!message && !fallback)
@@ -341,12 +458,11 @@ static int wait_or_check(IdleWait *iw, const Machine *m) {
         r = drm_idle_holder_pids(&m->holders, getpid(), &pids, &n);
         if (r < 0)
                 return log_error_errno(r, "Failed to list the GPU's holders: %m");
-        if (n == 0)
-                return check_display(iw->step, m);
-
-        r = holders_text(&m->holders, getpid(), &holders);
+        r = holders_text(m, getpid(), &holders);
         if (r < 0)
                 return log_error_errno(r, "Failed to describe the GPU's holders: %m");
+        if (n == 0 && !holders)
+                return check_display(iw->step, m);
         r = sd_event_now(step_event(iw->step), CLOCK_MONOTONIC, &now);
         if (r < 0)
                 return log_error_errno(r, "Failed to read the loop's clock: %m");
@@ -355,6 +471,14 @@ static int wait_or_check(IdleWait *iw, const Machine *m) {
         if (now >= iw->deadline)
                 return holders_timed_out(iw, m, holders);
         drm_idle_format_usec(iw->deadline > now ? iw->deadline - now : 0, left, sizeof(left));
+        if (n == 0) {
+                log_info("Waiting up to %s for systemd-logind to let go: %s", left, holders);
+                r = sd_event_add_time(step_event(iw->step), &iw->recheck, CLOCK_MONOTONIC,
+                                      now + LOGIND_RECHECK_USEC < iw->deadline ? now + LOGIND_RECHECK_USEC : iw->deadline, 0, on_recheck, iw);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to arm a timer: %m");
+                return STEP_PENDING;
+        }
         log_info("Waiting up to %s for %zu process(es) to exit: %s", left, n, holders);
 
         r = pidfd_wait_new(step_event(iw->step), pids, n, iw->deadline, on_holders_gone, iw, &iw->wait);
@@ -388,6 +512,24 @@ static void on_holders_gone(PidfdWait *w, const pid_t *survivors, size_t n_survi
         r = wait_or_check(iw, m);
         if (r != STEP_PENDING)
                 step_finish(s, r);
+}
+
+static int on_recheck(sd_event_source *source, uint64_t usec, void *userdata) {
+        IdleWait *iw = userdata;
+        Step *s = iw->step;
+        const Machine *m;
+        int r;
+
+        iw->recheck = sd_event_source_disable_unref(iw->recheck);
+        r = step_reobserve(s, &m);
+        if (r < 0) {
+                step_finish(s, log_error_errno(r, "Failed to observe the machine again: %m"));
+                return 0;
+        }
+        r = wait_or_check(iw, m);
+        if (r != STEP_PENDING)
+                step_finish(s, r);
+        return 0;
 }
 
 static int drm_idle_to_guest(Step *s) {

@@ -14,22 +14,28 @@
  * masters and lit CRTCs, and how it judges them. self is baton's own pid: baton is never a
  * holder it waits for. */
 
-/* One line per process of s other than self, in pid order, its nodes joined:
+/* One line per logind session whose devices are held (PID 1's fd store and systemd-logind
+ * keep them for it; see logind-sessions.h), then one per other process of m's holders
+ * other than self, in pid order, its nodes joined:
+ *     "session 2 (labdesk, user, wayland) holds /dev/dri/card0 through systemd-logind
+ *      (its compositor pid 1402 (gnome-shell))"
  *     "pid 412 (cage) holds /dev/dri/card0"
  *     "pid 530 (pipewire) holds /dev/snd/controlC0, /dev/snd/pcmC0D0p"
  *     "pid 777 (kmscube) holds /dev/dri/renderD128 (mapped)"
  * With wait_usec > 0 the lines say what the handover waits for instead:
  *     "wait up to 10s for pid 412 (cage) to release /dev/dri/card0"
  * *ret is an empty strv (not NULL) when no process remains. */
-int drm_idle_holder_lines(const HolderScan *s, pid_t self, uint64_t wait_usec, char ***ret);
+int drm_idle_holder_lines(const Machine *m, pid_t self, uint64_t wait_usec, char ***ret);
 
-/* The distinct pids of s other than self, ascending. *ret_n may be 0. */
+/* The distinct pids of s other than self, ascending, without PID 1 and systemd-logind:
+ * they never exit, they let go of a session's devices when the session does. *ret_n may
+ * be 0. */
 int drm_idle_holder_pids(const HolderScan *s, pid_t self, pid_t **ret, size_t *ret_n);
 
 /* The one error of a wait that ran out: every holder of s other than self.
  *     "Timed out after 10s waiting for the GPU to be released: pid 412 (cage) holds
  *      /dev/dri/card0; pid 777 (kmscube) holds /dev/dri/renderD128 (mapped)" */
-int drm_idle_timeout_message(const HolderScan *s, pid_t self, uint64_t wait_usec, char **ret);
+int drm_idle_timeout_message(const Machine *m, pid_t self, uint64_t wait_usec, char **ret);
 
 /* "10s", "2.5s", "200ms": a deadline as the user gave it. */
 void drm_idle_format_usec(uint64_t usec, char *buf, size_t size);

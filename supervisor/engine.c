@@ -79,6 +79,7 @@ struct Engine {
         sd_event_source *straggler_deadline;
 
         unsigned crash_count, crash_at;
+        const char *crash_at_name;      /* "STAGE: LABEL", from the environment */
         bool crash_list;
 };
 
@@ -120,13 +121,22 @@ static uint64_t now_usec(void) {
         return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000;
 }
 
-/* --- Crash points: where the lab kills baton (BATON_TEST_CRASH_AT=N) --- */
+/* --- Crash points: where the lab kills baton (BATON_TEST_CRASH_AT=N, or the point's
+ * "STAGE: LABEL" as BATON_TEST_CRASH_LIST prints it: a desktop whose handover takes
+ * minutes is not listed first to learn the number) --- */
+
+static bool crash_point_named(const Engine *e, const char *stage, const char *label) {
+        const char *rest;
+
+        return e->crash_at_name && (rest = startswith(e->crash_at_name, stage)) &&
+               (rest = startswith(rest, ": ")) && streq(rest, label);
+}
 
 static void engine_crash_point(Engine *e, const char *stage, const char *label) {
         e->crash_count++;
         if (e->crash_list)
                 fprintf(stderr, "crash-point %u: %s: %s\n", e->crash_count, stage, label);
-        if (e->crash_at == e->crash_count) {
+        if (e->crash_at == e->crash_count || crash_point_named(e, stage, label)) {
                 fprintf(stderr, "baton: killed at crash point %u (%s: %s)\n", e->crash_count, stage, label);
                 fflush(stderr);
                 (void) raise(SIGKILL);
@@ -795,8 +805,10 @@ int engine_new(sd_event *event, const EngineOptions *o, Engine **ret) {
         (void) sd_event_source_set_enabled(e->next, SD_EVENT_OFF);
 
         crash = getenv("BATON_TEST_CRASH_AT");
-        if (crash)
+        if (crash && crash[0] >= '0' && crash[0] <= '9')
                 e->crash_at = (unsigned) strtoul(crash, NULL, 10);
+        else
+                e->crash_at_name = crash;
         e->crash_list = getenv("BATON_TEST_CRASH_LIST") != NULL;
         *ret = TAKE_PTR(e);
         return 0;

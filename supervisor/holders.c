@@ -36,6 +36,7 @@ void holder_scan_done(HolderScan *s) {
         for (size_t i = 0; i < s->n_holders; i++) {
                 free(s->holders[i].comm);
                 free(s->holders[i].node);
+                free(s->holders[i].session);
         }
         free(s->holders);
         *s = (HolderScan) {};
@@ -46,6 +47,22 @@ static Holder *find_holder(HolderScan *s, pid_t pid, const char *node) {
                 if (s->holders[i].pid == pid && streq(s->holders[i].node, node))
                         return &s->holders[i];
         return NULL;
+}
+
+/* The real uid from /proc/PID/status' "Uid:" line; unknown when it cannot be read. */
+static void read_uid(const char *root, pid_t pid, Holder *h) {
+        _cleanup_free_ char *p = NULL, *text = NULL;
+        const char *line;
+        unsigned uid;
+
+        if (asprintf(&p, "/proc/%i/status", (int) pid) < 0 ||
+            read_full_file(root, p, &text, NULL) < 0)
+                return;
+        line = strstr(text, "\nUid:");
+        if (!line || sscanf(line + 5, "%u", &uid) != 1)
+                return;
+        h->has_uid = true;
+        h->uid = (uid_t) uid;
 }
 
 static int add_holder(const char *root, HolderScan *s, pid_t pid, const char *node,
@@ -73,6 +90,7 @@ static int add_holder(const char *root, HolderScan *s, pid_t pid, const char *no
                 return -ENOMEM;
         *h = (Holder) { .pid = pid, .comm = TAKE_PTR(comm), .node = TAKE_PTR(copy),
                         .mapped_only = mapped_only };
+        read_uid(root, pid, h);
         *ret = h;
         return 0;
 }

@@ -16,6 +16,14 @@ typedef struct Holder {
         bool mapped_only;               /* only a mapping, the fd was closed */
         bool has_drm_client_id;         /* from fdinfo's drm-client-id, where the driver has it */
         uint64_t drm_client_id;
+        bool has_uid;                   /* from /proc/PID/status */
+        uid_t uid;
+        /* Set by machine_load() from logind's sessions (logind-sessions.h): by_logind for
+         * PID 1 and systemd-logind, which keep the node open for session (NULL when no
+         * session claims it); a process of the session's user holding a node logind
+         * holds for that session (its compositor) has session set too. */
+        bool by_logind;
+        char *session;
 } Holder;
 
 typedef struct HolderScan {

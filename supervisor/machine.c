@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -9,6 +10,7 @@
 #include "machine.h"
 #include "macro.h"
 #include "strv.h"
+#include "sysfs-util.h"
 
 Machine *machine_free(Machine *m) {
         if (!m)
@@ -22,6 +24,7 @@ Machine *machine_free(Machine *m) {
         strv_free(m->drm_nodes);
         strv_free(m->snd_nodes);
         holder_scan_done(&m->holders);
+        logind_sessions_free(m->sessions, m->n_sessions);
         drm_clients_free(m->clients, m->n_clients);
         free(m);
         return NULL;
@@ -120,6 +123,64 @@ static int load_holders(Machine *m) {
         return holders_scan(m->root, nodes, &m->holders);
 }
 
+/* "226:0" for /dev/dri/card0 from sysfs; -ENOENT for nodes logind never takes. */
+static int node_devnum(const char *root, const char *node, char **ret) {
+        _cleanup_free_ char *p = NULL;
+        const char *name = startswith(node, "/dev/dri/");
+
+        if (!name || strchr(name, '/'))
+                return -ENOENT;
+        if (asprintf(&p, "/sys/class/drm/%s/dev", name) < 0)
+                return -ENOMEM;
+        return sysfs_read_string(root, p, ret);
+}
+
+const LogindSession *machine_holder_session(const Machine *m, const Holder *h) {
+        if (!h->session)
+                return NULL;
+        for (size_t i = 0; i < m->n_sessions; i++)
+                if (streq(m->sessions[i].id, h->session))
+                        return &m->sessions[i];
+        return NULL;
+}
+
+/* Names the session each holder keeps a node for: PID 1 and systemd-logind for any
+ * session logind holds the node for (TakeDevice), and a process of that session's user
+ * holding the same node (the compositor it passed the fd to). */
+static int attribute_sessions(Machine *m) {
+        for (size_t i = 0; i < m->holders.n_holders; i++) {
+                _cleanup_free_ char *devnum = NULL;
+                Holder *h = &m->holders.holders[i];
+                const LogindSession *s;
+                int r;
+
+                h->by_logind = logind_pid_keeps_session_devices(m->root, h->pid);
+                r = node_devnum(m->root, h->node, &devnum);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        continue;
+                s = logind_session_by_device(m->sessions, m->n_sessions, devnum);
+                if (!s || (!h->by_logind && !(h->has_uid && h->uid == s->uid)))
+                        continue;
+                h->session = strdup(s->id);
+                if (!h->session)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static int load_holders_and_sessions(Machine *m) {
+        int r;
+
+        r = load_holders(m);
+        if (r >= 0)
+                r = logind_sessions_read(m->root, &m->sessions, &m->n_sessions);
+        if (r >= 0)
+                r = attribute_sessions(m);
+        return r;
+}
+
 int machine_load(const char *root, MachineFlags flags, Machine **ret) {
         _cleanup_(machine_freep) Machine *m = NULL;
         struct stat st;
@@ -146,7 +207,7 @@ int machine_load(const char *root, MachineFlags flags, Machine **ret) {
         if (r >= 0)
                 r = firmware_fbs_read(m->root, &m->fbs, &m->n_fbs);
         if (r >= 0 && !(flags & MACHINE_SKIP_HOLDERS))
-                r = load_holders(m);
+                r = load_holders_and_sessions(m);
         if (r < 0)
                 return r;
 

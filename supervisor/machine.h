@@ -8,6 +8,7 @@
 #include "drm-clients.h"
 #include "holders.h"
 #include "iommu-group.h"
+#include "logind-sessions.h"
 #include "macro.h"
 #include "pci-device.h"
 
@@ -39,6 +40,8 @@ typedef struct Machine {
         char **snd_nodes;               /* /dev/snd nodes of the group's audio functions */
 
         HolderScan holders;             /* of drm_nodes, snd_nodes, /dev/fb*, /dev/nvidia*, /dev/kfd */
+        LogindSession *sessions;        /* logind's, with the devices it holds for each */
+        size_t n_sessions;
 
         DrmClient *clients;             /* the card's debugfs clients, when clients_error == 0 */
         size_t n_clients;
@@ -58,6 +61,9 @@ static inline bool machine_has_gpu(const Machine *m) {
 
 /* The GPU's current DRM master as debugfs reports it; NULL when none or unknown. */
 const DrmClient *machine_drm_master(const Machine *m);
+
+/* The logind session a holder's node is held for (holders.h), NULL when none. */
+const LogindSession *machine_holder_session(const Machine *m, const Holder *h);
 
 /* The node to probe for scan-out: the GPU's first /dev/dri/cardN, or NULL. */
 const char *machine_card_node(const Machine *m);

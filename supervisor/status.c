@@ -114,6 +114,39 @@ static void print_nodes(FILE *f, const char *l, char * const *nodes) {
         fputc('\n', f);
 }
 
+/* The holder of the card node that is logind's for a session, when the master is the
+ * fd logind opened for that session (debugfs names the DRM file's opener). */
+static const Holder *logind_holder(const Machine *m, pid_t pid) {
+        for (size_t i = 0; i < m->holders.n_holders; i++) {
+                const Holder *h = &m->holders.holders[i];
+
+                if (h->pid == pid && h->by_logind && h->session)
+                        return h;
+        }
+        return NULL;
+}
+
+/* "session 2 (labdesk, user, wayland) through systemd-logind (pid 218); its compositor
+ * pid 1402 (gnome-shell)": the session logind made master, not logind itself. */
+static void print_session_master(FILE *f, const Machine *m, const DrmClient *master, const Holder *lh) {
+        const LogindSession *ls = machine_holder_session(m, lh);
+        bool first = true;
+
+        if (ls)
+                fprintf(f, "session %s (%s, %s, %s)", ls->id, ls->user, ls->class, ls->type);
+        else
+                fprintf(f, "session %s", lh->session);
+        fprintf(f, " through %s (pid %i)", master->command, (int) master->pid);
+        for (size_t i = 0; i < m->holders.n_holders; i++) {
+                const Holder *h = &m->holders.holders[i];
+
+                if (h->by_logind || !streq_ptr(h->session, lh->session) || !streq(h->node, lh->node))
+                        continue;
+                fprintf(f, "%s pid %i (%s)", first ? "; its compositor" : ",", (int) h->pid, h->comm);
+                first = false;
+        }
+}
+
 static void print_master(FILE *f, const Machine *m, const DrmProbe *probe, int probe_error) {
         const DrmClient *master = machine_drm_master(m);
 
@@ -124,6 +157,8 @@ static void print_master(FILE *f, const Machine *m, const DrmProbe *probe, int p
                 fputs("unknown (debugfs not mounted)", f);
         else if (m->clients_error < 0)
                 fprintf(f, "unknown (debugfs: %s)", strerror(-m->clients_error));
+        else if (master && logind_holder(m, master->pid))
+                print_session_master(f, m, master, logind_holder(m, master->pid));
         else if (master)
                 fprintf(f, "pid %i (%s)", (int) master->pid, master->command);
         else
@@ -154,6 +189,12 @@ static void print_holders(FILE *f, const Machine *m) {
                         fputs(" (mapped)", f);
                 if (h->has_drm_client_id)
                         fprintf(f, " (drm-client-id %" PRIu64 ")", h->drm_client_id);
+                if (h->by_logind && h->session)
+                        fprintf(f, " (kept by logind for session %s)", h->session);
+                else if (h->by_logind)
+                        fputs(" (kept by logind for a session that is gone)", f);
+                else if (h->session)
+                        fprintf(f, " (session %s, from logind)", h->session);
                 fputc('\n', f);
         }
         if (s->n_unreadable > 0)

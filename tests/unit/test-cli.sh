@@ -37,6 +37,9 @@ fixtures)
         expect 0 "baton 0." -- --version
         expect 0 "GPU            0000:00:02.0  [1234:1111] class 030000  driver bochs-drm" -- --root "$fixtures/lab" status
         expect 0 "no display-class GPU found" -- --root "$fixtures/nogpu" status
+        # Under gdm logind opened card0: the master is the session, not systemd-logind.
+        expect 0 "DRM master     session 2 (labdesk, user, wayland) through systemd-logind (pid 218); its compositor pid 1402 (gnome-shell)" \
+                -- --root "$fixtures/gdm" status
         expect 0 "--probe-scanout ignored with --root" -- --root "$fixtures/lab" --probe-scanout status
         for verb in handover return recover "start win11"; do
                 # shellcheck disable=SC2086

@@ -38,7 +38,7 @@ static void test_holder_lines(void) {
         _cleanup_strv_free_ char **lines = NULL;
 
         /* One line per process, its nodes joined, mapped-only ones marked. */
-        ASSERT_EQ(drm_idle_holder_lines(&m->holders, getpid(), 0, &lines), 4);
+        ASSERT_EQ(drm_idle_holder_lines(m, getpid(), 0, &lines), 4);
         ASSERT_EQ(strv_length(lines), 4);
         ASSERT_STREQ(lines[0], "pid 412 (cage) holds /dev/dri/card0");
         ASSERT_STREQ(lines[1], "pid 530 (pipewire) holds /dev/snd/controlC0, /dev/snd/pcmC0D0p");
@@ -46,7 +46,7 @@ static void test_holder_lines(void) {
         ASSERT_STREQ(lines[3], "pid 901 (fbtest) holds /dev/fb0");
         lines = strv_free(lines);
 
-        ASSERT_EQ(drm_idle_holder_lines(&m->holders, getpid(), 10000000, &lines), 4);
+        ASSERT_EQ(drm_idle_holder_lines(m, getpid(), 10000000, &lines), 4);
         ASSERT_STREQ(lines[0], "wait up to 10s for pid 412 (cage) to release /dev/dri/card0");
         ASSERT_STREQ(lines[1], "wait up to 10s for pid 530 (pipewire) to release "
                                "/dev/snd/controlC0, /dev/snd/pcmC0D0p");
@@ -59,7 +59,7 @@ static void test_self_is_no_holder(void) {
         size_t n;
 
         /* As if baton were pipewire: it must never wait for itself. */
-        ASSERT_EQ(drm_idle_holder_lines(&m->holders, 530, 0, &lines), 3);
+        ASSERT_EQ(drm_idle_holder_lines(m, 530, 0, &lines), 3);
         STRV_FOREACH(l, lines)
                 ASSERT_NULL(strstr(*l, "pipewire"));
 
@@ -79,15 +79,16 @@ static void test_no_holders(void) {
         _cleanup_strv_free_ char **lines = NULL;
         _cleanup_free_ pid_t *pids = NULL;
         HolderScan empty = {};
+        Machine none = {};
         char *message = (char *) "untouched";
         size_t n = 77;
 
-        ASSERT_EQ(drm_idle_holder_lines(&empty, getpid(), 0, &lines), 0);
+        ASSERT_EQ(drm_idle_holder_lines(&none, getpid(), 0, &lines), 0);
         ASSERT_TRUE(lines != NULL);
         ASSERT_EQ(strv_length(lines), 0);
         ASSERT_OK(drm_idle_holder_pids(&empty, getpid(), &pids, &n));
         ASSERT_EQ(n, 0);
-        ASSERT_EQ(drm_idle_timeout_message(&empty, getpid(), 200000, &message), 0);
+        ASSERT_EQ(drm_idle_timeout_message(&none, getpid(), 200000, &message), 0);
         ASSERT_NULL(message);
 }
 
@@ -95,7 +96,7 @@ static void test_timeout_message(void) {
         _cleanup_(machine_freep) Machine *m = load(FIXTURE("lab"));
         _cleanup_free_ char *message = NULL;
 
-        ASSERT_EQ(drm_idle_timeout_message(&m->holders, getpid(), 200000, &message), 1);
+        ASSERT_EQ(drm_idle_timeout_message(m, getpid(), 200000, &message), 1);
         ASSERT_STREQ(message,
                      "Timed out after 200ms waiting for the GPU to be released: "
                      "pid 412 (cage) holds /dev/dri/card0; "
@@ -198,6 +199,63 @@ static void test_observe_idle(void) {
                            "/dev/nvidia0, /dev/nvidiactl");
 }
 
+/* Under gdm, logind opens card0 for the session (TakeDevice): /proc shows PID 1 (its fd
+ * store) and systemd-logind holding it, debugfs names systemd-logind as master. Both are
+ * the session's, and the wait is for the session, never for those two pids. */
+static void test_gdm_session(void) {
+        _cleanup_(machine_freep) Machine *m = load(FIXTURE("gdm"));
+        _cleanup_strv_free_ char **lines = NULL, **plan = NULL;
+        _cleanup_free_ pid_t *pids = NULL;
+        _cleanup_free_ char *message = NULL;
+        StagePosition pos = STAGE_MIXED;
+        size_t n;
+
+        ASSERT_EQ(drm_idle_holder_lines(m, getpid(), 0, &lines), 2);
+        ASSERT_STREQ(lines[0], "session 2 (labdesk, user, wayland) holds /dev/dri/card0 through "
+                               "systemd-logind (its compositor pid 1402 (gnome-shell))");
+        ASSERT_STREQ(lines[1], "pid 530 (pipewire) holds /dev/snd/controlC0, /dev/snd/pcmC0D0p");
+
+        ASSERT_OK(drm_idle_holder_pids(&m->holders, getpid(), &pids, &n));
+        ASSERT_EQ(n, 2);
+        ASSERT_EQ(pids[0], 530);
+        ASSERT_EQ(pids[1], 1402);       /* not 1, not 218: they never exit */
+
+        ASSERT_OK(drm_idle_observe_machine(m, getpid(), 10000000, &pos, &plan));
+        ASSERT_EQ(pos, STAGE_AT_HOST);
+        ASSERT_STREQ(plan[0], "wait up to 10s for session 2 (labdesk, user, wayland) to release "
+                              "/dev/dri/card0 (systemd-logind holds it for the session; its "
+                              "compositor pid 1402 (gnome-shell))");
+        STRV_FOREACH(l, plan)
+                ASSERT_NULL(strstr(*l, "is DRM master"));       /* logind's master is the session's */
+
+        /* The compositor gone, logind not yet done: still the session's, no pid to wait for. */
+        for (size_t i = 0; i < m->holders.n_holders; i++)
+                if (m->holders.holders[i].pid == 1402)
+                        m->holders.holders[i].pid = getpid();
+        ASSERT_EQ(drm_idle_timeout_message(m, getpid(), 200000, &message), 1);
+        ASSERT_STREQ(message, "Timed out after 200ms waiting for the GPU to be released: "
+                              "session 2 (labdesk, user, wayland) holds /dev/dri/card0 through "
+                              "systemd-logind (no process of it holds it any more); "
+                              "pid 530 (pipewire) holds /dev/snd/controlC0, /dev/snd/pcmC0D0p");
+}
+
+/* A session logind no longer lists: what PID 1 and logind still hold is waited for as
+ * logind's, and named so. */
+static void test_gdm_session_gone(void) {
+        _cleanup_(machine_freep) Machine *m = load(FIXTURE("gdm"));
+        _cleanup_strv_free_ char **lines = NULL;
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n;
+
+        for (size_t i = 0; i < m->holders.n_holders; i++)
+                m->holders.holders[i].session = mfree(m->holders.holders[i].session);
+        ASSERT_EQ(drm_idle_holder_lines(m, getpid(), 0, &lines), 3);
+        ASSERT_STREQ(lines[0], "systemd-logind holds /dev/dri/card0 for a session that is gone");
+        ASSERT_STREQ(lines[2], "pid 1402 (gnome-shell) holds /dev/dri/card0");
+        ASSERT_OK(drm_idle_holder_pids(&m->holders, getpid(), &pids, &n));
+        ASSERT_EQ(n, 2);
+}
+
 int main(void) {
         RUN(test_format_usec);
         RUN(test_holder_lines);
@@ -209,5 +267,7 @@ int main(void) {
         RUN(test_observe_lab);
         RUN(test_observe_hidden_master);
         RUN(test_observe_idle);
+        RUN(test_gdm_session);
+        RUN(test_gdm_session_gone);
         return 0;
 }

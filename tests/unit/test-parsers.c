@@ -6,7 +6,9 @@
 #include "drm-clients.h"
 #include "drm-fdinfo.h"
 #include "holders.h"
+#include "logind-sessions.h"
 #include "pci-device.h"
+#include "strv.h"
 #include "sysfs-util.h"
 #include "tests.h"
 
@@ -179,6 +181,40 @@ static void test_pci_classes(void) {
         ASSERT_NULL(pci_class_name(0xffff00));
 }
 
+static void test_logind_session(void) {
+        _cleanup_(logind_session_done) LogindSession s = {};
+        _cleanup_(logind_session_done) LogindSession bare = {};
+        LogindSession untouched = { .uid = 77 };
+
+        ASSERT_OK(logind_session_parse("2", "# This is private data. Do not parse.\nUID=1000\n"
+                                       "USER=labdesk\nACTIVE=1\nTYPE=wayland\nCLASS=user\nLEADER=1290\n"
+                                       "CONTROLLER=:1.41\nDEVICES=13:66 226:0 \n", &s));
+        ASSERT_STREQ(s.id, "2");
+        ASSERT_STREQ(s.user, "labdesk");
+        ASSERT_EQ(s.uid, 1000);
+        ASSERT_STREQ(s.class, "user");
+        ASSERT_STREQ(s.type, "wayland");
+        ASSERT_EQ(s.leader, 1290);
+        ASSERT_TRUE(s.active);
+        ASSERT_STREQ(s.controller, ":1.41");
+        ASSERT_EQ(strv_length(s.devices), 2);
+        ASSERT_STREQ(s.devices[1], "226:0");
+        ASSERT_TRUE(logind_session_by_device(&s, 1, "226:0") == &s);
+        ASSERT_NULL(logind_session_by_device(&s, 1, "226:128"));
+
+        /* No controller: no devices; what is not said is said so. */
+        ASSERT_OK(logind_session_parse("c1", "UID=115\n", &bare));
+        ASSERT_STREQ(bare.user, "uid 115");
+        ASSERT_STREQ(bare.class, "?");
+        ASSERT_NULL(bare.devices);
+        ASSERT_FALSE(bare.active);
+
+        ASSERT_EQ(logind_session_parse("3", "USER=x\n", &untouched), -EBADMSG);
+        ASSERT_EQ(logind_session_parse("3", "UID=-1\n", &untouched), -EBADMSG);
+        ASSERT_EQ(logind_session_parse("3", "UID=1\nLEADER=zero\n", &untouched), -EBADMSG);
+        ASSERT_EQ(untouched.uid, 77);
+}
+
 int main(void) {
         RUN(test_clients_6_1);
         RUN(test_clients_with_name_column);
@@ -191,5 +227,6 @@ int main(void) {
         RUN(test_node_matches);
         RUN(test_pci_address);
         RUN(test_pci_classes);
+        RUN(test_logind_session);
         return 0;
 }
