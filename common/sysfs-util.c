@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "macro.h"
@@ -41,21 +43,15 @@ int sysfs_exists(const char *root, const char *path) {
         return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
 }
 
-int read_full_file(const char *root, const char *path, char **ret, size_t *ret_size) {
-        _cleanup_free_ char *p = NULL, *buf = NULL;
-        _cleanup_fclose_ FILE *f = NULL;
+/* Up to max bytes from fd, NUL-terminated; -EFBIG when there is more. */
+static int read_fd_bounded(int fd, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *buf = NULL;
         size_t n = 0, allocated = 0;
-        int r;
-
-        r = root_path(root, path, &p);
-        if (r < 0)
-                return r;
-        f = fopen(p, "re");
-        if (!f)
-                return -errno;
 
         /* Grow as we go: /proc and sysfs report st_size 0 or 4096 whatever the content. */
         for (;;) {
+                ssize_t k;
+
                 if (allocated - n < 4096) {
                         char *b = realloc(buf, allocated + 8192);
                         if (!b)
@@ -63,19 +59,55 @@ int read_full_file(const char *root, const char *path, char **ret, size_t *ret_s
                         buf = b;
                         allocated += 8192;
                 }
-                size_t k = fread(buf + n, 1, allocated - n - 1, f);
-                n += k;
+                k = read(fd, buf + n, allocated - n - 1);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
                 if (k == 0)
                         break;
+                n += (size_t) k;
+                if (n > max)
+                        return -EFBIG;
         }
-        if (ferror(f))
-                return errno > 0 ? -errno : -EIO;
-
         buf[n] = '\0';
         if (ret_size)
                 *ret_size = n;
         *ret = TAKE_PTR(buf);
         return 0;
+}
+
+int read_full_file(const char *root, const char *path, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *p = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        r = root_path(root, path, &p);
+        if (r < 0)
+                return r;
+        fd = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        return read_fd_bounded(fd, READ_FULL_FILE_MAX, ret, ret_size);
+}
+
+int read_regular_file(const char *path, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+
+        /* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused right after. */
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        if ((uint64_t) st.st_size > max)
+                return -EFBIG;
+        return read_fd_bounded(fd, max, ret, ret_size);
 }
 
 int sysfs_read_string(const char *root, const char *path, char **ret) {

@@ -15,8 +15,15 @@ int root_path(const char *root, const char *path, char **ret);
  * does not, negative errno when that cannot be told (-EACCES). */
 int sysfs_exists(const char *root, const char *path);
 
-/* Whole file, NUL-terminated (for /proc files whose size stat() reports as 0). */
+/* Whole file, NUL-terminated (for /proc files whose size stat() reports as 0); -EFBIG past
+ * READ_FULL_FILE_MAX bytes. */
+#define READ_FULL_FILE_MAX (16u * 1024 * 1024)
 int read_full_file(const char *root, const char *path, char **ret, size_t *ret_size);
+
+/* A file that someone else controls (a user's .desktop file): opened without waiting (a FIFO
+ * does not block), refused unless it is a regular file (-EISDIR, -EBADFD: a FIFO, a device
+ * such as /dev/zero behind a symlink), and -EFBIG when it holds more than max bytes. */
+int read_regular_file(const char *path, size_t max, char **ret, size_t *ret_size);
 
 /* First line of a one-line attribute, trailing whitespace removed. */
 int sysfs_read_string(const char *root, const char *path, char **ret);

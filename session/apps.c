@@ -123,7 +123,7 @@ int desktop_entry_load(const char *path, DesktopEntry *ret) {
         _cleanup_free_ char *text = NULL;
         int r;
 
-        r = read_full_file(NULL, path, &text, NULL);
+        r = read_regular_file(path, DESKTOP_ENTRY_MAX, &text, NULL);
         if (r < 0)
                 return r;
         return desktop_entry_parse(text, ret);

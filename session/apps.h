@@ -31,6 +31,11 @@ typedef struct DesktopEntry {
 void desktop_entry_done(DesktopEntry *e);
 /* Parses the [Desktop Entry] group of text (other groups are skipped). */
 int desktop_entry_parse(const char *text, DesktopEntry *ret);
+/* The largest .desktop file read (GNOME's own, with every translation, hold about 40 KiB). */
+#define DESKTOP_ENTRY_MAX (256u * 1024)
+/* Loads and parses a .desktop file: refused unless a regular file of at most
+ * DESKTOP_ENTRY_MAX bytes (a FIFO or a link to /dev/zero in the user's applications
+ * directory is refused at once, see read_regular_file()). */
 int desktop_entry_load(const char *path, DesktopEntry *ret);
 
 /* Finds ID.desktop in the applications/ folder of each of data_dirs (first wins). Returns 1

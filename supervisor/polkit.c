@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdlib.h>
 
 #include "log.h"
@@ -37,39 +39,70 @@ static int on_check_reply(sd_bus_message *reply, void *userdata, sd_bus_error *r
         return 0;
 }
 
-static int in_admin_group(sd_bus_creds *creds, gid_t admin_gid) {
-        const gid_t *gids;
-        gid_t gid;
-        int n;
+/* Whether uid is a member of admin_gid by the group database: its primary group or one of
+ * the groups that list it. Never by the caller's process: its egid and groups can change
+ * after it connected (a setgid program exec'd with the bus socket kept open), and only the
+ * uid is what the bus vouches for. */
+int uid_in_admin_group(uid_t uid, gid_t admin_gid) {
+        _cleanup_free_ gid_t *gids = NULL;
+        struct passwd *pw;
+        int n = 32;
 
         if (admin_gid == (gid_t) -1)
                 return 0;
-        if (sd_bus_creds_get_egid(creds, &gid) >= 0 && gid == admin_gid)
+        errno = 0;
+        pw = getpwuid(uid);
+        if (!pw)
+                return errno > 0 ? -errno : 0;
+        if (pw->pw_gid == admin_gid)
                 return 1;
-        n = sd_bus_creds_get_supplementary_gids(creds, &gids);
+        for (;;) {
+                int k = n;
+                gid_t *g = reallocarray(gids, n, sizeof(gid_t));
+
+                if (!g)
+                        return -ENOMEM;
+                gids = g;
+                if (getgrouplist(pw->pw_name, pw->pw_gid, gids, &k) >= 0) {
+                        n = k;
+                        break;
+                }
+                if (k <= n)
+                        return -EIO;
+                n = k;
+        }
         for (int i = 0; i < n; i++)
                 if (gids[i] == admin_gid)
                         return 1;
         return 0;
 }
 
+/* The caller's uid as the bus saw it at connect time, never from /proc (no AUGMENT). */
+static int sender_uid(sd_bus_message *call, uid_t *ret) {
+        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+        int r;
+
+        r = sd_bus_query_sender_creds(call, SD_BUS_CREDS_UID | SD_BUS_CREDS_EUID, &creds);
+        if (r < 0)
+                return r;
+        r = sd_bus_creds_get_euid(creds, ret);
+        if (r < 0)
+                r = sd_bus_creds_get_uid(creds, ret);
+        return r;
+}
+
 int authorize_async(sd_bus_message *call, const char *action, gid_t admin_gid,
                     authorize_done_t done, void *userdata) {
-        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *check = NULL;
         sd_bus *bus = sd_bus_message_get_bus(call);
         Pending *p;
         uid_t uid;
         int r;
 
-        r = sd_bus_query_sender_creds(call, SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID |
-                                      SD_BUS_CREDS_SUPPLEMENTARY_GIDS | SD_BUS_CREDS_AUGMENT, &creds);
+        r = sender_uid(call, &uid);
         if (r < 0)
                 return r;
-        r = sd_bus_creds_get_euid(creds, &uid);
-        if (r < 0)
-                return r;
-        if (uid == 0 || in_admin_group(creds, admin_gid))
+        if (uid == 0 || uid_in_admin_group(uid, admin_gid) > 0)
                 return 1;
 
         r = sd_bus_message_new_method_call(bus, &check, "org.freedesktop.PolicyKit1",

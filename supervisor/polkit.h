@@ -6,7 +6,8 @@
 #include <systemd/sd-bus.h>
 
 /* Authorization of a D-Bus method call: root is allowed; so is a member of
- * admin_gid (when not (gid_t) -1); anyone else is asked about through polkit's
+ * admin_gid (when not (gid_t) -1) by the group database, for the uid the bus vouches
+ * for (never the caller's current egid or groups, which /proc shows); anyone else is asked about through polkit's
  * CheckAuthorization, without interaction. done() gets 1 (authorized), 0
  * (denied) or a negative errno (polkit unreachable: callers deny).
  *
@@ -16,3 +17,7 @@ typedef void (*authorize_done_t)(sd_bus_message *call, int r, void *userdata);
 
 int authorize_async(sd_bus_message *call, const char *action, gid_t admin_gid,
                     authorize_done_t done, void *userdata);
+
+/* 1 when uid's primary group is admin_gid or the group database lists uid in it, 0 when
+ * not (also when admin_gid is (gid_t) -1 or uid has no passwd entry), negative errno. */
+int uid_in_admin_group(uid_t uid, gid_t admin_gid);

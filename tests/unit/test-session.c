@@ -2,6 +2,9 @@
 /* session/apps: desktop ids from app scopes, .desktop filtering on fixture files, the
  * relaunch script and its autostart entry. */
 #include <errno.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "session/apps.h"
 #include "strv.h"
@@ -65,6 +68,44 @@ static void test_wanted(void) {
                 if (r > 0)
                         ASSERT_TRUE(!isempty(e.exec));
         }
+}
+
+/* Row 2 and 3 of issue 19: a FIFO named like an app's .desktop file kept root in open() for
+ * good, a link to /dev/zero made it allocate until the OOM killer came. Both, and an
+ * oversized file, are refused at once (alarm: a hang fails the test instead of the suite). */
+static void test_hostile_desktop_files(void) {
+        char dir[] = "/tmp/test-session.XXXXXX", path[128];
+        char *data[] = { dir, NULL }, *autostart[] = { dir, NULL };
+        _cleanup_(desktop_entry_done) DesktopEntry e = {};
+        FILE *f;
+
+        ASSERT_TRUE(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/applications", dir);
+        ASSERT_OK(mkdir(path, 0755) < 0 ? -errno : 0);
+        snprintf(path, sizeof(path), "%s/applications/fifo.desktop", dir);
+        ASSERT_OK(mkfifo(path, 0644) < 0 ? -errno : 0);
+        snprintf(path, sizeof(path), "%s/applications/zero.desktop", dir);
+        ASSERT_OK(symlink("/dev/zero", path) < 0 ? -errno : 0);
+        snprintf(path, sizeof(path), "%s/applications/big.desktop", dir);
+        f = fopen(path, "we");
+        ASSERT_TRUE(f);
+        fputs("[Desktop Entry]\nExec=big\n", f);
+        for (size_t i = 0; i < DESKTOP_ENTRY_MAX / 16; i++)
+                fputs("# padding ......\n", f);
+        ASSERT_TRUE(fclose(f) == 0);
+
+        alarm(10);
+        snprintf(path, sizeof(path), "%s/applications/fifo.desktop", dir);
+        ASSERT_EQ(desktop_entry_load(path, &e), -EBADFD);
+        snprintf(path, sizeof(path), "%s/applications/zero.desktop", dir);
+        ASSERT_EQ(desktop_entry_load(path, &e), -EBADFD);
+        snprintf(path, sizeof(path), "%s/applications/big.desktop", dir);
+        ASSERT_EQ(desktop_entry_load(path, &e), -EFBIG);
+        ASSERT_EQ(session_app_wanted(data, autostart, "fifo", &e), -EBADFD);
+        alarm(0);
+
+        snprintf(path, sizeof(path), "rm -rf '%s'", dir);
+        ASSERT_EQ(system(path), 0);
 }
 
 static void test_field_codes(void) {
@@ -160,6 +201,7 @@ static void test_inhibitors_describe(void) {
 int main(void) {
         RUN(test_scope_ids);
         RUN(test_wanted);
+        RUN(test_hostile_desktop_files);
         RUN(test_field_codes);
         RUN(test_relaunch_texts);
         RUN(test_xdg_dirs);
