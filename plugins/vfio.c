@@ -680,6 +680,7 @@ static int vfio_to_host(Step *s) {
 const Stage stage_vfio = {
         .name = "vfio",
         .summary = "vfio-pci for the IOMMU group",
+        .refuse = refuse_unless_possible,
         .observe = vfio_observe,
         .to_guest = vfio_to_guest,
         .to_host = vfio_to_host,
