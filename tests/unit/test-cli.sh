@@ -49,12 +49,14 @@ fixtures)
         expect 0 "the desktop session not looked up: the machine is read from" -- --root "$fixtures/lab" --rundir "$run" plan
         expect 0 " 2. display-manager " -- --root "$fixtures/lab" --rundir "$run" plan
         expect 0 "display-manager.service not looked up" -- --root "$fixtures/lab" --rundir "$run" plan
-        expect 0 " 8. vfio " -- --root "$fixtures/lab" --rundir "$run" plan
+        expect 0 " 9. vfio " -- --root "$fixtures/lab" --rundir "$run" plan
         expect 0 "take org.freedesktop.ReserveDevice1.Audio0 on the user's session bus (card 0, 0000:00:02.1)" -- --root "$fixtures/lab" --rundir "$run" plan
         expect 1 "nothing to plan" -- --root "$fixtures/nogpu" --rundir "$run" plan
         # The real NVIDIA machine without IOMMU and without module unloading: plan says so,
         # and a handover refuses before the journal exists or anything changes.
         expect 0 "Handover plan for GPU 0000:00:05.0 (no IOMMU group: the IOMMU is off or absent)" -- \
+                --root "$fixtures/nvidia-noiommu" --rundir "$run" plan
+        expect 0 "stop nvidia-persistenced.service if running" -- \
                 --root "$fixtures/nvidia-noiommu" --rundir "$run" plan
         expect 0 "refuse: nvidia is loaded and this kernel cannot unload modules" -- \
                 --root "$fixtures/nvidia-noiommu" --rundir "$run" plan

@@ -14,7 +14,7 @@
 #include "strv.h"
 #include "tests.h"
 
-extern const Stage stage_gpu_modules;
+extern const Stage stage_gpu_modules, stage_gpu_daemons;
 
 static Machine *load(const char *tree) {
         Machine *m = NULL;
@@ -156,6 +156,24 @@ static void test_observe_no_unload(void) {
         ASSERT_EQ(stage_gpu_modules.refuse(m), -EPERM);
 }
 
+/* gpu-daemons, the stage before: nvidia's persistence daemon must stop before anything
+ * waits for the GPU's holders. Only nvidia has such a service. */
+static void test_daemons_observe(void) {
+        _cleanup_(machine_freep) Machine *nv = load(FIXTURE("nvidia-noiommu"));
+        _cleanup_(machine_freep) Machine *lab = load(FIXTURE("lab"));
+        _cleanup_strv_free_ char **a = NULL, **b = NULL;
+        StagePosition pos = STAGE_MIXED;
+
+        ASSERT_OK(stage_gpu_daemons.observe(nv, &pos, &a));
+        ASSERT_EQ(pos, STAGE_AT_HOST);
+        ASSERT_EQ(strv_length(a), 1);
+        ASSERT_STREQ(a[0], "stop nvidia-persistenced.service if running (it keeps nvidia's device nodes open), "
+                           "start it again on return");
+        ASSERT_OK(stage_gpu_daemons.observe(lab, &pos, &b));
+        ASSERT_EQ(pos, STAGE_NOTHING_TO_DO);
+        ASSERT_NULL(b);
+}
+
 static void test_refuse_nothing_to_unload(void) {
         _cleanup_(machine_freep) Machine *lab = load(FIXTURE("lab"));
         _cleanup_(machine_freep) Machine *shared = load(FIXTURE("shared-group"));
@@ -279,6 +297,7 @@ int main(void) {
         RUN(test_query_no_unload);
         RUN(test_observe_no_unload);
         RUN(test_refuse_nothing_to_unload);
+        RUN(test_daemons_observe);
         RUN(test_worker_absent_module);
         RUN(test_observe);
         RUN(test_observe_live_state);
