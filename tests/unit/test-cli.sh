@@ -128,6 +128,37 @@ fixtures)
                 failed=$((failed + 1))
         fi
         rm -rf "$tree" "$run"
+        # The reset ladder on a copy: the journal says the GPU had bochs-drm, which is
+        # registered, yet the GPU has no driver after drivers_probe (a fixture's links never
+        # change, like a driver whose probe keeps failing). recover walks the ladder: the
+        # sysfs reset, drivers_probe, remove, rescan; then names what is left.
+        tree=$(mktemp -d)
+        run=$(mktemp -d)
+        cp -a "$fixtures/lab/." "$tree"
+        dev=$tree/sys/devices/pci0000:00/0000:00:02.0
+        rm -f "$dev/driver"
+        mkdir -p "$tree/sys/bus/pci/drivers/bochs-drm"
+        : >"$tree/sys/bus/pci/drivers_probe"
+        : >"$tree/sys/bus/pci/rescan"
+        : >"$dev/reset"
+        : >"$dev/remove"
+        printf 'baton-journal 1\ngpu 0000:00:02.0\nrec vfio driver.0000:00:02.0 bochs-drm\nrec vfio override.0000:00:02.0 \ncommit vfio\n' >"$run/journal"
+        expect 1 "0000:00:02.0 has no driver after the reset ladder (function reset done, remove and rescan done), expected bochs-drm" -- \
+                --root "$tree" --rundir "$run" recover
+        for l in "did not bind to bochs-drm: its probe failed" "Reset ladder, 0000:00:02.0: function reset through" \
+                 "still no driver after a function reset" "removing it from the PCI bus, then rescanning"; do
+                grep -qF "$l" "$err" || { echo "FAIL: the ladder did not say '$l'"; cat "$err"; failed=$((failed + 1)); }
+        done
+        if [ "$(cat "$dev/reset")" != 1 ] || [ "$(cat "$dev/remove")" != 1 ] || [ "$(cat "$tree/sys/bus/pci/rescan")" != 1 ]; then
+                echo "FAIL: the ladder did not write reset, remove and rescan"
+                failed=$((failed + 1))
+        fi
+        # Without a reset method the ladder goes straight to remove and rescan.
+        rm -f "$dev/reset"
+        expect 1 "(function reset not available, remove and rescan done)" -- --root "$tree" --rundir "$run" recover
+        grep -qF "no function reset (the device has no reset method)" "$err" \
+                || { echo "FAIL: no word about the missing reset method"; cat "$err"; failed=$((failed + 1)); }
+        rm -rf "$tree" "$run"
         expect 2 "--deadline takes WHAT=SECONDS" -- --deadline unbind=0 status
         expect 2 "--deadline takes WHAT=SECONDS" -- --deadline nope=3 status
         expect 2 "--deadline takes WHAT=SECONDS" -- --deadline holders=1x status
