@@ -159,6 +159,20 @@ fixtures)
         grep -qF "no function reset (the device has no reset method)" "$err" \
                 || { echo "FAIL: no word about the missing reset method"; cat "$err"; failed=$((failed + 1)); }
         rm -rf "$tree" "$run"
+        # firmware-fb's way back when the kernel deleted efifb: nvidia (no fbdev, no card
+        # node) drives the GPU again, the console stays dark: a warning, not a failure.
+        tree=$(mktemp -d)
+        run=$(mktemp -d)
+        cp -a "$fixtures/nvidia-noiommu/." "$tree"
+        rm -rf "$tree"/proc/[0-9]*
+        printf 'baton-journal 1\ngpu 0000:00:05.0\nrec firmware-fb fb.efi-framebuffer.0 efi-framebuffer\ncommit firmware-fb\n' >"$run/journal"
+        expect 0 "efi-framebuffer.0 is gone for good (the kernel removed it when vfio-pci took the GPU over), and nvidia" -- \
+                --root "$tree" --rundir "$run" recover
+        # Without a native driver on the GPU nothing draws: that fails.
+        rm -f "$tree/sys/devices/pci0000:00/0000:00:05.0/driver"
+        printf 'baton-journal 1\ngpu 0000:00:05.0\nrec firmware-fb fb.efi-framebuffer.0 efi-framebuffer\ncommit firmware-fb\n' >"$run/journal"
+        expect 1 "efi-framebuffer.0 is gone and nothing took the display over" -- --root "$tree" --rundir "$run" recover
+        rm -rf "$tree" "$run"
         expect 2 "--deadline takes WHAT=SECONDS" -- --deadline unbind=0 status
         expect 2 "--deadline takes WHAT=SECONDS" -- --deadline nope=3 status
         expect 2 "--deadline takes WHAT=SECONDS" -- --deadline holders=1x status
