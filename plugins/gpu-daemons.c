@@ -257,8 +257,13 @@ static int gpu_daemons_observe(const Machine *m, StagePosition *ret_pos, char **
         int r;
 
         if (!policy) {
+                if (m->gpu && m->gpu->driver) {
+                        r = strv_extendf(&plan, "%s: no service of its holds the GPU's nodes", m->gpu->driver);
+                        if (r < 0)
+                                return r;
+                }
                 *ret_pos = STAGE_NOTHING_TO_DO;
-                *ret_plan = NULL;
+                *ret_plan = TAKE_PTR(plan);
                 return 0;
         }
         r = strv_join((char **) policy, ", ", &names);

@@ -79,6 +79,7 @@ struct Engine {
         sd_event_source *straggler_deadline;
 
         unsigned crash_count, crash_at;
+        char *crash_at_label;           /* "STAGE: LABEL", when BATON_TEST_CRASH_AT is no number */
         bool crash_list;
 };
 
@@ -122,11 +123,18 @@ static uint64_t now_usec(void) {
 
 /* --- Crash points: where the lab kills baton (BATON_TEST_CRASH_AT=N) --- */
 
+static bool crash_label_is(const Engine *e, const char *stage, const char *label) {
+        size_t n = strlen(stage);
+
+        return e->crash_at_label && strncmp(e->crash_at_label, stage, n) == 0 &&
+               startswith(e->crash_at_label + n, ": ") && streq(e->crash_at_label + n + 2, label);
+}
+
 static void engine_crash_point(Engine *e, const char *stage, const char *label) {
         e->crash_count++;
         if (e->crash_list)
                 fprintf(stderr, "crash-point %u: %s: %s\n", e->crash_count, stage, label);
-        if (e->crash_at == e->crash_count) {
+        if (e->crash_at == e->crash_count || crash_label_is(e, stage, label)) {
                 fprintf(stderr, "baton: killed at crash point %u (%s: %s)\n", e->crash_count, stage, label);
                 fflush(stderr);
                 (void) raise(SIGKILL);
@@ -794,9 +802,16 @@ int engine_new(sd_event *event, const EngineOptions *o, Engine **ret) {
                 return r;
         (void) sd_event_source_set_enabled(e->next, SD_EVENT_OFF);
 
+        /* A number counts crash points; anything else names one, as the list prints it
+         * ("firmware-fb: unbound efi-framebuffer.0"): points vary with the machine. */
         crash = getenv("BATON_TEST_CRASH_AT");
-        if (crash)
+        if (crash && strspn(crash, "0123456789") == strlen(crash))
                 e->crash_at = (unsigned) strtoul(crash, NULL, 10);
+        else if (crash) {
+                e->crash_at_label = strdup(crash);
+                if (!e->crash_at_label)
+                        return -ENOMEM;
+        }
         e->crash_list = getenv("BATON_TEST_CRASH_LIST") != NULL;
         *ret = TAKE_PTR(e);
         return 0;
@@ -823,6 +838,7 @@ Engine *engine_free(Engine *e) {
         free(e->gpu);
         free(e->root);
         free(e->rundir);
+        free(e->crash_at_label);
         free(e);
         return NULL;
 }

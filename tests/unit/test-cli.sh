@@ -128,6 +128,23 @@ fixtures)
                 failed=$((failed + 1))
         fi
         rm -rf "$tree" "$run"
+        # A crash point named instead of counted (BATON_TEST_CRASH_AT="STAGE: LABEL").
+        tree=$(mktemp -d)
+        run=$(mktemp -d)
+        cp -a "$fixtures/lab/." "$tree"
+        rm -rf "$tree"/proc/* "$tree"/sys/kernel/debug/dri/*
+        BATON_TEST_CRASH_AT="vtconsoles: unbound vtcon1" "$baton" --root "$tree" --rundir "$run" handover >"$out" 2>"$err"
+        rc=$?
+        if [ $rc -ne 137 ] || ! grep -q "killed at crash point [0-9]* (vtconsoles: unbound vtcon1)" "$err" ||
+           [ "$(cat "$tree/sys/class/vtconsole/vtcon1/bind")" != 0 ] || [ ! -e "$run/journal" ]; then
+                echo "FAIL: a crash point named by its label: exit $rc"; cat "$out" "$err"
+                failed=$((failed + 1))
+        else
+                echo "ok: a crash point named by its label -> $rc"
+        fi
+        expect 0 "" -- --root "$tree" --rundir "$run" recover
+        [ "$(cat "$tree/sys/class/vtconsole/vtcon1/bind")" = 1 ] || { echo "FAIL: recover left vtcon1 unbound"; failed=$((failed + 1)); }
+        rm -rf "$tree" "$run"
         # The reset ladder on a copy: the journal says the GPU had bochs-drm, which is
         # registered, yet the GPU has no driver after drivers_probe (a fixture's links never
         # change, like a driver whose probe keeps failing). recover walks the ladder: the
