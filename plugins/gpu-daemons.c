@@ -215,8 +215,30 @@ static int gpu_daemons_to_guest(Step *s) {
         return look_up_next(d, 0);
 }
 
+/* The recorded services that were running, in recording order. Only services of a
+ * policy: a journal cannot make baton start anything else (-EBADMSG). */
+static int recorded_running(Step *s, char ***ret) {
+        _cleanup_strv_free_ char **keys = step_keys(s, UNIT_KEY), **units = NULL;
+        int r;
+
+        STRV_FOREACH(k, keys) {
+                const char *unit = *k + strlen(UNIT_KEY);
+
+                if (!strv_contains((char **) nvidia_daemons, unit))
+                        return log_error_errno(SYNTHETIC_ERRNO(EBADMSG),
+                                               "The record names %s, not a service baton stops.", unit);
+                if (!streq_ptr(step_get(s, *k), "1"))
+                        continue;
+                r = strv_extend(&units, unit);
+                if (r < 0)
+                        return log_error_errno(r, "Out of memory.");
+        }
+        *ret = TAKE_PTR(units);
+        return 0;
+}
+
 static int gpu_daemons_to_host(Step *s) {
-        _cleanup_strv_free_ char **keys = NULL;
+        _cleanup_strv_free_ char **units = NULL;
         Daemons *d;
         int r;
 
@@ -224,6 +246,11 @@ static int gpu_daemons_to_host(Step *s) {
                 log_debug("No services were recorded as stopped: leaving them as they are.");
                 return 0;
         }
+        r = recorded_running(s, &units);
+        if (r < 0)
+                return r;
+        if (!units)
+                return 0;
         if (!streq(step_root(s), "/")) {
                 log_debug("Not starting services: the machine is read from %s.", step_root(s));
                 return 0;
@@ -231,22 +258,7 @@ static int gpu_daemons_to_host(Step *s) {
         r = daemons_new(s, false, &d);
         if (r < 0)
                 return r;
-        keys = step_keys(s, UNIT_KEY);
-        STRV_FOREACH(k, keys) {
-                const char *unit = *k + strlen(UNIT_KEY);
-
-                /* Only the units baton stops: a journal cannot make it start anything else. */
-                if (!strv_contains((char **) nvidia_daemons, unit))
-                        return log_error_errno(SYNTHETIC_ERRNO(EBADMSG),
-                                               "The record names %s, not a service baton stops.", unit);
-                if (!streq_ptr(step_get(s, *k), "1"))
-                        continue;
-                r = strv_extend(&d->units, unit);
-                if (r < 0)
-                        return log_error_errno(r, "Out of memory.");
-        }
-        if (!d->units)
-                return 0;
+        d->units = TAKE_PTR(units);
         return next(d);
 }
 

@@ -185,6 +185,10 @@ fixtures)
         printf 'baton-journal 1\ngpu 0000:00:05.0\nrec firmware-fb fb.efi-framebuffer.0 efi-framebuffer\ncommit firmware-fb\n' >"$run/journal"
         expect 0 "efi-framebuffer.0 is gone for good (the kernel removed it when vfio-pci took the GPU over), and nvidia" -- \
                 --root "$tree" --rundir "$run" recover
+        # gpu-daemons starts only services it stops itself, whatever a journal says.
+        printf 'baton-journal 1\ngpu 0000:00:05.0\nrec gpu-daemons unit.sshd.service 1\ncommit gpu-daemons\n' >"$run/journal"
+        expect 1 "The record names sshd.service, not a service baton stops." -- --root "$tree" --rundir "$run" recover
+        rm -f "$run/journal"
         # Without a native driver on the GPU nothing draws: that fails.
         rm -f "$tree/sys/devices/pci0000:00/0000:00:05.0/driver"
         printf 'baton-journal 1\ngpu 0000:00:05.0\nrec firmware-fb fb.efi-framebuffer.0 efi-framebuffer\ncommit firmware-fb\n' >"$run/journal"
