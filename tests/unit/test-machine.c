@@ -195,6 +195,10 @@ static void test_never_own_holder(void) {
         ASSERT_TRUE(strstr(text, "pid 1377 nvidia-persiste /dev/nvidiactl"));
         ASSERT_FALSE(strstr(text, "2051"));
         ASSERT_TRUE(strstr(text, "IOMMU group    none (the GPU has no IOMMU group: IOMMU off?)\n"));
+        /* nvidia and nvidia_uvm are live without refcnt: loaded for good. */
+        ASSERT_TRUE(strstr(text, "modules        nvidia_uvm: loaded, cannot be unloaded (no refcnt: a kernel "
+                                 "without module unloading)\n"
+                                 "               nvidia: loaded, cannot be unloaded (no refcnt"));
 }
 
 static void test_gpu_device_nodes(void) {
