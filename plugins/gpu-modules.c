@@ -170,7 +170,10 @@ int gpu_module_busy_reason(const GpuModuleState *st, char * const *unloading, ch
                 *ret = NULL;
                 return 0;
         }
-        return r < 0 ? -ENOMEM : 1;
+        if (r < 0)
+                return -ENOMEM;
+        /* In use now, which the stages before may end (drm-idle waits for the holders). */
+        return foreign ? 1 : 2;
 }
 
 int gpu_modules_parse_loaded(const char *driver, const char *value, char ***ret) {
@@ -220,6 +223,8 @@ static int plan_module(const char *root, const char *name, char * const *unloadi
         r = gpu_module_busy_reason(&st, unloading, &reason);
         if (r < 0)
                 return r;
+        if (r == 2)
+                return strv_extendf(plan, "unload %s once the processes using it are gone (%s)", name, reason);
         if (r > 0)
                 return strv_extendf(plan, "cannot unload %s now (%s): the handover would fail", name, reason);
         return strv_extendf(plan, "unload %s", name);

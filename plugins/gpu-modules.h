@@ -40,8 +40,10 @@ static inline bool gpu_module_loaded(const GpuModuleState *s) {
 /* Why the loaded module described by st cannot be unloaded once the modules of unloading
  * that hold it are gone, or NULL (returning 0) when it can: built in; no_unload; held by a module
  * outside unloading; or referenced beyond its holders (each holder module counts one in
- * refcnt). Returns 1 with the reason: "refcount 3, held by nvidia_modeset, nvidia_uvm: 1
- * reference besides those modules (a process with /dev/nvidia* open?)". */
+ * refcnt). Returns 1 with the reason for what no stage can change (built in, no_unload, a
+ * foreign holder), 2 for references of processes that may yet go: "refcount 3, held by
+ * nvidia_modeset, nvidia_uvm: 1 reference(s) besides those modules (a process with the
+ * device open?)". */
 int gpu_module_busy_reason(const GpuModuleState *st, char * const *unloading, char **ret);
 
 /* The journal's "loaded" value ("nvidia_drm,nvidia_modeset,nvidia") back as a list, in

@@ -72,12 +72,12 @@ static void test_busy_reason(void) {
         ASSERT_EQ(gpu_module_busy_reason(&ours, unloading, &none), 0);
         ASSERT_NULL(none);
 
-        ASSERT_EQ(gpu_module_busy_reason(&used, unloading, &a), 1);
+        ASSERT_EQ(gpu_module_busy_reason(&used, unloading, &a), 2);
         ASSERT_STREQ(a, "refcount 3, held by nvidia_modeset, nvidia_uvm: 1 reference(s) besides "
                         "those modules (a process with the device open?)");
         ASSERT_EQ(gpu_module_busy_reason(&foreign, unloading, &b), 1);
         ASSERT_STREQ(b, "refcount 2, held by nvidia_modeset, nvidia_fs: baton does not unload nvidia_fs");
-        ASSERT_EQ(gpu_module_busy_reason(&open, unloading, &c), 1);
+        ASSERT_EQ(gpu_module_busy_reason(&open, unloading, &c), 2);
         ASSERT_STREQ(c, "refcount 1, no holders: still in use (a process with the device open?)");
         ASSERT_EQ(gpu_module_busy_reason(&builtin, unloading, &d), 1);
         ASSERT_STREQ(d, "built into the kernel");
