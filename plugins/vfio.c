@@ -21,6 +21,17 @@
  * any driver but vfio-pci, or none when no driver claims the device. The vfio modules stay
  * loaded: other guests may use them, and unloading them gains the host nothing.
  *
+ * The reset ladder: when the recorded driver is registered and was offered the device, yet
+ * the device has no driver, the driver's probe failed: a card a guest left in a state its
+ * driver cannot initialise (AMD's reset bug) comes back only after a reset. to_host then
+ * says so and walks, until the driver binds: a function reset through the device's sysfs
+ * `reset` (present only when the kernel knows a reset method) and drivers_probe; then a
+ * remove of the device from the bus and a rescan, which probes it afresh. Each rung is
+ * logged; when the driver still does not bind the stage fails naming what it tried. A
+ * recorded device missing from the bus (a ladder cut short between remove and rescan) gets
+ * one rescan before its phases run. Without a record the wanted driver is unknown, so
+ * there is no ladder.
+ *
  * Journal: "module.<name>" = "present" or "absent" (to_guest loaded it), for each module;
  * per endpoint "driver.<address>" = its driver or "none", and "override.<address>" = its
  * driver_override, "" when unset.
