@@ -11,8 +11,11 @@
  * /sys/bus/platform/drivers/<recorded driver>/bind. Since 6.0 the kernel deletes the device
  * for good when vfio-pci or a native DRM driver takes the VGA device over (shared/LAB.md):
  * a recorded device that is gone counts as returned when the GPU has a native driver with
- * a DRM card node again, or else a frame-buffer vtconsole is bound; when neither, the
- * display has nothing to draw on and to_host fails. Without a record it binds each unbound
+ * a DRM card node again, or else a frame-buffer vtconsole is bound. A native driver that
+ * gives neither (nvidia without nvidia_drm's fbdev emulation) counts too, with a warning:
+ * the kernel allows no console back until the next boot, the driver itself works. When
+ * the GPU has no native driver at all, the display has nothing to draw on and to_host
+ * fails. Without a record it binds each unbound
  * firmware framebuffer to the platform driver named like the device ("efi-framebuffer.0"
  * to "efi-framebuffer", as sysfb names them) when that driver is registered.
  *
@@ -209,6 +212,12 @@ static int check_taken_over(const Machine *m, const char *name) {
                         return 0;
                 }
 
+        if (gpu && gpu->driver && !streq(gpu->driver, "vfio-pci")) {
+                log_warning("%s is gone for good (the kernel removed it when vfio-pci took the GPU over), "
+                            "and %s, the GPU's driver, gives no framebuffer console: the text console stays "
+                            "dark until the next boot.", name, gpu->driver);
+                return 0;
+        }
         return log_error_errno(SYNTHETIC_ERRNO(ENODEV),
                                "%s is gone and nothing took the display over: the GPU %s has no native "
                                "driver with a DRM card node (driver: %s) and no frame-buffer console is bound",

@@ -17,6 +17,7 @@
  * GPU, which can hang on a card that did not reset. The loop stays responsive meanwhile. */
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -28,6 +29,7 @@
 #include "pidfd-wait.h"
 #include "stage.h"
 #include "strv.h"
+#include "sysfs-util.h"
 
 /* --- Policy and module state: pure or read-only, unit-tested --- */
 
@@ -47,34 +49,47 @@ void gpu_module_state_done(GpuModuleState *s) {
         s->holders = strv_free(s->holders);
 }
 
-static int holder_names(const struct kmod_module *mod, char ***ret) {
-        _cleanup_(kmod_module_unref_listp) struct kmod_list *list = NULL;
-        _cleanup_strv_free_ char **names = NULL;
-        struct kmod_list *l;
-        int r;
-
-        list = kmod_module_get_holders(mod);
-        kmod_list_foreach(l, list) {
-                _cleanup_(kmod_module_unrefp) struct kmod_module *h = kmod_module_get_module(l);
-
-                r = strv_extend(&names, kmod_module_get_name(h));
-                if (r < 0)
-                        return r;
-        }
-        *ret = TAKE_PTR(names);
-        return 0;
+static int parse_initstate(const char *s) {
+        if (streq(s, "live"))
+                return KMOD_MODULE_LIVE;
+        if (streq(s, "coming"))
+                return KMOD_MODULE_COMING;
+        if (streq(s, "going"))
+                return KMOD_MODULE_GOING;
+        return -EBADMSG;
 }
 
-int gpu_module_query(struct kmod_ctx *ctx, const char *name, GpuModuleState *ret) {
-        _cleanup_(kmod_module_unrefp) struct kmod_module *mod = NULL;
+/* initstate of /sys/module/NAME below root, as libkmod tells it: a directory without
+ * initstate is a built-in module's (its parameters live there), no directory is no module. */
+static int read_initstate(const char *root, const char *dir) {
+        _cleanup_free_ char *s = NULL;
+        int r;
+
+        r = sysfs_read_attr(root, dir, "initstate", &s);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        if (r > 0)
+                return parse_initstate(s);
+        r = sysfs_exists(root, dir);
+        if (r < 0)
+                return r;
+        return r > 0 ? KMOD_MODULE_BUILTIN : -ENOENT;
+}
+
+int gpu_module_query(const char *root, const char *name, GpuModuleState *ret) {
+        _cleanup_free_ char *dir = NULL, *holders = NULL, *refcnt = NULL;
         GpuModuleState st = { .initstate = -ENOENT, .refcnt = -1 };
         int r;
 
-        r = kmod_module_new_from_name(ctx, name, &mod);
-        if (r < 0)
-                return r;
+        /* Names come from the static policy or a parsed journal value: never a path. */
+        if (isempty(name) || strchr(name, '/') || name[0] == '.')
+                return -EINVAL;
+        /* Read by hand rather than through libkmod, which only knows the live /sys/module:
+         * plan and status also read fixture trees and other roots. */
+        if (asprintf(&dir, "/sys/module/%s", name) < 0 || asprintf(&holders, "%s/holders", dir) < 0)
+                return -ENOMEM;
 
-        r = kmod_module_get_initstate(mod);
+        r = read_initstate(root, dir);
         if (r == -ENOENT || r == KMOD_MODULE_BUILTIN) {
                 st.initstate = r;
                 *ret = st;
@@ -84,17 +99,33 @@ int gpu_module_query(struct kmod_ctx *ctx, const char *name, GpuModuleState *ret
                 return r;
         st.initstate = r;
 
-        r = kmod_module_get_refcnt(mod);
-        if (r == -ENOENT) {             /* unloaded while we looked */
-                *ret = (GpuModuleState) { .initstate = -ENOENT, .refcnt = -1 };
-                return 0;
-        }
-        if (r < 0)
+        r = sysfs_read_attr(root, dir, "refcnt", &refcnt);
+        if (r < 0 && r != -ENOENT)
                 return r;
-        st.refcnt = r;
+        if (r > 0) {
+                unsigned u;
 
-        r = holder_names(mod, &st.holders);
-        if (r < 0)
+                r = safe_atou(refcnt, 10, &u);
+                if (r < 0 || u > INT_MAX)
+                        return -EBADMSG;
+                st.refcnt = (int) u;
+        } else {
+                /* No refcnt while initstate is there: a kernel built without
+                 * CONFIG_MODULE_UNLOAD, whose modules stay for good. Unless the module
+                 * went away between the two reads. */
+                r = read_initstate(root, dir);
+                if (r == -ENOENT) {
+                        *ret = (GpuModuleState) { .initstate = -ENOENT, .refcnt = -1 };
+                        return 0;
+                }
+                if (r < 0)
+                        return r;
+                st.no_unload = true;
+        }
+
+        /* Without module unloading the kernel keeps no holders links either. */
+        r = sysfs_list_dir(root, holders, NULL, &st.holders);
+        if (r < 0 && r != -ENOENT)
                 return r;
         *ret = st;
         return 0;
@@ -115,6 +146,9 @@ int gpu_module_busy_reason(const GpuModuleState *st, char * const *unloading, ch
 
         if (st->initstate == KMOD_MODULE_BUILTIN)
                 return asprintf(ret, "built into the kernel") < 0 ? -ENOMEM : 1;
+        if (st->no_unload)
+                return asprintf(ret, "this kernel cannot unload modules: it has no refcnt for it, "
+                                "as when built without CONFIG_MODULE_UNLOAD") < 0 ? -ENOMEM : 1;
 
         r = strv_join(st->holders, ", ", &held);
         if (r < 0)
@@ -136,7 +170,10 @@ int gpu_module_busy_reason(const GpuModuleState *st, char * const *unloading, ch
                 *ret = NULL;
                 return 0;
         }
-        return r < 0 ? -ENOMEM : 1;
+        if (r < 0)
+                return -ENOMEM;
+        /* In use now, which the stages before may end (drm-idle waits for the holders). */
+        return foreign ? 1 : 2;
 }
 
 int gpu_modules_parse_loaded(const char *driver, const char *value, char ***ret) {
@@ -170,44 +207,51 @@ int gpu_modules_parse_loaded(const char *driver, const char *value, char ***ret)
 }
 
 /* The plan line of one module of the unload list. */
-static int plan_module(struct kmod_ctx *ctx, const char *name, char * const *unloading, char ***plan) {
+static int plan_module(const char *root, const char *name, char * const *unloading, char ***plan) {
         _cleanup_(gpu_module_state_done) GpuModuleState st = {};
         _cleanup_free_ char *reason = NULL;
         int r;
 
-        r = gpu_module_query(ctx, name, &st);
+        r = gpu_module_query(root, name, &st);
         if (r < 0)
                 return r;
         if (st.initstate == -ENOENT)
                 return strv_extendf(plan, "%s is not loaded", name);
+        if (st.no_unload)
+                return strv_extendf(plan, "refuse: %s is loaded and this kernel cannot unload modules "
+                                    "(no /sys/module/%s/refcnt: built without CONFIG_MODULE_UNLOAD)", name, name);
         r = gpu_module_busy_reason(&st, unloading, &reason);
         if (r < 0)
                 return r;
+        if (r == 2)
+                return strv_extendf(plan, "unload %s once the processes using it are gone (%s)", name, reason);
         if (r > 0)
                 return strv_extendf(plan, "cannot unload %s now (%s): the handover would fail", name, reason);
         return strv_extendf(plan, "unload %s", name);
 }
 
-static int plan_unload(const char *const *policy, struct kmod_ctx *ctx, char ***plan) {
+static int plan_unload(const char *const *policy, const char *root, char ***plan) {
         _cleanup_free_ char *names = NULL;
         int r;
 
         r = strv_join((char * const *) policy, ", ", &names);
         if (r < 0)
                 return r;
-        if (!ctx)
+        r = sysfs_exists(root, "/sys/module");
+        if (r < 0)
+                return r;
+        if (r == 0)
                 return strv_extendf(plan, "unload those of %s that are loaded "
-                                    "(module state is only read on the live system)", names);
+                                    "(no /sys/module below the root: module state unknown)", names);
         for (const char *const *name = policy; *name; name++) {
-                r = plan_module(ctx, *name, (char * const *) policy, plan);
+                r = plan_module(root, *name, (char * const *) policy, plan);
                 if (r < 0)
                         return r;
         }
         return 0;
 }
 
-int gpu_modules_observe_machine(const Machine *m, struct kmod_ctx *ctx, StagePosition *ret_pos,
-                                char ***ret_plan) {
+int gpu_modules_observe(const Machine *m, StagePosition *ret_pos, char ***ret_plan) {
         _cleanup_strv_free_ char **plan = NULL;
         const char *const *policy;
         const char *driver = m->gpu ? m->gpu->driver : NULL;
@@ -217,7 +261,7 @@ int gpu_modules_observe_machine(const Machine *m, struct kmod_ctx *ctx, StagePos
         policy = gpu_modules_for_driver(driver);
         if (policy) {
                 pos = STAGE_AT_HOST;
-                r = plan_unload(policy, ctx, &plan);
+                r = plan_unload(policy, m->root, &plan);
         } else if (driver && streq(driver, "vfio-pci")) {
                 pos = STAGE_AT_GUEST;
                 r = strv_extend(&plan, "the GPU is on vfio-pci: its driver's modules are out of the way");
@@ -233,6 +277,36 @@ int gpu_modules_observe_machine(const Machine *m, struct kmod_ctx *ctx, StagePos
 
         *ret_pos = pos;
         *ret_plan = TAKE_PTR(plan);
+        return 0;
+}
+
+int gpu_modules_refuse(const Machine *m) {
+        const char *const *policy = gpu_modules_for_driver(m->gpu ? m->gpu->driver : NULL);
+        int r;
+
+        if (!policy)
+                return 0;
+        for (const char *const *name = policy; *name; name++) {
+                _cleanup_(gpu_module_state_done) GpuModuleState st = {};
+                _cleanup_free_ char *reason = NULL;
+
+                r = gpu_module_query(m->root, *name, &st);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to read the state of module %s: %m", *name);
+                if (st.initstate == -ENOENT)
+                        continue;
+                /* Its users are the business of the stages before; only what no stage can
+                 * change refuses the handover now. */
+                if (st.initstate != KMOD_MODULE_BUILTIN && !st.no_unload &&
+                    !first_foreign(st.holders, (char * const *) policy))
+                        continue;
+                r = gpu_module_busy_reason(&st, (char * const *) policy, &reason);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to describe module %s: %m", *name);
+                return log_error_errno(SYNTHETIC_ERRNO(EPERM),
+                                       "Refusing to hand over: the GPU %s needs module %s unloaded, and it "
+                                       "cannot be: %s.", m->gpu->address, *name, strna(reason));
+        }
         return 0;
 }
 
@@ -294,18 +368,6 @@ static int kmod_context(struct kmod_ctx **ret) {
 
 static bool root_is_live(Step *s) {
         return streq(step_root(s), "/");
-}
-
-static int gpu_modules_observe(const Machine *m, StagePosition *ret_pos, char ***ret_plan) {
-        _cleanup_(kmod_unrefp) struct kmod_ctx *ctx = NULL;
-        int r;
-
-        if (streq(m->root, "/")) {
-                r = kmod_context(&ctx);
-                if (r < 0)
-                        return r;
-        }
-        return gpu_modules_observe_machine(m, ctx, ret_pos, ret_plan);
 }
 
 static int worker_unload(struct kmod_ctx *ctx, const char *name) {
@@ -394,7 +456,7 @@ static int needs_action(ModuleChain *c, const char *name) {
         _cleanup_free_ char *reason = NULL;
         int r;
 
-        r = gpu_module_query(c->ctx, name, &st);
+        r = gpu_module_query("/", name, &st);
         if (r < 0)
                 return log_error_errno(r, "Failed to read the state of module %s: %m", name);
         if (c->op == GPU_MODULE_LOAD)
@@ -415,7 +477,7 @@ static int verify_module(ModuleChain *c, const char *name) {
         _cleanup_(gpu_module_state_done) GpuModuleState st = {};
         int r;
 
-        r = gpu_module_query(c->ctx, name, &st);
+        r = gpu_module_query("/", name, &st);
         if (r < 0)
                 return log_error_errno(r, "Failed to read the state of module %s: %m", name);
         if (c->op == GPU_MODULE_UNLOAD && st.initstate != -ENOENT)
@@ -535,7 +597,7 @@ static int chain_new(Step *s, GpuModuleOp op, char **names, const char *driver, 
 }
 
 /* Fails, naming the module, its refcount and holders, when one of those to unload is busy. */
-static int check_unloadable(struct kmod_ctx *ctx, const char *const *policy, char ***ret_loaded) {
+static int check_unloadable(const char *root, const char *const *policy, char ***ret_loaded) {
         _cleanup_strv_free_ char **loaded = NULL;
         int r;
 
@@ -543,7 +605,7 @@ static int check_unloadable(struct kmod_ctx *ctx, const char *const *policy, cha
                 _cleanup_(gpu_module_state_done) GpuModuleState st = {};
                 _cleanup_free_ char *reason = NULL;
 
-                r = gpu_module_query(ctx, *name, &st);
+                r = gpu_module_query(root, *name, &st);
                 if (r < 0)
                         return log_error_errno(r, "Failed to read the state of module %s: %m", *name);
                 if (st.initstate == -ENOENT)
@@ -580,7 +642,7 @@ static int gpu_modules_to_guest(Step *s) {
         r = chain_new(s, GPU_MODULE_UNLOAD, NULL, driver, &c);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up unloading %s's modules: %m", driver);
-        r = check_unloadable(c->ctx, policy, &loaded);
+        r = check_unloadable(step_root(s), policy, &loaded);
         if (r < 0)
                 return r;
         c->names = loaded;
@@ -642,4 +704,5 @@ const Stage stage_gpu_modules = {
         .observe = gpu_modules_observe,
         .to_guest = gpu_modules_to_guest,
         .to_host = gpu_modules_to_host,
+        .refuse = gpu_modules_refuse,
 };

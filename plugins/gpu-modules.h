@@ -23,11 +23,14 @@ typedef struct GpuModuleState {
         int initstate;                  /* KMOD_MODULE_LIVE, _COMING, _GOING, _BUILTIN; -ENOENT: not loaded */
         int refcnt;                     /* -1 when unknown (builtin, not loaded) */
         char **holders;                 /* the loaded modules that use it */
+        bool no_unload;                 /* loaded for good: no refcnt (no CONFIG_MODULE_UNLOAD) */
 } GpuModuleState;
 
-/* Reads name's state through ctx. Read-only; a module that is not loaded, or does not exist
- * at all, is no error: initstate -ENOENT. Fails on -ENOMEM or an unreadable /sys/module. */
-int gpu_module_query(struct kmod_ctx *ctx, const char *name, GpuModuleState *ret);
+/* Reads name's state from /sys/module/NAME below root ("/": the running kernel). Read-only;
+ * a module that is not loaded, or does not exist at all, is no error: initstate -ENOENT. A
+ * loaded module without refcnt (a kernel built without CONFIG_MODULE_UNLOAD) has no_unload
+ * set. Fails on -ENOMEM, -EINVAL for a name that is not one, or an unreadable /sys/module. */
+int gpu_module_query(const char *root, const char *name, GpuModuleState *ret);
 void gpu_module_state_done(GpuModuleState *s);
 
 static inline bool gpu_module_loaded(const GpuModuleState *s) {
@@ -35,10 +38,12 @@ static inline bool gpu_module_loaded(const GpuModuleState *s) {
 }
 
 /* Why the loaded module described by st cannot be unloaded once the modules of unloading
- * that hold it are gone, or NULL (returning 0) when it can: built in; held by a module
+ * that hold it are gone, or NULL (returning 0) when it can: built in; no_unload; held by a module
  * outside unloading; or referenced beyond its holders (each holder module counts one in
- * refcnt). Returns 1 with the reason: "refcount 3, held by nvidia_modeset, nvidia_uvm: 1
- * reference besides those modules (a process with /dev/nvidia* open?)". */
+ * refcnt). Returns 1 with the reason for what no stage can change (built in, no_unload, a
+ * foreign holder), 2 for references of processes that may yet go: "refcount 3, held by
+ * nvidia_modeset, nvidia_uvm: 1 reference(s) besides those modules (a process with the
+ * device open?)". */
 int gpu_module_busy_reason(const GpuModuleState *st, char * const *unloading, char **ret);
 
 /* The journal's "loaded" value ("nvidia_drm,nvidia_modeset,nvidia") back as a list, in
@@ -65,9 +70,14 @@ int gpu_module_worker_fork(struct kmod_ctx *ctx, GpuModuleOp op, const char *nam
  * block; call it once the worker has exited. */
 int gpu_module_worker_result(pid_t pid);
 
-/* observe() with ctx the live kernel's libkmod context, or NULL when m was read from
- * another root (then module state is unknown and the plan says so). STAGE_AT_HOST while
+/* The stage's observe(): module state comes from /sys/module below m->root (a root without
+ * one, like most fixture trees, has unknown module state and the plan says so). STAGE_AT_HOST while
  * the GPU is bound to a driver whose modules must go, STAGE_AT_GUEST when it is on
  * vfio-pci, STAGE_NOTHING_TO_DO otherwise. */
-int gpu_modules_observe_machine(const Machine *m, struct kmod_ctx *ctx, StagePosition *ret_pos,
-                                char ***ret_plan);
+int gpu_modules_observe(const Machine *m, StagePosition *ret_pos, char ***ret_plan);
+
+/* The stage's refuse(): -EPERM, logged, when a module of the GPU driver's stack is loaded
+ * and can never be unloaded (built in, no_unload, held by a module outside the stack),
+ * read from /sys/module below m->root. A module only in use now is no reason: the stages
+ * before this one stop its users. */
+int gpu_modules_refuse(const Machine *m);

@@ -59,6 +59,12 @@ typedef struct Stage {
          * begins, before any stage's to_host runs; must not block. The audio stage lets
          * go of its device reservations here, before vfio gives the card back. */
         void (*before_host)(void);
+        /* Optional: called on the observed machine when a handover is asked for, before
+         * the journal exists and before any stage acts. Returns a negative errno, after
+         * logging why, when the handover can never succeed on this machine (no IOMMU
+         * group, a module that cannot be unloaded): refusing then changes nothing, while
+         * failing in to_guest() would undo what the stages before had done. */
+        int (*refuse)(const Machine *m);
 } Stage;
 
 /* NULL-terminated, in handover order (plugins/stages.c). */

@@ -21,6 +21,17 @@
  * any driver but vfio-pci, or none when no driver claims the device. The vfio modules stay
  * loaded: other guests may use them, and unloading them gains the host nothing.
  *
+ * The reset ladder: when the recorded driver is registered and was offered the device, yet
+ * the device has no driver, the driver's probe failed: a card a guest left in a state its
+ * driver cannot initialise (AMD's reset bug) comes back only after a reset. to_host then
+ * says so and walks, until the driver binds: a function reset through the device's sysfs
+ * `reset` (present only when the kernel knows a reset method) and drivers_probe; then a
+ * remove of the device from the bus and a rescan, which probes it afresh. Each rung is
+ * logged; when the driver still does not bind the stage fails naming what it tried. A
+ * recorded device missing from the bus (a ladder cut short between remove and rescan) gets
+ * one rescan before its phases run. Without a record the wanted driver is unknown, so
+ * there is no ladder.
+ *
  * Journal: "module.<name>" = "present" or "absent" (to_guest loaded it), for each module;
  * per endpoint "driver.<address>" = its driver or "none", and "override.<address>" = its
  * driver_override, "" when unset.
@@ -43,6 +54,7 @@
 #define PCI_DEVICES_DIR "/sys/bus/pci/devices"
 #define PCI_DRIVERS_DIR "/sys/bus/pci/drivers"
 #define PCI_DRIVERS_PROBE "/sys/bus/pci/drivers_probe"
+#define PCI_RESCAN "/sys/bus/pci/rescan"
 
 /* vfio_iommu_type1 by name too: it is only a soft dependency of vfio (shared/LAB.md). */
 static const char *const vfio_modules[] = { "vfio_pci", "vfio_iommu_type1" };
@@ -214,6 +226,8 @@ typedef struct Target {
         char *override;         /* written to driver_override; NULL: cleared */
         char *want;             /* the driver it must end up with: see vfio_driver_wanted() */
         bool deferred;          /* to_host: the wanted driver is not registered: stays unbound */
+        bool ladder;            /* to_host: its driver's probe failed: the reset ladder runs */
+        bool did_reset;         /* the ladder's function reset went through */
 } Target;
 
 typedef enum Phase {
@@ -221,6 +235,14 @@ typedef enum Phase {
         PHASE_UNBIND,
         PHASE_PROBE,
         PHASE_VERIFY,
+        /* The reset ladder, to_host only, when the driver did not take the device back
+         * (each phase does nothing unless Target.ladder is set): */
+        PHASE_RESET,            /* a function reset through its sysfs reset */
+        PHASE_RESET_PROBE,      /* drivers_probe after it */
+        PHASE_RESET_VERIFY,
+        PHASE_REMOVE,           /* then the device leaves the bus */
+        PHASE_RESCAN,           /* and a rescan brings it back, probed afresh */
+        PHASE_LADDER_VERIFY,
         _PHASE_MAX,
 } Phase;
 
@@ -233,6 +255,7 @@ typedef struct Job {
         size_t n, current;
         Phase phase;
         char *unbinding;        /* the driver the current device is leaving, for errors */
+        bool rescanning;        /* to_host: a rescan for a device missing from the bus runs */
 } Job;
 
 static void job_free(void *p) {
@@ -297,14 +320,19 @@ static int read_device(Step *s, const char *address, PciDevice *ret) {
 
 static void write_done(Step *s, int r, void *userdata);
 
-static int start_write(Step *s, Job *j, const char *path, const char *deadline) {
-        const char *address = j->targets[j->current].address;
+/* Writes value (the current device's address when NULL) to path in a worker. */
+static int start_write_value(Step *s, Job *j, const char *path, const char *value, const char *deadline) {
+        const char *v = value ?: j->targets[j->current].address;
         int r;
 
-        r = step_write_async(s, path, address, step_deadline_usec(s, deadline), write_done, j);
+        r = step_write_async(s, path, v, step_deadline_usec(s, deadline), write_done, j);
         if (r < 0)
-                return log_error_errno(r, "Failed to start writing %s to %s: %m", address, path);
+                return log_error_errno(r, "Failed to start writing %s to %s: %m", v, path);
         return STEP_PENDING;
+}
+
+static int start_write(Step *s, Job *j, const char *path, const char *deadline) {
+        return start_write_value(s, j, path, NULL, deadline);
 }
 
 static int phase_override(Step *s, Job *j, Target *t) {
@@ -391,9 +419,111 @@ static int phase_verify(Step *s, Job *j, Target *t) {
                 return r;
         if (vfio_driver_wanted(t->want, d.driver) || (t->deferred && !d.driver))
                 return 0;
+        /* Its driver is there and the device was offered to it, yet it has none: the
+         * driver's probe failed. A card a guest left in a state its driver cannot
+         * initialise (AMD's reset bug) comes back only after a reset. */
+        if (!j->to_guest && !d.driver && t->want && !streq(t->want, VFIO_DRIVER_NONE)) {
+                log_warning("%s did not bind to %s: its probe failed (the kernel log says why). Walking "
+                            "the reset ladder: a function reset, then a remove and rescan of the device.",
+                            t->address, t->want);
+                t->ladder = true;
+                return 0;
+        }
         return log_error_errno(SYNTHETIC_ERRNO(EIO), "%s has driver %s, expected %s",
                                t->address, d.driver ?: "none",
                                t->want ?: "any driver but " VFIO_DRIVER);
+}
+
+/* --- The reset ladder: each rung only while Target.ladder is set --- */
+
+static int device_path(const char *address, const char *attr, char **ret) {
+        return asprintf(ret, PCI_DEVICES_DIR "/%s/%s", address, attr) < 0 ? -ENOMEM : 0;
+}
+
+static int phase_reset(Step *s, Job *j, Target *t) {
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        if (!t->ladder)
+                return 0;
+        r = device_path(t->address, "reset", &path);
+        if (r < 0)
+                return r;
+        /* The kernel offers `reset` only when the device has a reset method (FLR, PM,
+         * a bus or slot reset, a device-specific one). */
+        r = sysfs_exists(step_root(s), path);
+        if (r < 0)
+                return log_error_errno(r, "Failed to check for %s: %m", path);
+        if (r == 0) {
+                log_notice("Reset ladder, %s: no function reset (the device has no reset method).", t->address);
+                return 0;
+        }
+        log_notice("Reset ladder, %s: function reset through %s.", t->address, path);
+        return start_write_value(s, j, path, "1", "probe");
+}
+
+static int phase_reset_probe(Step *s, Job *j, Target *t) {
+        if (!t->ladder || !t->did_reset)
+                return 0;
+        return start_write(s, j, PCI_DRIVERS_PROBE, "probe");
+}
+
+/* Whether the ladder is done with t: its driver has it. */
+static int ladder_check(Step *s, Target *t, const char *after) {
+        _cleanup_(pci_device_done) PciDevice d = {};
+        int r;
+
+        r = read_device(s, t->address, &d);
+        if (r < 0)
+                return r;
+        if (!vfio_driver_wanted(t->want, d.driver))
+                return 0;
+        log_notice("Reset ladder, %s: bound to %s again after %s.", t->address, d.driver, after);
+        t->ladder = false;
+        return 1;
+}
+
+static int phase_reset_verify(Step *s, Job *j, Target *t) {
+        int r;
+
+        if (!t->ladder || !t->did_reset)
+                return 0;
+        r = ladder_check(s, t, "a function reset");
+        if (r == 0)
+                log_notice("Reset ladder, %s: still no driver after a function reset.", t->address);
+        return r < 0 ? r : 0;
+}
+
+static int phase_remove(Step *s, Job *j, Target *t) {
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        if (!t->ladder)
+                return 0;
+        r = device_path(t->address, "remove", &path);
+        if (r < 0)
+                return r;
+        log_notice("Reset ladder, %s: removing it from the PCI bus, then rescanning.", t->address);
+        return start_write_value(s, j, path, "1", "unbind");
+}
+
+static int phase_rescan(Step *s, Job *j, Target *t) {
+        if (!t->ladder)
+                return 0;
+        return start_write_value(s, j, PCI_RESCAN, "1", "probe");
+}
+
+static int phase_ladder_verify(Step *s, Job *j, Target *t) {
+        int r;
+
+        if (!t->ladder)
+                return 0;
+        r = ladder_check(s, t, "a remove and rescan");
+        if (r != 0)
+                return r < 0 ? r : 0;
+        return log_error_errno(SYNTHETIC_ERRNO(EIO), "%s has no driver after the reset ladder (function reset %s, "
+                               "remove and rescan done), expected %s: the card needs a reboot",
+                               t->address, t->did_reset ? "done" : "not available", t->want);
 }
 
 typedef int (*phase_func_t)(Step *s, Job *j, Target *t);
@@ -403,6 +533,12 @@ static const phase_func_t phases[_PHASE_MAX] = {
         [PHASE_UNBIND] = phase_unbind,
         [PHASE_PROBE] = phase_probe,
         [PHASE_VERIFY] = phase_verify,
+        [PHASE_RESET] = phase_reset,
+        [PHASE_RESET_PROBE] = phase_reset_probe,
+        [PHASE_RESET_VERIFY] = phase_reset_verify,
+        [PHASE_REMOVE] = phase_remove,
+        [PHASE_RESCAN] = phase_rescan,
+        [PHASE_LADDER_VERIFY] = phase_ladder_verify,
 };
 
 static int check_group_node(Step *s, int group) {
@@ -420,13 +556,12 @@ static int check_group_node(Step *s, int group) {
         return 0;
 }
 
-/* A recorded device that is no longer there has nothing to return to. */
+/* A recorded device that is no longer there (after a rescan) has nothing to return to. */
 static bool device_gone(Step *s, const char *address) {
         _cleanup_free_ char *path = NULL;
 
         if (asprintf(&path, PCI_DEVICES_DIR "/%s", address) < 0 || sysfs_exists(step_root(s), path) != 0)
                 return false;   /* there, or unknown: the phases will say what fails */
-        log_warning("%s is gone, ignoring.", address);
         return true;
 }
 
@@ -437,8 +572,17 @@ static int advance(Step *s, Job *j) {
         for (; j->current < j->n; j->current++, j->phase = PHASE_OVERRIDE) {
                 Target *t = &j->targets[j->current];
 
-                if (!j->to_guest && j->phase == PHASE_OVERRIDE && device_gone(s, t->address))
+                if (!j->to_guest && j->phase == PHASE_OVERRIDE && device_gone(s, t->address)) {
+                        /* Removed by a reset ladder that a crash cut short: one rescan
+                         * brings it back, then its phases run. */
+                        if (!j->rescanning) {
+                                log_notice("%s is not on the PCI bus: rescanning it.", t->address);
+                                j->rescanning = true;
+                                return start_write_value(s, j, PCI_RESCAN, "1", "probe");
+                        }
+                        log_warning("%s is gone, ignoring.", t->address);
                         continue;
+                }
                 for (; j->phase < _PHASE_MAX; j->phase++) {
                         r = phases[j->phase](s, j, t);
                         if (r != 0)
@@ -451,15 +595,47 @@ static int advance(Step *s, Job *j) {
 /* The blocking write of the current phase ended with r. */
 static int check_write(Step *s, Job *j, int r) {
         _cleanup_(pci_device_done) PciDevice d = {};
-        const char *address = j->targets[j->current].address;
+        Target *t = &j->targets[j->current];
+        const char *address = t->address;
+
+        switch (j->phase) {
+        case PHASE_RESET:
+                /* A failed rung is no failure: the next one may work. */
+                if (r < 0)
+                        log_warning_errno(r, "Reset ladder, %s: the function reset failed: %m", address);
+                t->did_reset = r >= 0;
+                return r < 0 ? 0 : crash_point(s, "reset", address);
+        case PHASE_RESET_PROBE:
+                if (r < 0)
+                        log_warning_errno(r, "drivers_probe for %s after its reset failed: %m", address);
+                return crash_point(s, "drivers_probe after reset", address);
+        case PHASE_REMOVE:
+                if (r < 0)
+                        return log_error_errno(r, "Failed to remove %s from the PCI bus: %m", address);
+                return 0;       /* no crash point: rescan must follow; advance() rescans after a crash */
+        case PHASE_RESCAN:
+                if (r < 0)
+                        return log_error_errno(r, "Failed to rescan the PCI bus for %s: %m", address);
+                if (device_gone(s, address))
+                        return log_error_errno(SYNTHETIC_ERRNO(ENODEV), "%s did not come back after a rescan "
+                                               "of the PCI bus", address);
+                return crash_point(s, "rescanned", address);
+        default:
+                break;
+        }
 
         if (j->phase == PHASE_PROBE && r == -ETIMEDOUT)
                 return log_error_errno(r, "drivers_probe for %s did not finish within the probe deadline "
                                        "(%.0f s): a driver's probe() is stuck", address,
                                        step_deadline_usec(s, "probe") / 1e6);
+        /* On the way back a driver whose probe failed may fail the write too: the
+         * check after it decides, and the reset ladder acts on it. */
+        if (j->phase == PHASE_PROBE && r < 0 && !j->to_guest)
+                log_warning_errno(r, "drivers_probe for %s failed: %m", address);
+        else if (j->phase == PHASE_PROBE && r < 0)
+                return log_error_errno(r, "Failed to probe drivers for %s: %m", address);
         if (j->phase == PHASE_PROBE)
-                return r < 0 ? log_error_errno(r, "Failed to probe drivers for %s: %m", address) :
-                               crash_point(s, "drivers_probe", address);
+                return crash_point(s, "drivers_probe", address);
 
         if (r == -ETIMEDOUT)
                 return log_error_errno(r, "Unbinding %s from %s did not finish within the unbind deadline "
@@ -480,6 +656,15 @@ static int check_write(Step *s, Job *j, int r) {
 static void write_done(Step *s, int r, void *userdata) {
         Job *j = userdata;
 
+        if (j->rescanning && j->phase == PHASE_OVERRIDE) {
+                /* The rescan for a missing device: advance() looks at it again. */
+                if (r < 0)
+                        log_warning_errno(r, "Failed to rescan the PCI bus: %m");
+                r = advance(s, j);
+                if (r != STEP_PENDING)
+                        step_finish(s, r);
+                return;
+        }
         r = check_write(s, j, r);
         if (r >= 0) {
                 j->phase++;
@@ -680,6 +865,7 @@ static int vfio_to_host(Step *s) {
 const Stage stage_vfio = {
         .name = "vfio",
         .summary = "vfio-pci for the IOMMU group",
+        .refuse = refuse_unless_possible,
         .observe = vfio_observe,
         .to_guest = vfio_to_guest,
         .to_host = vfio_to_host,

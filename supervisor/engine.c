@@ -839,7 +839,22 @@ Engine *engine_free(Engine *e) {
         return NULL;
 }
 
-static int engine_plan_handover(Engine *e) {
+/* Every stage's say on whether this machine can be handed over at all, before anything
+ * changes: the first refusal (logged by the stage) ends it. */
+static int refuse_handover(const Machine *m) {
+        int r;
+
+        for (const Stage *const *st = stage_table; *st; st++) {
+                if (!(*st)->refuse)
+                        continue;
+                r = (*st)->refuse(m);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int engine_plan_handover(Engine *e, const Machine *m) {
         Journal *j = NULL;
         int r;
 
@@ -862,6 +877,9 @@ static int engine_plan_handover(Engine *e) {
         if (r != -ENOENT)
                 return log_error_errno(r, "Failed to read %s/journal: %m", e->rundir);
 
+        r = refuse_handover(m);
+        if (r < 0)
+                return r;
         r = journal_create(e->rundir, e->gpu, &e->journal);
         if (r < 0)
                 return log_error_errno(r, "Failed to create the journal in %s: %m", e->rundir);
@@ -938,7 +956,7 @@ int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata) {
         e->op = op;
         e->journal = journal_free(e->journal);
 
-        r = op == ENGINE_HANDOVER ? engine_plan_handover(e) : engine_plan_to_host(e, op);
+        r = op == ENGINE_HANDOVER ? engine_plan_handover(e, m) : engine_plan_to_host(e, op);
         if (r <= 0) {
                 e->journal = journal_free(e->journal);
                 return r;

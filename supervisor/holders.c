@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 
 #include <ctype.h>
+#include <dirent.h>
+#include <limits.h>
+#include <unistd.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +11,7 @@
 
 #include "drm-fdinfo.h"
 #include "holders.h"
+#include "log.h"
 #include "macro.h"
 #include "parse-util.h"
 #include "strv.h"
@@ -16,6 +20,40 @@
 bool holder_node_matches(char * const *nodes, const char *path) {
         return strv_contains(nodes, path) || startswith(path, "/dev/fb") ||
                startswith(path, "/dev/nvidia") || streq(path, "/dev/kfd");
+}
+
+bool holder_node_is_gpu_device(const char *path) {
+        return holder_node_matches(NULL, path) || startswith(path, "/dev/dri/") ||
+               startswith(path, "/dev/snd/") || startswith(path, "/dev/vfio/");
+}
+
+int holders_close_inherited(void) {
+        _cleanup_closedir_ DIR *d = NULL;
+        struct dirent *de;
+        int n = 0;
+
+        d = opendir("/proc/self/fd");
+        if (!d)
+                return -errno;
+        while ((de = readdir(d))) {
+                char link[64], target[PATH_MAX];
+                unsigned fd;
+                ssize_t l;
+
+                if (safe_atou(de->d_name, 10, &fd) < 0 || fd < 3 || fd > INT_MAX || (int) fd == dirfd(d))
+                        continue;
+                (void) snprintf(link, sizeof(link), "/proc/self/fd/%u", fd);
+                l = readlink(link, target, sizeof(target) - 1);
+                if (l < 0)
+                        continue;
+                target[l] = '\0';
+                if (!holder_node_is_gpu_device(target))
+                        continue;
+                log_debug("Closing fd %u of %s, inherited from the parent process.", fd, target);
+                (void) close((int) fd);
+                n++;
+        }
+        return n;
 }
 
 const char *proc_maps_line_path(const char *line) {
@@ -174,9 +212,21 @@ static int cmp_holder(const void *a, const void *b) {
         return strcmp(x->node, y->node);
 }
 
+/* The scanning process as the scanned /proc names it (its "self" link; a fixture tree may
+ * have one), 0 when it has none. */
+static pid_t scanner_pid(const char *root) {
+        _cleanup_free_ char *self = NULL;
+        pid_t pid;
+
+        if (read_link(root, "/proc/self", &self) < 0 || parse_pid(self, &pid) < 0)
+                return 0;
+        return pid;
+}
+
 int holders_scan(const char *root, char * const *nodes, HolderScan *ret) {
         _cleanup_(holder_scan_done) HolderScan s = {};
         _cleanup_strv_free_ char **pids = NULL;
+        pid_t self;
         int r;
 
         /* A fixture tree without /proc has no processes; the live one always has it. */
@@ -184,10 +234,13 @@ int holders_scan(const char *root, char * const *nodes, HolderScan *ret) {
         if (r < 0 && r != -ENOENT)
                 return r;
 
+        /* baton is never a holder of its own: a handover would wait for itself. It may
+         * have inherited a node's fd from its parent (main() closes those it finds). */
+        self = scanner_pid(root);
         STRV_FOREACH(name, pids) {
                 pid_t pid;
 
-                if (parse_pid(*name, &pid) < 0)
+                if (parse_pid(*name, &pid) < 0 || pid == self)
                         continue;
                 r = scan_fds(root, &s, pid, nodes);
                 if (r >= 0)

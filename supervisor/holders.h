@@ -36,11 +36,22 @@ typedef struct HolderScan {
  * /dev/nvidia*, /dev/kfd. */
 bool holder_node_matches(char * const *nodes, const char *path);
 
+/* Whether path is a node of a GPU or its functions, as an fd baton might inherit:
+ * holder_node_matches()'s own nodes plus the nodes below /dev/dri, /dev/snd and /dev/vfio. */
+bool holder_node_is_gpu_device(const char *path);
+
+/* Closes every fd above 2 of this process that holder_node_is_gpu_device() names: one
+ * inherited from the parent would keep the driver busy and its module referenced through
+ * the handover. Returns how many it closed, or a negative errno when /proc/self/fd cannot
+ * be read. */
+int holders_close_inherited(void);
+
 /* The pathname column of a /proc/PID/maps line, NULL for anonymous mappings. Points into
  * line. */
 const char *proc_maps_line_path(const char *line);
 
 /* Walks /proc below root. Processes that vanish meanwhile are skipped; ones we may not
- * inspect are counted. Read-only. */
+ * inspect are counted; the scanning process itself (/proc/self below root) is never a
+ * holder. Read-only. */
 int holders_scan(const char *root, char * const *nodes, HolderScan *ret);
 void holder_scan_done(HolderScan *s);

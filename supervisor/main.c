@@ -24,6 +24,7 @@
 #include "drm-probe.h"
 #include "engine.h"
 #include "guest-marker.h"
+#include "holders.h"
 #include "journal.h"
 #include "log.h"
 #include "machine.h"
@@ -174,8 +175,13 @@ static int verb_plan(int argc, char *argv[]) {
         if (!machine_has_gpu(m))
                 return log_error_errno(SYNTHETIC_ERRNO(ENODEV), "no display-class GPU on this machine: nothing to plan");
 
-        printf("Handover plan for GPU %s (IOMMU group %d); nothing is changed by this command.\n",
-               m->gpu->address, m->group.number);
+        /* No IOMMU group is no number: vfio's plan below says why that refuses the handover. */
+        if (m->group.number < 0)
+                printf("Handover plan for GPU %s (no IOMMU group: the IOMMU is off or absent); "
+                       "nothing is changed by this command.\n", m->gpu->address);
+        else
+                printf("Handover plan for GPU %s (IOMMU group %d); nothing is changed by this command.\n",
+                       m->gpu->address, m->group.number);
         for (const Stage *const *st = stage_table; *st; st++) {
                 char **lines = NULL;
                 StagePosition pos;
@@ -529,5 +535,10 @@ int main(int argc, char *argv[]) {
         if (r > 0)
                 return EXIT_SUCCESS;
 
+        /* An fd of /dev/nvidiactl inherited from the parent would hold nvidia's module
+         * for as long as baton runs, and make baton a holder of the GPU it hands over. */
+        r = holders_close_inherited();
+        if (r < 0)
+                log_debug_errno(r, "Failed to list the inherited fds, ignoring: %m");
         return dispatch(argc - optind, argv + optind);
 }

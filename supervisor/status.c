@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <inttypes.h>
 #include <string.h>
 
+#include "gpu-modules.h"
 #include "macro.h"
 #include "status.h"
 #include "strv.h"
+#include "sysfs-util.h"
 
 #define LABEL_WIDTH 15
 
@@ -202,6 +206,49 @@ static void print_holders(FILE *f, const Machine *m) {
                         LABEL_WIDTH, "", s->n_unreadable);
 }
 
+/* One module of the GPU driver's stack that must leave the kernel for a handover. */
+static void print_module(FILE *f, const char *root, const char *name) {
+        _cleanup_(gpu_module_state_done) GpuModuleState st = {};
+        int r;
+
+        r = gpu_module_query(root, name, &st);
+        if (r < 0)
+                fprintf(f, "%s: unreadable (%s)", name, strerror(-r));
+        else if (st.initstate == KMOD_MODULE_BUILTIN)
+                fprintf(f, "%s: built in, cannot be unloaded", name);
+        else if (st.no_unload)
+                fprintf(f, "%s: loaded, cannot be unloaded (no refcnt: a kernel without module unloading)", name);
+        else
+                fprintf(f, "%s: loaded, refcnt %d", name, st.refcnt);
+}
+
+/* The loaded modules of the GPU driver's stack, for drivers whose modules a handover
+ * unloads (nvidia); nothing for others. */
+static void print_modules(FILE *f, const Machine *m) {
+        const char *const *policy = gpu_modules_for_driver(m->gpu ? m->gpu->driver : NULL);
+        size_t n = 0;
+
+        if (!policy)
+                return;
+        label(f, "modules");
+        if (sysfs_exists(m->root, "/sys/module") <= 0) {
+                fputs("unknown (no /sys/module)\n", f);
+                return;
+        }
+        for (const char *const *name = policy; *name; name++) {
+                _cleanup_free_ char *dir = NULL;
+
+                if (asprintf(&dir, "/sys/module/%s", *name) < 0 || sysfs_exists(m->root, dir) <= 0)
+                        continue;
+                if (n++ > 0)
+                        label(f, "");
+                print_module(f, m->root, *name);
+                fputc('\n', f);
+        }
+        if (n == 0)
+                fputs("none loaded\n", f);
+}
+
 void status_print(FILE *f, const Machine *m, const DrmProbe *probe, int probe_error) {
         if (m->gpu)
                 print_gpu(f, m);
@@ -214,5 +261,6 @@ void status_print(FILE *f, const Machine *m, const DrmProbe *probe, int probe_er
         if (strv_length(m->snd_nodes) > 0)
                 print_nodes(f, "audio nodes", m->snd_nodes);
         print_master(f, m, probe, probe_error);
+        print_modules(f, m);
         print_holders(f, m);
 }

@@ -52,9 +52,19 @@ fixtures)
         expect 0 "the desktop session not looked up: the machine is read from" -- --root "$fixtures/lab" --rundir "$run" plan
         expect 0 " 2. display-manager " -- --root "$fixtures/lab" --rundir "$run" plan
         expect 0 "display-manager.service not looked up" -- --root "$fixtures/lab" --rundir "$run" plan
-        expect 0 " 8. vfio " -- --root "$fixtures/lab" --rundir "$run" plan
+        expect 0 " 9. vfio " -- --root "$fixtures/lab" --rundir "$run" plan
         expect 0 "take org.freedesktop.ReserveDevice1.Audio0 on the user's session bus (card 0, 0000:00:02.1)" -- --root "$fixtures/lab" --rundir "$run" plan
         expect 1 "nothing to plan" -- --root "$fixtures/nogpu" --rundir "$run" plan
+        # The real NVIDIA machine without IOMMU and without module unloading: plan says so,
+        # and a handover refuses before the journal exists or anything changes.
+        expect 0 "Handover plan for GPU 0000:00:05.0 (no IOMMU group: the IOMMU is off or absent)" -- \
+                --root "$fixtures/nvidia-noiommu" --rundir "$run" plan
+        expect 0 "stop nvidia-persistenced.service if running" -- \
+                --root "$fixtures/nvidia-noiommu" --rundir "$run" plan
+        expect 0 "refuse: nvidia is loaded and this kernel cannot unload modules" -- \
+                --root "$fixtures/nvidia-noiommu" --rundir "$run" plan
+        expect 1 "Refusing to hand over: the GPU 0000:00:05.0 needs module nvidia_uvm unloaded" -- \
+                --root "$fixtures/nvidia-noiommu" --rundir "$run" handover
         expect 0 "state          host (no transition recorded)" -- --root "$fixtures/lab" --rundir "$run" status
         if [ -n "$(ls -A "$run")" ]; then
                 echo "FAIL: plan or status wrote into the run directory: $(ls -A "$run")"
@@ -120,6 +130,72 @@ fixtures)
                 echo "FAIL: recover left vtcon1 unbound or a journal behind"
                 failed=$((failed + 1))
         fi
+        rm -rf "$tree" "$run"
+        # A crash point named instead of counted (BATON_TEST_CRASH_AT="STAGE: LABEL").
+        tree=$(mktemp -d)
+        run=$(mktemp -d)
+        cp -a "$fixtures/lab/." "$tree"
+        rm -rf "$tree"/proc/* "$tree"/sys/kernel/debug/dri/*
+        BATON_TEST_CRASH_AT="vtconsoles: unbound vtcon1" "$baton" --root "$tree" --rundir "$run" handover >"$out" 2>"$err"
+        rc=$?
+        if [ $rc -ne 137 ] || ! grep -q "killed at crash point [0-9]* (vtconsoles: unbound vtcon1)" "$err" ||
+           [ "$(cat "$tree/sys/class/vtconsole/vtcon1/bind")" != 0 ] || [ ! -e "$run/journal" ]; then
+                echo "FAIL: a crash point named by its label: exit $rc"; cat "$out" "$err"
+                failed=$((failed + 1))
+        else
+                echo "ok: a crash point named by its label -> $rc"
+        fi
+        expect 0 "" -- --root "$tree" --rundir "$run" recover
+        [ "$(cat "$tree/sys/class/vtconsole/vtcon1/bind")" = 1 ] || { echo "FAIL: recover left vtcon1 unbound"; failed=$((failed + 1)); }
+        rm -rf "$tree" "$run"
+        # The reset ladder on a copy: the journal says the GPU had bochs-drm, which is
+        # registered, yet the GPU has no driver after drivers_probe (a fixture's links never
+        # change, like a driver whose probe keeps failing). recover walks the ladder: the
+        # sysfs reset, drivers_probe, remove, rescan; then names what is left.
+        tree=$(mktemp -d)
+        run=$(mktemp -d)
+        cp -a "$fixtures/lab/." "$tree"
+        dev=$tree/sys/devices/pci0000:00/0000:00:02.0
+        rm -f "$dev/driver"
+        mkdir -p "$tree/sys/bus/pci/drivers/bochs-drm"
+        : >"$tree/sys/bus/pci/drivers_probe"
+        : >"$tree/sys/bus/pci/rescan"
+        : >"$dev/reset"
+        : >"$dev/remove"
+        printf 'baton-journal 1\ngpu 0000:00:02.0\nrec vfio driver.0000:00:02.0 bochs-drm\nrec vfio override.0000:00:02.0 \ncommit vfio\n' >"$run/journal"
+        expect 1 "0000:00:02.0 has no driver after the reset ladder (function reset done, remove and rescan done), expected bochs-drm" -- \
+                --root "$tree" --rundir "$run" recover
+        for l in "did not bind to bochs-drm: its probe failed" "Reset ladder, 0000:00:02.0: function reset through" \
+                 "still no driver after a function reset" "removing it from the PCI bus, then rescanning"; do
+                grep -qF "$l" "$err" || { echo "FAIL: the ladder did not say '$l'"; cat "$err"; failed=$((failed + 1)); }
+        done
+        if [ "$(cat "$dev/reset")" != 1 ] || [ "$(cat "$dev/remove")" != 1 ] || [ "$(cat "$tree/sys/bus/pci/rescan")" != 1 ]; then
+                echo "FAIL: the ladder did not write reset, remove and rescan"
+                failed=$((failed + 1))
+        fi
+        # Without a reset method the ladder goes straight to remove and rescan.
+        rm -f "$dev/reset"
+        expect 1 "(function reset not available, remove and rescan done)" -- --root "$tree" --rundir "$run" recover
+        grep -qF "no function reset (the device has no reset method)" "$err" \
+                || { echo "FAIL: no word about the missing reset method"; cat "$err"; failed=$((failed + 1)); }
+        rm -rf "$tree" "$run"
+        # firmware-fb's way back when the kernel deleted efifb: nvidia (no fbdev, no card
+        # node) drives the GPU again, the console stays dark: a warning, not a failure.
+        tree=$(mktemp -d)
+        run=$(mktemp -d)
+        cp -a "$fixtures/nvidia-noiommu/." "$tree"
+        rm -rf "$tree"/proc/[0-9]*
+        printf 'baton-journal 1\ngpu 0000:00:05.0\nrec firmware-fb fb.efi-framebuffer.0 efi-framebuffer\ncommit firmware-fb\n' >"$run/journal"
+        expect 0 "efi-framebuffer.0 is gone for good (the kernel removed it when vfio-pci took the GPU over), and nvidia" -- \
+                --root "$tree" --rundir "$run" recover
+        # gpu-daemons starts only services it stops itself, whatever a journal says.
+        printf 'baton-journal 1\ngpu 0000:00:05.0\nrec gpu-daemons unit.sshd.service 1\ncommit gpu-daemons\n' >"$run/journal"
+        expect 1 "The record names sshd.service, not a service baton stops." -- --root "$tree" --rundir "$run" recover
+        rm -f "$run/journal"
+        # Without a native driver on the GPU nothing draws: that fails.
+        rm -f "$tree/sys/devices/pci0000:00/0000:00:05.0/driver"
+        printf 'baton-journal 1\ngpu 0000:00:05.0\nrec firmware-fb fb.efi-framebuffer.0 efi-framebuffer\ncommit firmware-fb\n' >"$run/journal"
+        expect 1 "efi-framebuffer.0 is gone and nothing took the display over" -- --root "$tree" --rundir "$run" recover
         rm -rf "$tree" "$run"
         expect 2 "--deadline takes WHAT=SECONDS" -- --deadline unbind=0 status
         expect 2 "--deadline takes WHAT=SECONDS" -- --deadline nope=3 status

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 
-/* The gpu-modules stage's policy, its reading of module state through libkmod (read-only:
+/* The gpu-modules stage's policy, its reading of module state from /sys/module (read-only:
  * nothing is loaded or unloaded here), the refcount judgement, the journal value, and
  * observe() on the fixture trees. */
 
@@ -14,7 +14,7 @@
 #include "strv.h"
 #include "tests.h"
 
-extern const Stage stage_gpu_modules;
+extern const Stage stage_gpu_modules, stage_gpu_daemons;
 
 static Machine *load(const char *tree) {
         Machine *m = NULL;
@@ -72,12 +72,12 @@ static void test_busy_reason(void) {
         ASSERT_EQ(gpu_module_busy_reason(&ours, unloading, &none), 0);
         ASSERT_NULL(none);
 
-        ASSERT_EQ(gpu_module_busy_reason(&used, unloading, &a), 1);
+        ASSERT_EQ(gpu_module_busy_reason(&used, unloading, &a), 2);
         ASSERT_STREQ(a, "refcount 3, held by nvidia_modeset, nvidia_uvm: 1 reference(s) besides "
                         "those modules (a process with the device open?)");
         ASSERT_EQ(gpu_module_busy_reason(&foreign, unloading, &b), 1);
         ASSERT_STREQ(b, "refcount 2, held by nvidia_modeset, nvidia_fs: baton does not unload nvidia_fs");
-        ASSERT_EQ(gpu_module_busy_reason(&open, unloading, &c), 1);
+        ASSERT_EQ(gpu_module_busy_reason(&open, unloading, &c), 2);
         ASSERT_STREQ(c, "refcount 1, no holders: still in use (a process with the device open?)");
         ASSERT_EQ(gpu_module_busy_reason(&builtin, unloading, &d), 1);
         ASSERT_STREQ(d, "built into the kernel");
@@ -110,13 +110,84 @@ static void test_parse_loaded(void) {
         ASSERT_NULL(untouched);
 }
 
+/* The real NVIDIA machine (fixtures/README.md, nvidia-noiommu): a kernel built without
+ * CONFIG_MODULE_UNLOAD has initstate but no refcnt, and no holders links. */
+static void test_query_no_unload(void) {
+        const char *root = FIXTURE("nvidia-noiommu");
+        _cleanup_(gpu_module_state_done) GpuModuleState nv = {}, uvm = {}, drm = {};
+        _cleanup_free_ char *reason = NULL;
+        GpuModuleState bad;
+
+        ASSERT_OK(gpu_module_query(root, "nvidia", &nv));
+        ASSERT_EQ(nv.initstate, KMOD_MODULE_LIVE);
+        ASSERT_EQ(nv.refcnt, -1);
+        ASSERT_TRUE(nv.no_unload);
+        ASSERT_NULL(nv.holders);
+        ASSERT_TRUE(gpu_module_loaded(&nv));
+        ASSERT_OK(gpu_module_query(root, "nvidia_uvm", &uvm));
+        ASSERT_TRUE(uvm.no_unload);
+        ASSERT_OK(gpu_module_query(root, "nvidia_drm", &drm));
+        ASSERT_EQ(drm.initstate, -ENOENT);
+        ASSERT_FALSE(drm.no_unload);
+
+        ASSERT_EQ(gpu_module_busy_reason(&nv, (char **) gpu_modules_for_driver("nvidia"), &reason), 1);
+        ASSERT_STREQ(reason, "this kernel cannot unload modules: it has no refcnt for it, "
+                             "as when built without CONFIG_MODULE_UNLOAD");
+        ASSERT_EQ(gpu_module_query(root, "../module/nvidia", &bad), -EINVAL);
+        ASSERT_EQ(gpu_module_query(root, "", &bad), -EINVAL);
+}
+
+static void test_observe_no_unload(void) {
+        _cleanup_(machine_freep) Machine *m = load(FIXTURE("nvidia-noiommu"));
+        _cleanup_strv_free_ char **plan = NULL;
+        StagePosition pos = STAGE_MIXED;
+
+        ASSERT_OK(stage_gpu_modules.observe(m, &pos, &plan));
+        ASSERT_EQ(pos, STAGE_AT_HOST);
+        ASSERT_EQ(strv_length(plan), 5);
+        ASSERT_STREQ(plan[0], "nvidia_drm is not loaded");
+        ASSERT_STREQ(plan[2], "refuse: nvidia_uvm is loaded and this kernel cannot unload modules "
+                              "(no /sys/module/nvidia_uvm/refcnt: built without CONFIG_MODULE_UNLOAD)");
+        ASSERT_STREQ(plan[3], "nvidia_peermem is not loaded");
+        ASSERT_TRUE(startswith(plan[4], "refuse: nvidia is loaded and this kernel cannot unload"));
+
+        /* A handover refuses before the journal exists, naming the module. */
+        ASSERT_TRUE(stage_gpu_modules.refuse != NULL);
+        ASSERT_EQ(stage_gpu_modules.refuse(m), -EPERM);
+}
+
+/* gpu-daemons, the stage before: nvidia's persistence daemon must stop before anything
+ * waits for the GPU's holders. Only nvidia has such a service. */
+static void test_daemons_observe(void) {
+        _cleanup_(machine_freep) Machine *nv = load(FIXTURE("nvidia-noiommu"));
+        _cleanup_(machine_freep) Machine *lab = load(FIXTURE("lab"));
+        _cleanup_strv_free_ char **a = NULL, **b = NULL;
+        StagePosition pos = STAGE_MIXED;
+
+        ASSERT_OK(stage_gpu_daemons.observe(nv, &pos, &a));
+        ASSERT_EQ(pos, STAGE_AT_HOST);
+        ASSERT_EQ(strv_length(a), 1);
+        ASSERT_STREQ(a[0], "stop nvidia-persistenced.service if running (it keeps nvidia's device nodes open), "
+                           "start it again on return");
+        ASSERT_OK(stage_gpu_daemons.observe(lab, &pos, &b));
+        ASSERT_EQ(pos, STAGE_NOTHING_TO_DO);
+        ASSERT_EQ(strv_length(b), 1);
+        ASSERT_STREQ(b[0], "bochs-drm: no service of its holds the GPU's nodes");
+}
+
+static void test_refuse_nothing_to_unload(void) {
+        _cleanup_(machine_freep) Machine *lab = load(FIXTURE("lab"));
+        _cleanup_(machine_freep) Machine *shared = load(FIXTURE("shared-group"));
+
+        ASSERT_OK(stage_gpu_modules.refuse(lab));       /* bochs-drm: unbind only */
+        ASSERT_OK(stage_gpu_modules.refuse(shared));    /* no /sys/module: nothing seen loaded */
+}
+
 static void test_query_absent_module(void) {
-        _cleanup_(kmod_unrefp) struct kmod_ctx *ctx = kmod_new(NULL, NULL);
         GpuModuleState st = { .initstate = 77, .refcnt = 77 };
 
         /* Only reads /sys/module: a name no kernel has is simply not loaded. */
-        ASSERT_TRUE(ctx != NULL);
-        ASSERT_OK(gpu_module_query(ctx, "baton_no_such_module", &st));
+        ASSERT_OK(gpu_module_query("/", "baton_no_such_module", &st));
         ASSERT_EQ(st.initstate, -ENOENT);
         ASSERT_EQ(st.refcnt, -1);
         ASSERT_NULL(st.holders);
@@ -174,25 +245,27 @@ static void test_observe(void) {
         ASSERT_EQ(pos, STAGE_NOTHING_TO_DO);
         ASSERT_STREQ(b[0], "the GPU has no driver bound: no module to unload");
 
-        /* A fixture root is not this kernel: its module state is not read. */
+        /* A root without /sys/module (most fixtures): module state is unknown. */
         ASSERT_OK(stage_gpu_modules.observe(shared, &pos, &c));
         ASSERT_EQ(pos, STAGE_AT_HOST);
         ASSERT_EQ(strv_length(c), 1);
         ASSERT_STREQ(c[0], "unload those of nvidia_drm, nvidia_modeset, nvidia_uvm, nvidia_peermem, "
-                           "nvidia that are loaded (module state is only read on the live system)");
+                           "nvidia that are loaded (no /sys/module below the root: module state unknown)");
 }
 
 static void test_observe_live_state(void) {
         _cleanup_(machine_freep) Machine *shared = load(FIXTURE("shared-group"));
-        _cleanup_(kmod_unrefp) struct kmod_ctx *ctx = kmod_new(NULL, NULL);
         _cleanup_strv_free_ char **plan = NULL;
         StagePosition pos = STAGE_MIXED;
         bool any_loaded = false;
 
-        /* With a kmod context every module gets its own line; which state each is in is
-         * this machine's business, but the lines must be one of the known kinds. */
-        ASSERT_TRUE(ctx != NULL);
-        ASSERT_OK(gpu_modules_observe_machine(shared, ctx, &pos, &plan));
+        /* The fixture's GPU with this machine's /sys/module: every module gets its own line;
+         * which state each is in is this machine's business, but the lines must be one of
+         * the known kinds. */
+        free(shared->root);
+        shared->root = strdup("/");
+        ASSERT_TRUE(shared->root != NULL);
+        ASSERT_OK(gpu_modules_observe(shared, &pos, &plan));
         ASSERT_EQ(pos, STAGE_AT_HOST);
         ASSERT_EQ(strv_length(plan), 5);
         ASSERT_TRUE(startswith(plan[0], "nvidia_drm is not loaded") || startswith(plan[0], "unload nvidia_drm") ||
@@ -212,7 +285,7 @@ static void test_observe_vfio(void) {
         free(gpu->driver);
         gpu->driver = strdup("vfio-pci");
         ASSERT_TRUE(gpu->driver != NULL);
-        ASSERT_OK(gpu_modules_observe_machine(lab, NULL, &pos, &plan));
+        ASSERT_OK(gpu_modules_observe(lab, &pos, &plan));
         ASSERT_EQ(pos, STAGE_AT_GUEST);
         ASSERT_EQ(strv_length(plan), 1);
 }
@@ -222,6 +295,10 @@ int main(void) {
         RUN(test_busy_reason);
         RUN(test_parse_loaded);
         RUN(test_query_absent_module);
+        RUN(test_query_no_unload);
+        RUN(test_observe_no_unload);
+        RUN(test_refuse_nothing_to_unload);
+        RUN(test_daemons_observe);
         RUN(test_worker_absent_module);
         RUN(test_observe);
         RUN(test_observe_live_state);

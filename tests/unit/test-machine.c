@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "dev-nodes.h"
 #include "drm-probe.h"
+#include "holders.h"
 #include "machine.h"
 #include "status.h"
 #include "strv.h"
@@ -173,6 +176,53 @@ static void test_shared_group_holders(void) {
         ASSERT_TRUE(strstr(text, "shared: 1 endpoint(s) not part of the card"));
 }
 
+/* The real NVIDIA machine (tests/unit/fixtures/README.md, nvidia-noiommu): baton had
+ * inherited an fd of /dev/nvidiactl and listed itself as a holder. /proc/self names it. */
+static void test_never_own_holder(void) {
+        _cleanup_(machine_freep) Machine *m = load(FIXTURE("nvidia-noiommu"));
+        const HolderScan *s = &m->holders;
+        _cleanup_free_ char *text = NULL;
+
+        ASSERT_EQ(s->n_holders, 4);
+        for (size_t i = 0; i < s->n_holders; i++) {
+                ASSERT_EQ(s->holders[i].pid, 1377);
+                ASSERT_STREQ(s->holders[i].comm, "nvidia-persiste");
+        }
+        ASSERT_STREQ(s->holders[0].node, "/dev/nvidia-caps/nvidia-cap2");
+        ASSERT_STREQ(s->holders[3].node, "/dev/nvidiactl");
+
+        text = status_text(m);
+        ASSERT_TRUE(strstr(text, "pid 1377 nvidia-persiste /dev/nvidiactl"));
+        ASSERT_FALSE(strstr(text, "2051"));
+        ASSERT_TRUE(strstr(text, "IOMMU group    none (the GPU has no IOMMU group: IOMMU off?)\n"));
+        /* nvidia and nvidia_uvm are live without refcnt: loaded for good. */
+        ASSERT_TRUE(strstr(text, "modules        nvidia_uvm: loaded, cannot be unloaded (no refcnt: a kernel "
+                                 "without module unloading)\n"
+                                 "               nvidia: loaded, cannot be unloaded (no refcnt"));
+}
+
+static void test_gpu_device_nodes(void) {
+        const char *gpu[] = { "/dev/nvidiactl", "/dev/nvidia0", "/dev/nvidia-caps/nvidia-cap2", "/dev/dri/card0",
+                              "/dev/dri/renderD128", "/dev/fb0", "/dev/kfd", "/dev/snd/controlC1", "/dev/vfio/2" };
+        const char *other[] = { "/dev/null", "/dev/pts/0", "/dev/tty1", "/dev/input/event3", "/dev/nvme0n1",
+                                "pipe:[123]", "/home/u/dev/nvidia0", "" };
+
+        for (size_t i = 0; i < ELEMENTSOF(gpu); i++)
+                ASSERT_TRUE(holder_node_is_gpu_device(gpu[i]));
+        for (size_t i = 0; i < ELEMENTSOF(other); i++)
+                ASSERT_FALSE(holder_node_is_gpu_device(other[i]));
+}
+
+static void test_close_inherited(void) {
+        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+        /* Nothing of a GPU here (build machines have none): other fds stay open. */
+        ASSERT_TRUE(fd >= 3);
+        ASSERT_TRUE(holders_close_inherited() >= 0);
+        ASSERT_TRUE(fcntl(fd, F_GETFD) >= 0);
+        ASSERT_EQ(close(fd), 0);
+}
+
 static void test_select_gpu(void) {
         PciDevice d[] = {
                 { .address = (char *) "0000:00:01.0", .class = 0x060400, .boot_vga = -1 },
@@ -246,6 +296,9 @@ int main(void) {
         RUN(test_nogpu);
         RUN(test_shared_group);
         RUN(test_shared_group_holders);
+        RUN(test_never_own_holder);
+        RUN(test_gpu_device_nodes);
+        RUN(test_close_inherited);
         RUN(test_select_gpu);
         RUN(test_lab_status_text);
         RUN(test_missing_root);

@@ -125,3 +125,70 @@ install_daemon() {
         systemctl reload dbus.service
         systemctl daemon-reload
 }
+
+# --- The kernel-module doubles (tests/lab/doubles; the nofb boot only) ---
+
+# Installs the doubles built for this boot ($LAB_DOUBLES) as the running kernel's
+# modules, so that modprobe and baton's libkmod find nvidia and friends by name.
+install_doubles() {
+        local dir=/lib/modules/$(uname -r)/updates/baton-doubles
+        [ -n "${LAB_DOUBLES:-}" ] || { echo "no doubles: not the nofb boot"; return 1; }
+        [ -f "$dir/nvidia.ko" ] && return 0
+        mkdir -p "$dir"
+        cp "$LAB_DOUBLES"/*.ko "$dir/"
+        depmod -a "$(uname -r)"
+}
+
+# nvidia-persistenced's stand-in: a process named like it that holds /dev/nvidiactl
+# open for as long as it runs, as the real daemon does.
+install_persistenced() {
+        cp /bin/sleep /usr/local/bin/nvidia-persistenced
+        cat >/etc/systemd/system/nvidia-persistenced.service <<'UNIT'
+[Unit]
+Description=NVIDIA Persistence Daemon (lab stand-in holding /dev/nvidiactl)
+[Service]
+ExecStart=/bin/sh -c 'exec /usr/local/bin/nvidia-persistenced infinity </dev/nvidiactl'
+UNIT
+        systemctl daemon-reload
+}
+
+# The host state of the nofb boot: the GPU's driver, the nvidia modules and their
+# refcounts, the persistence daemon, baton's journal ("core"), then the firmware
+# framebuffer and the vtconsoles.
+nv_core() {
+        local m
+        echo "gpu driver=$(pci_driver $LAB_GPU) override=$(cat /sys/bus/pci/devices/$LAB_GPU/driver_override)"
+        for m in nvidia_drm nvidia_modeset nvidia_uvm nvidia; do
+                if [ -d /sys/module/$m ]; then echo "module $m refcnt=$(cat /sys/module/$m/refcnt)"; else echo "module $m absent"; fi
+        done
+        echo "persistenced $(systemctl is-active nvidia-persistenced.service)"
+        if [ -e /run/baton/journal ]; then echo "journal present"; else echo "journal absent"; fi
+}
+nv_state() {
+        local v
+        nv_core
+        if [ -e /sys/bus/platform/devices/efi-framebuffer.0/driver ]; then echo "efifb bound"
+        elif [ -e /sys/bus/platform/devices/efi-framebuffer.0 ]; then echo "efifb unbound"
+        else echo "efifb gone"; fi
+        for v in /sys/class/vtconsole/vtcon*; do echo "${v##*/} $(cat "$v"/name) bind=$(cat "$v"/bind)"; done
+}
+nv_state_is() { [ "$(nv_state)" = "$1" ]; }
+nv_core_is() { [ "$(nv_core)" = "$1" ]; }
+# check_nv_state DESCRIPTION SNAPSHOT [nv_core]: waits up to 10 s for the state.
+check_nv_state() {
+        local get=${3:-nv_state}
+        if wait_for 10 "${get}_is" "$2"; then
+                tap ok "$1"
+        else
+                tap "not ok" "$1"
+                diff <(echo "$2") <($get) | sed 's/^/    /'
+                return 1
+        fi
+}
+
+# all_in TEXT STRING...: every STRING occurs in TEXT.
+all_in() {
+        local text=$1 p
+        shift
+        for p; do grep -qF -- "$p" <<<"$text" || { echo "missing: $p"; return 1; }; done
+}
