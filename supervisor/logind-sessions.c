@@ -120,8 +120,10 @@ static int read_session(const char *root, const char *name, void *ret) {
         _cleanup_free_ char *path = NULL, *text = NULL;
         int r;
 
-        /* logind writes ID.XXXXXX temporaries and renames them over. */
-        if (name[0] == '.' || strchr(name, '.'))
+        /* Session ids are alphanumeric. Anything with a dot is logind's: the ID.ref FIFO
+         * each session's leader holds open (reading it would block) or a temporary that
+         * is renamed over ID. */
+        if (strchr(name, '.'))
                 return 0;
         if (asprintf(&path, "/run/systemd/sessions/%s", name) < 0)
                 return -ENOMEM;

@@ -1,6 +1,8 @@
 '''A STAND-IN for GNOME's session manager (gnome-session), for the lab only.
 
-GNOME Shell cannot run in the lab, so this python3-dbusmock template plays
+The lab runs the real gnome-session (scenario gnome). This python3-dbusmock
+template is kept for what the real one cannot be made to do: take a Logout
+and then never end the session (parameter never_ends). It plays
 org.gnome.SessionManager on a user's real session bus, with the calls baton
 makes (the API of gnome-session's org.gnome.SessionManager.xml):
 
@@ -16,8 +18,13 @@ manager), then the session manager leaves the bus (this process exits). Like
 gnome-session's end-session dialog, a logout that is inhibited and not forced
 waits for the inhibitors to go; this stand-in then does nothing.
 
+With the parameter never_ends, a Logout is answered and nothing else happens:
+the apps keep running and the session manager stays on the bus, the way a
+session manager that hangs mid-logout looks from outside.
+
 Run it as the user:
-  python3 -m dbusmock --template tests/lab/tools/gnome-session-mock.py -l CALL_LOG
+  python3 -m dbusmock --template tests/lab/tools/gnome-session-mock.py -l CALL_LOG \
+          [--parameters '{"never_ends": true}']
 '''
 
 import os
@@ -36,9 +43,10 @@ LOGOUT_FORCE = 2
 APP_SCOPES = ['app-gnome-*.scope', 'app-flatpak-*.scope', 'app-baton-*.scope']
 
 
-def load(mock, _parameters):
+def load(mock, parameters):
     mock.inhibitors = {}        # cookie -> (path, flags)
     mock.next_cookie = 1
+    mock.never_ends = bool(parameters.get('never_ends', False))
 
 
 @dbus.service.method(MAIN_IFACE, in_signature='susu', out_signature='u')
@@ -77,6 +85,8 @@ def IsInhibited(self, flags):
 @dbus.service.method(MAIN_IFACE, in_signature='u', out_signature='')
 def Logout(self, mode):
     if int(mode) != LOGOUT_FORCE and IsInhibited(self, INHIBIT_LOGOUT):
+        return
+    if self.never_ends:
         return
     # After the reply: the apps exit, then the session manager leaves the bus.
     subprocess.Popen(['sh', '-c', 'systemctl --user stop "$@"; kill $PPID_MOCK', 'end-session'] + APP_SCOPES,
