@@ -28,7 +28,9 @@
  * "script" = the relaunch files' paths; "app.N" and "exec.N" = each app's desktop id and the
  * command the script runs.
  *
- * observe() asks the user's bus (blocking, within the "unit" deadline's default). Nothing to
+ * observe() asks the user's bus and reads their .desktop files in a child that dropped to the
+ * user for good, blocking within the configured "unit" deadline in all (the child is killed
+ * then). Nothing to
  * do, with the reason as the plan line, with [session] logout = no, when nobody is logged in
  * to a desktop on seat0 (and [session] user names nobody), when the user has no session bus,
  * or when no GNOME session manager is on it.
@@ -98,6 +100,12 @@ static int session_new(Step *s, Session **ret) {
 
 /* --- Whose session, and what runs in it --- */
 
+/* The whole look at the user's session (their bus and files) takes at most the configured
+ * "unit" deadline: it blocks whoever observes. */
+static uint64_t unit_deadline_usec(void) {
+        return config_get()->deadline_usec[DEADLINE_UNIT] ?: deadline_default_usec(DEADLINE_UNIT);
+}
+
 static int find_user(UserIdentity *ret, char **ret_why) {
         const char *name = config_get()->session_user;
         uid_t uid;
@@ -123,7 +131,6 @@ static int find_user(UserIdentity *ret, char **ret_why) {
 /* 1 when a GNOME session runs for the user (u and d filled); 0 with *ret_why saying why there
  * is nothing to do; a negative errno with *ret_message saying what failed. */
 static int look(UserIdentity *u, DesktopSession *d, char **ret_why, char **ret_message) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         int r;
 
         if (!config_get()->session_logout) {
@@ -141,17 +148,16 @@ static int look(UserIdentity *u, DesktopSession *d, char **ret_why, char **ret_m
         if (*ret_why)
                 return 0;
 
-        r = user_bus_open(u, &bus);
-        if (r == -ENOENT || r == -ECONNREFUSED) {
+        r = desktop_session_read(u, unit_deadline_usec(), d, ret_message);
+        if ((r == -ENOENT || r == -ECONNREFUSED) && !*ret_message) {
                 if (asprintf(ret_why, "%s has no session bus (%s/bus): no session to save", u->name,
                              u->runtime_dir) < 0)
                         return -ENOMEM;
                 return 0;
         }
-        if (r < 0)
+        if (r < 0 && !*ret_message)
                 return asprintf(ret_message, "Failed to connect to %s's session bus: %s", u->name, strerror(-r)) < 0 ?
                         -ENOMEM : r;
-        r = desktop_session_read(bus, u, deadline_default_usec(DEADLINE_UNIT), d, ret_message);
         if (r < 0)
                 return r;
         if (!d->present) {
@@ -508,7 +514,7 @@ static int session_running(const UserIdentity *u) {
         if (r == -ENOENT || r == -ECONNREFUSED)
                 return 0;
         if (r >= 0)
-                r = sd_bus_set_method_call_timeout(bus, deadline_default_usec(DEADLINE_UNIT));
+                r = sd_bus_set_method_call_timeout(bus, unit_deadline_usec());
         if (r >= 0)
                 r = desktop_session_present(bus, &present);
         return r < 0 ? r : present;
