@@ -46,6 +46,7 @@
 #include "config-file.h"
 #include "drm-idle.h"
 #include "engine.h"
+#include "escape.h"
 #include "log.h"
 #include "session/desktop.h"
 #include "session/user.h"
@@ -171,9 +172,20 @@ static int look(UserIdentity *u, DesktopSession *d, char **ret_why, char **ret_m
 
 /* --- observe --- */
 
+/* Desktop ids and scope names come from the user's side: escaped (common/escape.h). */
+static int join_escaped(char * const *l, char **ret) {
+        _cleanup_free_ char *joined = NULL;
+        int r;
+
+        r = strv_join(l, ", ", &joined);
+        if (r < 0)
+                return r;
+        return escape_text(joined, ret);
+}
+
 static int plan_lines(const UserIdentity *u, const DesktopSession *d, char ***plan) {
         const Config *c = config_get();
-        _cleanup_free_ char *ids = NULL, *left = NULL;
+        _cleanup_free_ char *ids = NULL, *left = NULL, *autostart = NULL;
         char wait[32];
         int r;
 
@@ -193,13 +205,14 @@ static int plan_lines(const UserIdentity *u, const DesktopSession *d, char ***pl
                                  strv_length(d->scopes));
         if (r < 0 || !c->session_save)
                 return r;
-        if (strv_join(d->ids, ", ", &ids) < 0 || strv_join(d->left_out, ", ", &left) < 0)
+        if (join_escaped(d->ids, &ids) < 0 || join_escaped(d->left_out, &left) < 0 ||
+            escape_text(d->autostart_path, &autostart) < 0)
                 return -ENOMEM;
         if (strv_length(d->ids) == 0)
                 r = strv_extend(plan, "no running app to relaunch at the next login");
         else
                 r = strv_extendf(plan, "relaunch %s at the next login (one-shot autostart entry %s)", ids,
-                                 d->autostart_path);
+                                 autostart);
         if (r >= 0 && !isempty(left))
                 r = strv_extendf(plan, "not relaunched (autostart, NoDisplay or no .desktop file): %s", left);
         return r;
@@ -391,7 +404,7 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         char wait[32];
 
         drm_idle_format_usec(se->timeout_usec, wait, sizeof(wait));
-        (void) strv_join(se->desktop.scopes, ", ", &scopes);
+        (void) join_escaped(se->desktop.scopes, &scopes);
         session_done(se, log_error_errno(SYNTHETIC_ERRNO(ETIMEDOUT), "The GNOME session of %s did not end "
                                          "within %s ([session] logout-timeout) after the logout was asked for: "
                                          "%s%s%s", se->user.name, wait,
