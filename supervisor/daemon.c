@@ -25,6 +25,7 @@
 #include "libvirt-events.h"
 #include "log.h"
 #include "macro.h"
+#include "parse-util.h"
 #include "polkit.h"
 
 typedef struct Waiter {
@@ -262,18 +263,6 @@ static int authorize_then_request(Daemon *d, sd_bus_message *call, EngineOp op, 
         return r < 0 ? r : 1;
 }
 
-/* "" (no VM named) or a name libvirt could have given a domain: it refuses '/' and
- * newlines, and XML cannot carry other control characters. A name with an escape
- * sequence or a line break would also end up in our log lines as written. */
-static bool vm_name_is_valid(const char *vm) {
-        if (strlen(vm) > 256)
-                return false;
-        for (const char *p = vm; *p; p++)
-                if ((unsigned char) *p < 0x20 || *p == 0x7f || *p == '/')
-                        return false;
-        return true;
-}
-
 static int method_handover(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         const char *vm;
         int r;
@@ -283,7 +272,8 @@ static int method_handover(sd_bus_message *m, void *userdata, sd_bus_error *erro
                 return r;
         if (!vm_name_is_valid(vm))
                 return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
-                                        "not a VM name: longer than 256 bytes, or holds '/' or a control character");
+                                        "not a VM name: longer than 256 bytes, starts with '-', or holds '/' or a "
+                                        "control character");
         return authorize_then_request(userdata, m, ENGINE_HANDOVER, BATON_ACTION_HANDOVER);
 }
 

@@ -52,6 +52,12 @@ fixtures)
         expect 0 " 8. vfio " -- --root "$fixtures/lab" --rundir "$run" plan
         expect 0 "take org.freedesktop.ReserveDevice1.Audio0 on the user's session bus (card 0, 0000:00:02.1)" -- --root "$fixtures/lab" --rundir "$run" plan
         expect 1 "nothing to plan" -- --root "$fixtures/nogpu" --rundir "$run" plan
+        # Row 7 of issue 19: VM names that read as options or hold control characters (C1 too).
+        vmrefusal="Refusing the VM name"
+        expect 1 "$vmrefusal \"--config-dir=/tmp\"" -- --root "$fixtures/lab" --rundir "$run" plan -- --config-dir=/tmp
+        expect 1 "$vmrefusal \"a\\xc2\\x85b\"" -- --root "$fixtures/lab" --rundir "$run" plan "$(printf 'a\302\205b')"
+        expect 1 "$vmrefusal \"a\\x1b[2Jb\"" -- --root "$fixtures/nogpu" --rundir "$run" handover "$(printf 'a\033[2Jb')"
+        expect 1 "$vmrefusal \"-x\"" -- --root "$fixtures/nogpu" --rundir "$run" start -- -x
         expect 0 "state          host (no transition recorded)" -- --root "$fixtures/lab" --rundir "$run" status
         if [ -n "$(ls -A "$run")" ]; then
                 echo "FAIL: plan or status wrote into the run directory: $(ls -A "$run")"

@@ -257,6 +257,16 @@ static void test_escape_text(void) {
         ASSERT_TRUE(text_has_control("a\x1b"));
         ASSERT_TRUE(text_has_control("\xc2\x85"));
         ASSERT_TRUE(text_has_control("\xff"));
+
+        /* Row 7: names the hook hands to the CLI. */
+        ASSERT_TRUE(vm_name_is_valid(""));
+        ASSERT_TRUE(vm_name_is_valid("win11"));
+        ASSERT_TRUE(vm_name_is_valid("caf\xc3\xa9-vm"));
+        ASSERT_FALSE(vm_name_is_valid("--config-dir=tmp"));
+        ASSERT_FALSE(vm_name_is_valid("-x"));
+        ASSERT_FALSE(vm_name_is_valid("a/b"));
+        ASSERT_FALSE(vm_name_is_valid("a\nb"));
+        ASSERT_FALSE(vm_name_is_valid("a\xc2\x85" "b"));
 }
 
 int main(void) {
