@@ -21,7 +21,7 @@
 #define EXPECT_DEVICES \
         "expected nothing, or by-id names, absolute paths and name:\"...\" separated by blanks"
 #define EXPECT_HOTKEY \
-        "expected 1 to 4 distinct key names joined by '+', e.g. KEY_LEFTCTRL+KEY_RIGHTCTRL"
+        "expected 1 to 4 distinct keyboard key names joined by '+', e.g. KEY_LEFTCTRL+KEY_RIGHTCTRL"
 
 static char *dump(const Config *c) {
         char *text = NULL;
@@ -263,7 +263,7 @@ static void test_line_length(void) {
 static void test_invalid_values(void) {
         static const struct {
                 const char *section, *key, *expected;
-                const char *values[10];
+                const char *values[20];
         } cases[] = {
                 { "gpu", "address", "expected auto or a PCI address DDDD:BB:SS.F",
                   { "", "Auto", "0000:00:02", "00:02.0", "0:00:02.0", "0000:00:20.0", "0000:00:02.8",
@@ -291,9 +291,13 @@ static void test_invalid_values(void) {
                     "name:\"x ;y\"", ";x" } },
                 { "input", "hotkey", EXPECT_HOTKEY,
                   { "", "KEY_FOO", "KEY_A+KEY_A", "KEY_A+KEY_B+KEY_C+KEY_D+KEY_E", "KEY_A+", "+KEY_A", "ABS_X",
-                    "KEY_RESERVED", "key_a", "KEY_A # comment" } },
-                { "input", "recover-hotkey", "expected nothing (off) or 1 to 4 distinct key names joined by '+'",
-                  { "KEY_NOPE", "KEY_A++KEY_B" } },
+                    "KEY_RESERVED", "key_a", "KEY_A # comment",
+                    /* Row 10 of issue 19: keyboard keys only. */
+                    "BTN_LEFT", "BTN_SIDE", "KEY_MAX", "KEY_LEFTCTRL+BTN_LEFT", "BTN_DPAD_UP", "BTN_TRIGGER_HAPPY1",
+                    "BTN_A" } },
+                { "input", "recover-hotkey",
+                  "expected nothing (off) or 1 to 4 distinct keyboard key names joined by '+'",
+                  { "KEY_NOPE", "KEY_A++KEY_B", "BTN_RIGHT" } },
                 { "input", "guest-name-prefix", "expected 1 to 64 printable ASCII characters, the first not ';'",
                   { "", ";x", "b\xc3\xa4ton", /* 65 characters */
                     "abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz012" } },
@@ -340,7 +344,8 @@ static void test_valid_values(void) {
                 { "input", "devices", "", "" },
                 { "input", "devices", "name:\"A\"  /dev/input/by-path/x", "name:A /dev/input/by-path/x" },
                 { "input", "devices", "name:\" lead\"", "name:\" lead\"" },
-                { "input", "hotkey", "BTN_SIDE", "BTN_SIDE" },
+                { "input", "hotkey", "KEY_F12", "KEY_F12" },
+                { "input", "hotkey", "KEY_FN+KEY_OK", "KEY_FN+KEY_OK" },
                 { "input", "hotkey", " KEY_A +KEY_B+ KEY_C + KEY_D", "KEY_A+KEY_B+KEY_C+KEY_D" },
                 { "input", "recover-hotkey", "", "" },
                 { "input", "guest-name-prefix", "a ; b", "a" },
