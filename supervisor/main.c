@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
@@ -96,6 +97,12 @@ static void print_journal_state(void) {
         r = journal_load(arg_rundir, false, &j);
         if (r == -ENOENT) {
                 printf("%-15s%s\n", "state", "host (no transition recorded)");
+                return;
+        }
+        if (r == -EACCES || r == -EPERM) {
+                /* Not interrupted: only not readable by this user. */
+                printf("%-15sunknown: %s/journal cannot be read by uid %u (%s): run 'baton status' as root\n",
+                       "state", arg_rundir, (unsigned) geteuid(), strerror(-r));
                 return;
         }
         if (r < 0) {
@@ -417,6 +424,21 @@ static int check_gpu(void) {
         return 0;
 }
 
+/* Without the daemon the CLI changes the machine itself: only root may (row 18 of issue 19:
+ * an unprivileged handover failed halfway on the journal's permissions, a recover started
+ * acting from observation). Tests on fixture trees run as anyone. */
+static int check_privileges(const char *verb) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+
+        if (geteuid() == 0 || !streq(arg_root, "/") || connect_daemon(&bus) > 0)
+                return 0;
+        return log_error_errno(SYNTHETIC_ERRNO(EPERM),
+                               "%s: refusing: the daemon (baton.service) is not running, and without it baton "
+                               "changes the machine from this process, which only root may (this is uid %u). "
+                               "Start baton.service (polkit then decides), or run this as root.",
+                               verb, (unsigned) geteuid());
+}
+
 /* --deadline WHAT=SECONDS, SECONDS a positive decimal up to a day. */
 static int parse_deadline(const char *arg) {
         _cleanup_free_ char *what = NULL;
@@ -522,6 +544,8 @@ static int dispatch(int argc, char *argv[]) {
         }
 
         if ((v->flags & VERB_VM_ARG) && check_vm_arg(argc, argv) < 0)
+                return EXIT_FAILURE;
+        if ((v->flags & VERB_CHANGES_MACHINE) && check_privileges(v->name) < 0)
                 return EXIT_FAILURE;
         if ((v->flags & VERB_CHANGES_MACHINE) && check_gpu() < 0)
                 return EXIT_FAILURE;
