@@ -467,6 +467,19 @@ int config_dump(const Config *c, FILE *f) {
         return fflush(f) == 0 && !ferror(f) ? 0 : -EIO;
 }
 
+int config_dump_public(const Config *c, FILE *f) {
+        Config pub = *c;        /* input_devices is shared, read only */
+        static const char hidden[] = "(not shown)";
+
+        if (!isempty(pub.session_user))
+                strcpy(pub.session_user, hidden);
+        if (!isempty(pub.audio_user))
+                strcpy(pub.audio_user, hidden);
+        if (!isempty(pub.admin_group))
+                strcpy(pub.admin_group, hidden);
+        return config_dump(&pub, f);
+}
+
 /* Where a key was set during one load: a file (an index into Parser.files, from 1; 0 when
  * never set) and a line. */
 typedef struct Where {

@@ -365,10 +365,14 @@ static int method_get_config(sd_bus_message *m, void *userdata, sd_bus_error *er
         FILE *f;
         int r;
 
+        /* Who may change the machine sees it all; others not the names of people and groups. */
+        r = caller_is_admin(m, d->admin_gid);
+        if (r < 0)
+                return r;
         f = open_memstream(&text, &size);
         if (!f)
                 return -errno;
-        r = config_dump(&d->config, f);
+        r = r > 0 ? config_dump(&d->config, f) : config_dump_public(&d->config, f);
         if (fclose(f) != 0 && r >= 0)
                 r = -errno;
         if (r < 0)

@@ -414,6 +414,29 @@ static void test_dump_roundtrip(void) {
         }
 }
 
+/* Row 12 of issue 19: what GetConfig shows to anyone. */
+static void test_dump_public(void) {
+        _cleanup_(config_done) Config c = {};
+        _cleanup_free_ char *text = NULL;
+        size_t size = 0;
+        FILE *f;
+
+        config_init(&c);
+        strcpy(c.session_user, "alice");
+        strcpy(c.audio_user, "bob");
+        strcpy(c.admin_group, "batonadm");
+        strcpy(c.display_manager_unit, "gdm.service");
+        f = open_memstream(&text, &size);
+        ASSERT_TRUE(f);
+        ASSERT_OK(config_dump_public(&c, f));
+        ASSERT_TRUE(fclose(f) == 0);
+        ASSERT_TRUE(strstr(text, "\nunit = gdm.service\n"));
+        ASSERT_FALSE(strstr(text, "alice") || strstr(text, "bob") || strstr(text, "batonadm"));
+        ASSERT_TRUE(strstr(text, "\n[daemon]\nadmin-group = (not shown)\n"));
+        /* The private one is untouched. */
+        ASSERT_STREQ(c.session_user, "alice");
+}
+
 static void test_dump_format(void) {
         _cleanup_(config_done) Config c = {};
         _cleanup_free_ char *text = NULL, *out = NULL, *again = NULL;
@@ -509,6 +532,7 @@ int main(void) {
         RUN(test_failure_keeps_previous);
         RUN(test_dump_roundtrip);
         RUN(test_dump_format);
+        RUN(test_dump_public);
         RUN(test_example);
         RUN(test_parse_seconds);
         return 0;
