@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "macro.h"
+#include "escape.h"
 #include "parse-util.h"
 
 int safe_atou64(const char *s, unsigned base, uint64_t *ret) {
@@ -66,4 +67,8 @@ char *strstrip_end(char *s) {
         while (l > 0 && isspace((unsigned char) s[l - 1]))
                 s[--l] = '\0';
         return s;
+}
+
+bool vm_name_is_valid(const char *s) {
+        return strlen(s) <= 256 && !strchr(s, '/') && s[0] != '-' && !text_has_control(s);
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -13,3 +14,8 @@ int parse_pid(const char *s, pid_t *ret);
 
 /* Removes trailing whitespace in place; returns s. */
 char *strstrip_end(char *s);
+
+/* "" (no VM named) or a name baton takes for a VM: at most 256 bytes, no '/', valid UTF-8
+ * without control characters (C0, DEL, C1: see common/escape.h), and not starting with '-'
+ * (the libvirt hook hands it to the CLI, where it would read as an option). */
+bool vm_name_is_valid(const char *s);

@@ -130,7 +130,8 @@ static int call_daemon(const char *method, const char *vm) {
 /* No daemon: the CLI does it in-process (or finds the daemon after all). */
 static int run_cli(const char *verb, const char *vm) {
         if (streq(verb, "handover"))
-                execl(BATON_BINDIR "/baton", "baton", verb, vm, (char *) NULL);
+                /* "--": a domain may be named "--config-dir=/tmp/x"; the CLI refuses such names. */
+                execl(BATON_BINDIR "/baton", "baton", verb, "--", vm, (char *) NULL);
         else
                 execl(BATON_BINDIR "/baton", "baton", verb, (char *) NULL);
         fprintf(stderr, "baton: the daemon is not running and %s/baton cannot run: %m\n", BATON_BINDIR);

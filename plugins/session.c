@@ -28,7 +28,9 @@
  * "script" = the relaunch files' paths; "app.N" and "exec.N" = each app's desktop id and the
  * command the script runs.
  *
- * observe() asks the user's bus (blocking, within the "unit" deadline's default). Nothing to
+ * observe() asks the user's bus and reads their .desktop files in a child that dropped to the
+ * user for good, blocking within the configured "unit" deadline in all (the child is killed
+ * then). Nothing to
  * do, with the reason as the plan line, with [session] logout = no, when nobody is logged in
  * to a desktop on seat0 (and [session] user names nobody), when the user has no session bus,
  * or when no GNOME session manager is on it.
@@ -44,6 +46,7 @@
 #include "config-file.h"
 #include "drm-idle.h"
 #include "engine.h"
+#include "escape.h"
 #include "log.h"
 #include "session/desktop.h"
 #include "session/user.h"
@@ -98,6 +101,12 @@ static int session_new(Step *s, Session **ret) {
 
 /* --- Whose session, and what runs in it --- */
 
+/* The whole look at the user's session (their bus and files) takes at most the configured
+ * "unit" deadline: it blocks whoever observes. */
+static uint64_t unit_deadline_usec(void) {
+        return config_get()->deadline_usec[DEADLINE_UNIT] ?: deadline_default_usec(DEADLINE_UNIT);
+}
+
 static int find_user(UserIdentity *ret, char **ret_why) {
         const char *name = config_get()->session_user;
         uid_t uid;
@@ -123,7 +132,6 @@ static int find_user(UserIdentity *ret, char **ret_why) {
 /* 1 when a GNOME session runs for the user (u and d filled); 0 with *ret_why saying why there
  * is nothing to do; a negative errno with *ret_message saying what failed. */
 static int look(UserIdentity *u, DesktopSession *d, char **ret_why, char **ret_message) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         int r;
 
         if (!config_get()->session_logout) {
@@ -141,17 +149,16 @@ static int look(UserIdentity *u, DesktopSession *d, char **ret_why, char **ret_m
         if (*ret_why)
                 return 0;
 
-        r = user_bus_open(u, &bus);
-        if (r == -ENOENT || r == -ECONNREFUSED) {
+        r = desktop_session_read(u, unit_deadline_usec(), d, ret_message);
+        if ((r == -ENOENT || r == -ECONNREFUSED) && !*ret_message) {
                 if (asprintf(ret_why, "%s has no session bus (%s/bus): no session to save", u->name,
                              u->runtime_dir) < 0)
                         return -ENOMEM;
                 return 0;
         }
-        if (r < 0)
+        if (r < 0 && !*ret_message)
                 return asprintf(ret_message, "Failed to connect to %s's session bus: %s", u->name, strerror(-r)) < 0 ?
                         -ENOMEM : r;
-        r = desktop_session_read(bus, u, deadline_default_usec(DEADLINE_UNIT), d, ret_message);
         if (r < 0)
                 return r;
         if (!d->present) {
@@ -165,9 +172,20 @@ static int look(UserIdentity *u, DesktopSession *d, char **ret_why, char **ret_m
 
 /* --- observe --- */
 
+/* Desktop ids and scope names come from the user's side: escaped (common/escape.h). */
+static int join_escaped(char * const *l, char **ret) {
+        _cleanup_free_ char *joined = NULL;
+        int r;
+
+        r = strv_join(l, ", ", &joined);
+        if (r < 0)
+                return r;
+        return escape_text(joined, ret);
+}
+
 static int plan_lines(const UserIdentity *u, const DesktopSession *d, char ***plan) {
         const Config *c = config_get();
-        _cleanup_free_ char *ids = NULL, *left = NULL;
+        _cleanup_free_ char *ids = NULL, *left = NULL, *autostart = NULL;
         char wait[32];
         int r;
 
@@ -187,13 +205,14 @@ static int plan_lines(const UserIdentity *u, const DesktopSession *d, char ***pl
                                  strv_length(d->scopes));
         if (r < 0 || !c->session_save)
                 return r;
-        if (strv_join(d->ids, ", ", &ids) < 0 || strv_join(d->left_out, ", ", &left) < 0)
+        if (join_escaped(d->ids, &ids) < 0 || join_escaped(d->left_out, &left) < 0 ||
+            escape_text(d->autostart_path, &autostart) < 0)
                 return -ENOMEM;
         if (strv_length(d->ids) == 0)
                 r = strv_extend(plan, "no running app to relaunch at the next login");
         else
                 r = strv_extendf(plan, "relaunch %s at the next login (one-shot autostart entry %s)", ids,
-                                 d->autostart_path);
+                                 autostart);
         if (r >= 0 && !isempty(left))
                 r = strv_extendf(plan, "not relaunched (autostart, NoDisplay or no .desktop file): %s", left);
         return r;
@@ -386,7 +405,7 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         char wait[32];
 
         drm_idle_format_usec(se->timeout_usec, wait, sizeof(wait));
-        (void) strv_join(se->desktop.scopes, ", ", &scopes);
+        (void) join_escaped(se->desktop.scopes, &scopes);
         session_done(se, log_error_errno(SYNTHETIC_ERRNO(ETIMEDOUT), "The GNOME session of %s did not end "
                                          "within %s ([session] logout-timeout) after the logout was asked for: "
                                          "%s%s%s", se->user.name, wait,
@@ -509,7 +528,7 @@ static int session_running(const UserIdentity *u) {
         if (r == -ENOENT || r == -ECONNREFUSED)
                 return 0;
         if (r >= 0)
-                r = sd_bus_set_method_call_timeout(bus, deadline_default_usec(DEADLINE_UNIT));
+                r = sd_bus_set_method_call_timeout(bus, unit_deadline_usec());
         if (r >= 0)
                 r = desktop_session_present(bus, &present);
         return r < 0 ? r : present;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "apps.h"
+#include "escape.h"
 #include "strv.h"
 #include "sysfs-util.h"
 
@@ -340,9 +341,16 @@ int session_inhibitors_describe(char * const *app_ids, char * const *reasons, ch
                 return -ENOMEM;
         for (size_t i = 0; app_ids && app_ids[i]; i++) {
                 const char *reason = reasons && i < strv_length(reasons) ? reasons[i] : NULL;
+                _cleanup_free_ char *id = NULL, *why = NULL;
 
-                fprintf(f, "%s%s (%s)", i > 0 ? ", " : "", isempty(app_ids[i]) ? "an unnamed app" : app_ids[i],
-                        isempty(reason) ? "no reason given" : reason);
+                /* Both come from the app: escaped, they stay in the line they are put in. */
+                if (escape_text(app_ids[i], &id) < 0 || escape_text(strempty(reason), &why) < 0) {
+                        fclose(f);
+                        free(text);
+                        return -ENOMEM;
+                }
+                fprintf(f, "%s%s (%s)", i > 0 ? ", " : "", isempty(id) ? "an unnamed app" : id,
+                        isempty(why) ? "no reason given" : why);
         }
         if (fclose(f) != 0)
                 return -ENOMEM;

@@ -60,6 +60,7 @@ static int running_scopes(sd_bus *bus, char ***ret, char **ret_message) {
         static char *patterns[] = { SESSION_SCOPE_PATTERNS, NULL };
         _cleanup_strv_free_ char **l = NULL;
         const char *name;
+        unsigned n = 0;
         int r;
 
         r = sd_bus_message_new_method_call(bus, &m, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
@@ -73,8 +74,16 @@ static int running_scopes(sd_bus *bus, char ***ret, char **ret_message) {
         if (r >= 0)
                 r = sd_bus_message_enter_container(reply, 'a', "(ssssssouso)");
         while (r >= 0 && (r = sd_bus_message_read(reply, "(ssssssouso)", &name, NULL, NULL, NULL, NULL, NULL,
-                                                  NULL, NULL, NULL, NULL)) > 0)
+                                                  NULL, NULL, NULL, NULL)) > 0) {
+                /* strv_extend() is linear, filter_apps() quadratic: bounded by the cap. */
+                if (++n > SESSION_SCOPES_MAX) {
+                        if (ret_message)
+                                (void) asprintf(ret_message, "The user's systemd manager runs more than %u app "
+                                                "scopes: refusing to look at them all", SESSION_SCOPES_MAX);
+                        return -E2BIG;
+                }
                 r = strv_extend(&l, name);
+        }
         if (r < 0)
                 return fail("list the user's app scopes", &error, r, ret_message);
         strv_sort(l);
@@ -88,7 +97,7 @@ typedef struct Filter {
         char **scopes;
 } Filter;
 
-/* Runs as the user: their files, their permissions. */
+/* Runs as the user (in the child of desktop_session_read()): their files, their permissions. */
 static int filter_apps(void *userdata) {
         Filter *f = userdata;
         DesktopSession *d = f->d;
@@ -179,6 +188,9 @@ static int logout_inhibitors(sd_bus *bus, char **ret, char **ret_message) {
                 r = sd_bus_message_read_strv(reply, &paths);
         if (r < 0)
                 return fail("ask GNOME's session manager for the inhibitors", &error, r, ret_message);
+        /* Each is asked three questions: only the first ones, the refusal names them anyway. */
+        for (size_t i = SESSION_INHIBITORS_MAX; i < strv_length(paths); i++)
+                paths[i] = mfree(paths[i]);
         STRV_FOREACH(path, paths) {
                 _cleanup_free_ char *id = NULL, *reason = NULL;
                 uint32_t flags = 0;
@@ -209,8 +221,9 @@ static int user_environment(sd_bus *bus, char ***ret, char **ret_message) {
         return 0;
 }
 
-int desktop_session_read(sd_bus *bus, const UserIdentity *u, uint64_t timeout_usec, DesktopSession *ret,
-                         char **ret_message) {
+/* In the child, as the user: everything from their bus and files, or *ret_message. */
+static int read_session(sd_bus *bus, const UserIdentity *u, uint64_t timeout_usec, DesktopSession *ret,
+                        char **ret_message) {
         _cleanup_(desktop_session_done) DesktopSession d = {};
         _cleanup_strv_free_ char **env = NULL, **scopes = NULL;
         Filter f = { .d = &d };
@@ -242,11 +255,128 @@ int desktop_session_read(sd_bus *bus, const UserIdentity *u, uint64_t timeout_us
                 r = -ENOMEM;
         f.scopes = scopes;
         if (r >= 0)
-                r = user_run_as(u, filter_apps, &f);
+                r = filter_apps(&f);
         strv_free(f.data_dirs);
         strv_free(f.autostart_dirs);
         if (r < 0)
                 return fail("read the user's .desktop files", NULL, r, ret_message);
+        *ret = TAKE_STRUCT(d);
+        return 0;
+}
+
+/* The child's answer: records of a one-letter key and a value, each NUL-terminated. */
+static void put(FILE *f, char key, const char *value) {
+        if (value) {
+                fputc(key, f);
+                fputs(value, f);
+                fputc('\0', f);
+        }
+}
+
+static void put_strv(FILE *f, char key, char * const *l) {
+        STRV_FOREACH(s, l)
+                put(f, key, *s);
+}
+
+typedef struct ReadArgs {
+        const UserIdentity *user;
+        uint64_t timeout_usec;
+} ReadArgs;
+
+static int read_child(int out_fd, void *userdata) {
+        const ReadArgs *a = userdata;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(desktop_session_done) DesktopSession d = {};
+        _cleanup_free_ char *address = NULL, *message = NULL;
+        char result[16];
+        FILE *f;
+        int r;
+
+        if (asprintf(&address, "unix:path=%s/bus", a->user->runtime_dir) < 0)
+                return -ENOMEM;
+        r = sd_bus_new(&bus);
+        if (r >= 0)
+                r = sd_bus_set_address(bus, address);
+        if (r >= 0)
+                r = sd_bus_set_bus_client(bus, true);
+        if (r >= 0)
+                r = sd_bus_start(bus);
+        if (r >= 0)
+                r = read_session(bus, a->user, a->timeout_usec, &d, &message);
+        f = fdopen(out_fd, "w");
+        if (!f)
+                return -errno;
+        snprintf(result, sizeof(result), "%d", r < 0 ? r : 0);
+        put(f, 'R', result);
+        put(f, 'M', message);
+        put(f, 'P', d.present ? "1" : NULL);
+        put(f, 'I', d.inhibitors);
+        put(f, 'A', d.autostart_path);
+        put(f, 'S', d.script_path);
+        put_strv(f, 'i', d.ids);
+        put_strv(f, 'e', d.execs);
+        put_strv(f, 's', d.scopes);
+        put_strv(f, 'l', d.left_out);
+        return fclose(f) == 0 ? 0 : -EIO;
+}
+
+static int free_and_strdup(char **p, const char *s) {
+        free(*p);
+        *p = strdup(s);
+        return *p ? 0 : -ENOMEM;
+}
+
+static int parse_answer(const char *text, size_t size, DesktopSession *d, int *ret_result, char **ret_message) {
+        int r = 0, result = -EPROTO;
+
+        for (const char *p = text; r >= 0 && p < text + size; p += strlen(p) + 1) {
+                const char *v = p + 1;
+
+                switch (p[0]) {
+                case 'R': result = atoi(v); break;
+                case 'M': r = (*ret_message = strdup(v)) ? 0 : -ENOMEM; break;
+                case 'P': d->present = true; break;
+                case 'I': r = free_and_strdup(&d->inhibitors, v); break;
+                case 'A': r = free_and_strdup(&d->autostart_path, v); break;
+                case 'S': r = free_and_strdup(&d->script_path, v); break;
+                case 'i': r = strv_extend(&d->ids, v); break;
+                case 'e': r = strv_extend(&d->execs, v); break;
+                case 's': r = strv_extend(&d->scopes, v); break;
+                case 'l': r = strv_extend(&d->left_out, v); break;
+                default: r = -EPROTO;
+                }
+        }
+        *ret_result = result > 0 ? -EPROTO : result;
+        return r;
+}
+
+int desktop_session_read(const UserIdentity *u, uint64_t timeout_usec, DesktopSession *ret, char **ret_message) {
+        _cleanup_(desktop_session_done) DesktopSession d = {};
+        _cleanup_free_ char *text = NULL;
+        ReadArgs a = { .user = u, .timeout_usec = timeout_usec };
+        size_t size;
+        int r, result;
+
+        r = user_run_child(u, timeout_usec, read_child, &a, SESSION_ANSWER_MAX, &text, &size);
+        if (r == -ETIMEDOUT) {
+                if (ret_message)
+                        (void) asprintf(ret_message, "%s's session bus and .desktop files did not answer within "
+                                        "%.0f s (the \"unit\" deadline)", u->name, timeout_usec / 1e6);
+                return r;
+        }
+        if (r == -EFBIG) {
+                if (ret_message)
+                        (void) asprintf(ret_message, "%s's session bus told more about the session than %u KiB",
+                                        u->name, SESSION_ANSWER_MAX / 1024);
+                return r;
+        }
+        if (r < 0)
+                return fail("read the desktop session as its user", NULL, r, ret_message);
+        r = parse_answer(text, size, &d, &result, ret_message);
+        if (r < 0)
+                return fail("read the desktop session as its user", NULL, r, ret_message);
+        if (result < 0)
+                return result;
         *ret = TAKE_STRUCT(d);
         return 0;
 }
@@ -311,21 +441,31 @@ static int write_relaunch(void *userdata) {
         return r;
 }
 
+static int write_relaunch_child(int out_fd, void *userdata) {
+        return write_relaunch(userdata);
+}
+
 int desktop_session_write_relaunch(const UserIdentity *u, const char *script_path, const char *autostart_path,
                                    char * const *ids, char * const *execs) {
         Relaunch rl = { script_path, autostart_path, ids, execs };
 
-        return user_run_as(u, write_relaunch, &rl);
+        return user_run_child(u, SESSION_FILES_TIMEOUT_USEC, write_relaunch_child, &rl, 0, NULL, NULL);
 }
 
-static int file_exists(void *userdata) {
+static int file_exists(int out_fd, void *userdata) {
         struct stat st;
 
         if (lstat(userdata, &st) >= 0)
-                return 1;
+                return write(out_fd, "1", 1) == 1 ? 0 : -EIO;
         return errno == ENOENT ? 0 : -errno;
 }
 
 int desktop_session_file_exists(const UserIdentity *u, const char *path) {
-        return user_run_as(u, file_exists, (void *) path);
+        _cleanup_free_ char *out = NULL;
+        int r;
+
+        r = user_run_child(u, SESSION_FILES_TIMEOUT_USEC, file_exists, (void *) path, 1, &out, NULL);
+        if (r < 0)
+                return r;
+        return streq(out, "1");
 }

@@ -47,11 +47,21 @@ typedef struct DesktopSession {
 
 void desktop_session_done(DesktopSession *d);
 
-/* Reads it all from the user's session bus (not attached to a loop: each call blocks up to
- * timeout_usec) and the user's .desktop files. When GNOME's session manager is not on the bus,
- * only present (false) is filled. On failure *ret_message (if given) names what failed. */
-int desktop_session_read(sd_bus *bus, const UserIdentity *u, uint64_t timeout_usec, DesktopSession *ret,
-                         char **ret_message);
+/* Bounds on what a user's session may make root handle: the app scopes looked at, the
+ * inhibitors asked about, and the size of the whole answer. */
+#define SESSION_SCOPES_MAX 4096u
+#define SESSION_INHIBITORS_MAX 64u
+#define SESSION_ANSWER_MAX (8u * 1024 * 1024)
+/* How long writing or looking at the relaunch files as the user may take. */
+#define SESSION_FILES_TIMEOUT_USEC (10 * 1000000ULL)
+
+/* Reads it all from the user's session bus and the user's .desktop files, in a child that
+ * dropped to the user for good (user_run_child()), within timeout_usec in all: the child is
+ * killed then (-ETIMEDOUT). Blocks the caller up to timeout_usec. When GNOME's session manager
+ * is not on the bus, only present (false) is filled. -ENOENT or -ECONNREFUSED (without a
+ * message) when the user has no session bus. On failure *ret_message (if given) names what
+ * failed. */
+int desktop_session_read(const UserIdentity *u, uint64_t timeout_usec, DesktopSession *ret, char **ret_message);
 
 /* Whether GNOME's session manager is on the bus (a blocking call). */
 int desktop_session_present(sd_bus *bus, bool *ret);

@@ -1,16 +1,38 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <systemd/sd-bus.h>
 #include <systemd/sd-login.h>
 
 #include "user.h"
+
+static uint64_t now_monotonic_usec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000;
+}
+
+static void safe_close_pair(int fds[2]) {
+        close(fds[0]);
+        close(fds[1]);
+}
 
 void user_identity_done(UserIdentity *u) {
         if (!u)
@@ -87,53 +109,240 @@ int user_seat0_desktop_uid(uid_t *ret) {
         return seat0_uid(true, ret);
 }
 
+/* The user's groups by the group database: their primary group and every group listing them. */
+static int user_groups(const UserIdentity *u, gid_t **ret, int *ret_n) {
+        _cleanup_free_ gid_t *gids = NULL;
+        int n = 32;
+
+        for (;;) {
+                gid_t *g = reallocarray(gids, n, sizeof(gid_t));
+                int k = n;
+
+                if (!g)
+                        return -ENOMEM;
+                gids = g;
+                if (getgrouplist(u->name, u->gid, gids, &k) >= 0) {
+                        *ret_n = k;
+                        break;
+                }
+                if (k <= n)
+                        return -EIO;
+                n = k;
+        }
+        *ret = TAKE_PTR(gids);
+        return 0;
+}
+
+int user_drop_privileges(const UserIdentity *u) {
+        _cleanup_free_ gid_t *gids = NULL;
+        int n, r;
+
+        r = user_groups(u, &gids, &n);
+        if (r < 0)
+                return r;
+        if (setgroups((size_t) n, gids) < 0 || setresgid(u->gid, u->gid, u->gid) < 0 ||
+            setresuid(u->uid, u->uid, u->uid) < 0)
+                return -errno;
+        /* Verify: a process that could regain root here must not go on. */
+        if (setresuid(0, 0, 0) >= 0 && u->uid != 0)
+                return -EPERM;
+        return 0;
+}
+
 int user_run_as(const UserIdentity *u, int (*f)(void *userdata), void *userdata) {
+        _cleanup_free_ gid_t *gids = NULL, *root_gids = NULL;
         uid_t euid = geteuid();
         gid_t egid = getegid();
-        int r;
+        int n, n_root, r;
 
         if (euid == u->uid || euid != 0)
                 return f(userdata);
-        if (setegid(u->gid) < 0)
+        /* Root's supplementary groups go too (group 0 under sudo would open root-group files). */
+        n_root = getgroups(0, NULL);
+        if (n_root < 0)
                 return -errno;
-        if (seteuid(u->uid) < 0) {
+        root_gids = calloc((size_t) n_root + 1, sizeof(gid_t));
+        if (!root_gids)
+                return -ENOMEM;
+        n_root = getgroups(n_root, root_gids);
+        if (n_root < 0)
+                return -errno;
+        r = user_groups(u, &gids, &n);
+        if (r < 0)
+                return r;
+        if (setgroups((size_t) n, gids) < 0)
+                return -errno;
+        if (setegid(u->gid) < 0 || seteuid(u->uid) < 0) {
                 r = -errno;
-                (void) setegid(egid);
+                if (seteuid(euid) < 0 || setegid(egid) < 0 || setgroups((size_t) n_root, root_gids) < 0)
+                        abort();
                 return r;
         }
         r = f(userdata);
         /* Back to root: failing here would leave a root daemon running as the user. */
-        if (seteuid(euid) < 0 || setegid(egid) < 0)
+        if (seteuid(euid) < 0 || setegid(egid) < 0 || setgroups((size_t) n_root, root_gids) < 0)
                 abort();
         return r;
 }
 
-static int bus_start(void *userdata) {
-        return sd_bus_start(userdata);
+static void child_run(const UserIdentity *u, int (*f)(int out_fd, void *userdata), void *userdata, int out_fd) {
+        int r;
+
+        r = geteuid() == 0 || geteuid() != u->uid ? user_drop_privileges(u) : 0;
+        /* After the drop: a change of credentials clears the parent-death signal. */
+        if (r >= 0 && prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+                r = -errno;
+        if (r >= 0)
+                r = f(out_fd, userdata);
+        _exit(r < 0 ? (-r & 0xff) ?: EIO : 0);
+}
+
+/* Reads the child's output until EOF or the deadline: -ETIMEDOUT then, -EFBIG past max. */
+static int child_read(int fd, uint64_t deadline_usec, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *buf = NULL;
+        size_t n = 0;
+
+        buf = malloc(max + 1);
+        if (!buf)
+                return -ENOMEM;
+        for (;;) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                uint64_t now = now_monotonic_usec();
+                ssize_t k;
+                int r;
+
+                if (now >= deadline_usec)
+                        return -ETIMEDOUT;
+                r = poll(&p, 1, (int) ((deadline_usec - now + 999) / 1000));
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r < 0)
+                        return -errno;
+                if (r == 0)
+                        return -ETIMEDOUT;
+                k = read(fd, buf + n, max + 1 - n);
+                if (k < 0 && (errno == EINTR || errno == EAGAIN))
+                        continue;
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+                if (n > max)
+                        return -EFBIG;
+        }
+        buf[n] = '\0';
+        *ret = TAKE_PTR(buf);
+        if (ret_size)
+                *ret_size = n;
+        return 0;
+}
+
+/* The child's result once it exited, waiting until the deadline: f's negative errno. */
+static int child_wait(pid_t pid, uint64_t deadline_usec) {
+        _cleanup_close_ int pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
+        siginfo_t si = {};
+
+        if (pidfd >= 0) {
+                uint64_t now = now_monotonic_usec();
+                struct pollfd p = { .fd = pidfd, .events = POLLIN };
+
+                if (now >= deadline_usec || poll(&p, 1, (int) ((deadline_usec - now + 999) / 1000)) == 0) {
+                        (void) kill(pid, SIGKILL);
+                        (void) waitid(P_PID, (id_t) pid, &si, WEXITED);
+                        return -ETIMEDOUT;
+                }
+        }
+        if (waitid(P_PID, (id_t) pid, &si, WEXITED) < 0)
+                return -errno;
+        if (si.si_code != CLD_EXITED)
+                return -EPROTO;
+        return -si.si_status;
+}
+
+int user_run_child(const UserIdentity *u, uint64_t timeout_usec, int (*f)(int out_fd, void *userdata),
+                   void *userdata, size_t max_out, char **ret_out, size_t *ret_size) {
+        _cleanup_free_ char *out = NULL;
+        uint64_t deadline = now_monotonic_usec() + timeout_usec;
+        int fds[2], r, k;
+        pid_t pid;
+
+        if (pipe2(fds, O_CLOEXEC) < 0)
+                return -errno;
+        fflush(NULL);
+        pid = fork();
+        if (pid < 0) {
+                r = -errno;
+                safe_close_pair(fds);
+                return r;
+        }
+        if (pid == 0) {
+                close(fds[0]);
+                child_run(u, f, userdata, fds[1]);
+        }
+        close(fds[1]);
+        r = child_read(fds[0], deadline, max_out, &out, ret_size);
+        close(fds[0]);
+        if (r < 0) {
+                (void) kill(pid, SIGKILL);
+                (void) waitid(P_PID, (id_t) pid, &(siginfo_t) {}, WEXITED);
+                return r;
+        }
+        k = child_wait(pid, deadline);
+        if (k < 0)
+                return k;
+        if (ret_out)
+                *ret_out = TAKE_PTR(out);
+        return 0;
+}
+
+typedef struct BusConnect {
+        struct sockaddr_un sa;
+        int fd;
+} BusConnect;
+
+/* In the child, as the user: connect()s the socket the parent made, so that the bus reads the
+ * user's credentials, all of them and only theirs. */
+static int bus_connect(int out_fd, void *userdata) {
+        BusConnect *c = userdata;
+
+        if (connect(c->fd, (const struct sockaddr *) &c->sa, SUN_LEN(&c->sa)) < 0)
+                return -errno;
+        return 0;
 }
 
 int user_bus_open(const UserIdentity *u, sd_bus **ret) {
         _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
-        _cleanup_free_ char *path = NULL, *address = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        BusConnect c = { .sa.sun_family = AF_UNIX };
         int r;
 
-        if (asprintf(&path, "%s/bus", u->runtime_dir) < 0)
-                return -ENOMEM;
-        if (access(path, F_OK) < 0)
+        if (snprintf(c.sa.sun_path, sizeof(c.sa.sun_path), "%s/bus", u->runtime_dir) >= (int) sizeof(c.sa.sun_path))
+                return -ENAMETOOLONG;
+        if (access(c.sa.sun_path, F_OK) < 0)
                 return -errno;
-        if (asprintf(&address, "unix:path=%s", path) < 0)
-                return -ENOMEM;
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        c.fd = fd;
+        /* A bus whose listener never accepts (a user's own socket there) costs the deadline. */
+        r = user_run_child(u, USER_CONNECT_TIMEOUT_USEC, bus_connect, &c, 0, NULL, NULL);
+        if (r < 0)
+                return r;
+        if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+                return -errno;
 
         r = sd_bus_new(&bus);
         if (r >= 0)
-                r = sd_bus_set_address(bus, address);
+                r = sd_bus_set_fd(bus, fd, fd);
+        if (r >= 0)
+                TAKE_FD(fd);
         if (r >= 0)
                 r = sd_bus_set_bus_client(bus, true);
         if (r >= 0)
                 r = sd_bus_set_description(bus, "user-bus");
-        if (r < 0)
-                return r;
-        r = user_run_as(u, bus_start, bus);
+        if (r >= 0)
+                r = sd_bus_start(bus);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(bus);

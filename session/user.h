@@ -35,10 +35,29 @@ int user_seat0_uid(uid_t *ret);
  * its user is root, or logind does not run. */
 int user_seat0_desktop_uid(uid_t *ret);
 
-/* Runs f(userdata) with the user's effective uid and gid, then restores root's. Does not
- * switch when this process already runs as the user, or is not root. */
+/* Drops this process to the user for good: the user's groups by the group database
+ * (setgroups), then setresgid and setresuid; fails when root could be regained. */
+int user_drop_privileges(const UserIdentity *u);
+
+/* Runs f(userdata) with the user's effective uid and gid and their groups, then restores
+ * root's: for a connect() whose peer reads the caller's credentials (PipeWire's). Does not
+ * switch when this process already runs as the user, or is not root. Reading or writing the
+ * user's files goes through user_run_child() instead. */
 int user_run_as(const UserIdentity *u, int (*f)(void *userdata), void *userdata);
 
+/* Runs f(out_fd, userdata) in a forked child that dropped to the user for good
+ * (user_drop_privileges()), and waits for it up to timeout_usec in all: a child still running
+ * then is killed and -ETIMEDOUT returned. What f writes to out_fd (at most max_out bytes, else
+ * -EFBIG) comes back NUL-terminated in *ret_out (may be NULL). Returns f's result: 0 or a
+ * negative errno (f returns errnos below 256). Blocks the caller up to timeout_usec. */
+int user_run_child(const UserIdentity *u, uint64_t timeout_usec, int (*f)(int out_fd, void *userdata),
+                   void *userdata, size_t max_out, char **ret_out, size_t *ret_size);
+
+/* How long a connect() to the user's bus may take: a listener that never accepts is the
+ * user's own socket. */
+#define USER_CONNECT_TIMEOUT_USEC (5 * 1000000ULL)
+
 /* A connection to the user's session bus, $runtime_dir/bus, started (Hello in flight);
- * not attached to any loop. -ENOENT when the user has no bus (nobody logged in). */
+ * not attached to any loop. Connected by a child that dropped to the user (so the bus reads
+ * their credentials only). -ENOENT when the user has no bus (nobody logged in). */
 int user_bus_open(const UserIdentity *u, sd_bus **ret);

@@ -277,6 +277,18 @@ static bool hotkey_same(const Hotkey *a, const Hotkey *b) {
         return true;
 }
 
+/* A key of a keyboard: the router watches the keyboards it grabbed for the chord, so a mouse
+ * button (BTN_LEFT), a joystick's or a code that is no key (KEY_MAX) could make the way back
+ * from the guest unreachable. KEY_ESC..KEY_MICMUTE and KEY_OK..KEY_KBD_LCD_MENU5, without the
+ * BTN_DPAD_* codes that sit among the latter. */
+static bool code_is_keyboard_key(int code) {
+        if (code >= KEY_ESC && code <= KEY_MICMUTE)
+                return true;
+        if (code >= BTN_DPAD_UP && code <= BTN_DPAD_RIGHT)
+                return false;
+        return code >= KEY_OK && code < BTN_TRIGGER_HAPPY;
+}
+
 static int parse_chord(const char *v, Hotkey *ret) {
         Hotkey h = {};
 
@@ -292,7 +304,7 @@ static int parse_chord(const char *v, Hotkey *ret) {
                         return -EINVAL;
                 code = libevdev_event_code_from_name_n(EV_KEY, s, (size_t) (next - s));
                 /* KEY_RESERVED (0) is never reported. */
-                if (code <= 0 || hotkey_has(&h, (unsigned) code))
+                if (code <= 0 || !code_is_keyboard_key(code) || hotkey_has(&h, (unsigned) code))
                         return -EINVAL;
                 h.keys[h.n_keys++] = (unsigned) code;
 
@@ -341,10 +353,10 @@ static const ValueType
                          "expected nothing, or by-id names, absolute paths and name:\"...\" "
                          "separated by blanks" },
         type_hotkey = { parse_hotkey, format_hotkey,
-                        "expected 1 to 4 distinct key names joined by '+', "
+                        "expected 1 to 4 distinct keyboard key names joined by '+', "
                         "e.g. KEY_LEFTCTRL+KEY_RIGHTCTRL" },
         type_hotkey_or_none = { parse_hotkey_or_none, format_hotkey,
-                                "expected nothing (off) or 1 to 4 distinct key names joined by '+'" };
+                                "expected nothing (off) or 1 to 4 distinct keyboard key names joined by '+'" };
 
 #define KEY(s, n, t, field) \
         { s, n, &t, offsetof(Config, field), sizeof(((Config *) NULL)->field) }
@@ -453,6 +465,19 @@ int config_dump(const Config *c, FILE *f) {
                         fprintf(f, "%s=%s\n", k->name, v);
         }
         return fflush(f) == 0 && !ferror(f) ? 0 : -EIO;
+}
+
+int config_dump_public(const Config *c, FILE *f) {
+        Config pub = *c;        /* input_devices is shared, read only */
+        static const char hidden[] = "(not shown)";
+
+        if (!isempty(pub.session_user))
+                strcpy(pub.session_user, hidden);
+        if (!isempty(pub.audio_user))
+                strcpy(pub.audio_user, hidden);
+        if (!isempty(pub.admin_group))
+                strcpy(pub.admin_group, hidden);
+        return config_dump(&pub, f);
 }
 
 /* Where a key was set during one load: a file (an index into Parser.files, from 1; 0 when

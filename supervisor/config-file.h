@@ -76,6 +76,11 @@ int config_load_string(const char *text, const char *name, Config *ret);
  * loading the output gives the same Config. Returns 0, -ENOMEM or -EIO. */
 int config_dump(const Config *c, FILE *f);
 
+/* What GetConfig shows a caller that is neither root nor in [daemon] admin-group: the same,
+ * but for the names of people and groups ([session] user, [audio] user, [daemon]
+ * admin-group), which read "(not shown)" (man baton.conf(5), "WHO SEES THE CONFIGURATION"). */
+int config_dump_public(const Config *c, FILE *f);
+
 /* The deadline called what ("holders", "unbind", "probe", "module", "unit"), or 0 when
  * there is no such deadline (a caller's bug). */
 uint64_t config_deadline_usec(const Config *c, const char *what);

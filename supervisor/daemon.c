@@ -25,6 +25,7 @@
 #include "libvirt-events.h"
 #include "log.h"
 #include "macro.h"
+#include "parse-util.h"
 #include "polkit.h"
 
 typedef struct Waiter {
@@ -88,7 +89,15 @@ static int add_waiter(Daemon *d, sd_bus_message *call, EngineOp op) {
         return 0;
 }
 
-static void reply(sd_bus_message *call, int r, const char *report, const char *what) {
+int daemon_error_text(int r, const char *reason, const char *report, const char *what, char **ret) {
+        /* The reason first: virsh and 'baton start' show only the first line. */
+        return asprintf(ret, "%s failed: %s\n%s", what, !isempty(reason) ? reason : strerror(-r),
+                        strempty(report)) < 0 ? -ENOMEM : 0;
+}
+
+static void reply(sd_bus_message *call, int r, const char *reason, const char *report, const char *what) {
+        _cleanup_free_ char *text = NULL;
+
         if (!call)
                 return;         /* asked for by libvirt-events, not over the bus */
         if (r >= 0)
@@ -96,9 +105,31 @@ static void reply(sd_bus_message *call, int r, const char *report, const char *w
         else if (r == -ENODEV)
                 (void) sd_bus_reply_method_errorf(call, BATON_BUS_ERROR_NO_GPU,
                                                   "refusing: no display-class GPU on this machine");
+        else if (daemon_error_text(r, reason, report, what, &text) >= 0)
+                (void) sd_bus_reply_method_error(call, &SD_BUS_ERROR_MAKE_CONST(BATON_BUS_ERROR_FAILED, text));
         else
-                (void) sd_bus_reply_method_errorf(call, BATON_BUS_ERROR_FAILED, "%s failed: %s\n%s",
-                                                  what, strerror(-r), strempty(report));
+                (void) sd_bus_reply_method_errno(call, r, NULL);
+}
+
+/* The first failed stage's reason, "stage: message". */
+static char *first_reason(Engine *e) {
+        const StageTiming *t;
+        char *s = NULL;
+        size_t n;
+
+        t = engine_timeline(e, &n);
+        for (size_t i = 0; i < n; i++)
+                if (t[i].result < 0 && !isempty(t[i].reason))
+                        return asprintf(&s, "%s: %s", t[i].stage, t[i].reason) < 0 ? NULL : s;
+        return NULL;
+}
+
+/* Keeps the first error logged while the engine decides whether to start. */
+static void keep_first_error(const char *message, void *userdata) {
+        char **p = userdata;
+
+        if (!*p)
+                *p = strdup(message);
 }
 
 /* The input goes to the guest once it has the GPU, and back with it. */
@@ -142,7 +173,7 @@ static void on_libvirt_return(const char *reason, void *userdata) {
 
 static void on_engine_done(Engine *e, int r, void *userdata) {
         Daemon *d = userdata;
-        _cleanup_free_ char *report = NULL;
+        _cleanup_free_ char *report = NULL, *reason = first_reason(e);
         EngineOp op = engine_op(e);
 
         (void) engine_format_timeline(e, r, &report);
@@ -150,12 +181,12 @@ static void on_engine_done(Engine *e, int r, void *userdata) {
                 Waiter *w = &d->waiters[i];
 
                 if (w->op == op)
-                        reply(w->call, r, report, engine_op_to_string(op));
+                        reply(w->call, r, reason, report, engine_op_to_string(op));
                 else if (w->op == ENGINE_RETURN && op == ENGINE_HANDOVER)
                         /* The return that cancelled this handover: done once the rollback was. */
-                        reply(w->call, engine_rollback_incomplete(e) ? r : 0, report, "return");
+                        reply(w->call, engine_rollback_incomplete(e) ? r : 0, reason, report, "return");
                 else
-                        reply(w->call, -EBUSY, report, engine_op_to_string(w->op));
+                        reply(w->call, -EBUSY, reason, report, engine_op_to_string(w->op));
                 sd_bus_message_unref(w->call);
         }
         d->n_waiters = 0;
@@ -189,6 +220,7 @@ static void remember_vm(Daemon *d, sd_bus_message *call) {
 /* Start op for call, or join/cancel what runs (the rules at the top). call may be
  * NULL: a return libvirt-events asked for, nobody waits on its reply. */
 static void request(Daemon *d, sd_bus_message *call, EngineOp op) {
+        _cleanup_free_ char *refusal = NULL;
         int r;
 
         if (engine_running(d->engine)) {
@@ -209,23 +241,27 @@ static void request(Daemon *d, sd_bus_message *call, EngineOp op) {
                         return;
                 }
                 if (r < 0)
-                        reply(call, r, NULL, engine_op_to_string(op));
+                        reply(call, r, NULL, NULL, engine_op_to_string(op));
                 return;
         }
 
         if (op == ENGINE_HANDOVER)
                 remember_vm(d, call);
+        log_set_error_sink(keep_first_error, &refusal);
         r = engine_start(d->engine, op, on_engine_done, d);
+        /* Unless a step took the sink over, synchronously. */
+        if (!engine_running(d->engine))
+                log_set_error_sink(NULL, NULL);
         if (r <= 0) {
                 /* Nothing to do (0), or refused before anything changed. */
-                reply(call, r, r == 0 ? "nothing to do\n" : NULL, engine_op_to_string(op));
+                reply(call, r, refusal, r == 0 ? "nothing to do\n" : NULL, engine_op_to_string(op));
                 if (r == 0)
                         libvirt_follow_state(d, op, r);
                 return;
         }
         r = call ? add_waiter(d, call, op) : 0;
         if (r < 0)
-                reply(call, r, NULL, engine_op_to_string(op));
+                reply(call, r, NULL, NULL, engine_op_to_string(op));
         notify_state(d);
 }
 
@@ -262,18 +298,6 @@ static int authorize_then_request(Daemon *d, sd_bus_message *call, EngineOp op, 
         return r < 0 ? r : 1;
 }
 
-/* "" (no VM named) or a name libvirt could have given a domain: it refuses '/' and
- * newlines, and XML cannot carry other control characters. A name with an escape
- * sequence or a line break would also end up in our log lines as written. */
-static bool vm_name_is_valid(const char *vm) {
-        if (strlen(vm) > 256)
-                return false;
-        for (const char *p = vm; *p; p++)
-                if ((unsigned char) *p < 0x20 || *p == 0x7f || *p == '/')
-                        return false;
-        return true;
-}
-
 static int method_handover(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         const char *vm;
         int r;
@@ -283,7 +307,8 @@ static int method_handover(sd_bus_message *m, void *userdata, sd_bus_error *erro
                 return r;
         if (!vm_name_is_valid(vm))
                 return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
-                                        "not a VM name: longer than 256 bytes, or holds '/' or a control character");
+                                        "not a VM name: longer than 256 bytes, starts with '-', or holds '/' or a "
+                                        "control character");
         return authorize_then_request(userdata, m, ENGINE_HANDOVER, BATON_ACTION_HANDOVER);
 }
 
@@ -340,10 +365,14 @@ static int method_get_config(sd_bus_message *m, void *userdata, sd_bus_error *er
         FILE *f;
         int r;
 
+        /* Who may change the machine sees it all; others not the names of people and groups. */
+        r = caller_is_admin(m, d->admin_gid);
+        if (r < 0)
+                return r;
         f = open_memstream(&text, &size);
         if (!f)
                 return -errno;
-        r = config_dump(&d->config, f);
+        r = r > 0 ? config_dump(&d->config, f) : config_dump_public(&d->config, f);
         if (fclose(f) != 0 && r >= 0)
                 r = -errno;
         if (r < 0)

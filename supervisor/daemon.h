@@ -16,3 +16,9 @@ typedef struct DaemonOptions {
 /* Runs the daemon until SIGTERM/SIGINT (after the transition in flight, if
  * any). Returns 0 or a negative errno (already logged). */
 int daemon_run(const DaemonOptions *o);
+
+/* The text of a failed Handover, Return or Recover reply: "WHAT failed: REASON" and the
+ * timeline report below. reason is what the failed stage (or the engine's refusal) said; the
+ * errno's string stands in only without one (row 19 of issue 19: "handover failed: No such
+ * device or address" told virsh nothing). */
+int daemon_error_text(int r, const char *reason, const char *report, const char *what, char **ret);

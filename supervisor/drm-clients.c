@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "drm-clients.h"
+#include "escape.h"
 #include "macro.h"
 #include "parse-util.h"
 #include "sysfs-util.h"
@@ -86,8 +87,9 @@ static int parse_row(const char *line, int n_trailing, DrmClient *ret) {
                 return -EBADMSG;
 
         /* Everything from the first word to the end of the word before the pid is the comm. */
-        c.command = strndup(t[0].start, (size_t) (f[-1].start + f[-1].len - t[0].start));
-        if (!c.command)
+        _cleanup_free_ char *command = strndup(t[0].start, (size_t) (f[-1].start + f[-1].len - t[0].start));
+        /* The task names itself: escaped (common/escape.h) wherever it is printed. */
+        if (!command || escape_text(command, &c.command) < 0)
                 return -ENOMEM;
         c.pid = (pid_t) pid;
         *ret = c;

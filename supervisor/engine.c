@@ -874,6 +874,8 @@ static int engine_plan_handover(Engine *e, const Machine *m) {
         if (r == -EBADMSG)
                 return log_error_errno(SYNTHETIC_ERRNO(ESTALE),
                                        "%s/journal is unreadable: run 'baton recover' first.", e->rundir);
+        if (r == -EACCES || r == -EPERM)
+                return log_error_errno(r, "Failed to read %s/journal: %m: a handover needs root.", e->rundir);
         if (r != -ENOENT)
                 return log_error_errno(r, "Failed to read %s/journal: %m", e->rundir);
 
@@ -897,6 +899,11 @@ static int engine_plan_to_host(Engine *e, EngineOp op) {
                 log_info("No handover is recorded: the machine is in host state; nothing to do.");
                 return 0;
         }
+        /* A journal this process may not read is no corrupt journal: acting from observation
+         * would be a guess made without permission. */
+        if (r == -EACCES || r == -EPERM)
+                return log_error_errno(r, "Failed to read %s/journal: %m: %s needs root.", e->rundir,
+                                       engine_op_to_string(op));
         if (r == -EBADMSG || (r < 0 && r != -ENOENT)) {
                 if (op == ENGINE_RETURN)
                         return log_error_errno(r, "Failed to read %s/journal: %m; run 'baton recover'.", e->rundir);

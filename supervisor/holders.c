@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "drm-fdinfo.h"
+#include "escape.h"
 #include "holders.h"
 #include "log.h"
 #include "macro.h"
@@ -105,7 +106,7 @@ static void read_uid(const char *root, pid_t pid, Holder *h) {
 
 static int add_holder(const char *root, HolderScan *s, pid_t pid, const char *node,
                       bool mapped_only, Holder **ret) {
-        _cleanup_free_ char *p = NULL, *comm = NULL, *copy = NULL;
+        _cleanup_free_ char *p = NULL, *raw = NULL, *comm = NULL, *copy = NULL;
         Holder *h;
 
         h = find_holder(s, pid, node);
@@ -117,7 +118,8 @@ static int add_holder(const char *root, HolderScan *s, pid_t pid, const char *no
         /* A process gone before we read its comm still held the node a moment ago. */
         if (asprintf(&p, "/proc/%i/comm", (int) pid) < 0)
                 return -ENOMEM;
-        if (sysfs_read_string(root, p, &comm) < 0 && !(comm = strdup("?")))
+        /* The process names itself: escaped (common/escape.h) wherever it is printed. */
+        if (sysfs_read_string(root, p, &raw) < 0 ? !(comm = strdup("?")) : escape_text(raw, &comm) < 0)
                 return -ENOMEM;
         copy = strdup(node);
         if (!copy)

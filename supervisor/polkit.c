@@ -91,6 +91,16 @@ static int sender_uid(sd_bus_message *call, uid_t *ret) {
         return r;
 }
 
+int caller_is_admin(sd_bus_message *call, gid_t admin_gid) {
+        uid_t uid;
+        int r;
+
+        r = sender_uid(call, &uid);
+        if (r < 0)
+                return r;
+        return uid == 0 ? 1 : uid_in_admin_group(uid, admin_gid);
+}
+
 int authorize_async(sd_bus_message *call, const char *action, gid_t admin_gid,
                     authorize_done_t done, void *userdata) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *check = NULL;

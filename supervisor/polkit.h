@@ -21,3 +21,7 @@ int authorize_async(sd_bus_message *call, const char *action, gid_t admin_gid,
 /* 1 when uid's primary group is admin_gid or the group database lists uid in it, 0 when
  * not (also when admin_gid is (gid_t) -1 or uid has no passwd entry), negative errno. */
 int uid_in_admin_group(uid_t uid, gid_t admin_gid);
+
+/* 1 when the caller is root or a member of admin_gid (as above, without polkit), 0 when not,
+ * negative errno. */
+int caller_is_admin(sd_bus_message *call, gid_t admin_gid);

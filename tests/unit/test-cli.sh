@@ -16,7 +16,8 @@ trap 'rm -f "$out" "$err"' EXIT
 expect() {
         code=$1 pattern=$2
         shift 3
-        "$baton" "$@" >"$out" 2>"$err"
+        # shellcheck disable=SC2086
+        $runas "$baton" "$@" >"$out" 2>"$err"
         rc=$?
         if [ "$rc" -ne "$code" ]; then
                 echo "FAIL: baton $*: exit $rc, expected $code"; cat "$out" "$err"
@@ -30,6 +31,7 @@ expect() {
 }
 
 refusal="baton: refusing: no display-class GPU on this machine"
+runas=""        # a command prefix: setpriv as nobody for the unprivileged checks
 
 case "$mode" in
 fixtures)
@@ -65,6 +67,12 @@ fixtures)
                 --root "$fixtures/nvidia-noiommu" --rundir "$run" plan
         expect 1 "Refusing to hand over: the GPU 0000:00:05.0 needs module nvidia_uvm unloaded" -- \
                 --root "$fixtures/nvidia-noiommu" --rundir "$run" handover
+        # Row 7 of issue 19: VM names that read as options or hold control characters (C1 too).
+        vmrefusal="Refusing the VM name"
+        expect 1 "$vmrefusal \"--config-dir=/tmp\"" -- --root "$fixtures/lab" --rundir "$run" plan -- --config-dir=/tmp
+        expect 1 "$vmrefusal \"a\\xc2\\x85b\"" -- --root "$fixtures/lab" --rundir "$run" plan "$(printf 'a\302\205b')"
+        expect 1 "$vmrefusal \"a\\x1b[2Jb\"" -- --root "$fixtures/nogpu" --rundir "$run" handover "$(printf 'a\033[2Jb')"
+        expect 1 "$vmrefusal \"-x\"" -- --root "$fixtures/nogpu" --rundir "$run" start -- -x
         expect 0 "state          host (no transition recorded)" -- --root "$fixtures/lab" --rundir "$run" status
         if [ -n "$(ls -A "$run")" ]; then
                 echo "FAIL: plan or status wrote into the run directory: $(ls -A "$run")"
@@ -75,6 +83,22 @@ fixtures)
                 --root "$fixtures/lab" --rundir "$run" status
         printf 'garbage\n' >"$run/journal"
         expect 0 "journal is unreadable" -- --root "$fixtures/lab" --rundir "$run" status
+        # Row 18 of issue 19: a journal this user cannot read is not "interrupted", and recover
+        # does not act from observation then.
+        if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+                printf 'baton-journal 1\ngpu 0000:00:02.0\ncommit vfio\n' >"$run/journal"
+                chmod 600 "$run/journal"
+                chmod 711 "$run"
+                runas="setpriv --reuid=65534 --regid=65534 --clear-groups --"
+                expect 0 "journal cannot be read by uid 65534 (Permission denied): run 'baton status' as root" -- \
+                        --root "$fixtures/lab" --rundir "$run" status
+                expect 1 "journal: Permission denied: recover needs root." -- \
+                        --root "$fixtures/lab" --rundir "$run" recover
+                runas=""
+                [ -s "$run/journal" ] || { echo "FAIL: the journal was set aside"; failed=$((failed + 1)); }
+        else
+                echo "SKIP: the unreadable-journal checks need root and setpriv"
+        fi
         rm -rf "$run"
         # A handover on a copy: the fixture's holders are no processes of this machine, so
         # each round of drm-idle's wait ends at once; its deadline still ends the wait, and
@@ -232,6 +256,16 @@ live)
                 # shellcheck disable=SC2086
                 expect 1 "$refusal" -- $verb
         done
+        # Row 18 of issue 19: without the daemon an unprivileged user is refused up front.
+        if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+                runas="setpriv --reuid=65534 --regid=65534 --clear-groups --"
+                for verb in handover return recover; do
+                        expect 1 "$verb: refusing: the daemon (baton.service) is not running" -- $verb
+                done
+                runas=""
+        else
+                echo "SKIP: the unprivileged checks need root and setpriv"
+        fi
         if [ "$before" != "$(snapshot)" ]; then
                 echo "FAIL: a refused command changed this machine"
                 failed=$((failed + 1))

@@ -9,6 +9,7 @@
 #include "parse-util.h"
 #include "strv.h"
 #include "sysfs-util.h"
+#include "escape.h"
 #include "tests.h"
 
 static void test_safe_atou(void) {
@@ -229,7 +230,47 @@ static void test_log_errno(void) {
                            "baton: plain\n");
 }
 
+/* Row 5 of issue 19: text from the user's side, printed by root. */
+static void test_escape_text(void) {
+        static const struct { const char *in, *out; } cases[] = {
+                { "plain text", "plain text" },
+                { "two\nlines", "two\\x0alines" },
+                { "\x1b]0;title\x07\x1b[2J", "\\x1b]0;title\\x07\\x1b[2J" },
+                { "tab\there", "tab\\x09here" },
+                { "del\x7f", "del\\x7f" },
+                { "c1 \xc2\x9b" "31m", "c1 \\xc2\\x9b31m" },         /* U+009B, the 8-bit CSI */
+                { "caf\xc3\xa9 \xe2\x86\x92 \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x86\x92 \xf0\x9f\x98\x80" },
+                { "bad \xff\xc3", "bad \\xff\\xc3" },
+                { "overlong \xc0\xaf", "overlong \\xc0\\xaf" },
+                { "back\\slash", "back\\\\slash" },
+                { "", "" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *s = NULL;
+
+                ASSERT_OK(escape_text(cases[i].in, &s));
+                ASSERT_STREQ(s, cases[i].out);
+        }
+        ASSERT_FALSE(text_has_control("ok-name_1.2"));
+        ASSERT_FALSE(text_has_control("caf\xc3\xa9"));
+        ASSERT_TRUE(text_has_control("a\x1b"));
+        ASSERT_TRUE(text_has_control("\xc2\x85"));
+        ASSERT_TRUE(text_has_control("\xff"));
+
+        /* Row 7: names the hook hands to the CLI. */
+        ASSERT_TRUE(vm_name_is_valid(""));
+        ASSERT_TRUE(vm_name_is_valid("win11"));
+        ASSERT_TRUE(vm_name_is_valid("caf\xc3\xa9-vm"));
+        ASSERT_FALSE(vm_name_is_valid("--config-dir=tmp"));
+        ASSERT_FALSE(vm_name_is_valid("-x"));
+        ASSERT_FALSE(vm_name_is_valid("a/b"));
+        ASSERT_FALSE(vm_name_is_valid("a\nb"));
+        ASSERT_FALSE(vm_name_is_valid("a\xc2\x85" "b"));
+}
+
 int main(void) {
+        RUN(test_escape_text);
         RUN(test_safe_atou);
         RUN(test_parse_pid);
         RUN(test_root_path);

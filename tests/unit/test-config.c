@@ -21,7 +21,7 @@
 #define EXPECT_DEVICES \
         "expected nothing, or by-id names, absolute paths and name:\"...\" separated by blanks"
 #define EXPECT_HOTKEY \
-        "expected 1 to 4 distinct key names joined by '+', e.g. KEY_LEFTCTRL+KEY_RIGHTCTRL"
+        "expected 1 to 4 distinct keyboard key names joined by '+', e.g. KEY_LEFTCTRL+KEY_RIGHTCTRL"
 
 static char *dump(const Config *c) {
         char *text = NULL;
@@ -263,7 +263,7 @@ static void test_line_length(void) {
 static void test_invalid_values(void) {
         static const struct {
                 const char *section, *key, *expected;
-                const char *values[10];
+                const char *values[20];
         } cases[] = {
                 { "gpu", "address", "expected auto or a PCI address DDDD:BB:SS.F",
                   { "", "Auto", "0000:00:02", "00:02.0", "0:00:02.0", "0000:00:20.0", "0000:00:02.8",
@@ -291,9 +291,13 @@ static void test_invalid_values(void) {
                     "name:\"x ;y\"", ";x" } },
                 { "input", "hotkey", EXPECT_HOTKEY,
                   { "", "KEY_FOO", "KEY_A+KEY_A", "KEY_A+KEY_B+KEY_C+KEY_D+KEY_E", "KEY_A+", "+KEY_A", "ABS_X",
-                    "KEY_RESERVED", "key_a", "KEY_A # comment" } },
-                { "input", "recover-hotkey", "expected nothing (off) or 1 to 4 distinct key names joined by '+'",
-                  { "KEY_NOPE", "KEY_A++KEY_B" } },
+                    "KEY_RESERVED", "key_a", "KEY_A # comment",
+                    /* Row 10 of issue 19: keyboard keys only. */
+                    "BTN_LEFT", "BTN_SIDE", "KEY_MAX", "KEY_LEFTCTRL+BTN_LEFT", "BTN_DPAD_UP", "BTN_TRIGGER_HAPPY1",
+                    "BTN_A" } },
+                { "input", "recover-hotkey",
+                  "expected nothing (off) or 1 to 4 distinct keyboard key names joined by '+'",
+                  { "KEY_NOPE", "KEY_A++KEY_B", "BTN_RIGHT" } },
                 { "input", "guest-name-prefix", "expected 1 to 64 printable ASCII characters, the first not ';'",
                   { "", ";x", "b\xc3\xa4ton", /* 65 characters */
                     "abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz012" } },
@@ -340,7 +344,8 @@ static void test_valid_values(void) {
                 { "input", "devices", "", "" },
                 { "input", "devices", "name:\"A\"  /dev/input/by-path/x", "name:A /dev/input/by-path/x" },
                 { "input", "devices", "name:\" lead\"", "name:\" lead\"" },
-                { "input", "hotkey", "BTN_SIDE", "BTN_SIDE" },
+                { "input", "hotkey", "KEY_F12", "KEY_F12" },
+                { "input", "hotkey", "KEY_FN+KEY_OK", "KEY_FN+KEY_OK" },
                 { "input", "hotkey", " KEY_A +KEY_B+ KEY_C + KEY_D", "KEY_A+KEY_B+KEY_C+KEY_D" },
                 { "input", "recover-hotkey", "", "" },
                 { "input", "guest-name-prefix", "a ; b", "a" },
@@ -407,6 +412,29 @@ static void test_dump_roundtrip(void) {
                 STRV_FOREACH(s, c.input_devices)
                         ASSERT_STREQ(d.input_devices[s - c.input_devices], *s);
         }
+}
+
+/* Row 12 of issue 19: what GetConfig shows to anyone. */
+static void test_dump_public(void) {
+        _cleanup_(config_done) Config c = {};
+        _cleanup_free_ char *text = NULL;
+        size_t size = 0;
+        FILE *f;
+
+        config_init(&c);
+        strcpy(c.session_user, "alice");
+        strcpy(c.audio_user, "bob");
+        strcpy(c.admin_group, "batonadm");
+        strcpy(c.display_manager_unit, "gdm.service");
+        f = open_memstream(&text, &size);
+        ASSERT_TRUE(f);
+        ASSERT_OK(config_dump_public(&c, f));
+        ASSERT_TRUE(fclose(f) == 0);
+        ASSERT_TRUE(strstr(text, "\nunit = gdm.service\n"));
+        ASSERT_FALSE(strstr(text, "alice") || strstr(text, "bob") || strstr(text, "batonadm"));
+        ASSERT_TRUE(strstr(text, "\n[daemon]\nadmin-group = (not shown)\n"));
+        /* The private one is untouched. */
+        ASSERT_STREQ(c.session_user, "alice");
 }
 
 static void test_dump_format(void) {
@@ -504,6 +532,7 @@ int main(void) {
         RUN(test_failure_keeps_previous);
         RUN(test_dump_roundtrip);
         RUN(test_dump_format);
+        RUN(test_dump_public);
         RUN(test_example);
         RUN(test_parse_seconds);
         return 0;

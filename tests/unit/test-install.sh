@@ -67,6 +67,8 @@ unit=$dest$unitdir/baton.service
 want="ExecStart=$(under_prefix "$bindir")/baton daemon"
 grep -qxF "$want" "$unit" || fail "baton.service does not say '$want': $(grep ExecStart "$unit")"
 grep -q '@' "$unit" && fail "baton.service has an unsubstituted @variable@"
+# Row 19 of issue 19: a crashed daemon comes back.
+grep -qx 'Restart=on-failure' "$unit" || fail "baton.service has no Restart=on-failure"
 
 "$dest$(under_prefix "$bindir")/baton" --version | grep -q '^baton ' || fail "the installed baton does not run"
 

@@ -127,6 +127,8 @@ static int authorize_spoofed(gid_t spoof_gid, gid_t admin_gid) {
                         ASSERT_OK(sd_bus_wait(bus, 5 * 1000000ULL));
         }
         r = authorize_async(m, "org.baton.test", admin_gid, NULL, NULL);
+        /* The same answer where GetConfig decides what to show (row 12). */
+        ASSERT_EQ(caller_is_admin(m, admin_gid), r == 1 ? 1 : 0);
         sd_bus_message_unref(m);
         (void) kill(pid, SIGKILL);
         (void) waitpid(pid, NULL, 0);

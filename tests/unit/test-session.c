@@ -194,6 +194,12 @@ static void test_inhibitors_describe(void) {
 
         ASSERT_OK(session_inhibitors_describe(ids, reasons, &s));
         ASSERT_STREQ(s, "org.gnome.TextEditor (Unsaved document), an unnamed app (x), firefox-esr (no reason given)");
+        /* Row 5 of issue 19: the app's words stay on the line, escape sequences are shown. */
+        char *bad_ids[] = { (char *) "evil\napp", NULL };
+        char *bad_reasons[] = { (char *) "\x1b[2Jgone\r", NULL };
+        _cleanup_free_ char *bad = NULL;
+        ASSERT_OK(session_inhibitors_describe(bad_ids, bad_reasons, &bad));
+        ASSERT_STREQ(bad, "evil\\x0aapp (\\x1b[2Jgone\\x0d)");
         ASSERT_OK(session_inhibitors_describe(NULL, NULL, &none));
         ASSERT_STREQ(none, "");
 }
