@@ -20,6 +20,7 @@
 #include "daemon.h"
 #include "engine.h"
 #include "guest-marker.h"
+#include "history.h"
 #include "evdev/input-router.h"
 #include "journal.h"
 #include "libvirt-events.h"
@@ -146,6 +147,7 @@ static void on_engine_done(Engine *e, int r, void *userdata) {
         EngineOp op = engine_op(e);
 
         (void) engine_format_timeline(e, r, &report);
+        (void) history_record(e, r, d->handover_vm, "daemon");
         for (size_t i = 0; i < d->n_waiters; i++) {
                 Waiter *w = &d->waiters[i];
 

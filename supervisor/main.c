@@ -24,6 +24,7 @@
 #include "drm-probe.h"
 #include "engine.h"
 #include "guest-marker.h"
+#include "history.h"
 #include "journal.h"
 #include "log.h"
 #include "machine.h"
@@ -42,6 +43,7 @@ static const char *arg_config_dir = BATON_SYSCONFDIR;
 static Config arg_config;
 static uint64_t arg_deadline_usec[_DEADLINE_MAX] = {};
 static uint64_t arg_start_deadline_usec = 0;
+static unsigned arg_lines = 10;
 
 typedef enum VerbFlags {
         VERB_CHANGES_MACHINE = 1 << 0,  /* refuses without a display-class GPU */
@@ -70,11 +72,13 @@ static void help(FILE *f) {
                 "                    the one domain that takes the GPU)\n"
                 "  doctor            Check the machine's setup\n"
                 "  config            Print the configuration in force\n"
+                "  history           Show the last transitions from the system journal\n"
                 "  input toggle      Move keyboard and mouse between host and guest\n"
                 "  daemon            Run the baton daemon\n\n"
                 "Options:\n"
                 "  -h --help         Show this help\n"
                 "     --version      Show the version\n"
+                "  -n --lines N      history: how many transitions (default 10)\n"
                 "     --deadline WHAT=SECONDS\n"
                 "                    How long a wait may take: holders, unbind, probe, module, unit\n"
                 "     --start-deadline SECONDS\n"
@@ -204,7 +208,7 @@ static void on_transition_done(Engine *e, int r, void *userdata) {
         (void) sd_event_exit(t->event, 0);
 }
 
-static int run_transition(EngineOp op) {
+static int run_transition(EngineOp op, const char *vm) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(engine_freep) Engine *e = NULL;
         EngineOptions o = { .root = arg_root, .rundir = arg_rundir };
@@ -226,6 +230,8 @@ static int run_transition(EngineOp op) {
         r = sd_event_loop(event);
         if (r < 0)
                 return log_error_errno(r, "Event loop failed: %m");
+        if (streq(arg_root, "/"))       /* fixture runs are no machine's history */
+                (void) history_record(e, t.r, vm, "cli");
         {
                 _cleanup_free_ char *report = NULL;
 
@@ -304,10 +310,14 @@ static int update_marker(int r, const char *vm) {
 
 static int transition(EngineOp op, const char *method, const char *vm) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_free_ char *guest_vm = NULL;
 
         if (connect_daemon(&bus) > 0)
                 return call_daemon(bus, method, vm);
-        return update_marker(run_transition(op), vm);
+        /* A return or recover names, in the history, the VM that had the GPU. */
+        if (!vm && streq(arg_root, "/") && streq(arg_rundir, BATON_RUNDIR))
+                (void) guest_marker_read(BATON_STATEDIR, &guest_vm);
+        return update_marker(run_transition(op, vm ?: guest_vm), vm);
 }
 
 static int verb_handover(int argc, char *argv[]) {
@@ -367,6 +377,17 @@ static int verb_config(int argc, char *argv[]) {
         return fflush(stdout) == 0 ? 0 : -errno;
 }
 
+static int verb_history(int argc, char *argv[]) {
+        int r;
+
+        r = history_print(stdout, arg_lines);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the system journal: %m");
+        if (r == 0)
+                printf("No transition recorded in the system journal.\n");
+        return fflush(stdout) == 0 ? 0 : -errno;
+}
+
 static const Verb verbs[] = {
         { "status",   0, 0, 0,                    verb_status },
         { "plan",     0, 1, VERB_CONFIG,                           verb_plan },
@@ -376,6 +397,7 @@ static const Verb verbs[] = {
         { "start",    0, 1, VERB_CHANGES_MACHINE | VERB_CONFIG, verb_start },
         { "doctor",   0, 0, 0,                    verb_doctor },
         { "config",   0, 0, VERB_CONFIG,          verb_config },
+        { "history",  0, 0, 0,                    verb_history },
         { "input",    1, 1, 0,                    verb_input },
         { "daemon",   0, 0, 0,                    verb_daemon },
 };
@@ -428,6 +450,23 @@ bad:
                                "and 0 < SECONDS <= 86400, not '%s'", arg);
 }
 
+/* --lines N: 1 to 10000, plain decimal digits. */
+static int parse_lines(const char *arg) {
+        unsigned long v = 0;
+
+        for (const char *p = arg; *p; p++) {
+                if (*p < '0' || *p > '9' || v > 10000)
+                        goto bad;
+                v = v * 10 + (unsigned long) (*p - '0');
+        }
+        if (*arg && v >= 1 && v <= 10000) {
+                arg_lines = (unsigned) v;
+                return 0;
+        }
+bad:
+        return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "--lines takes a number from 1 to 10000, not '%s'", arg);
+}
+
 /* Returns 0 to go on, 1 when done (help, version), or -EINVAL on a usage error. */
 static int parse_argv(int argc, char *argv[]) {
         enum { ARG_VERSION = 0x100, ARG_ROOT, ARG_PROBE_SCANOUT, ARG_RUNDIR, ARG_DEADLINE, ARG_CONFIG_DIR, ARG_START_DEADLINE };
@@ -442,11 +481,12 @@ static int parse_argv(int argc, char *argv[]) {
                 { "config-dir",    required_argument, NULL, ARG_CONFIG_DIR },
                 { "deadline",      required_argument, NULL, ARG_DEADLINE },
                 { "start-deadline", required_argument, NULL, ARG_START_DEADLINE },
+                { "lines",         required_argument, NULL, 'n' },
                 {}
         };
         int c;
 
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "hn:", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
                         help(stdout);
@@ -454,6 +494,10 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_VERSION:
                         puts("baton " BATON_VERSION);
                         return 1;
+                case 'n':
+                        if (parse_lines(optarg) < 0)
+                                return -EINVAL;
+                        break;
                 case ARG_ROOT:
                         arg_root = optarg;
                         break;
