@@ -25,6 +25,7 @@
 #include "engine.h"
 #include "guest-marker.h"
 #include "history.h"
+#include "vt-progress.h"
 #include "journal.h"
 #include "log.h"
 #include "machine.h"
@@ -199,7 +200,19 @@ static int verb_plan(int argc, char *argv[]) {
 typedef struct TransitionResult {
         sd_event *event;
         int r;
+        VtProgress vt;
 } TransitionResult;
+
+static void on_transition_progress(Engine *e, const char *stage, bool to_guest, bool finished, int result,
+                                   uint64_t usec, void *userdata) {
+        TransitionResult *t = userdata;
+        const StageTiming *timeline;
+        size_t n;
+
+        timeline = engine_timeline(e, &n);
+        vt_progress_stage(&t->vt, stage, to_guest, finished, result, usec,
+                          finished && n > 0 && result < 0 ? timeline[n - 1].reason : NULL);
+}
 
 static void on_transition_done(Engine *e, int r, void *userdata) {
         TransitionResult *t = userdata;
@@ -224,12 +237,20 @@ static int run_transition(EngineOp op, const char *vm) {
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the engine: %m");
         t.event = event;
+        vt_progress_init(&t.vt, arg_root, config_get()->console_progress);
+        engine_set_progress(e, on_transition_progress, &t);
         r = engine_start(e, op, on_transition_done, &t);
-        if (r <= 0)
+        if (r <= 0) {
+                vt_progress_done(&t.vt);
                 return r;
+        }
         r = sd_event_loop(event);
-        if (r < 0)
+        if (r < 0) {
+                vt_progress_done(&t.vt);
                 return log_error_errno(r, "Event loop failed: %m");
+        }
+        vt_progress_end(&t.vt, engine_op_to_string(op), t.r, engine_rollback_incomplete(e));
+        vt_progress_done(&t.vt);
         if (streq(arg_root, "/"))       /* fixture runs are no machine's history */
                 (void) history_record(e, t.r, vm, "cli");
         {
