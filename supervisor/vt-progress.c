@@ -88,9 +88,15 @@ void vt_progress_stage(VtProgress *p, const char *stage, bool to_guest, bool fin
                        uint64_t usec, const char *reason) {
         bool dm = streq(stage, "display-manager");
 
+        /* A return or recover starts with the display manager down (the handover
+         * stopped it); a handover stops it itself. */
+        if (!p->active) {
+                p->active = true;
+                p->dm_down = !to_guest;
+        }
         if (!finished) {
                 if (to_guest && streq(stage, "vtconsoles"))
-                        put_line(p, "handing the GPU to the guest; this screen stays dark until the guest shows its own");
+                        put_line(p, "the GPU goes to the guest now");
                 return;
         }
         if (dm && to_guest && result >= 0)
@@ -114,6 +120,6 @@ void vt_progress_end(VtProgress *p, const char *op, int result, bool rollback_in
                 put_line(p, "the machine is not fully back; run 'baton recover' (over SSH if need be)");
         else
                 put_line(p, "%s done", op);
-        p->dm_down = false;
+        p->dm_down = p->active = false;
         p->failure = mfree(p->failure);
 }

@@ -18,7 +18,8 @@ typedef struct VtProgress {
         char *root;             /* sysfs and /dev below root: "/" outside tests */
         char *tty;              /* the console written to: ROOT/dev/tty0 */
         bool enabled;
-        bool dm_down;           /* the display manager is stopped by this transition */
+        bool active;            /* a transition runs: its first stage was seen */
+        bool dm_down;           /* the display manager is down (stopped by a handover) */
         char *failure;          /* the first failure, until a visible console showed it */
 } VtProgress;
 
