@@ -292,6 +292,10 @@ static int call_daemon(sd_bus *bus, const char *method, const char *vm) {
         int r;
 
         r = sd_bus_message_new_method_call(bus, &m, BATON_BUS_NAME, BATON_BUS_PATH, BATON_BUS_INTERFACE, method);
+        /* A desktop user who is no administrator may be asked for a password by the
+         * polkit agent of the session (the launcher, a terminal with pkttyagent). */
+        if (r >= 0)
+                r = sd_bus_message_set_allow_interactive_authorization(m, true);
         if (r >= 0 && vm)
                 r = sd_bus_message_append(m, "s", vm);
         if (r < 0)
