@@ -7,7 +7,7 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build demo check check-asan fuzz bench bench-input clean
+.PHONY: all deps build demo check check-asan fuzz bench bench-input deb clean
 
 all: build
 
@@ -45,6 +45,11 @@ fuzz: deps
 	@[ -f $(FUZZ_BUILD)/build.ninja ] || CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true -Dlab=disabled >/dev/null
 	@ninja -C $(FUZZ_BUILD) fuzz >/dev/null
 	@tests/fuzz/run $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+# The Debian package, checked by lintian (no error, no warning): $(BUILD)/deb/baton_*.deb.
+deb:
+	@tools/install-deps deb
+	@tools/build-deb $(BUILD)/deb
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -366,6 +366,7 @@ static const ConfigKey keys[] = {
         KEY("gpu", "address", type_gpu_address, gpu_address),
         KEY("gpu", "allow-foreign-devices", type_bool, allow_foreign_devices),
         KEY("display-manager", "unit", type_service_unit, display_manager_unit),
+        KEY("display-manager", "console-progress", type_bool, console_progress),
         KEY("deadlines", "holders", type_seconds, deadline_usec[DEADLINE_HOLDERS]),
         KEY("deadlines", "unbind", type_seconds, deadline_usec[DEADLINE_UNBIND]),
         KEY("deadlines", "probe", type_seconds, deadline_usec[DEADLINE_PROBE]),
@@ -402,6 +403,7 @@ static bool section_known(const char *section, size_t n) {
 void config_init(Config *c) {
         *c = (Config) {
                 .display_manager_unit = "display-manager.service",
+                .console_progress = true,
                 .audio_release = AUDIO_RELEASE_RESERVE,
                 .session_logout = true,
                 .session_save = true,

@@ -36,6 +36,7 @@ typedef struct Config {
         bool allow_foreign_devices;
         /* [display-manager] */
         char display_manager_unit[256];
+        bool console_progress;                          /* stage lines on the text console */
         /* [deadlines] */
         uint64_t deadline_usec[_DEADLINE_MAX];
         /* [audio] */

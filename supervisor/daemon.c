@@ -20,6 +20,8 @@
 #include "daemon.h"
 #include "engine.h"
 #include "guest-marker.h"
+#include "history.h"
+#include "vt-progress.h"
 #include "evdev/input-router.h"
 #include "journal.h"
 #include "libvirt-events.h"
@@ -44,6 +46,7 @@ typedef struct Daemon {
         const DaemonOptions *options;
         Config config;                  /* in force; config_set() points at it */
         gid_t admin_gid;
+        VtProgress vt;                  /* stage lines on the console while the screen is dark */
 
         Waiter *waiters;        /* callers waiting for the transition in flight */
         size_t n_waiters;
@@ -177,6 +180,8 @@ static void on_engine_done(Engine *e, int r, void *userdata) {
         EngineOp op = engine_op(e);
 
         (void) engine_format_timeline(e, r, &report);
+        (void) history_record(e, r, d->handover_vm, "daemon");
+        vt_progress_end(&d->vt, engine_op_to_string(op), r, engine_rollback_incomplete(e));
         for (size_t i = 0; i < d->n_waiters; i++) {
                 Waiter *w = &d->waiters[i];
 
@@ -201,7 +206,13 @@ static void on_engine_done(Engine *e, int r, void *userdata) {
 static void on_engine_progress(Engine *e, const char *stage, bool to_guest, bool finished, int result,
                                uint64_t usec, void *userdata) {
         Daemon *d = userdata;
+        const StageTiming *t;
+        size_t n;
 
+        t = engine_timeline(e, &n);
+        d->vt.enabled = config_get()->console_progress;
+        vt_progress_stage(&d->vt, stage, to_guest, finished, result, usec,
+                          finished && n > 0 && result < 0 ? t[n - 1].reason : NULL);
         (void) sd_bus_emit_signal(d->bus, BATON_BUS_PATH, BATON_BUS_INTERFACE, "StageProgress", "ssst",
                                   stage, to_guest ? "guest" : "host",
                                   !finished ? "started" : result < 0 ? "failed" : "done", usec);
@@ -517,6 +528,7 @@ static void daemon_done(Daemon *d) {
         input_router_free(d->input);
         libvirt_events_free(d->libvirt);
         free(d->handover_vm);
+        vt_progress_done(&d->vt);
         engine_free(d->engine);
         config_set(NULL);
         config_done(&d->config);
@@ -571,6 +583,7 @@ int daemon_run(const DaemonOptions *o) {
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the engine: %m");
         engine_set_progress(d.engine, on_engine_progress, &d);
+        vt_progress_init(&d.vt, o->root, true);
         /* Tests with their own rundir keep the marker there, off this machine's /var/lib. */
         d.statedir = streq(o->rundir, BATON_RUNDIR) ? BATON_STATEDIR : o->rundir;
         r = libvirt_events_new(d.event, "qemu:///system", o->domain_start_deadline_usec, on_libvirt_return, &d,

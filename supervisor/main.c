@@ -27,6 +27,8 @@
 #include "escape.h"
 #include "guest-marker.h"
 #include "holders.h"
+#include "history.h"
+#include "vt-progress.h"
 #include "journal.h"
 #include "log.h"
 #include "machine.h"
@@ -46,6 +48,7 @@ static const char *arg_config_dir = BATON_SYSCONFDIR;
 static Config arg_config;
 static uint64_t arg_deadline_usec[_DEADLINE_MAX] = {};
 static uint64_t arg_start_deadline_usec = 0;
+static unsigned arg_lines = 10;
 
 typedef enum VerbFlags {
         VERB_CHANGES_MACHINE = 1 << 0,  /* refuses without a display-class GPU */
@@ -75,11 +78,13 @@ static void help(FILE *f) {
                 "                    the one domain that takes the GPU)\n"
                 "  doctor            Check the machine's setup\n"
                 "  config            Print the configuration in force\n"
+                "  history           Show the last transitions from the system journal\n"
                 "  input toggle      Move keyboard and mouse between host and guest\n"
                 "  daemon            Run the baton daemon\n\n"
                 "Options:\n"
                 "  -h --help         Show this help\n"
                 "     --version      Show the version\n"
+                "  -n --lines N      history: how many transitions (default 10)\n"
                 "     --deadline WHAT=SECONDS\n"
                 "                    How long a wait may take: holders, unbind, probe, module, unit\n"
                 "     --start-deadline SECONDS\n"
@@ -223,7 +228,19 @@ static int verb_plan(int argc, char *argv[]) {
 typedef struct TransitionResult {
         sd_event *event;
         int r;
+        VtProgress vt;
 } TransitionResult;
+
+static void on_transition_progress(Engine *e, const char *stage, bool to_guest, bool finished, int result,
+                                   uint64_t usec, void *userdata) {
+        TransitionResult *t = userdata;
+        const StageTiming *timeline;
+        size_t n;
+
+        timeline = engine_timeline(e, &n);
+        vt_progress_stage(&t->vt, stage, to_guest, finished, result, usec,
+                          finished && n > 0 && result < 0 ? timeline[n - 1].reason : NULL);
+}
 
 static void on_transition_done(Engine *e, int r, void *userdata) {
         TransitionResult *t = userdata;
@@ -232,7 +249,7 @@ static void on_transition_done(Engine *e, int r, void *userdata) {
         (void) sd_event_exit(t->event, 0);
 }
 
-static int run_transition(EngineOp op) {
+static int run_transition(EngineOp op, const char *vm) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(engine_freep) Engine *e = NULL;
         EngineOptions o = { .root = arg_root, .rundir = arg_rundir };
@@ -248,12 +265,22 @@ static int run_transition(EngineOp op) {
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the engine: %m");
         t.event = event;
+        vt_progress_init(&t.vt, arg_root, config_get()->console_progress);
+        engine_set_progress(e, on_transition_progress, &t);
         r = engine_start(e, op, on_transition_done, &t);
-        if (r <= 0)
+        if (r <= 0) {
+                vt_progress_done(&t.vt);
                 return r;
+        }
         r = sd_event_loop(event);
-        if (r < 0)
+        if (r < 0) {
+                vt_progress_done(&t.vt);
                 return log_error_errno(r, "Event loop failed: %m");
+        }
+        vt_progress_end(&t.vt, engine_op_to_string(op), t.r, engine_rollback_incomplete(e));
+        vt_progress_done(&t.vt);
+        if (streq(arg_root, "/"))       /* fixture runs are no machine's history */
+                (void) history_record(e, t.r, vm, "cli");
         {
                 _cleanup_free_ char *report = NULL;
 
@@ -293,6 +320,10 @@ static int call_daemon(sd_bus *bus, const char *method, const char *vm) {
         int r;
 
         r = sd_bus_message_new_method_call(bus, &m, BATON_BUS_NAME, BATON_BUS_PATH, BATON_BUS_INTERFACE, method);
+        /* A desktop user who is no administrator may be asked for a password by the
+         * polkit agent of the session (the launcher, a terminal with pkttyagent). */
+        if (r >= 0)
+                r = sd_bus_message_set_allow_interactive_authorization(m, true);
         if (r >= 0 && vm)
                 r = sd_bus_message_append(m, "s", vm);
         if (r < 0)
@@ -332,10 +363,14 @@ static int update_marker(int r, const char *vm) {
 
 static int transition(EngineOp op, const char *method, const char *vm) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_free_ char *guest_vm = NULL;
 
         if (connect_daemon(&bus) > 0)
                 return call_daemon(bus, method, vm);
-        return update_marker(run_transition(op), vm);
+        /* A return or recover names, in the history, the VM that had the GPU. */
+        if (!vm && streq(arg_root, "/") && streq(arg_rundir, BATON_RUNDIR))
+                (void) guest_marker_read(BATON_STATEDIR, &guest_vm);
+        return update_marker(run_transition(op, vm ?: guest_vm), vm);
 }
 
 static int verb_handover(int argc, char *argv[]) {
@@ -395,6 +430,17 @@ static int verb_config(int argc, char *argv[]) {
         return fflush(stdout) == 0 ? 0 : -errno;
 }
 
+static int verb_history(int argc, char *argv[]) {
+        int r;
+
+        r = history_print(stdout, arg_lines);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the system journal: %m");
+        if (r == 0)
+                printf("No transition recorded in the system journal.\n");
+        return fflush(stdout) == 0 ? 0 : -errno;
+}
+
 static const Verb verbs[] = {
         { "status",   0, 0, 0,                    verb_status },
         { "plan",     0, 1, VERB_CONFIG | VERB_VM_ARG,             verb_plan },
@@ -404,6 +450,7 @@ static const Verb verbs[] = {
         { "start",    0, 1, VERB_CHANGES_MACHINE | VERB_CONFIG | VERB_VM_ARG, verb_start },
         { "doctor",   0, 0, 0,                    verb_doctor },
         { "config",   0, 0, VERB_CONFIG,          verb_config },
+        { "history",  0, 0, 0,                    verb_history },
         { "input",    1, 1, 0,                    verb_input },
         { "daemon",   0, 0, 0,                    verb_daemon },
 };
@@ -471,6 +518,23 @@ bad:
                                "and 0 < SECONDS <= 86400, not '%s'", arg);
 }
 
+/* --lines N: 1 to 10000, plain decimal digits. */
+static int parse_lines(const char *arg) {
+        unsigned long v = 0;
+
+        for (const char *p = arg; *p; p++) {
+                if (*p < '0' || *p > '9' || v > 10000)
+                        goto bad;
+                v = v * 10 + (unsigned long) (*p - '0');
+        }
+        if (*arg && v >= 1 && v <= 10000) {
+                arg_lines = (unsigned) v;
+                return 0;
+        }
+bad:
+        return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "--lines takes a number from 1 to 10000, not '%s'", arg);
+}
+
 /* Returns 0 to go on, 1 when done (help, version), or -EINVAL on a usage error. */
 static int parse_argv(int argc, char *argv[]) {
         enum { ARG_VERSION = 0x100, ARG_ROOT, ARG_PROBE_SCANOUT, ARG_RUNDIR, ARG_DEADLINE, ARG_CONFIG_DIR, ARG_START_DEADLINE };
@@ -485,11 +549,12 @@ static int parse_argv(int argc, char *argv[]) {
                 { "config-dir",    required_argument, NULL, ARG_CONFIG_DIR },
                 { "deadline",      required_argument, NULL, ARG_DEADLINE },
                 { "start-deadline", required_argument, NULL, ARG_START_DEADLINE },
+                { "lines",         required_argument, NULL, 'n' },
                 {}
         };
         int c;
 
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "hn:", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
                         help(stdout);
@@ -497,6 +562,10 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_VERSION:
                         puts("baton " BATON_VERSION);
                         return 1;
+                case 'n':
+                        if (parse_lines(optarg) < 0)
+                                return -EINVAL;
+                        break;
                 case ARG_ROOT:
                         arg_root = optarg;
                         break;

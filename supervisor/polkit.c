@@ -105,6 +105,7 @@ int authorize_async(sd_bus_message *call, const char *action, gid_t admin_gid,
                     authorize_done_t done, void *userdata) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *check = NULL;
         sd_bus *bus = sd_bus_message_get_bus(call);
+        bool interactive;
         Pending *p;
         uid_t uid;
         int r;
@@ -120,8 +121,13 @@ int authorize_async(sd_bus_message *call, const char *action, gid_t admin_gid,
                                            "org.freedesktop.PolicyKit1.Authority", "CheckAuthorization");
         if (r < 0)
                 return r;
+        /* Flag 1, AllowUserInteraction, only when the caller asked for it on its call
+         * (the CLI does): polkit then lets the agent of the caller's session ask for a
+         * password, and the policy (data/org.baton.policy) allows that only in an
+         * active local session. A caller that did not ask gets a plain yes or no. */
+        interactive = sd_bus_message_get_allow_interactive_authorization(call) > 0;
         r = sd_bus_message_append(check, "(sa{sv})sa{ss}us", "system-bus-name", 1, "name", "s",
-                                  sd_bus_message_get_sender(call), action, 0, 0, "");
+                                  sd_bus_message_get_sender(call), action, 0, interactive ? 1 : 0, "");
         if (r < 0)
                 return r;
 
@@ -130,7 +136,10 @@ int authorize_async(sd_bus_message *call, const char *action, gid_t admin_gid,
                 return -ENOMEM;
         *p = (Pending) { .call = sd_bus_message_ref(call), .done = done, .userdata = userdata,
                          .action = strdup(action) };
-        r = p->action ? sd_bus_call_async(bus, NULL, check, on_check_reply, p, 25 * 1000000ULL) : -ENOMEM;
+        /* A person typing a password takes longer than polkit deciding alone. */
+        r = p->action ? sd_bus_call_async(bus, NULL, check, on_check_reply, p,
+                                          interactive ? POLKIT_INTERACTIVE_TIMEOUT_USEC : 25 * 1000000ULL)
+                      : -ENOMEM;
         if (r < 0) {
                 pending_free(p);
                 return r;
