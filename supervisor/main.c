@@ -424,7 +424,7 @@ static int parse_deadline(const char *arg) {
         return 0;
 bad:
         return log_error_errno(SYNTHETIC_ERRNO(EINVAL),
-                               "--deadline takes WHAT=SECONDS with WHAT one of holders, unbind, probe, module, unit "
+                               "--deadline takes WHAT=SECONDS with WHAT one of holders, unbind, probe, module, unit, tuning, stage "
                                "and 0 < SECONDS <= 86400, not '%s'", arg);
 }
 
