@@ -18,6 +18,7 @@
 #include "macro.h"
 #include "pci-device.h"
 #include "strv.h"
+#include "stage.h"
 #include "sysfs-util.h"
 
 #define USEC_PER_SEC UINT64_C(1000000)
@@ -233,6 +234,13 @@ static int parse_governor(const char *v, void *field, size_t size) {
         return copy_string(v, field, size);
 }
 
+/* Where the user's stages go: after a built-in stage, or "begin". */
+static int parse_stage_anchor(const char *v, void *field, size_t size) {
+        if (!streq(v, "begin") && (!stage_find(v) || streq(v, "user-stages")))
+                return -EINVAL;
+        return copy_string(v, field, size);
+}
+
 static int parse_audio_release(const char *v, void *field, size_t size) {
         for (AudioRelease a = 0; a < _AUDIO_RELEASE_MAX; a++)
                 if (streq(v, audio_release_names[a])) {
@@ -406,6 +414,9 @@ static const ValueType type_page_size = {
 static const ValueType type_governor = {
         parse_governor, format_string, "expected a cpufreq governor's name such as performance, or nothing" };
 
+static const ValueType type_stage_anchor = {
+        parse_stage_anchor, format_string, "expected begin or the name of a stage baton has, e.g. vfio" };
+
 static const ConfigKey keys[] = {
         KEY("gpu", "address", type_gpu_address, gpu_address),
         KEY("gpu", "allow-foreign-devices", type_bool, allow_foreign_devices),
@@ -435,6 +446,7 @@ static const ConfigKey keys[] = {
         KEY("tuning", "hugepages-partial", type_bool, tuning_hugepages_partial),
         KEY("tuning", "governor", type_governor, tuning_governor),
         KEY("tuning", "governor-cpus", type_cpu_list, tuning_governor_cpus),
+        KEY("stages", "after", type_stage_anchor, stages_after),
 };
 
 static const ConfigKey *key_find(const char *section, const char *name) {
@@ -461,6 +473,7 @@ void config_init(Config *c) {
                 .hotkey = { 2, { KEY_LEFTCTRL, KEY_RIGHTCTRL } },
                 .guest_name_prefix = "baton",
                 .tuning_hugepage_size_kb = 2048,
+                .stages_after = "vfio",
         };
         for (DeadlineKind k = 0; k < _DEADLINE_MAX; k++)
                 c->deadline_usec[k] = deadline_default_usec(k);
@@ -799,4 +812,7 @@ const Config *config_get(void) {
 
 void config_set(const Config *c) {
         config_current = c;
+        /* The handover order follows the configuration in force; a transition already
+         * recorded returns in the journal's order. */
+        (void) stage_table_place_user_stages(config_get()->stages_after);
 }

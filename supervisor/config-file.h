@@ -61,6 +61,8 @@ typedef struct Config {
         bool tuning_hugepages_partial;
         char tuning_governor[33];                       /* "": the governor is left alone */
         char tuning_governor_cpus[256];                 /* "": every CPU */
+        /* [stages] */
+        char stages_after[32];                          /* a built-in stage's name, or "begin" */
 
         /* Not a key: the directory this was loaded from ("": none), where stages.d is. */
         char dir[1024];

@@ -465,7 +465,7 @@ static void test_example(void) {
                 if (*s == '\n')
                         uncommented[n++] = *s++;
         }
-        ASSERT_EQ(keys, 28);    /* every key */
+        ASSERT_EQ(keys, 29);    /* every key */
         load_ok(NULL, uncommented, &d);
         free(out);
         out = dump(&d);

@@ -144,6 +144,49 @@ static void test_observe(void) {
         config_set(NULL);
 }
 
+static size_t position(const char *name) {
+        size_t i = 0;
+
+        while (stage_table[i] && !streq(stage_table[i]->name, name))
+                i++;
+        ASSERT_TRUE(stage_table[i] != NULL);
+        return i;
+}
+
+static void test_placement(void) {
+        _cleanup_(config_done) Config c = {};
+        size_t n = 0;
+
+        while (stage_table[n])
+                n++;
+        ASSERT_EQ(position("user-stages"), n - 1);      /* the default: after vfio, the last */
+        ASSERT_OK(stage_table_place_user_stages("begin"));
+        ASSERT_EQ(position("user-stages"), 0);
+        ASSERT_EQ(position("session"), 1);
+        ASSERT_OK(stage_table_place_user_stages("display-manager"));
+        ASSERT_EQ(position("user-stages"), position("display-manager") + 1);
+        ASSERT_EQ(position("session"), 0);
+        ASSERT_EQ(stage_table_place_user_stages("nope"), -EINVAL);
+        ASSERT_EQ(position("user-stages"), n - 1);
+        ASSERT_TRUE(stage_table[n] == NULL);
+
+        /* config_set() places them as [stages] after says; unknown names are refused. */
+        ASSERT_OK(config_load_string("[stages]\nafter = host-tuning\n", "test.conf", &c));
+        config_set(&c);
+        ASSERT_EQ(position("user-stages"), position("host-tuning") + 1);
+        ASSERT_EQ(position("vfio"), n - 1);
+        config_set(NULL);
+        ASSERT_EQ(position("user-stages"), n - 1);
+        for (const char *const *v = (const char *const[]) { "user-stages", "Vfio", "", "end", NULL }; *v; v++) {
+                Config d = {};
+                _cleanup_free_ char *text = NULL;
+
+                ASSERT_TRUE(asprintf(&text, "[stages]\nafter = %s\n", *v) > 0);
+                if (config_load_string(text, "test.conf", &d) != -EINVAL)
+                        TEST_FAIL("after = %s was taken", *v);
+        }
+}
+
 int main(void) {
         log_set_target(LOG_TARGET_STDERR);
 
@@ -152,5 +195,6 @@ int main(void) {
         RUN(test_config);
         RUN(test_refusal);
         RUN(test_observe);
+        RUN(test_placement);
         return 0;
 }
