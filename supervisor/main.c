@@ -28,6 +28,7 @@
 #include "log.h"
 #include "machine.h"
 #include "macro.h"
+#include "plugins/user-stages.h"
 #include "stage.h"
 #include "start.h"
 #include "status.h"
@@ -307,6 +308,8 @@ static int transition(EngineOp op, const char *method, const char *vm) {
 
         if (connect_daemon(&bus) > 0)
                 return call_daemon(bus, method, vm);
+        if (op == ENGINE_HANDOVER)
+                user_stages_set_vm(vm);         /* BATON_VM of the user's stages */
         return update_marker(run_transition(op), vm);
 }
 
