@@ -91,7 +91,9 @@ int cpu_set_from_bytes(const uint8_t *bytes, size_t n, CpuSet *ret) {
         for (size_t i = sizeof(c.bits); i < n; i++)
                 if (bytes[i] != 0)
                         return -EINVAL;
-        memcpy(c.bits, bytes, n < sizeof(c.bits) ? n : sizeof(c.bits));
+        /* sd-bus hands out NULL for an empty array: memcpy() must not see it. */
+        if (n > 0)
+                memcpy(c.bits, bytes, n < sizeof(c.bits) ? n : sizeof(c.bits));
         *ret = c;
         return 0;
 }
