@@ -144,6 +144,33 @@ static void test_observe(void) {
         config_set(NULL);
 }
 
+/* A machine with cpufreq on CPU 1 only: the governor step plans for it. */
+static void test_observe_cpufreq(void) {
+        _cleanup_(machine_freep) Machine *m = NULL;
+        _cleanup_strv_free_ char **plan = NULL;
+        _cleanup_(config_done) Config c = {};
+        _cleanup_free_ char *cmd = NULL;
+        char dir[] = "/tmp/baton-test-tuning-XXXXXX";
+        StagePosition pos;
+
+        ASSERT_TRUE(mkdtemp(dir) != NULL);
+        ASSERT_TRUE(asprintf(&cmd, "cp -a '%s/.' '%s' && mkdir -p '%s/sys/devices/system/cpu/cpu1/cpufreq' && "
+                             "echo schedutil >'%s/sys/devices/system/cpu/cpu1/cpufreq/scaling_governor'",
+                             FIXTURE("lab"), dir, dir, dir) > 0);
+        ASSERT_EQ(system(cmd), 0);
+        ASSERT_OK(machine_load(dir, 0, &m));
+        config_init(&c);
+        strcpy(c.tuning_governor, "performance");
+        config_set(&c);
+        ASSERT_OK(stage_host_tuning.observe(m, &pos, &plan));
+        ASSERT_EQ(pos, STAGE_AT_HOST);
+        ASSERT_STREQ(plan[0], "set the cpufreq governor to performance on every CPU");
+        config_set(NULL);
+        free(cmd);
+        ASSERT_TRUE(asprintf(&cmd, "rm -rf '%s'", dir) > 0);
+        ASSERT_EQ(system(cmd), 0);
+}
+
 static size_t position(const char *name) {
         size_t i = 0;
 
@@ -195,6 +222,7 @@ int main(void) {
         RUN(test_config);
         RUN(test_refusal);
         RUN(test_observe);
+        RUN(test_observe_cpufreq);
         RUN(test_placement);
         return 0;
 }
