@@ -436,7 +436,7 @@ static void on_hugepages_write(Step *s, int r, void *userdata) {
         resume(t, r);
 }
 
-/* Writes count to the pool, in a worker; a step_get() of pool's record, or the config. */
+/* Writes count to the pool of size_kb pages, in a worker (the kernel may take long). */
 static int write_hugepages(Tuning *t, unsigned size_kb, unsigned count) {
         _cleanup_free_ char *path = NULL;
         char value[16];
