@@ -67,9 +67,14 @@ typedef struct Stage {
         int (*refuse)(const Machine *m);
 } Stage;
 
-/* NULL-terminated, in handover order (plugins/stages.c). */
-extern const Stage *const stage_table[];
+/* NULL-terminated, in handover order (plugins/stages.c). Only
+ * stage_table_place_user_stages() changes it. */
+extern const Stage *stage_table[];
 const Stage *stage_find(const char *name);
+/* Moves the user-stages stage right after the built-in stage called after, or first
+ * for "begin" (config_set() does, from [stages] after). -EINVAL for an unknown name
+ * (the stage is then last). */
+int stage_table_place_user_stages(const char *after);
 
 /* --- What the engine gives a running step (supervisor/engine.c) --- */
 

@@ -13,10 +13,12 @@
 #include <libevdev/libevdev.h>
 
 #include "config-file.h"
+#include "cpu-list.h"
 #include "log.h"
 #include "macro.h"
 #include "pci-device.h"
 #include "strv.h"
+#include "stage.h"
 #include "sysfs-util.h"
 
 #define USEC_PER_SEC UINT64_C(1000000)
@@ -182,6 +184,60 @@ static int parse_printable(const char *v, void *field, size_t size) {
         for (const char *p = v; *p; p++)
                 if (*p < 0x20 || *p > 0x7e)
                         return -EINVAL;
+        return copy_string(v, field, size);
+}
+
+/* A CPU list ("0-3,8"), stored the way cpu_set_format() writes it. */
+static int parse_cpu_list(const char *v, void *field, size_t size) {
+        _cleanup_free_ char *text = NULL;
+        CpuSet c;
+        int r;
+
+        r = cpu_set_parse(v, &c);
+        if (r < 0)
+                return r;
+        r = cpu_set_format(&c, &text);
+        if (r < 0)
+                return r;
+        return copy_string(text, field, size);
+}
+
+/* A decimal count, 0 to 10^8 (no hugepage pool is bigger). */
+static int parse_count(const char *v, void *field, size_t size) {
+        unsigned long n = 0;
+
+        if (isempty(v) || strspn(v, "0123456789") != strlen(v) || strlen(v) > 9)
+                return -EINVAL;
+        for (const char *p = v; *p; p++)
+                n = n * 10 + (unsigned long) (*p - '0');
+        if (n > 100000000UL)
+                return -EINVAL;
+        *(unsigned *) field = (unsigned) n;
+        return 0;
+}
+
+static void format_count(const void *field, FILE *f) {
+        fprintf(f, "%u", *(const unsigned *) field);
+}
+
+/* The size the kernel names its pools by, in kB: hugepages-2048kB, hugepages-1048576kB. */
+static int parse_page_size(const char *v, void *field, size_t size) {
+        int r = parse_count(v, field, size);
+
+        return r < 0 || *(unsigned *) field < 8 ? -EINVAL : 0;
+}
+
+/* A cpufreq governor's name as sysfs lists it: performance, schedutil, ...; "": unset. */
+static int parse_governor(const char *v, void *field, size_t size) {
+        if (strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(v))
+                return -EINVAL;
+        return copy_string(v, field, size);
+}
+
+/* Where the user's stages go: after a built-in stage, or "begin". */
+static int parse_stage_anchor(const char *v, void *field, size_t size) {
+        if (!streq(v, "begin") && (!stage_find(v) || streq(v, "user-stages")))
+                return -EINVAL;
         return copy_string(v, field, size);
 }
 
@@ -362,6 +418,17 @@ static const ValueType
         { s, n, &t, offsetof(Config, field), sizeof(((Config *) NULL)->field) }
 
 /* In the order config_dump() writes them, grouped by section. */
+static const ValueType type_cpu_list = {
+        parse_cpu_list, format_string, "expected a CPU list such as 0-3,8, or nothing" };
+static const ValueType type_count = { parse_count, format_count, "expected a number from 0 to 100000000" };
+static const ValueType type_page_size = {
+        parse_page_size, format_count, "expected a page size in kB as the kernel names its pools, e.g. 2048" };
+static const ValueType type_governor = {
+        parse_governor, format_string, "expected a cpufreq governor's name such as performance, or nothing" };
+
+static const ValueType type_stage_anchor = {
+        parse_stage_anchor, format_string, "expected begin or the name of a stage baton has, e.g. vfio" };
+
 static const ConfigKey keys[] = {
         KEY("gpu", "address", type_gpu_address, gpu_address),
         KEY("gpu", "allow-foreign-devices", type_bool, allow_foreign_devices),
@@ -372,6 +439,8 @@ static const ConfigKey keys[] = {
         KEY("deadlines", "probe", type_seconds, deadline_usec[DEADLINE_PROBE]),
         KEY("deadlines", "module", type_seconds, deadline_usec[DEADLINE_MODULE]),
         KEY("deadlines", "unit", type_seconds, deadline_usec[DEADLINE_UNIT]),
+        KEY("deadlines", "tuning", type_seconds, deadline_usec[DEADLINE_TUNING]),
+        KEY("deadlines", "stage", type_seconds, deadline_usec[DEADLINE_STAGE]),
         KEY("audio", "release", type_audio_release, audio_release),
         KEY("audio", "user", type_name, audio_user),
         KEY("session", "logout", type_bool, session_logout),
@@ -384,6 +453,13 @@ static const ConfigKey keys[] = {
         KEY("input", "recover-hotkey", type_hotkey_or_none, recover_hotkey),
         KEY("input", "guest-name-prefix", type_prefix, guest_name_prefix),
         KEY("daemon", "admin-group", type_name, admin_group),
+        KEY("tuning", "host-cpus", type_cpu_list, tuning_host_cpus),
+        KEY("tuning", "hugepages", type_count, tuning_hugepages),
+        KEY("tuning", "hugepage-size", type_page_size, tuning_hugepage_size_kb),
+        KEY("tuning", "hugepages-partial", type_bool, tuning_hugepages_partial),
+        KEY("tuning", "governor", type_governor, tuning_governor),
+        KEY("tuning", "governor-cpus", type_cpu_list, tuning_governor_cpus),
+        KEY("stages", "after", type_stage_anchor, stages_after),
 };
 
 static const ConfigKey *key_find(const char *section, const char *name) {
@@ -410,6 +486,8 @@ void config_init(Config *c) {
                 .logout_timeout_usec = 60 * USEC_PER_SEC,
                 .hotkey = { 2, { KEY_LEFTCTRL, KEY_RIGHTCTRL } },
                 .guest_name_prefix = "baton",
+                .tuning_hugepage_size_kb = 2048,
+                .stages_after = "vfio",
         };
         for (DeadlineKind k = 0; k < _DEADLINE_MAX; k++)
                 c->deadline_usec[k] = deadline_default_usec(k);
@@ -738,6 +816,9 @@ int config_load(const char *dir, Config *ret) {
                         return r;
         }
 
+        /* For the user's stages in DIR/stages.d: a longer name only loses those. */
+        if (dir && strlen(dir) < sizeof(p.config.dir))
+                strcpy(p.config.dir, dir);
         return parser_finish(&p, ret);
 }
 
@@ -758,4 +839,7 @@ const Config *config_get(void) {
 
 void config_set(const Config *c) {
         config_current = c;
+        /* The handover order follows the configuration in force; a transition already
+         * recorded returns in the journal's order. */
+        (void) stage_table_place_user_stages(config_get()->stages_after);
 }

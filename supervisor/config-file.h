@@ -55,6 +55,18 @@ typedef struct Config {
         char guest_name_prefix[65];
         /* [daemon] */
         char admin_group[33];                           /* "": polkit's admin rule only */
+        /* [tuning] (plugins/host-tuning.c) */
+        char tuning_host_cpus[256];                     /* "": no CPU isolation; a cpu list */
+        unsigned tuning_hugepages;                      /* 0: none reserved */
+        unsigned tuning_hugepage_size_kb;
+        bool tuning_hugepages_partial;
+        char tuning_governor[33];                       /* "": the governor is left alone */
+        char tuning_governor_cpus[256];                 /* "": every CPU */
+        /* [stages] */
+        char stages_after[32];                          /* a built-in stage's name, or "begin" */
+
+        /* Not a key: the directory this was loaded from ("": none), where stages.d is. */
+        char dir[1024];
 } Config;
 
 /* The defaults; config_done() is still needed afterwards only once something was loaded. */

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "macro.h"
 #include "parse-util.h"
+#include "plugins/user-stages.h"
 #include "polkit.h"
 
 typedef struct Waiter {
@@ -226,6 +227,7 @@ static void remember_vm(Daemon *d, sd_bus_message *call) {
                 (void) sd_bus_message_read(call, "s", &vm);
         free(d->handover_vm);
         d->handover_vm = vm ? strdup(vm) : NULL;
+        user_stages_set_vm(d->handover_vm);     /* BATON_VM of the user's stages */
 }
 
 /* Start op for call, or join/cancel what runs (the rules at the top). call may be

@@ -23,6 +23,7 @@
 #include "kmod-util.h"
 #include "log.h"
 #include "machine.h"
+#include "stage.h"
 #include "macro.h"
 #include "strv.h"
 #include "sysfs-util.h"
@@ -374,6 +375,30 @@ static void check_display_manager(Doctor *d) {
                        streq(info.id, name) ? "" : ")", info.load_state, info.active_state);
 }
 
+/* The host-tuning and user-stages steps as the plan shows them: a line that says the
+ * handover will fail fails here too, a skipped step is a skip. */
+static void check_stage_plan(Doctor *d, const Machine *m, const char *name) {
+        _cleanup_strv_free_ char **plan = NULL;
+        const Stage *st = stage_find(name);
+        StagePosition pos;
+        int r;
+
+        if (!st || !m)
+                return;
+        r = st->observe(m, &pos, &plan);
+        if (r < 0) {
+                report(d, DOCTOR_FAIL, name, NULL, "cannot be planned: %s", strerror(-r));
+                return;
+        }
+        STRV_FOREACH(line, plan) {
+                size_t n = strlen(*line);
+                DoctorVerdict v = n >= 9 && streq(*line + n - 9, "will fail") ? DOCTOR_FAIL :
+                        strstr(*line, " is skipped") ? DOCTOR_SKIP : DOCTOR_PASS;
+
+                report(d, v, name, NULL, "%s", *line);
+        }
+}
+
 static void check_libvirt_hook(Doctor *d) {
         _cleanup_free_ char *path = NULL;
         struct stat st;
@@ -590,6 +615,8 @@ int doctor_run(const DoctorOptions *o, FILE *f) {
         }
         check_modules(&d);
         check_display_manager(&d);
+        check_stage_plan(&d, m, "host-tuning");
+        check_stage_plan(&d, m, "user-stages");
         check_libvirt_hook(&d);
         check_nvidia_persistenced(&d);
         if (m)

@@ -89,6 +89,8 @@ static const char *const deadline_names[_DEADLINE_MAX] = {
         [DEADLINE_PROBE] = "probe",
         [DEADLINE_MODULE] = "module",
         [DEADLINE_UNIT] = "unit",
+        [DEADLINE_TUNING] = "tuning",
+        [DEADLINE_STAGE] = "stage",
 };
 
 static const uint64_t deadline_defaults_sec[_DEADLINE_MAX] = {
@@ -97,6 +99,8 @@ static const uint64_t deadline_defaults_sec[_DEADLINE_MAX] = {
         [DEADLINE_PROBE] = 20,
         [DEADLINE_MODULE] = 10,
         [DEADLINE_UNIT] = 30,
+        [DEADLINE_TUNING] = 30,
+        [DEADLINE_STAGE] = 30,
 };
 
 const char *deadline_kind_to_string(DeadlineKind k) {

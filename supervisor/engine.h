@@ -28,6 +28,8 @@ typedef enum DeadlineKind {
         DEADLINE_PROBE,         /* drivers_probe binding a driver */
         DEADLINE_MODULE,        /* module load/unload */
         DEADLINE_UNIT,          /* a systemd job (display manager stop/start) */
+        DEADLINE_TUNING,        /* host tuning: a systemd property set, hugepages reserved */
+        DEADLINE_STAGE,         /* one of the user's own stages (stages.d) */
         _DEADLINE_MAX,
 } DeadlineKind;
 

@@ -34,6 +34,7 @@
 #include "machine.h"
 #include "macro.h"
 #include "parse-util.h"
+#include "plugins/user-stages.h"
 #include "stage.h"
 #include "start.h"
 #include "status.h"
@@ -370,6 +371,8 @@ static int transition(EngineOp op, const char *method, const char *vm) {
         /* A return or recover names, in the history, the VM that had the GPU. */
         if (!vm && streq(arg_root, "/") && streq(arg_rundir, BATON_RUNDIR))
                 (void) guest_marker_read(BATON_STATEDIR, &guest_vm);
+        if (op == ENGINE_HANDOVER)
+                user_stages_set_vm(vm);         /* BATON_VM of the user's stages */
         return update_marker(run_transition(op, vm ?: guest_vm), vm);
 }
 
@@ -514,7 +517,7 @@ static int parse_deadline(const char *arg) {
         return 0;
 bad:
         return log_error_errno(SYNTHETIC_ERRNO(EINVAL),
-                               "--deadline takes WHAT=SECONDS with WHAT one of holders, unbind, probe, module, unit "
+                               "--deadline takes WHAT=SECONDS with WHAT one of holders, unbind, probe, module, unit, tuning, stage "
                                "and 0 < SECONDS <= 86400, not '%s'", arg);
 }
 

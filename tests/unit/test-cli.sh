@@ -54,7 +54,24 @@ fixtures)
         expect 0 "the desktop session not looked up: the machine is read from" -- --root "$fixtures/lab" --rundir "$run" plan
         expect 0 " 2. display-manager " -- --root "$fixtures/lab" --rundir "$run" plan
         expect 0 "display-manager.service not looked up" -- --root "$fixtures/lab" --rundir "$run" plan
-        expect 0 " 9. vfio " -- --root "$fixtures/lab" --rundir "$run" plan
+        expect 0 "10. vfio " -- --root "$fixtures/lab" --rundir "$run" plan
+        expect 0 " 9. host-tuning " -- --root "$fixtures/lab" --rundir "$run" plan
+        expect 0 "11. user-stages " -- --root "$fixtures/lab" --rundir "$run" plan
+        # [tuning] and a stage of the user's own, from a configuration directory of the test's.
+        conf=$(mktemp -d)
+        mkdir "$conf/stages.d"
+        printf '#!/bin/sh\n' >"$conf/stages.d/10-hub"
+        chmod 755 "$conf" "$conf/stages.d" "$conf/stages.d/10-hub"
+        printf '[tuning]\nhost-cpus = 0\nhugepages = 4\ngovernor = performance\n' >"$conf/baton.conf"
+        expect 0 "keep the host on CPUs 0: AllowedCPUs of user.slice, system.slice and init.scope" -- \
+                --root "$fixtures/lab" --rundir "$run" --config-dir "$conf" plan
+        expect 0 "reserve 4 hugepages of 2048 kB (0 now), compacting memory first" -- \
+                --root "$fixtures/lab" --rundir "$run" --config-dir "$conf" plan
+        expect 0 "no cpufreq driver on this machine: setting the performance governor is skipped" -- \
+                --root "$fixtures/lab" --rundir "$run" --config-dir "$conf" plan
+        expect 0 "run $conf/stages.d/10-hub to-guest (up to 30 s); to-host on the way back" -- \
+                --root "$fixtures/lab" --rundir "$run" --config-dir "$conf" plan
+        rm -rf "$conf"
         expect 0 "take org.freedesktop.ReserveDevice1.Audio0 on the user's session bus (card 0, 0000:00:02.1)" -- --root "$fixtures/lab" --rundir "$run" plan
         expect 1 "nothing to plan" -- --root "$fixtures/nogpu" --rundir "$run" plan
         # The real NVIDIA machine without IOMMU and without module unloading: plan says so,

@@ -493,7 +493,7 @@ static void test_example(void) {
                 if (*s == '\n')
                         uncommented[n++] = *s++;
         }
-        ASSERT_EQ(keys, 21);    /* every key */
+        ASSERT_EQ(keys, 30);    /* every key */
         load_ok(NULL, uncommented, &d);
         free(out);
         out = dump(&d);

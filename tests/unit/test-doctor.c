@@ -86,6 +86,8 @@ static void test_lab(void) {
         ASSERT_LINE(text, "skip  display-manager     display-manager.service not looked up");
         ASSERT_LINE(text, "fail  libvirt-hook        /etc/libvirt/hooks/qemu.d/baton is not installed");
         ASSERT_LINE(text, "pass  audio               0000:00:02.1 (driver snd_hda_intel) is ALSA card0");
+        ASSERT_LINE(text, "pass  host-tuning         no host tuning configured ([tuning] in baton.conf)");
+        ASSERT_LINE(text, "pass  user-stages         no stages of your own in " FIXTURES "/config/none/stages.d");
         ASSERT_EQ(fails, 1);
 }
 

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/stat.h>
+
+/* The user's own stages (plugins/user-stages.c). */
+
+/* The VM the next handover is for, as BATON_VM of the scripts; NULL: none named. */
+void user_stages_set_vm(const char *vm);
+
+/* CONFIG_DIR/stages.d, CONFIG_DIR being where baton.conf was read from. */
+int user_stages_dir(char **ret);
+
+/* Why root must not run a file (or use a directory) with this stat: "not owned by root",
+ * "writable by its group", "writable by everyone"; NULL when it may, and always when
+ * as_root is false. */
+const char *user_stages_refusal(const struct stat *st, bool as_root);
