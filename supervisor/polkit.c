@@ -31,7 +31,14 @@ static int on_check_reply(sd_bus_message *reply, void *userdata, sd_bus_error *r
                 log_warning("polkit could not decide about %s (%s): denying.", p->action, e->message);
                 r = -sd_bus_error_get_errno(e) ?: -EACCES;
         } else {
-                r = sd_bus_message_read(reply, "(bb", &authorized, &challenge);
+                /* (bba{ss}): is_authorized, is_challenge, details. A format string cannot
+                 * read part of a struct ("(bb" is no signature: it failed, and so denied,
+                 * every caller polkit said yes to), so the struct is entered. */
+                r = sd_bus_message_enter_container(reply, SD_BUS_TYPE_STRUCT, "bba{ss}");
+                if (r >= 0)
+                        r = sd_bus_message_read(reply, "bb", &authorized, &challenge);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to read polkit's answer about %s, denying: %m", p->action);
                 r = r < 0 ? r : authorized ? 1 : 0;
         }
         p->done(p->call, r, p->userdata);

@@ -1,12 +1,12 @@
 #!/usr/bin/python3
-# agent-answer CGROUP USER PASSWORD READY-FILE
+# agent-answer USER PASSWORD READY-FILE PID
 #
-# The person at a desktop, for the lab: runs polkit's text agent (pkttyagent) as USER
-# inside the logind session whose scope is the cgroup directory CGROUP, on a terminal
-# of its own (a pty, as pkttyagent reads the password from its controlling terminal),
-# and types PASSWORD when the agent asks for one. Touches READY-FILE once the agent has
-# registered with polkit (--notify-fd), prints what the agent printed, and ends when
-# the agent does, or after 180 s (then it kills the agent).
+# The person at the terminal, for the lab: runs polkit's text agent as USER for the
+# process PID (`pkttyagent --process PID`, as systemctl runs it for itself), on a
+# terminal of its own (a pty: pkttyagent reads the password from its controlling
+# terminal), and types PASSWORD when the agent asks for one. Touches READY-FILE
+# once the agent has registered with polkit (--notify-fd), prints what the agent
+# printed, and ends when the agent does, or after 180 s (then it kills the agent).
 import os
 import pty
 import pwd
@@ -15,20 +15,18 @@ import signal
 import sys
 import time
 
-cgroup, user, password, ready = sys.argv[1:5]
+user, password, ready, pid_arg = sys.argv[1:5]
 pw = pwd.getpwnam(user)
 notify_r, notify_w = os.pipe()
 
 pid, master = pty.fork()
 if pid == 0:
-    with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
-        f.write(str(os.getpid()))
     os.initgroups(user, pw.pw_gid)
     os.setresgid(pw.pw_gid, pw.pw_gid, pw.pw_gid)
     os.setresuid(pw.pw_uid, pw.pw_uid, pw.pw_uid)
     os.close(notify_r)
     os.dup2(notify_w, 3)
-    os.execv("/usr/bin/pkttyagent", ["pkttyagent", "--notify-fd", "3"])
+    os.execv("/usr/bin/pkttyagent", ["pkttyagent", "--process", pid_arg, "--notify-fd", "3"])
 
 os.close(notify_w)
 deadline = time.monotonic() + 180
