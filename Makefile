@@ -7,7 +7,7 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build demo check check-asan fuzz bench bench-input deb clean
+.PHONY: all deps build demo check check-asan fuzz bench bench-gnome bench-input deb clean
 
 all: build
 
@@ -57,6 +57,10 @@ clean:
 # A benchmark, not a test: per-stage durations of handover and return in the lab.
 bench: build
 	@tests/lab/run --build $(BUILD) --demo bench-handover
+
+# The same figures for the users' desktop: gdm3, GNOME Shell, gnome-session, PipeWire.
+bench-gnome: build
+	@tests/lab/run --build $(BUILD) --demo bench-gnome
 
 # A benchmark, not a test: baton's input router against interception-tools, 8 kHz mouse.
 bench-input: build

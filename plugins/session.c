@@ -10,6 +10,11 @@
  * their systemd manager). Then it writes a one-shot autostart entry in the user's home that
  * relaunches those apps at the next login, each in its own app scope, and removes itself.
  *
+ * A session that has only just started is logged out once gnome-session reaches its Running
+ * phase (it refuses Logout before that, with NotInRunning). While GNOME tears the session
+ * down the user's systemd manager may answer late: a question about the scopes that timed
+ * out is asked again, within logout-timeout.
+ *
  * Before anything changes it asks whether the logout is inhibited (IsInhibited, logout flag):
  * an app with unsaved work stops the handover, and the error names each inhibiting app and
  * its reason. Nothing is recorded or changed then. [session] force-logout = yes logs out
@@ -61,10 +66,13 @@ typedef struct Session {
         UserIdentity user;
         DesktopSession desktop;
         sd_bus *bus;
-        sd_bus_slot *name_match, *systemd_match, *disconnected_match, *subscribe, *logout, *check;
+        sd_bus_slot *name_match, *systemd_match, *disconnected_match, *running_match, *running_call;
+        sd_bus_slot *subscribe, *logout, *check;
         sd_event_source *timer;
         uint64_t timeout_usec;
+        unsigned logout_mode;
         bool save;
+        bool logout_deferred;           /* asked too early: again once the session runs */
         bool name_gone;
         bool check_again;
 } Session;
@@ -77,6 +85,8 @@ static void session_free(void *p) {
         sd_bus_slot_unref(se->name_match);
         sd_bus_slot_unref(se->systemd_match);
         sd_bus_slot_unref(se->disconnected_match);
+        sd_bus_slot_unref(se->running_match);
+        sd_bus_slot_unref(se->running_call);
         sd_bus_slot_unref(se->subscribe);
         sd_bus_slot_unref(se->logout);
         sd_bus_slot_unref(se->check);
@@ -286,6 +296,15 @@ static void session_ended(Session *se) {
 
 static void check(Session *se);
 
+/* The user's bus goes away with their systemd manager, which stops every scope of theirs as
+ * it goes: the last session of a user who does not linger has ended. sd-bus fails the calls
+ * still out (NoReply) before it dispatches Disconnected, so the answers about scopes can be
+ * the first to tell. */
+static void bus_gone(Session *se) {
+        log_info("The session bus of %s went away with their systemd manager.", se->user.name);
+        session_ended(se);
+}
+
 static int on_units(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         Session *se = userdata;
         _cleanup_strv_free_ char **running = NULL;
@@ -294,6 +313,18 @@ static int on_units(sd_bus_message *reply, void *userdata, sd_bus_error *ret_err
 
         se->check = sd_bus_slot_unref(se->check);
         r = -sd_bus_message_get_errno(reply);
+        if (r < 0 && !sd_bus_is_open(se->bus)) {
+                bus_gone(se);
+                return 0;
+        }
+        /* GNOME stops a dozen units of the user's manager at once when it logs out; a loaded
+         * machine's manager then answers late. The logout's deadline bounds asking again. */
+        if (r == -ETIMEDOUT) {
+                log_debug("%s's systemd manager did not answer in time about the app scopes: asking again.",
+                          se->user.name);
+                check(se);
+                return 0;
+        }
         if (r == 0)
                 r = sd_bus_message_enter_container(reply, 'a', "(ssssssouso)");
         while (r >= 0 && (r = sd_bus_message_read(reply, "(ssssssouso)", &name, NULL, &load, &active, NULL, NULL,
@@ -333,7 +364,9 @@ static void check(Session *se) {
                 r = sd_bus_message_append_strv(m, se->desktop.scopes);
         if (r >= 0)
                 r = sd_bus_call_async(se->bus, &se->check, m, on_units, se, step_deadline_usec(se->step, "unit"));
-        if (r < 0)
+        if (r < 0 && !sd_bus_is_open(se->bus))
+                bus_gone(se);
+        else if (r < 0)
                 session_done(se, log_error_errno(r, "Failed to ask %s's systemd manager about the app scopes: %m",
                                                  se->user.name));
 }
@@ -358,20 +391,67 @@ static int on_systemd_signal(sd_bus_message *m, void *userdata, sd_bus_error *re
 }
 
 static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        Session *se = userdata;
-
-        /* The user's bus goes away with their systemd manager, which stops every scope of
-         * theirs as it goes: the last session of a user who does not linger has ended. */
-        log_info("The session bus of %s went away with their systemd manager.", se->user.name);
-        session_ended(se);
+        bus_gone(userdata);
         return 0;
+}
+
+static int send_logout(Session *se);
+
+static int on_session_running(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Session *se = userdata;
+        uint8_t type = 0;
+        int running = 0, r;
+
+        /* The SessionRunning signal, or the reply of IsSessionRunning. */
+        (void) sd_bus_message_get_type(m, &type);
+        if (type != SD_BUS_MESSAGE_SIGNAL) {
+                se->running_call = sd_bus_slot_unref(se->running_call);
+                if (type != SD_BUS_MESSAGE_METHOD_RETURN || sd_bus_message_read(m, "b", &running) < 0 || !running)
+                        return 0;       /* not yet (or cannot tell): the signal will say */
+        }
+        if (!se->logout_deferred || se->logout)
+                return 0;
+        se->logout_deferred = false;
+        log_info("GNOME's session manager of %s is running now.", se->user.name);
+        r = send_logout(se);
+        if (r < 0)
+                session_done(se, log_error_errno(r, "Failed to ask GNOME's session manager to log %s out: %m",
+                                                 se->user.name));
+        return 0;
+}
+
+/* A session that has only just started: gnome-session refuses Logout until it reaches its
+ * Running phase (org.gnome.SessionManager.NotInRunning), and says so with SessionRunning. */
+static int defer_logout(Session *se) {
+        int r = 0;
+
+        log_info("GNOME's session manager of %s is still starting up: logging out once it runs.", se->user.name);
+        se->logout_deferred = true;
+        if (!se->running_match)
+                r = sd_bus_match_signal_async(se->bus, &se->running_match, GNOME_SESSION_NAME, GNOME_SESSION_PATH,
+                                              GNOME_SESSION_INTERFACE, "SessionRunning", on_session_running,
+                                              NULL, se);
+        /* It may have reached Running between its refusal and the match. */
+        if (r >= 0 && !se->running_call)
+                r = sd_bus_call_method_async(se->bus, &se->running_call, GNOME_SESSION_NAME, GNOME_SESSION_PATH,
+                                             GNOME_SESSION_INTERFACE, "IsSessionRunning", on_session_running,
+                                             se, "");
+        return r;
 }
 
 static int on_logout_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         Session *se = userdata;
         const sd_bus_error *e = sd_bus_message_get_error(reply);
+        int r;
 
         se->logout = sd_bus_slot_unref(se->logout);
+        if (e && sd_bus_error_has_name(e, "org.gnome.SessionManager.NotInRunning")) {
+                r = defer_logout(se);
+                if (r < 0)
+                        session_done(se, log_error_errno(r, "Failed to wait for GNOME's session manager of %s "
+                                                         "to run: %m", se->user.name));
+                return 0;
+        }
         /* A session manager that quits before it replies, or is gone already, has logged out
          * all the same. */
         if (e && (sd_bus_error_has_names(e, SD_BUS_ERROR_NO_REPLY, SD_BUS_ERROR_SERVICE_UNKNOWN,
@@ -415,6 +495,12 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+static int send_logout(Session *se) {
+        return sd_bus_call_method_async(se->bus, &se->logout, GNOME_SESSION_NAME, GNOME_SESSION_PATH,
+                                        GNOME_SESSION_INTERFACE, "Logout", on_logout_reply, se, "u",
+                                        se->logout_mode);
+}
+
 static int logout(Session *se, unsigned mode) {
         Step *s = se->step;
         int r;
@@ -440,9 +526,9 @@ static int logout(Session *se, unsigned mode) {
                 r = sd_bus_call_method_async(se->bus, &se->subscribe, "org.freedesktop.systemd1",
                                              "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
                                              "Subscribe", on_subscribed, se, "");
+        se->logout_mode = mode;
         if (r >= 0)
-                r = sd_bus_call_method_async(se->bus, &se->logout, GNOME_SESSION_NAME, GNOME_SESSION_PATH,
-                                             GNOME_SESSION_INTERFACE, "Logout", on_logout_reply, se, "u", mode);
+                r = send_logout(se);
         if (r < 0)
                 return log_error_errno(r, "Failed to ask GNOME's session manager to log %s out: %m", se->user.name);
 

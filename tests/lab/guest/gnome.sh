@@ -1,0 +1,83 @@
+# The users' desktop in the lab, for the scenarios that need it (gnome,
+# bench-gnome): gdm3 as display-manager.service with autologin of a lab user
+# into GNOME Shell on Wayland on card0. Sourced after lib.sh.
+#
+# The other scenarios keep weston (lab-compositor.service) as the display
+# manager: GNOME under TCG takes about a minute to come up. gnome_begin
+# switches display-manager.service to gdm3 in this boot; gnome_end switches it
+# back and leaves the machine as the next scenario expects.
+
+GNOME_USER=labdesk
+
+gnome_uid() { id -u $GNOME_USER; }
+
+# Runs a command as the desktop user, in their session's environment.
+asdesk() {
+        local uid
+        uid=$(gnome_uid)
+        setpriv --reuid="$uid" --regid="$(id -g $GNOME_USER)" --init-groups \
+                env XDG_RUNTIME_DIR=/run/user/$uid DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/$uid/bus \
+                WAYLAND_DISPLAY=wayland-0 XDG_SESSION_TYPE=wayland "$@"
+}
+
+dm_switch() { # UNIT: display-manager.service becomes UNIT (an alias, as gdm installs it)
+        systemctl stop display-manager.service
+        ln -sfn "$1" /etc/systemd/system/display-manager.service
+        systemctl daemon-reload
+        systemctl start display-manager.service
+}
+
+# The desktop user's session as logind has it: the id of an active user-class
+# Wayland session on seat0, or nothing.
+gnome_session() {
+        local s
+        for s in $(loginctl list-sessions --no-legend | awk -v u=$GNOME_USER '$3 == u { print $1 }'); do
+                [ "$(loginctl show-session -P Class "$s")" = user ] &&
+                [ "$(loginctl show-session -P Type "$s")" = wayland ] &&
+                [ "$(loginctl show-session -P Active "$s")" = yes ] &&
+                [ "$(loginctl show-session -P State "$s")" = active ] && { echo "$s"; return 0; }
+        done
+        return 1
+}
+
+gsm_up() {
+        asdesk busctl --user call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus \
+                NameHasOwner s org.gnome.SessionManager 2>/dev/null | grep -q true
+}
+
+# GNOME is up: the user's session is active, its gnome-shell holds card0 and
+# is the DRM master as baton sees it (through logind), and gnome-session is on
+# the user's bus.
+gnome_up() {
+        local s
+        s=$(gnome_session) || return 1
+        pgrep -u "$(gnome_uid)" -x gnome-shell >/dev/null && gsm_up &&
+        baton status 2>/dev/null | grep -qE "^DRM master +session $s \($GNOME_USER, user, wayland\) through systemd-logind \(pid $(pgrep -x systemd-logind)\); its compositor pid [0-9]+ \(gnome-shell\)"
+}
+
+gnome_begin() {
+        id $GNOME_USER >/dev/null 2>&1 || useradd -m $GNOME_USER
+        mkdir -p /etc/gdm3
+        printf '[daemon]\nAutomaticLoginEnable=true\nAutomaticLogin=%s\nWaylandEnable=true\n' $GNOME_USER \
+                >/etc/gdm3/daemon.conf
+        dm_switch /lib/systemd/system/gdm3.service
+}
+
+gnome_end() {
+        dm_switch lab-compositor.service
+        loginctl terminate-user $GNOME_USER 2>/dev/null
+        wait_for 60 sh -c "! pgrep -u $(gnome_uid) >/dev/null"
+        dm_up
+}
+
+# What a failed wait for GNOME leaves to look at.
+gnome_diag() {
+        local uid
+        uid=$(gnome_uid)
+        echo "gnome_diag at $(cut -d' ' -f1 /proc/uptime) s:"
+        loginctl list-sessions --no-legend | sed 's/^/    session: /'
+        baton status 2>&1 | sed -n '/^DRM master/,$p' | sed 's/^/    /'
+        systemctl --user -M $GNOME_USER@ list-units --failed --no-legend --no-pager 2>&1 | sed 's/^/    failed: /'
+        journalctl -b _UID="$uid" --no-pager -o short-monotonic -p warning 2>&1 | tail -n 40 | sed 's/^/    /'
+        journalctl -b -u gdm3.service --no-pager -o short-monotonic 2>&1 | tail -n 15 | sed 's/^/    /'
+}
