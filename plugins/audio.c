@@ -109,7 +109,7 @@ static void audio_free(void *p) {
         free(a);
 }
 
-/* --- Who: the configured user, else the owner of a process holding the card --- */
+/* --- Who: the configured user, else the seat0 desktop user, else a holder's owner --- */
 
 static int holder_uid(const Machine *m, uid_t *ret) {
         for (size_t i = 0; i < m->holders.n_holders; i++) {
@@ -130,13 +130,17 @@ static int holder_uid(const Machine *m, uid_t *ret) {
 
 static int find_user(const Machine *m, UserIdentity *ret) {
         const char *name = config_get()->audio_user;
-        uid_t uid;
+        uid_t seat = 0, holder = 0, uid;
+        int seat_r, holder_r, r;
 
         if (!isempty(name))
                 return user_identity_from_name(name, ret);
-        if (holder_uid(m, &uid) >= 0 || user_seat0_uid(&uid) >= 0)
-                return user_identity_from_uid(uid, ret);
-        return -ENXIO;
+        seat_r = user_seat0_desktop_uid(&seat);
+        holder_r = seat_r >= 0 ? -ENXIO : holder_uid(m, &holder);
+        r = audio_pick_user(seat_r, seat, holder_r, holder, &uid);
+        if (r < 0)
+                return r;
+        return user_identity_from_uid(uid, ret);
 }
 
 static size_t count_holders(const Machine *m) {
