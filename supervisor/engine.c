@@ -13,6 +13,7 @@
 
 #include "engine.h"
 #include "journal.h"
+#include "transition-lock.h"
 #include "log.h"
 #include "stage.h"
 #include "strv.h"
@@ -53,6 +54,7 @@ struct Engine {
 
         Journal *journal;
         char *gpu;
+        TransitionLock lock;            /* held while running (transition-lock.h) */
 
         /* The stages of the current direction, in the order they run. */
         const Stage **order;
@@ -543,6 +545,7 @@ static void engine_finish(Engine *e) {
                           "run 'baton recover'.", e->rundir);
 
         e->journal = journal_free(e->journal);
+        transition_lock_release(&e->lock);
         e->running = false;
         if (done)
                 done(e, r, e->done_userdata);
@@ -778,6 +781,7 @@ int engine_new(sd_event *event, const EngineOptions *o, Engine **ret) {
 
         if (!e)
                 return -ENOMEM;
+        e->lock = TRANSITION_LOCK_NULL;
         e->event = sd_event_ref(event);
         e->root = strdup(o->root ?: "/");
         e->rundir = strdup(o->rundir);
@@ -817,6 +821,7 @@ Engine *engine_free(Engine *e) {
         sd_event_source_disable_unref(e->straggler_deadline);
         sd_event_source_disable_unref(e->next);
         journal_free(e->journal);
+        transition_lock_release(&e->lock);
         sd_event_unref(e->event);
         free(e->order);
         timeline_clear(e);
@@ -905,6 +910,28 @@ static int engine_plan_to_host(Engine *e, EngineOp op) {
         return 1;
 }
 
+/* Row 16 of issue 19: two processes (two CLIs, or a CLI and the daemon) must not both move
+ * the machine; the second is told the truth about the first. */
+static int engine_lock(Engine *e, EngineOp op) {
+        _cleanup_free_ char *other = NULL;
+        pid_t pid = 0;
+        int r;
+
+        r = transition_lock_take(e->rundir, engine_op_to_string(op), &e->lock, &other, &pid);
+        if (r == -EBUSY && pid > 0)
+                return log_error_errno(r, "A %s is in progress, pid %i: wait for it to end ('baton status').",
+                                       other ?: "transition", (int) pid);
+        if (r == -EBUSY)
+                return log_error_errno(r, "A transition is in progress in another process: wait for it to end "
+                                       "('baton status').");
+        if (r == -EACCES || r == -EPERM)
+                return log_error_errno(r, "Failed to lock %s: %m: %s needs root.", e->rundir,
+                                       engine_op_to_string(op));
+        if (r < 0)
+                return log_error_errno(r, "Failed to lock %s for the %s: %m", e->rundir, engine_op_to_string(op));
+        return 0;
+}
+
 int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata) {
         _cleanup_(machine_freep) Machine *m = NULL;
         int r;
@@ -933,9 +960,13 @@ int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata) {
         e->op = op;
         e->journal = journal_free(e->journal);
 
+        r = engine_lock(e, op);
+        if (r < 0)
+                return r;
         r = op == ENGINE_HANDOVER ? engine_plan_handover(e) : engine_plan_to_host(e, op);
         if (r <= 0) {
                 e->journal = journal_free(e->journal);
+                transition_lock_release(&e->lock);
                 return r;
         }
         e->running = true;

@@ -35,6 +35,7 @@
 #include "start.h"
 #include "status.h"
 #include "strv.h"
+#include "transition-lock.h"
 
 #define EXIT_USAGE 2
 
@@ -91,8 +92,21 @@ static void help(FILE *f) {
 
 static void print_journal_state(void) {
         _cleanup_(journal_freep) Journal *j = NULL;
+        _cleanup_free_ char *op = NULL;
         const JournalStage *st;
+        pid_t pid = 0;
         int r;
+
+        /* A transition that runs is no interrupted one: recover would race it (row 16). */
+        r = transition_lock_holder(arg_rundir, &op, &pid);
+        if (r > 0 && pid > 0) {
+                printf("%-15sin progress: a %s, pid %i\n", "state", op ?: "transition", (int) pid);
+                return;
+        }
+        if (r > 0) {
+                printf("%-15sin progress: a transition in another process\n", "state");
+                return;
+        }
 
         r = journal_load(arg_rundir, false, &j);
         if (r == -ENOENT) {
