@@ -337,6 +337,8 @@ static int display_manager_to_guest(Step *s) {
         return look_up(dm, display_manager_unit_name(), stop_found);
 }
 
+static int start_recorded(DisplayManager *dm, UnitInfo *info);
+
 static int display_manager_to_host(Step *s) {
         const char *unit = step_get(s, "unit");
         DisplayManager *dm;
@@ -363,6 +365,21 @@ static int display_manager_to_host(Step *s) {
         r = display_manager_new(s, &dm);
         if (r < 0)
                 return r;
+        /* Row 9 of issue 19: the journal is trusted only as far as the machine and the
+         * configuration confirm it: the unit started is the configured one (what its name,
+         * display-manager.service an alias, resolves to now), never just what is written. */
+        return look_up(dm, display_manager_unit_name(), start_recorded);
+}
+
+static int start_recorded(DisplayManager *dm, UnitInfo *info) {
+        const char *name = display_manager_unit_name(), *unit = step_get(dm->step, "unit");
+
+        if (!unit_info_exists(info) || !streq(info->id, unit))
+                return log_error_errno(SYNTHETIC_ERRNO(EBADMSG),
+                                       "The journal names %s as the display manager, but [display-manager] unit "
+                                       "is %s%s%s: not starting it.", unit, name,
+                                       unit_info_exists(info) ? ", which is " : " (not on this machine)",
+                                       unit_info_exists(info) ? info->id : "");
         dm->unit = strdup(unit);
         if (!dm->unit)
                 return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
