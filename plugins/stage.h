@@ -59,6 +59,10 @@ typedef struct Stage {
          * begins, before any stage's to_host runs; must not block. The audio stage lets
          * go of its device reservations here, before vfio gives the card back. */
         void (*before_host)(void);
+        /* Optional: a refusal that observation already predicts (a foreign device in the
+         * GPU's IOMMU group), checked for every stage before a handover changes anything.
+         * Returns 0, or a negative errno after logging the refusal. */
+        int (*preflight)(const Machine *m);
 } Stage;
 
 /* NULL-terminated, in handover order (plugins/stages.c). */

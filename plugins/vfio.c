@@ -4,7 +4,7 @@
  * On the host, the GPU and its other functions (HDMI audio, USB-C) have their native
  * drivers. to_guest refuses, before recording or changing anything, when the group holds an
  * endpoint that is not part of the graphics card (it would leave the host too), unless
- * BATON_VFIO_ALLOW_FOREIGN=1 is set in baton's environment (until baton.conf has the option).
+ * [gpu] allow-foreign-devices = yes is set (or BATON_VFIO_ALLOW_FOREIGN=1 in its environment).
  * It loads vfio_pci and vfio_iommu_type1 with libkmod, then takes one device after the other:
  * writes vfio-pci to its driver_override, unbinds it from its driver (a blocking write, in a
  * worker with the "unbind" deadline), writes its address to /sys/bus/pci/drivers_probe (the
@@ -135,7 +135,7 @@ static int plan_refusals(const Machine *m, char ***plan) {
                 r = foreign_reason(m, d, &reason);
                 if (r < 0)
                         return r;
-                r = strv_extendf(plan, "refuse: %s (" VFIO_ALLOW_FOREIGN_ENV "=1 hands it over too)", reason);
+                r = strv_extendf(plan, "refuse: %s ([gpu] allow-foreign-devices = yes hands it over too)", reason);
                 if (r < 0)
                         return r;
         }
@@ -513,7 +513,14 @@ static int refuse_unless_possible(const Machine *m) {
         if (r < 0)
                 return r;
         return log_error_errno(SYNTHETIC_ERRNO(EPERM), "Refusing to hand over: %s; set "
-                               VFIO_ALLOW_FOREIGN_ENV "=1 to give it to the guest too", reason);
+                               "allow-foreign-devices = yes in [gpu] of baton.conf to give it to the guest too",
+                               reason);
+}
+
+/* Row 15 of issue 19: what observation already says is refused, refused before any stage
+ * acts (the display manager stopped, vtcon1 unbound, and only then this). */
+static int vfio_preflight(const Machine *m) {
+        return refuse_unless_possible(m);
 }
 
 static int record(Step *s, const char *prefix, const char *name, const char *value) {
@@ -698,4 +705,5 @@ const Stage stage_vfio = {
         .observe = vfio_observe,
         .to_guest = vfio_to_guest,
         .to_host = vfio_to_host,
+        .preflight = vfio_preflight,
 };

@@ -832,7 +832,7 @@ Engine *engine_free(Engine *e) {
         return NULL;
 }
 
-static int engine_plan_handover(Engine *e) {
+static int engine_plan_handover(Engine *e, const Machine *m) {
         Journal *j = NULL;
         int r;
 
@@ -856,6 +856,14 @@ static int engine_plan_handover(Engine *e) {
                 return log_error_errno(r, "Failed to read %s/journal: %m: a handover needs root.", e->rundir);
         if (r != -ENOENT)
                 return log_error_errno(r, "Failed to read %s/journal: %m", e->rundir);
+
+        /* Nothing is recorded or changed when a stage can already tell it would refuse. */
+        for (const Stage *const *st = stage_table; *st; st++)
+                if ((*st)->preflight) {
+                        r = (*st)->preflight(m);
+                        if (r < 0)
+                                return r;
+                }
 
         r = journal_create(e->rundir, e->gpu, &e->journal);
         if (r < 0)
@@ -963,7 +971,7 @@ int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata) {
         r = engine_lock(e, op);
         if (r < 0)
                 return r;
-        r = op == ENGINE_HANDOVER ? engine_plan_handover(e) : engine_plan_to_host(e, op);
+        r = op == ENGINE_HANDOVER ? engine_plan_handover(e, m) : engine_plan_to_host(e, op);
         if (r <= 0) {
                 e->journal = journal_free(e->journal);
                 transition_lock_release(&e->lock);

@@ -100,6 +100,17 @@ fixtures)
                 failed=$((failed + 1))
         fi
         rm -rf "$tree" "$run"
+        # Row 15 of issue 19: a foreign device in the GPU's IOMMU group is refused before any
+        # stage acts (vtcon1 stays bound, nothing recorded), naming the config key.
+        tree=$(mktemp -d)
+        run=$(mktemp -d)
+        cp -a "$fixtures/shared-group/." "$tree"
+        expect 1 "set allow-foreign-devices = yes in [gpu] of baton.conf" -- --root "$tree" --rundir "$run" handover
+        if [ "$(cat "$tree/sys/class/vtconsole/vtcon1/bind")" != 1 ] || [ -n "$(ls -A "$run")" ]; then
+                echo "FAIL: the refused handover unbound vtcon1 or left files behind: $(ls -A "$run")"
+                failed=$((failed + 1))
+        fi
+        rm -rf "$tree" "$run"
         # Row 16 of issue 19: while one process runs a handover (waiting for the fixture's
         # holders, up to 5 s), a second one is refused with the truth, status says "in
         # progress", and the first one's rollback still ends with an empty run directory.

@@ -172,7 +172,7 @@ static void test_vfio_plan_shared_group(void) {
         _cleanup_strv_free_ char **refused = NULL, **allowed = NULL;
         const char *refusal = "refuse: 0000:02:00.0 (nvme, nvme) shares IOMMU group 1 with the GPU "
                               "0000:01:00.0 but is not part of the graphics card "
-                              "(BATON_VFIO_ALLOW_FOREIGN=1 hands it over too)";
+                              "([gpu] allow-foreign-devices = yes hands it over too)";
 
         ASSERT_OK(vfio_plan(m, false, &refused));
         ASSERT_STREQ(refused[0], refusal);
