@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "child.h"
 #include "journal.h"
 #include "transition-lock.h"
 #include "log.h"
@@ -940,6 +941,39 @@ static int engine_lock(Engine *e, EngineOp op) {
         return 0;
 }
 
+static int load_in_child(void *userdata) {
+        _cleanup_(machine_freep) Machine *m = NULL;
+        Engine *e = userdata;
+
+        return machine_load(e->root, MACHINE_SKIP_HOLDERS, &m);
+}
+
+/* Row 17 of issue 19: a device whose driver unbind is still in the kernel (a process killed
+ * during the unbind, a card held by an fd in flight) blocks every reader of its sysfs
+ * attributes. Towards the host, wait for that, up to the "unbind" deadline, in a child, and
+ * say so; never block without a word. */
+static int engine_wait_observable(Engine *e) {
+        uint64_t deadline = e->deadline_usec[DEADLINE_UNBIND];
+        Child c;
+        int r;
+
+        r = child_start(load_in_child, e, &c);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start looking at the machine: %m");
+        r = child_wait(&c, deadline < 1000000ULL ? deadline : 1000000ULL);
+        if (r != -ETIMEDOUT)
+                return 0;       /* what failed, machine_load() below says again */
+        log_notice("The machine's sysfs does not answer: the kernel is still writing to a device (a driver unbind "
+                   "in flight). Waiting up to %.0f s for it.", deadline / 1e6);
+        r = child_wait(&c, deadline);
+        if (r != -ETIMEDOUT)
+                return 0;
+        child_abandon(&c);
+        return log_error_errno(SYNTHETIC_ERRNO(ETIMEDOUT), "The kernel is still writing to a device after %.0f s "
+                               "(a driver unbind that does not return): nothing can be changed until it finishes. "
+                               "Try again later.", deadline / 1e6);
+}
+
 int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata) {
         _cleanup_(machine_freep) Machine *m = NULL;
         int r;
@@ -950,6 +984,11 @@ int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata) {
                 return log_error_errno(SYNTHETIC_ERRNO(EBUSY),
                                        "The kernel is still writing %s: the machine cannot be observed until "
                                        "it finishes.", e->stragglers[0]->what);
+        if (op != ENGINE_HANDOVER) {
+                r = engine_wait_observable(e);
+                if (r < 0)
+                        return r;
+        }
         r = machine_load(e->root, machine_flags(e), &m);
         if (r < 0)
                 return log_error_errno(r, "Failed to observe the machine: %m");

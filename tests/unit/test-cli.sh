@@ -100,6 +100,19 @@ fixtures)
                 failed=$((failed + 1))
         fi
         rm -rf "$tree" "$run"
+        # Row 17 of issue 19: a device whose unbind is still in the kernel blocks readers of its
+        # driver_override (played by a FIFO nobody writes): status gives up after 5 s, saying
+        # why; recover waits for it up to the unbind deadline and says so.
+        tree=$(mktemp -d)
+        run=$(mktemp -d)
+        cp -a "$fixtures/lab/." "$tree"
+        rm -f "$tree/sys/bus/pci/devices/0000:00:02.0/driver_override"
+        mkfifo "$tree/sys/bus/pci/devices/0000:00:02.0/driver_override"
+        expect 1 "did not answer within 5 s: the kernel is still writing to a device" -- \
+                --root "$tree" --rundir "$run" status
+        expect 1 "still writing to a device after 1 s" -- --root "$tree" --rundir "$run" --deadline unbind=1 recover
+        [ -z "$(ls -A "$run")" ] || { echo "FAIL: recover left files: $(ls -A "$run")"; failed=$((failed + 1)); }
+        rm -rf "$tree" "$run"
         # Row 15 of issue 19: a foreign device in the GPU's IOMMU group is refused before any
         # stage acts (vtcon1 stays bound, nothing recorded), naming the config key.
         tree=$(mktemp -d)
