@@ -133,3 +133,13 @@ bool audio_device_matches(const char *alsa_card, const char *bus_path, const cha
 int audio_reserve_device_name(unsigned index, char **ret) {
         return asprintf(ret, "Audio%u", index) < 0 ? -ENOMEM : 0;
 }
+
+int audio_pick_user(int seat_r, uid_t seat_uid, int holder_r, uid_t holder_uid, uid_t *ret) {
+        if (seat_r >= 0)
+                *ret = seat_uid;
+        else if (holder_r >= 0)
+                *ret = holder_uid;
+        else
+                return -ENXIO;
+        return 0;
+}

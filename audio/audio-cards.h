@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 
+#include <sys/types.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -35,3 +37,10 @@ bool audio_device_matches(const char *alsa_card, const char *bus_path, const cha
 
 /* "Audio0": the org.freedesktop.ReserveDevice1 device name of ALSA card index. */
 int audio_reserve_device_name(unsigned index, char **ret);
+
+/* Whose session bus and PipeWire the audio stage talks to when [audio] user names nobody
+ * (row 11 of issue 19): the user of the active desktop session on seat0 when there is one
+ * (seat_r >= 0); only without one the owner of a process holding the card (holder_r >= 0),
+ * so that another local user in group audio holding the card cannot pick the bus root talks
+ * to: with a desktop user they are only a holder. -ENXIO when neither. */
+int audio_pick_user(int seat_r, uid_t seat_uid, int holder_r, uid_t holder_uid, uid_t *ret);

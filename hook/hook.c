@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <systemd/sd-bus.h>
@@ -172,6 +174,29 @@ static int release(const char *vm) {
         return r == 1 ? run_cli("return", vm) : r;
 }
 
+/* The parse under a CPU limit: libvirt waits for the hook, and the XML comes from whoever
+ * defined the domain. Past HOOK_PARSE_CPU_SEC of CPU the kernel ends the hook (SIGXCPU),
+ * and libvirt refuses to start the domain. The limit is lifted afterwards: a handover
+ * the hook runs in-process (without the daemon) inherits it across exec. */
+#define HOOK_PARSE_CPU_SEC 10
+static int parse_bounded(const char *xml, size_t n, const Machine *m, char **ret_reason) {
+        struct rlimit old, cap;
+        struct timespec used = {};
+        int r;
+
+        if (getrlimit(RLIMIT_CPU, &old) < 0)
+                return -errno;
+        (void) clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &used);
+        cap = (struct rlimit) { .rlim_cur = (rlim_t) used.tv_sec + HOOK_PARSE_CPU_SEC, .rlim_max = old.rlim_max };
+        if (cap.rlim_cur > old.rlim_cur)
+                cap.rlim_cur = old.rlim_cur;
+        if (setrlimit(RLIMIT_CPU, &cap) < 0)
+                return -errno;
+        r = domain_xml_takes_gpu(xml, n, m, NULL, ret_reason);
+        (void) setrlimit(RLIMIT_CPU, &old);
+        return r;
+}
+
 int main(int argc, char *argv[]) {
         _cleanup_(machine_freep) Machine *m = NULL;
         _cleanup_free_ char *xml = NULL, *reason = NULL;
@@ -202,7 +227,7 @@ int main(int argc, char *argv[]) {
                 fprintf(stderr, "baton: cannot read this machine's devices: %s\n", strerror(-r));
                 return is_prepare ? 1 : 0;
         }
-        r = domain_xml_takes_gpu(xml, n, m, NULL, &reason);
+        r = parse_bounded(xml, n, m, &reason);
         if (r == -EXDEV) {
                 fprintf(stderr, "baton: domain %s's baton metadata names a GPU that is not this machine's (%s)\n",
                         vm, m->gpu->address);
@@ -210,7 +235,9 @@ int main(int argc, char *argv[]) {
         }
         if (r < 0) {
                 fprintf(stderr, "baton: cannot tell whether domain %s takes the GPU: %s\n", vm,
-                        r == -EBADMSG ? "malformed domain XML" : strerror(-r));
+                        r == -EBADMSG ? "malformed domain XML" :
+                        r == -E2BIG ? "the domain XML is over 4 MiB, or an element has more than 64 attributes" :
+                        strerror(-r));
                 return is_prepare ? 1 : 0;
         }
         if (r == 0)

@@ -109,7 +109,7 @@ static void audio_free(void *p) {
         free(a);
 }
 
-/* --- Who: the configured user, else the owner of a process holding the card --- */
+/* --- Who: the configured user, else the seat0 desktop user, else a holder's owner --- */
 
 static int holder_uid(const Machine *m, uid_t *ret) {
         for (size_t i = 0; i < m->holders.n_holders; i++) {
@@ -130,13 +130,17 @@ static int holder_uid(const Machine *m, uid_t *ret) {
 
 static int find_user(const Machine *m, UserIdentity *ret) {
         const char *name = config_get()->audio_user;
-        uid_t uid;
+        uid_t seat = 0, holder = 0, uid;
+        int seat_r, holder_r, r;
 
         if (!isempty(name))
                 return user_identity_from_name(name, ret);
-        if (holder_uid(m, &uid) >= 0 || user_seat0_uid(&uid) >= 0)
-                return user_identity_from_uid(uid, ret);
-        return -ENXIO;
+        seat_r = user_seat0_desktop_uid(&seat);
+        holder_r = seat_r >= 0 ? -ENXIO : holder_uid(m, &holder);
+        r = audio_pick_user(seat_r, seat, holder_r, holder, &uid);
+        if (r < 0)
+                return r;
+        return user_identity_from_uid(uid, ret);
 }
 
 static size_t count_holders(const Machine *m) {
@@ -549,6 +553,48 @@ static int audio_to_host(Step *s) {
         return next_unit(a);
 }
 
+/* Row 13 of issue 19: a process that holds the GPU's sound card while no user's PipeWire can
+ * be asked to let go of it (a plain ALSA client: aplay as root, or of a user without a
+ * systemd --user) failed the handover after the display manager had stopped, without naming
+ * it. The same conditions to_guest fails on, decided before anything changes. */
+static int audio_preflight(const Machine *m) {
+        _cleanup_(user_identity_done) UserIdentity u = {};
+        _cleanup_free_ char *bus = NULL, *text = NULL, *why = NULL;
+        size_t size = 0;
+        FILE *f;
+        int r;
+
+        if (!streq(m->root, "/") || config_get()->audio_release == AUDIO_RELEASE_NONE || count_holders(m) == 0)
+                return 0;
+        r = find_user(m, &u);
+        if (r >= 0 && asprintf(&bus, "%s/bus", u.runtime_dir) < 0)
+                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+        if (r >= 0 && access(bus, F_OK) >= 0)
+                return 0;
+        if (r >= 0)
+                r = asprintf(&why, "%s has no session bus (%s), so no PipeWire to ask", u.name, bus);
+        else if (!isempty(config_get()->audio_user))
+                r = asprintf(&why, "[audio] user = %s: %s", config_get()->audio_user, strerror(-r));
+        else
+                r = asprintf(&why, "nobody is logged in to a desktop on seat0 and no holder belongs to a user "
+                             "whose PipeWire could be asked");
+        if (r < 0)
+                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+        f = open_memstream(&text, &size);
+        if (!f)
+                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+        for (size_t i = 0, n = 0; i < m->holders.n_holders; i++) {
+                const Holder *h = &m->holders.holders[i];
+
+                if (strv_contains(m->snd_nodes, h->node))
+                        fprintf(f, "%spid %i (%s) holds %s", n++ > 0 ? ", " : "", (int) h->pid, h->comm, h->node);
+        }
+        if (fclose(f) != 0)
+                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+        return log_error_errno(SYNTHETIC_ERRNO(EBUSY), "Not handing the GPU over: %s, the GPU's sound card, and "
+                               "%s. Close it, or set [audio] user to whose PipeWire holds it.", text, why);
+}
+
 const Stage stage_audio = {
         .name = "audio",
         .summary = "PipeWire's hold on the GPU's audio function",
@@ -556,4 +602,5 @@ const Stage stage_audio = {
         .to_guest = audio_to_guest,
         .to_host = audio_to_host,
         .before_host = audio_before_host,
+        .preflight = audio_preflight,
 };

@@ -97,6 +97,17 @@ int display_manager_judge(const char *name, int error, const UnitInfo *info, uin
                         r = strv_extendf(&plan, "%s is %s: nothing to stop", label, info->active_state);
                 else
                         r = strv_extendf(&plan, "stop %s, wait for its job (up to %s)", label, wait);
+                /* Row 14 of issue 19: a display manager that ignores SIGTERM outlives baton's
+                 * wait, and systemd kills it only at TimeoutStopSec. */
+                if (r >= 0 && pos == STAGE_AT_HOST && info->timeout_stop_usec > wait_usec) {
+                        char stop[32];
+
+                        drm_idle_format_usec(info->timeout_stop_usec, stop, sizeof(stop));
+                        r = strv_extendf(&plan, "note: systemd gives %s up to %s to stop (TimeoutStopSec), longer "
+                                         "than baton waits (%s, [deadlines] unit): one that ignores SIGTERM "
+                                         "fails the handover; lower its TimeoutStopSec or raise the deadline",
+                                         info->id, stop, wait);
+                }
         }
         if (r < 0)
                 return r;
@@ -296,8 +307,8 @@ static int display_manager_observe(const Machine *m, StagePosition *ret_pos, cha
         _cleanup_(unit_info_done) UnitInfo info = {};
         _cleanup_free_ char *message = NULL;
         const char *name = display_manager_unit_name();
-        /* observe() has no Step, hence no configured deadline: the plan shows the default. */
-        uint64_t wait_usec = deadline_default_usec(DEADLINE_UNIT);
+        /* observe() has no Step: the configured deadline, else the default. */
+        uint64_t wait_usec = config_get()->deadline_usec[DEADLINE_UNIT] ?: deadline_default_usec(DEADLINE_UNIT);
         int r;
 
         if (!streq(m->root, "/")) {
@@ -315,6 +326,8 @@ static int display_manager_observe(const Machine *m, StagePosition *ret_pos, cha
         r = sd_bus_open_system(&bus);
         if (r >= 0)
                 r = unit_info_get(bus, name, wait_usec, &info, &message);
+        if (r >= 0 && unit_info_exists(&info))
+                (void) unit_stop_timeout(bus, wait_usec, &info);       /* not a service: no line */
         /* observe() only reports; to_guest, if it runs, logs what fails there. */
         if (r < 0 && message)
                 log_debug_errno(r, "%s", message);
@@ -336,6 +349,8 @@ static int display_manager_to_guest(Step *s) {
                 return r;
         return look_up(dm, display_manager_unit_name(), stop_found);
 }
+
+static int start_recorded(DisplayManager *dm, UnitInfo *info);
 
 static int display_manager_to_host(Step *s) {
         const char *unit = step_get(s, "unit");
@@ -363,6 +378,21 @@ static int display_manager_to_host(Step *s) {
         r = display_manager_new(s, &dm);
         if (r < 0)
                 return r;
+        /* Row 9 of issue 19: the journal is trusted only as far as the machine and the
+         * configuration confirm it: the unit started is the configured one (what its name,
+         * display-manager.service an alias, resolves to now), never just what is written. */
+        return look_up(dm, display_manager_unit_name(), start_recorded);
+}
+
+static int start_recorded(DisplayManager *dm, UnitInfo *info) {
+        const char *name = display_manager_unit_name(), *unit = step_get(dm->step, "unit");
+
+        if (!unit_info_exists(info) || !streq(info->id, unit))
+                return log_error_errno(SYNTHETIC_ERRNO(EBADMSG),
+                                       "The journal names %s as the display manager, but [display-manager] unit "
+                                       "is %s%s%s: not starting it.", unit, name,
+                                       unit_info_exists(info) ? ", which is " : " (not on this machine)",
+                                       unit_info_exists(info) ? info->id : "");
         dm->unit = strdup(unit);
         if (!dm->unit)
                 return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");

@@ -704,5 +704,5 @@ const Stage stage_gpu_modules = {
         .observe = gpu_modules_observe,
         .to_guest = gpu_modules_to_guest,
         .to_host = gpu_modules_to_host,
-        .refuse = gpu_modules_refuse,
+        .preflight = gpu_modules_refuse,
 };

@@ -53,6 +53,7 @@
 #include "engine.h"
 #include "escape.h"
 #include "log.h"
+#include "session/apps.h"
 #include "session/desktop.h"
 #include "session/user.h"
 #include "stage.h"
@@ -655,6 +656,14 @@ static int session_to_host(Step *s) {
         r = user_identity_from_name(user, &u);
         if (r < 0)
                 return log_error_errno(r, "Failed to look up user %s: %m", user);
+        /* Row 9 of issue 19: only what the machine confirms; writes go as the user anyway. */
+        r = session_record_valid(u.uid, u.home, autostart, script);
+        if (r < 0)
+                return log_error_errno(r, "Out of memory.");
+        if (r == 0)
+                return log_error_errno(SYNTHETIC_ERRNO(EBADMSG), "The session record names user %s with %s and %s: "
+                                       "not baton's relaunch files in that user's home, not writing them.", user,
+                                       autostart, script);
         r = desktop_session_file_exists(&u, autostart);
         if (r > 0) {
                 log_info("%s is in place: %s's apps come back at their next login.", autostart, user);

@@ -61,10 +61,11 @@ typedef struct Stage {
         void (*before_host)(void);
         /* Optional: called on the observed machine when a handover is asked for, before
          * the journal exists and before any stage acts. Returns a negative errno, after
-         * logging why, when the handover can never succeed on this machine (no IOMMU
-         * group, a module that cannot be unloaded): refusing then changes nothing, while
+         * logging why, when observation already predicts a refusal (no IOMMU group, a
+         * foreign device in the GPU's IOMMU group, a module that cannot be unloaded, a
+         * sound-card holder nobody can release): refusing then changes nothing, while
          * failing in to_guest() would undo what the stages before had done. */
-        int (*refuse)(const Machine *m);
+        int (*preflight)(const Machine *m);
 } Stage;
 
 /* NULL-terminated, in handover order (plugins/stages.c). Only

@@ -26,6 +26,27 @@ void unit_info_done(UnitInfo *i) {
         i->unit_file_state = mfree(i->unit_file_state);
 }
 
+int unit_stop_timeout(sd_bus *bus, uint64_t timeout_usec, UnitInfo *i) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *path = NULL;
+        uint64_t t;
+        int r;
+
+        if (!i->id)
+                return -EINVAL;
+        r = sd_bus_path_encode("/org/freedesktop/systemd1/unit", i->id, &path);
+        if (r >= 0)
+                r = sd_bus_set_method_call_timeout(bus, timeout_usec);
+        if (r >= 0)
+                r = sd_bus_get_property_trivial(bus, "org.freedesktop.systemd1", path,
+                                                "org.freedesktop.systemd1.Service", "TimeoutStopUSec", &error,
+                                                't', &t);
+        if (r < 0)
+                return r;
+        i->timeout_stop_usec = t;
+        return 0;
+}
+
 bool unit_active_state_is_up(const char *state) {
         return state && (streq(state, "active") || streq(state, "reloading") ||
                          streq(state, "activating") || streq(state, "refreshing"));

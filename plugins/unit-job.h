@@ -26,9 +26,15 @@ typedef struct UnitInfo {
         char *unit_file_state;  /* "enabled", "disabled", "static", "alias", ...; NULL when
                                  * systemd did not say (a unit without a unit file) */
         uint32_t job_id;        /* the job queued for the unit (a start job at boot), 0: none */
+        uint64_t timeout_stop_usec;     /* a service's TimeoutStopUSec; 0: not read (unit_stop_timeout()) */
 } UnitInfo;
 
 void unit_info_done(UnitInfo *i);
+
+/* Reads a service's TimeoutStopUSec into i->timeout_stop_usec (a blocking call, up to
+ * timeout_usec): how long systemd lets its stop job run before it kills. 0 on success,
+ * negative errno (then i is unchanged). */
+int unit_stop_timeout(sd_bus *bus, uint64_t timeout_usec, UnitInfo *i);
 /* Running, or about to be: active, reloading, activating, refreshing. */
 bool unit_active_state_is_up(const char *state);
 /* Not running: inactive or failed. Anything else is on its way somewhere. */

@@ -813,14 +813,29 @@ static int vfio_to_guest(Step *s) {
 
 #define DRIVER_KEY "driver."
 
+bool vfio_recorded_address_valid(const IommuGroup *g, const char *address) {
+        for (size_t i = 0; i < g->n_devices; i++)
+                if (streq(g->devices[i].pci.address, address))
+                        return vfio_is_target(&g->devices[i]);
+        return false;
+}
+
 /* The recorded devices, last first: back in the reverse order of the handover. */
 static int add_recorded(Step *s, Job *j) {
         _cleanup_strv_free_ char **keys = step_keys(s, DRIVER_KEY);
+        const Machine *m = step_machine(s);
         int r;
 
         for (size_t i = strv_length(keys); i > 0; i--) {
                 const char *address = keys[i - 1] + strlen(DRIVER_KEY), *override;
                 _cleanup_free_ char *key = NULL;
+
+                /* Row 9 of issue 19: the journal is root's, but a device it names is touched
+                 * only when the machine confirms it is an endpoint of the GPU's group. */
+                if (!vfio_recorded_address_valid(&m->group, address))
+                        return log_error_errno(SYNTHETIC_ERRNO(EBADMSG), "The journal names %s, which is not an "
+                                               "endpoint of the GPU's IOMMU group %i: not touching it.", address,
+                                               m->group.number);
 
                 if (asprintf(&key, "override.%s", address) < 0)
                         return -ENOMEM;
@@ -865,7 +880,7 @@ static int vfio_to_host(Step *s) {
 const Stage stage_vfio = {
         .name = "vfio",
         .summary = "vfio-pci for the IOMMU group",
-        .refuse = refuse_unless_possible,
+        .preflight = refuse_unless_possible,
         .observe = vfio_observe,
         .to_guest = vfio_to_guest,
         .to_host = vfio_to_host,

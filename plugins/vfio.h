@@ -43,3 +43,7 @@ StagePosition vfio_position(const Machine *m);
  * member with its class and driver, the /dev/vfio node it checks. Without a GPU: no lines.
  * ret: strv, owned by the caller. */
 int vfio_plan(const Machine *m, bool allow_foreign, char ***ret);
+
+/* Whether a device address read from the journal is an endpoint of the GPU's IOMMU group g,
+ * as observed now (recover touches nothing else). */
+bool vfio_recorded_address_valid(const IommuGroup *g, const char *address);

@@ -9,6 +9,12 @@
 #include "strv.h"
 #include "sysfs-util.h"
 
+static bool endswith_str(const char *s, const char *suffix) {
+        size_t a = strlen(s), b = strlen(suffix);
+
+        return a >= b && streq(s + a - b, suffix);
+}
+
 static int unhex(char c) {
         if (c >= '0' && c <= '9')
                 return c - '0';
@@ -356,4 +362,28 @@ int session_inhibitors_describe(char * const *app_ids, char * const *reasons, ch
                 return -ENOMEM;
         *ret = TAKE_PTR(text);
         return 0;
+}
+
+/* path is home + "/" + something, with no "." or ".." component and no doubled slash. */
+static bool under_home(const char *home, const char *path) {
+        const char *rest = startswith(path, home);
+
+        if (isempty(home) || streq(home, "/") || !rest || rest[0] != '/')
+                return false;
+        return !strstr(rest, "/../") && !strstr(rest, "/./") && !strstr(rest, "//") &&
+                !endswith_str(rest, "/..") && !endswith_str(rest, "/.");
+}
+
+int session_record_valid(uid_t uid, const char *home, const char *autostart, const char *script) {
+        _cleanup_free_ char *expected = NULL;
+
+        if (uid == 0)
+                return 0;
+        if (asprintf(&expected, "%s/.config/autostart/" SESSION_AUTOSTART_NAME, home) < 0)
+                return -ENOMEM;
+        if (autostart && (!streq(autostart, expected) || !under_home(home, autostart)))
+                return 0;
+        if (script && (!under_home(home, script) || !endswith_str(script, "/baton/relaunch-session")))
+                return 0;
+        return 1;
 }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 
+#include <sys/types.h>
+
 #include <stdbool.h>
 
 #include "macro.h"
@@ -68,3 +70,12 @@ int session_xdg_dirs(const char *home, char * const *env, char ***ret_data_dirs,
 /* One line naming the apps that inhibit a logout, each with its reason, for the error:
  * "org.gnome.TextEditor (Unsaved document), foo (no reason given)". */
 int session_inhibitors_describe(char * const *app_ids, char * const *reasons, char **ret);
+
+/* The one-shot autostart entry's file name. */
+#define SESSION_AUTOSTART_NAME "baton-relaunch.desktop"
+
+/* Row 9 of issue 19, what recover takes from the session's record: 1 when uid is not root,
+ * autostart (may be NULL) is HOME/.config/autostart/baton-relaunch.desktop and script (may
+ * be NULL) is below HOME, ends in /baton/relaunch-session and has no "." or ".." component;
+ * 0 when not, -ENOMEM. */
+int session_record_valid(uid_t uid, const char *home, const char *autostart, const char *script);

@@ -250,7 +250,7 @@ static int read_session(sd_bus *bus, const UserIdentity *u, uint64_t timeout_use
                 return r;
 
         r = session_xdg_dirs(u->home, env, &f.data_dirs, &f.autostart_dirs);
-        if (r >= 0 && (asprintf(&d.autostart_path, "%s/baton-relaunch.desktop", f.autostart_dirs[0]) < 0 ||
+        if (r >= 0 && (asprintf(&d.autostart_path, "%s/" SESSION_AUTOSTART_NAME, f.autostart_dirs[0]) < 0 ||
                        asprintf(&d.script_path, "%s/baton/relaunch-session", f.data_dirs[0]) < 0))
                 r = -ENOMEM;
         f.scopes = scopes;

@@ -198,7 +198,7 @@ static void child_run(const UserIdentity *u, int (*f)(int out_fd, void *userdata
 }
 
 /* Reads the child's output until EOF or the deadline: -ETIMEDOUT then, -EFBIG past max. */
-static int child_read(int fd, uint64_t deadline_usec, size_t max, char **ret, size_t *ret_size) {
+static int user_child_read(int fd, uint64_t deadline_usec, size_t max, char **ret, size_t *ret_size) {
         _cleanup_free_ char *buf = NULL;
         size_t n = 0;
 
@@ -239,7 +239,7 @@ static int child_read(int fd, uint64_t deadline_usec, size_t max, char **ret, si
 }
 
 /* The child's result once it exited, waiting until the deadline: f's negative errno. */
-static int child_wait(pid_t pid, uint64_t deadline_usec) {
+static int user_child_wait(pid_t pid, uint64_t deadline_usec) {
         _cleanup_close_ int pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
         siginfo_t si = {};
 
@@ -281,14 +281,14 @@ int user_run_child(const UserIdentity *u, uint64_t timeout_usec, int (*f)(int ou
                 child_run(u, f, userdata, fds[1]);
         }
         close(fds[1]);
-        r = child_read(fds[0], deadline, max_out, &out, ret_size);
+        r = user_child_read(fds[0], deadline, max_out, &out, ret_size);
         close(fds[0]);
         if (r < 0) {
                 (void) kill(pid, SIGKILL);
                 (void) waitid(P_PID, (id_t) pid, &(siginfo_t) {}, WEXITED);
                 return r;
         }
-        k = child_wait(pid, deadline);
+        k = user_child_wait(pid, deadline);
         if (k < 0)
                 return k;
         if (ret_out)

@@ -30,13 +30,15 @@
  *
  * Returns 1 when the domain takes the GPU, 0 when it does not (also on a machine
  * without GPU), -EBADMSG when the XML is malformed or is not a <domain>, -E2BIG
- * when it is larger than DOMAIN_XML_MAX, -EXDEV when baton's metadata names a GPU
+ * when it is larger than DOMAIN_XML_MAX or an element has more than
+ * DOMAIN_XML_ATTRIBUTES_MAX attributes (both checked before parsing), -EXDEV when baton's metadata names a GPU
  * that is not this machine's (a config meant for another machine must not start
  * the VM without its GPU, or with the wrong one), -ENOMEM. ret_name (the domain's
  * <name>, may be NULL when it has none) and ret_reason (one line: why it takes the
  * GPU, or why not) are set on 0 and 1 only, and are optional. */
 
 #define DOMAIN_XML_MAX (4u * 1024 * 1024)
+#define DOMAIN_XML_ATTRIBUTES_MAX 64u
 #define BATON_XML_NAMESPACE "https://baton.invalid/1"
 
 int domain_xml_takes_gpu(const char *xml, size_t n, const Machine *m, char **ret_name, char **ret_reason);

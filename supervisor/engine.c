@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "child.h"
 #include "journal.h"
+#include "transition-lock.h"
 #include "log.h"
 #include "stage.h"
 #include "strv.h"
@@ -53,6 +55,7 @@ struct Engine {
 
         Journal *journal;
         char *gpu;
+        TransitionLock lock;            /* held while running (transition-lock.h) */
 
         /* The stages of the current direction, in the order they run. */
         const Stage **order;
@@ -557,6 +560,7 @@ static void engine_finish(Engine *e) {
                           "run 'baton recover'.", e->rundir);
 
         e->journal = journal_free(e->journal);
+        transition_lock_release(&e->lock);
         e->running = false;
         if (done)
                 done(e, r, e->done_userdata);
@@ -792,6 +796,7 @@ int engine_new(sd_event *event, const EngineOptions *o, Engine **ret) {
 
         if (!e)
                 return -ENOMEM;
+        e->lock = TRANSITION_LOCK_NULL;
         e->event = sd_event_ref(event);
         e->root = strdup(o->root ?: "/");
         e->rundir = strdup(o->rundir);
@@ -833,6 +838,7 @@ Engine *engine_free(Engine *e) {
         sd_event_source_disable_unref(e->straggler_deadline);
         sd_event_source_disable_unref(e->next);
         journal_free(e->journal);
+        transition_lock_release(&e->lock);
         sd_event_unref(e->event);
         free(e->order);
         timeline_clear(e);
@@ -841,21 +847,6 @@ Engine *engine_free(Engine *e) {
         free(e->rundir);
         free(e);
         return NULL;
-}
-
-/* Every stage's say on whether this machine can be handed over at all, before anything
- * changes: the first refusal (logged by the stage) ends it. */
-static int refuse_handover(const Machine *m) {
-        int r;
-
-        for (const Stage *const *st = stage_table; *st; st++) {
-                if (!(*st)->refuse)
-                        continue;
-                r = (*st)->refuse(m);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
 }
 
 static int engine_plan_handover(Engine *e, const Machine *m) {
@@ -883,9 +874,14 @@ static int engine_plan_handover(Engine *e, const Machine *m) {
         if (r != -ENOENT)
                 return log_error_errno(r, "Failed to read %s/journal: %m", e->rundir);
 
-        r = refuse_handover(m);
-        if (r < 0)
-                return r;
+        /* Nothing is recorded or changed when a stage can already tell it would refuse. */
+        for (const Stage *const *st = stage_table; *st; st++)
+                if ((*st)->preflight) {
+                        r = (*st)->preflight(m);
+                        if (r < 0)
+                                return r;
+                }
+
         r = journal_create(e->rundir, e->gpu, &e->journal);
         if (r < 0)
                 return log_error_errno(r, "Failed to create the journal in %s: %m", e->rundir);
@@ -939,6 +935,61 @@ static int engine_plan_to_host(Engine *e, EngineOp op) {
         return 1;
 }
 
+/* Row 16 of issue 19: two processes (two CLIs, or a CLI and the daemon) must not both move
+ * the machine; the second is told the truth about the first. */
+static int engine_lock(Engine *e, EngineOp op) {
+        _cleanup_free_ char *other = NULL;
+        pid_t pid = 0;
+        int r;
+
+        r = transition_lock_take(e->rundir, engine_op_to_string(op), &e->lock, &other, &pid);
+        if (r == -EBUSY && pid > 0)
+                return log_error_errno(r, "A %s is in progress, pid %i: wait for it to end ('baton status').",
+                                       other ?: "transition", (int) pid);
+        if (r == -EBUSY)
+                return log_error_errno(r, "A transition is in progress in another process: wait for it to end "
+                                       "('baton status').");
+        if (r == -EACCES || r == -EPERM)
+                return log_error_errno(r, "Failed to lock %s: %m: %s needs root.", e->rundir,
+                                       engine_op_to_string(op));
+        if (r < 0)
+                return log_error_errno(r, "Failed to lock %s for the %s: %m", e->rundir, engine_op_to_string(op));
+        return 0;
+}
+
+static int load_in_child(void *userdata) {
+        _cleanup_(machine_freep) Machine *m = NULL;
+        Engine *e = userdata;
+
+        return machine_load(e->root, MACHINE_SKIP_HOLDERS, &m);
+}
+
+/* Row 17 of issue 19: a device whose driver unbind is still in the kernel (a process killed
+ * during the unbind, a card held by an fd in flight) blocks every reader of its sysfs
+ * attributes. Towards the host, wait for that, up to the "unbind" deadline, in a child, and
+ * say so; never block without a word. */
+static int engine_wait_observable(Engine *e) {
+        uint64_t deadline = e->deadline_usec[DEADLINE_UNBIND];
+        Child c;
+        int r;
+
+        r = child_start(load_in_child, e, &c);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start looking at the machine: %m");
+        r = child_wait(&c, deadline < 1000000ULL ? deadline : 1000000ULL);
+        if (r != -ETIMEDOUT)
+                return 0;       /* what failed, machine_load() below says again */
+        log_notice("The machine's sysfs does not answer: the kernel is still writing to a device (a driver unbind "
+                   "in flight). Waiting up to %.0f s for it.", deadline / 1e6);
+        r = child_wait(&c, deadline);
+        if (r != -ETIMEDOUT)
+                return 0;
+        child_abandon(&c);
+        return log_error_errno(SYNTHETIC_ERRNO(ETIMEDOUT), "The kernel is still writing to a device after %.0f s "
+                               "(a driver unbind that does not return): nothing can be changed until it finishes. "
+                               "Try again later.", deadline / 1e6);
+}
+
 int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata) {
         _cleanup_(machine_freep) Machine *m = NULL;
         int r;
@@ -949,6 +1000,11 @@ int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata) {
                 return log_error_errno(SYNTHETIC_ERRNO(EBUSY),
                                        "The kernel is still writing %s: the machine cannot be observed until "
                                        "it finishes.", e->stragglers[0]->what);
+        if (op != ENGINE_HANDOVER) {
+                r = engine_wait_observable(e);
+                if (r < 0)
+                        return r;
+        }
         r = machine_load(e->root, machine_flags(e), &m);
         if (r < 0)
                 return log_error_errno(r, "Failed to observe the machine: %m");
@@ -967,9 +1023,13 @@ int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata) {
         e->op = op;
         e->journal = journal_free(e->journal);
 
+        r = engine_lock(e, op);
+        if (r < 0)
+                return r;
         r = op == ENGINE_HANDOVER ? engine_plan_handover(e, m) : engine_plan_to_host(e, op);
         if (r <= 0) {
                 e->journal = journal_free(e->journal);
+                transition_lock_release(&e->lock);
                 return r;
         }
         e->running = true;

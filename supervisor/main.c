@@ -18,6 +18,7 @@
 #include <systemd/sd-event.h>
 
 #include "bus-api.h"
+#include "child.h"
 #include "config.h"
 #include "config-file.h"
 #include "daemon.h"
@@ -39,6 +40,7 @@
 #include "start.h"
 #include "status.h"
 #include "strv.h"
+#include "transition-lock.h"
 
 #define EXIT_USAGE 2
 
@@ -98,8 +100,21 @@ static void help(FILE *f) {
 
 static void print_journal_state(void) {
         _cleanup_(journal_freep) Journal *j = NULL;
+        _cleanup_free_ char *op = NULL;
         const JournalStage *st;
+        pid_t pid = 0;
         int r;
+
+        /* A transition that runs is no interrupted one: recover would race it (row 16). */
+        r = transition_lock_holder(arg_rundir, &op, &pid);
+        if (r > 0 && pid > 0) {
+                printf("%-15sin progress: a %s, pid %i\n", "state", op ?: "transition", (int) pid);
+                return;
+        }
+        if (r > 0) {
+                printf("%-15sin progress: a transition in another process\n", "state");
+                return;
+        }
 
         r = journal_load(arg_rundir, false, &j);
         if (r == -ENOENT) {
@@ -145,7 +160,7 @@ static void print_daemon_state(void) {
                 printf("%-15srunning: %s\n", "daemon", text);
 }
 
-static int verb_status(int argc, char *argv[]) {
+static int status_run(void *userdata) {
         _cleanup_(machine_freep) Machine *m = NULL;
         const DrmProbe *result = NULL;
         int probe_error = 0, r;
@@ -170,6 +185,27 @@ static int verb_status(int argc, char *argv[]) {
         print_daemon_state();
         status_print(stdout, m, result, probe_error);
         return fflush(stdout) == 0 ? 0 : -errno;
+}
+
+/* Row 17 of issue 19: status never blocks. A device whose driver unbind is still in the
+ * kernel blocks every reader of its sysfs attributes (driver_override: 42 s in the lab), so
+ * the looking is done by a child, and given up on after STATUS_TIMEOUT_USEC. */
+#define STATUS_TIMEOUT_USEC (5 * 1000000ULL)
+static int verb_status(int argc, char *argv[]) {
+        Child c;
+        int r;
+
+        r = child_start(status_run, NULL, &c);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start looking at the machine: %m");
+        r = child_wait(&c, STATUS_TIMEOUT_USEC);
+        if (r == -ETIMEDOUT) {
+                child_abandon(&c);
+                return log_error_errno(r, "The machine's sysfs did not answer within %llu s: the kernel is still "
+                                       "writing to a device (a driver unbind in flight?). Try again later; "
+                                       "'baton recover' waits for it.", STATUS_TIMEOUT_USEC / 1000000ULL);
+        }
+        return r;       /* the child said what failed */
 }
 
 static const char *const position_names[] = {
@@ -625,7 +661,10 @@ static int dispatch(int argc, char *argv[]) {
                 return EXIT_FAILURE;
         if ((v->flags & VERB_CHANGES_MACHINE) && check_privileges(v->name) < 0)
                 return EXIT_FAILURE;
-        if ((v->flags & VERB_CHANGES_MACHINE) && check_gpu() < 0)
+        /* return and recover: the engine checks, after waiting for a device whose unbind is
+         * still in the kernel (reading it here would block without a word, row 17). */
+        if ((v->flags & VERB_CHANGES_MACHINE) && !streq(v->name, "return") && !streq(v->name, "recover") &&
+            check_gpu() < 0)
                 return EXIT_FAILURE;
         if (v->flags & (VERB_CONFIG | VERB_CONFIG_LENIENT)) {
                 config_init(&arg_config);

@@ -48,7 +48,19 @@ static void test_names(void) {
         ASSERT_STREQ(b, "Audio17");
 }
 
+/* Row 11 of issue 19: a holder from another account does not pick the bus root talks to. */
+static void test_pick_user(void) {
+        uid_t u = 0;
+
+        ASSERT_OK(audio_pick_user(0, 1000, 0, 1001, &u));
+        ASSERT_EQ(u, 1000);
+        ASSERT_OK(audio_pick_user(-ENXIO, 0, 0, 1001, &u));
+        ASSERT_EQ(u, 1001);
+        ASSERT_EQ(audio_pick_user(-ENXIO, 0, -ENXIO, 0, &u), -ENXIO);
+}
+
 int main(void) {
+        RUN(test_pick_user);
         RUN(test_nodes);
         RUN(test_matches);
         RUN(test_names);

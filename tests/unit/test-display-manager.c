@@ -123,6 +123,22 @@ static void test_judge(void) {
         nosystemd = judge(-EHOSTUNREACH, NULL, NULL, NULL, &pos);
         ASSERT_EQ(pos, STAGE_NOTHING_TO_DO);
 
+        /* Row 14 of issue 19: a stop systemd lets run longer than baton waits is said. */
+        {
+                _cleanup_strv_free_ char **slow = NULL, **quick = NULL;
+                UnitInfo gdm = { .id = (char *) "gdm.service", .load_state = (char *) "loaded",
+                                 .active_state = (char *) "active", .timeout_stop_usec = 90000000 };
+
+                ASSERT_OK(display_manager_judge("display-manager.service", 0, &gdm, 30000000, &pos, &slow));
+                ASSERT_EQ(strv_length(slow), 2);
+                ASSERT_STREQ(slow[1], "note: systemd gives gdm.service up to 90s to stop (TimeoutStopSec), longer "
+                             "than baton waits (30s, [deadlines] unit): one that ignores SIGTERM fails the "
+                             "handover; lower its TimeoutStopSec or raise the deadline");
+                gdm.timeout_stop_usec = 20000000;
+                ASSERT_OK(display_manager_judge("display-manager.service", 0, &gdm, 30000000, &pos, &quick));
+                ASSERT_EQ(strv_length(quick), 1);
+        }
+
         /* Anything else is a failure to observe, not a machine without display manager. */
         pos = STAGE_MIXED;
         ASSERT_EQ(display_manager_judge("display-manager.service", -EACCES, &none, 30000000, &pos, &plan),

@@ -289,6 +289,16 @@ static void test_read(void) {
         ASSERT_STREQ(d.execs[0], "app0");
         ASSERT_EQ(strv_length(d.left_out), 1);
         ASSERT_TRUE(d.inhibitors && strstr(d.inhibitors, "x"));
+
+        /* The connection root keeps (the logout's): connected by a child as the user. */
+        {
+                _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+                bool present = false;
+
+                ASSERT_OK(user_bus_open(&user, &bus));
+                ASSERT_OK(desktop_session_present(bus, &present));
+                ASSERT_TRUE(present);
+        }
         stop_session();
 }
 

@@ -108,6 +108,23 @@ static void test_hostile_desktop_files(void) {
         ASSERT_EQ(system(path), 0);
 }
 
+/* Row 9 of issue 19: what recover takes from a session record. */
+static void test_record_valid(void) {
+        const char *home = "/home/al", *a = "/home/al/.config/autostart/baton-relaunch.desktop",
+                   *sc = "/home/al/.local/share/baton/relaunch-session";
+
+        ASSERT_EQ(session_record_valid(1000, home, a, sc), 1);
+        ASSERT_EQ(session_record_valid(1000, home, NULL, NULL), 1);
+        ASSERT_EQ(session_record_valid(0, "/root", "/root/.config/autostart/baton-relaunch.desktop", NULL), 0);
+        ASSERT_EQ(session_record_valid(1000, home, "/etc/xdg/autostart/baton-relaunch.desktop", sc), 0);
+        ASSERT_EQ(session_record_valid(1000, home, "/home/al/.config/autostart/evil.desktop", sc), 0);
+        ASSERT_EQ(session_record_valid(1000, home, a, "/etc/cron.d/baton/relaunch-session"), 0);
+        ASSERT_EQ(session_record_valid(1000, home, a, "/home/al/../bob/baton/relaunch-session"), 0);
+        ASSERT_EQ(session_record_valid(1000, home, a, "/home/alice/baton/relaunch-session"), 0);
+        ASSERT_EQ(session_record_valid(1000, home, a, "/home/al/.local/share/baton/other"), 0);
+        ASSERT_EQ(session_record_valid(1000, "/", "/.config/autostart/baton-relaunch.desktop", NULL), 0);
+}
+
 static void test_field_codes(void) {
         static const struct { const char *in, *out; } cases[] = {
                 { "gnome-text-editor %U", "gnome-text-editor" },
@@ -208,6 +225,7 @@ int main(void) {
         RUN(test_scope_ids);
         RUN(test_wanted);
         RUN(test_hostile_desktop_files);
+        RUN(test_record_valid);
         RUN(test_field_codes);
         RUN(test_relaunch_texts);
         RUN(test_xdg_dirs);

@@ -222,6 +222,13 @@ static void test_vfio_group_members(void) {
         ASSERT_TRUE(foreign != NULL);
         ASSERT_STREQ(foreign->pci.address, "0000:02:00.0");
         ASSERT_NULL(vfio_find_foreign(&lab->group));
+
+        /* Row 9 of issue 19: recover touches a recorded address only inside the group. */
+        ASSERT_TRUE(vfio_recorded_address_valid(&lab->group, "0000:00:02.0"));
+        ASSERT_TRUE(vfio_recorded_address_valid(&lab->group, "0000:00:02.1"));
+        ASSERT_FALSE(vfio_recorded_address_valid(&lab->group, "0000:00:1f.2"));
+        ASSERT_FALSE(vfio_recorded_address_valid(&lab->group, "../../../../dev/sda"));
+        ASSERT_FALSE(vfio_recorded_address_valid(&shared->group, "0000:00:01.0"));     /* a root port */
 }
 
 static void test_vfio_position(void) {
