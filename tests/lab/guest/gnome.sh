@@ -45,6 +45,12 @@ gsm_up() {
                 NameHasOwner s org.gnome.SessionManager 2>/dev/null | grep -q true
 }
 
+# gnome-session has reached its Running phase (it refuses Logout before).
+gsm_running() {
+        asdesk busctl --user call org.gnome.SessionManager /org/gnome/SessionManager org.gnome.SessionManager \
+                IsSessionRunning 2>/dev/null | grep -q true
+}
+
 # GNOME is up: the user's session is active, its gnome-shell holds card0 and
 # is the DRM master as baton sees it (through logind), and gnome-session is on
 # the user's bus.
