@@ -6,6 +6,7 @@
  * (to switch the peer's ids) and dbus-daemon: skipped without. */
 #include <errno.h>
 #include <grp.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,9 +92,14 @@ static void peer(const char *destination, gid_t spoof_gid, int sync_fd) {
         _exit(0);
 }
 
+static void on_authorized(sd_bus_message *call, int r, void *userdata) {
+        *(int *) userdata = r;
+}
+
 static int authorize_spoofed(gid_t spoof_gid, gid_t admin_gid) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         sd_bus_message *m = NULL;
+        int answer = INT_MIN;
         const char *unique;
         int sync[2], r;
         pid_t pid;
@@ -126,7 +132,15 @@ static int authorize_spoofed(gid_t spoof_gid, gid_t admin_gid) {
                 if (r == 0)
                         ASSERT_OK(sd_bus_wait(bus, 5 * 1000000ULL));
         }
-        r = authorize_async(m, "org.baton.test", admin_gid, NULL, NULL);
+        r = authorize_async(m, "org.baton.test", admin_gid, on_authorized, &answer);
+        /* Not authorized at once: the question went to polkit, which this bus does not
+         * have; its error reply ends the pending call (and frees what it holds). */
+        while (r == 0 && answer == INT_MIN) {
+                ASSERT_OK(sd_bus_process(bus, NULL));
+                ASSERT_OK(sd_bus_wait(bus, 100000));
+        }
+        if (r == 0)
+                r = answer;
         /* The same answer where GetConfig decides what to show (row 12). */
         ASSERT_EQ(caller_is_admin(m, admin_gid), r == 1 ? 1 : 0);
         sd_bus_message_unref(m);
