@@ -207,13 +207,9 @@ static void on_engine_done(Engine *e, int r, void *userdata) {
 static void on_engine_progress(Engine *e, const char *stage, bool to_guest, bool finished, int result,
                                uint64_t usec, void *userdata) {
         Daemon *d = userdata;
-        const StageTiming *t;
-        size_t n;
 
-        t = engine_timeline(e, &n);
         d->vt.enabled = config_get()->console_progress;
-        vt_progress_stage(&d->vt, stage, to_guest, finished, result, usec,
-                          finished && n > 0 && result < 0 ? t[n - 1].reason : NULL);
+        vt_progress_engine(&d->vt, e, stage, to_guest, finished, result, usec);
         (void) sd_bus_emit_signal(d->bus, BATON_BUS_PATH, BATON_BUS_INTERFACE, "StageProgress", "ssst",
                                   stage, to_guest ? "guest" : "host",
                                   !finished ? "started" : result < 0 ? "failed" : "done", usec);

@@ -271,12 +271,8 @@ typedef struct TransitionResult {
 static void on_transition_progress(Engine *e, const char *stage, bool to_guest, bool finished, int result,
                                    uint64_t usec, void *userdata) {
         TransitionResult *t = userdata;
-        const StageTiming *timeline;
-        size_t n;
 
-        timeline = engine_timeline(e, &n);
-        vt_progress_stage(&t->vt, stage, to_guest, finished, result, usec,
-                          finished && n > 0 && result < 0 ? timeline[n - 1].reason : NULL);
+        vt_progress_engine(&t->vt, e, stage, to_guest, finished, result, usec);
 }
 
 static void on_transition_done(Engine *e, int r, void *userdata) {

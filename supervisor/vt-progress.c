@@ -113,6 +113,16 @@ void vt_progress_stage(VtProgress *p, const char *stage, bool to_guest, bool fin
                 p->dm_down = false;     /* the display manager has the screen again */
 }
 
+void vt_progress_engine(VtProgress *p, Engine *e, const char *stage, bool to_guest, bool finished, int result,
+                        uint64_t usec) {
+        const StageTiming *t;
+        size_t n;
+
+        t = engine_timeline(e, &n);
+        vt_progress_stage(p, stage, to_guest, finished, result, usec,
+                          finished && n > 0 && result < 0 ? t[n - 1].reason : NULL);
+}
+
 void vt_progress_end(VtProgress *p, const char *op, int result, bool rollback_incomplete) {
         if (result >= 0 && streq(op, "handover"))
                 return;         /* fbcon has gone; the guest has the screen */

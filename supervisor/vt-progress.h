@@ -4,6 +4,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "engine.h"
+
 /* Progress on the screen. While the display manager is down the person at the machine
  * looks at a text console; baton writes its stage lines there, on the console in the
  * foreground (/dev/tty0), as plain text without escape codes: on the way to the guest
@@ -30,6 +32,10 @@ void vt_progress_done(VtProgress *p);
  * stage's error message when it failed, else NULL. */
 void vt_progress_stage(VtProgress *p, const char *stage, bool to_guest, bool finished, int result,
                        uint64_t usec, const char *reason);
+/* The same from an engine_progress_t callback: a failed stage's reason is the last
+ * timeline row's. */
+void vt_progress_engine(VtProgress *p, Engine *e, const char *stage, bool to_guest, bool finished, int result,
+                        uint64_t usec);
 void vt_progress_end(VtProgress *p, const char *op, int result, bool rollback_incomplete);
 
 /* Whether a frame-buffer console is bound now, i.e. text on the foreground VT shows. */
