@@ -13,6 +13,7 @@ import pwd
 import select
 import signal
 import sys
+import termios
 import time
 
 user, password, ready, pid_arg = sys.argv[1:5]
@@ -34,7 +35,7 @@ seen = b""
 answered = 0
 fds = [master, notify_r]
 while fds and time.monotonic() < deadline:
-    readable, _, _ = select.select(fds, [], [], 1.0)
+    readable, _, _ = select.select(fds, [], [], 0.05)
     for fd in readable:
         try:
             data = os.read(fd, 4096)
@@ -51,8 +52,14 @@ while fds and time.monotonic() < deadline:
         seen += data
         sys.stdout.write(data.decode(errors="replace"))
         sys.stdout.flush()
-        # One answer per prompt: the agent prints "Password: " each time it asks.
-        if seen.count(b"assword:") > answered:
+    # One answer per prompt: the agent prints "Password: " each time it asks, then
+    # turns echo off, flushing what was typed before: answer only once echo is off.
+    if master in fds and seen.count(b"assword:") > answered:
+        try:
+            echo = termios.tcgetattr(master)[3] & termios.ECHO
+        except termios.error:
+            echo = 0
+        if not echo:
             answered += 1
             os.write(master, password.encode() + b"\n")
 if time.monotonic() >= deadline:
