@@ -597,6 +597,7 @@ static int audio_preflight(const Machine *m) {
 
 const Stage stage_audio = {
         .name = "audio",
+        .observes_holders = true,
         .summary = "PipeWire's hold on the GPU's audio function",
         .observe = audio_observe,
         .to_guest = audio_to_guest,

@@ -66,6 +66,11 @@ typedef struct Stage {
          * sound-card holder nobody can release): refusing then changes nothing, while
          * failing in to_guest() would undo what the stages before had done. */
         int (*preflight)(const Machine *m);
+        /* The stage reads the processes that hold the GPU's nodes and their sessions
+         * (Machine.holders, .sessions): the engine walks /proc for it. For every other
+         * stage it does not, since that walk is the dearest part of an observation
+         * and the engine observes before each stage. */
+        bool observes_holders;
 } Stage;
 
 /* NULL-terminated, in handover order (plugins/stages.c). Only

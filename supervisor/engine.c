@@ -74,6 +74,10 @@ struct Engine {
 
         StageTiming *timeline;
         size_t n_timeline;
+        /* When the transition was asked for, and how long until its first action
+         * (observation and planning: what baton adds before the work starts). */
+        uint64_t requested_usec;
+        uint64_t prepare_usec;
 
         /* Workers whose write outlasted its deadline, still blocked in the kernel:
          * the device they write to cannot even be read (sysfs holds its lock). */
@@ -180,11 +184,16 @@ static MachineFlags machine_flags(const Engine *e) {
         return streq(e->root, "/") ? MACHINE_DRM_LIBDRM : 0;
 }
 
+/* What the observation before a stage's step reads: holders only for the stages that use them. */
+static MachineFlags stage_machine_flags(const Engine *e, const Stage *st) {
+        return machine_flags(e) | (st->observes_holders ? 0 : MACHINE_SKIP_HOLDERS);
+}
+
 int step_reobserve(Step *s, const Machine **ret) {
         Machine *m;
         int r;
 
-        r = machine_load(s->engine->root, machine_flags(s->engine), &m);
+        r = machine_load(s->engine->root, stage_machine_flags(s->engine, s->stage), &m);
         if (r < 0)
                 return r;
         machine_free(s->machine);
@@ -756,7 +765,7 @@ static int on_next(sd_event_source *src, void *userdata) {
                 engine_crash_point(e, st->name, "before stage");
 
         /* One observation serves the skip decision and the step itself. */
-        r = machine_load(e->root, machine_flags(e), &m);
+        r = machine_load(e->root, stage_machine_flags(e, st), &m);
         if (r >= 0 && stage_skipped(e, st, m)) {
                 machine_free(m);
                 timeline_add(e, st, true, true, 0, 0, NULL);
@@ -772,6 +781,8 @@ static int on_next(sd_event_source *src, void *userdata) {
         }
 
         e->step = s;
+        if (e->prepare_usec == 0)
+                e->prepare_usec = now_usec() - e->requested_usec;
         if (e->progress)
                 e->progress(e, st->name, e->to_guest, false, 0, 0, e->progress_userdata);
         r = e->to_guest ? st->to_guest(s) : st->to_host(s);
@@ -992,6 +1003,7 @@ static int engine_wait_observable(Engine *e) {
 
 int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata) {
         _cleanup_(machine_freep) Machine *m = NULL;
+        uint64_t requested = now_usec();
         int r;
 
         if (e->running)
@@ -1017,6 +1029,8 @@ int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata) {
                 return -ENOMEM;
 
         timeline_clear(e);
+        e->requested_usec = requested;
+        e->prepare_usec = 0;
         e->n_order = e->pos = 0;
         e->error = 0;
         e->rolling_back = e->rollback_incomplete = e->cancel_requested = false;
@@ -1110,6 +1124,10 @@ const StageTiming *engine_timeline(const Engine *e, size_t *ret_n) {
 
 bool engine_rollback_incomplete(const Engine *e) {
         return e->rollback_incomplete;
+}
+
+uint64_t engine_prepare_usec(const Engine *e) {
+        return e->prepare_usec;
 }
 
 const char *engine_gpu(const Engine *e) {

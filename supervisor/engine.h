@@ -92,6 +92,9 @@ const StageTiming *engine_timeline(const Engine *e, size_t *ret_n);
 bool engine_rollback_incomplete(const Engine *e);
 /* The GPU the last transition was about (PCI address), or NULL. */
 const char *engine_gpu(const Engine *e);
+/* From engine_start() to the first stage's action of the last transition (its
+ * observation and planning); 0 when no stage acted. */
+uint64_t engine_prepare_usec(const Engine *e);
 
 const char *deadline_kind_to_string(DeadlineKind k);
 DeadlineKind deadline_kind_from_string(const char *s);
