@@ -212,7 +212,7 @@ static int register_impl(sd_event *event) {
         if (impl_event)
                 return impl_event == event ? 0 : -EBUSY;
         impl_event = sd_event_ref(event);
-        virEventRegisterImpl(impl_add_handle, impl_update_handle, impl_remove_handle,
+        sym_virEventRegisterImpl(impl_add_handle, impl_update_handle, impl_remove_handle,
                              impl_add_timeout, impl_update_timeout, impl_remove_timeout);
         return 0;
 }
@@ -310,7 +310,7 @@ static void mark_started(LibvirtEvents *l) {
 
 static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque) {
         LibvirtEvents *l = opaque;
-        const char *name = virDomainGetName(dom);
+        const char *name = sym_virDomainGetName(dom);
 
         if (!l->vm || !name || !streq(name, l->vm))
                 return 0;
@@ -338,9 +338,9 @@ static void disconnect(LibvirtEvents *l) {
         if (!l->conn)
                 return;
         if (l->lifecycle_id >= 0)
-                (void) virConnectDomainEventDeregisterAny(l->conn, l->lifecycle_id);
+                (void) sym_virConnectDomainEventDeregisterAny(l->conn, l->lifecycle_id);
         l->lifecycle_id = -1;
-        (void) virConnectClose(l->conn);
+        (void) sym_virConnectClose(l->conn);
         l->conn = NULL;
 }
 
@@ -371,17 +371,17 @@ static int try_connect(LibvirtEvents *l) {
         int r;
 
         disconnect(l);
-        l->conn = virConnectOpen(l->uri);
+        l->conn = sym_virConnectOpen(l->uri);
         if (!l->conn) {
                 r = libvirt_error(&msg);
                 log_debug("Cannot connect to %s yet: %s", l->uri, msg);
                 return r;
         }
         /* A hung libvirtd is noticed too: 5 s probes, 3 missed ones close the connection. */
-        (void) virConnectSetKeepAlive(l->conn, 5, 3);
-        l->lifecycle_id = virConnectDomainEventRegisterAny(l->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+        (void) sym_virConnectSetKeepAlive(l->conn, 5, 3);
+        l->lifecycle_id = sym_virConnectDomainEventRegisterAny(l->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
                                                            VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), l, NULL);
-        if (l->lifecycle_id < 0 || virConnectRegisterCloseCallback(l->conn, on_close, l, NULL) < 0) {
+        if (l->lifecycle_id < 0 || sym_virConnectRegisterCloseCallback(l->conn, on_close, l, NULL) < 0) {
                 r = libvirt_error(&msg);
                 log_warning("Cannot follow domain events on %s: %s", l->uri, msg);
                 disconnect(l);
@@ -427,6 +427,9 @@ int libvirt_events_new(sd_event *event, const char *uri, uint64_t start_deadline
         LibvirtEvents *l;
         int r;
 
+        r = libvirt_dlopen();
+        if (r < 0)
+                return r;
         r = register_impl(event);
         if (r < 0)
                 return r;

@@ -11,7 +11,7 @@
 #include "strv.h"
 
 int libvirt_error(const char **ret_message) {
-        virErrorPtr e = virGetLastError();
+        virErrorPtr e = sym_virGetLastError();
 
         if (ret_message)
                 *ret_message = e && e->message ? e->message : "unknown libvirt error";
@@ -38,18 +38,18 @@ static void ignore_error(void *userdata, virErrorPtr e) {
 }
 
 void libvirt_quiet(void) {
-        virSetErrorFunc(NULL, ignore_error);
+        sym_virSetErrorFunc(NULL, ignore_error);
 }
 
 int libvirt_domain_takes_gpu(virConnectPtr conn, const char *vm, const Machine *m, char **ret_reason) {
         _cleanup_(virDomainFreep) virDomainPtr dom = NULL;
         _cleanup_free_ char *xml = NULL;
 
-        dom = virDomainLookupByName(conn, vm);
+        dom = sym_virDomainLookupByName(conn, vm);
         if (!dom)
                 return libvirt_error(NULL);
         /* The persistent definition: what the next start will use. */
-        xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
+        xml = sym_virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
         if (!xml)
                 return libvirt_error(NULL);
         return domain_xml_takes_gpu(xml, strlen(xml), m, NULL, ret_reason);
@@ -60,16 +60,16 @@ int libvirt_gpu_domains(virConnectPtr conn, const Machine *m, char ***ret) {
         virDomainPtr *doms = NULL;
         int n, r = 0;
 
-        n = virConnectListAllDomains(conn, &doms, VIR_CONNECT_LIST_DOMAINS_PERSISTENT);
+        n = sym_virConnectListAllDomains(conn, &doms, VIR_CONNECT_LIST_DOMAINS_PERSISTENT);
         if (n < 0)
                 return libvirt_error(NULL);
         for (int i = 0; i < n; i++) {
-                _cleanup_free_ char *xml = virDomainGetXMLDesc(doms[i], VIR_DOMAIN_XML_INACTIVE);
+                _cleanup_free_ char *xml = sym_virDomainGetXMLDesc(doms[i], VIR_DOMAIN_XML_INACTIVE);
 
                 /* A domain whose XML we cannot read or that names another GPU is not a candidate. */
                 if (r >= 0 && xml && domain_xml_takes_gpu(xml, strlen(xml), m, NULL, NULL) > 0)
-                        r = strv_extend(&found, virDomainGetName(doms[i]));
-                virDomainFree(doms[i]);
+                        r = strv_extend(&found, sym_virDomainGetName(doms[i]));
+                sym_virDomainFree(doms[i]);
         }
         free(doms);
         if (r < 0)

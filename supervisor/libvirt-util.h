@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 
-#include <libvirt/libvirt.h>
-
+#include "libvirt-dl.h"
 #include "machine.h"
 #include "macro.h"
 
@@ -18,9 +17,6 @@ int libvirt_error(const char **ret_message);
 /* Keep libvirt's default handler from printing every error to stderr: baton logs
  * the ones it decides on. Idempotent. */
 void libvirt_quiet(void);
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(virConnectPtr, virConnectClose);
-DEFINE_TRIVIAL_CLEANUP_FUNC(virDomainPtr, virDomainFree);
 
 /* The defined domains whose XML takes m's GPU (domain-xml.h), as a strv (NULL
  * when there is none). Blocking libvirt calls: the CLI's, never the daemon loop's. */

@@ -36,13 +36,13 @@ static int pick_domain(virConnectPtr conn, const Machine *m, char **ret) {
 }
 
 static int create(virConnectPtr conn, const char *vm) {
-        _cleanup_(virDomainFreep) virDomainPtr dom = virDomainLookupByName(conn, vm);
+        _cleanup_(virDomainFreep) virDomainPtr dom = sym_virDomainLookupByName(conn, vm);
         const char *msg;
         int r;
 
         /* libvirt_error() first: the order in which a call's arguments are evaluated
          * is unspecified, and msg is only set by it. */
-        if (!dom || virDomainCreate(dom) < 0) {
+        if (!dom || sym_virDomainCreate(dom) < 0) {
                 r = libvirt_error(&msg);
                 return log_error_errno(r, "Failed to start domain %s: %s", vm, msg);
         }
@@ -61,8 +61,11 @@ int baton_start(const char *vm, transition_t transition) {
         r = machine_load("/", MACHINE_SKIP_HOLDERS, &m);
         if (r < 0)
                 return log_error_errno(r, "Failed to read this machine's devices: %m");
+        r = libvirt_dlopen();
+        if (r < 0)
+                return r;
         libvirt_quiet();
-        conn = virConnectOpen(LIBVIRT_URI);
+        conn = sym_virConnectOpen(LIBVIRT_URI);
         if (!conn) {
                 r = libvirt_error(&msg);
                 return log_error_errno(r, "Failed to connect to %s: %s", LIBVIRT_URI, msg);
@@ -74,12 +77,12 @@ int baton_start(const char *vm, transition_t transition) {
                 vm = picked;
         }
 
-        dom = virDomainLookupByName(conn, vm);
+        dom = sym_virDomainLookupByName(conn, vm);
         if (!dom) {
                 r = libvirt_error(&msg);
                 return log_error_errno(r, "No domain %s: %s", vm, msg);
         }
-        if (virDomainIsActive(dom) > 0)
+        if (sym_virDomainIsActive(dom) > 0)
                 return log_error_errno(SYNTHETIC_ERRNO(EBUSY), "Domain %s is running already.", vm);
         takes = libvirt_domain_takes_gpu(conn, vm, m, &reason);
         if (takes == -EXDEV)

@@ -108,6 +108,7 @@ int main(void) {
         _cleanup_(sd_event_unrefp) sd_event *e = NULL;
 
         ASSERT_OK(sd_event_new(&e));
+        ASSERT_OK(libvirt_dlopen());
         test_stopped_event(e);
         printf("ok test_stopped_event\n");
         test_start_deadline(e);
