@@ -71,6 +71,10 @@ struct Engine {
 
         Step *step;
         sd_event_source *next;
+        /* The observation of the last stage, when that stage was skipped: it changed
+         * nothing, so the observation serves the next stage (engine_observe()). */
+        Machine *unchanged;
+        MachineFlags unchanged_flags;
 
         StageTiming *timeline;
         size_t n_timeline;
@@ -187,6 +191,21 @@ static MachineFlags machine_flags(const Engine *e) {
 /* What the observation before a stage's step reads: holders only for the stages that use them. */
 static MachineFlags stage_machine_flags(const Engine *e, const Stage *st) {
         return machine_flags(e) | (st->observes_holders ? 0 : MACHINE_SKIP_HOLDERS);
+}
+
+/* The machine as the next step of st sees it: the observation a skipped stage left,
+ * when it read what st reads, or a new one. */
+static int engine_observe(Engine *e, const Stage *st, Machine **ret) {
+        MachineFlags flags = stage_machine_flags(e, st);
+        Machine *m = TAKE_PTR(e->unchanged);
+
+        if (m && (!(e->unchanged_flags & MACHINE_SKIP_HOLDERS) || (flags & MACHINE_SKIP_HOLDERS))) {
+                *ret = m;
+                return 0;
+        }
+        machine_free(m);
+        e->unchanged_flags = flags;
+        return machine_load(e->root, flags, ret);
 }
 
 int step_reobserve(Step *s, const Machine **ret) {
@@ -569,6 +588,7 @@ static void engine_finish(Engine *e) {
                           "run 'baton recover'.", e->rundir);
 
         e->journal = journal_free(e->journal);
+        e->unchanged = machine_free(e->unchanged);
         transition_lock_release(&e->lock);
         e->running = false;
         if (done)
@@ -756,6 +776,7 @@ static int on_next(sd_event_source *src, void *userdata) {
         st = e->order[e->pos];
         if (e->to_guest && e->cancel_requested) {
                 log_notice("Handover cancelled before stage %s: rolling back.", st->name);
+                e->unchanged = machine_free(e->unchanged);
                 e->error = -ECANCELED;
                 engine_begin_rollback(e);
                 engine_schedule_next(e);
@@ -765,9 +786,9 @@ static int on_next(sd_event_source *src, void *userdata) {
                 engine_crash_point(e, st->name, "before stage");
 
         /* One observation serves the skip decision and the step itself. */
-        r = machine_load(e->root, stage_machine_flags(e, st), &m);
+        r = engine_observe(e, st, &m);
         if (r >= 0 && stage_skipped(e, st, m)) {
-                machine_free(m);
+                e->unchanged = m;
                 timeline_add(e, st, true, true, 0, 0, NULL);
                 e->pos++;
                 engine_schedule_next(e);
@@ -848,6 +869,7 @@ Engine *engine_free(Engine *e) {
         free(e->stragglers);
         sd_event_source_disable_unref(e->straggler_deadline);
         sd_event_source_disable_unref(e->next);
+        machine_free(e->unchanged);
         journal_free(e->journal);
         transition_lock_release(&e->lock);
         sd_event_unref(e->event);
