@@ -11,17 +11,42 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
+#include "dlopen-util.h"
 #include "domain-xml.h"
 #include "macro.h"
 
+/* libxml2 is opened at run time (common/dlopen-util.h): with ICU and the C++ runtime
+ * behind it, it was half of what the dynamic loader did for every baton command,
+ * and only the hook and `baton start` read a domain's XML. */
+static __typeof__(xmlReadMemory) *sym_xmlReadMemory;
+static __typeof__(xmlDocGetRootElement) *sym_xmlDocGetRootElement;
+static __typeof__(xmlGetNoNsProp) *sym_xmlGetNoNsProp;
+static __typeof__(xmlFreeDoc) *sym_xmlFreeDoc;
+static xmlFreeFunc *sym_xmlFree;        /* libxml2's variable: the free() its strings need */
+
+static int xml_dlopen(void) {
+        static const DlSymbol syms[] = {
+                DL_SYMBOL(xmlReadMemory),
+                DL_SYMBOL(xmlDocGetRootElement),
+                DL_SYMBOL(xmlGetNoNsProp),
+                DL_SYMBOL(xmlFreeDoc),
+                DL_SYMBOL(xmlFree),
+        };
+        static int result = 1;  /* 1: not tried yet */
+
+        if (result > 0)
+                result = dlopen_symbols("libxml2.so.2", "libxml2", syms, ELEMENTSOF(syms));
+        return result;
+}
+
 static void xml_doc_freep(xmlDoc **d) {
         if (*d)
-                xmlFreeDoc(*d);
+                sym_xmlFreeDoc(*d);
 }
 
 static void xml_charp_freep(xmlChar **s) {
         if (*s)
-                xmlFree(*s);
+                (*sym_xmlFree)(*s);
 }
 
 #define _cleanup_xml_ _cleanup_(xml_charp_freep)
@@ -39,7 +64,7 @@ static const xmlNode *child_element(const xmlNode *n, const char *name) {
 
 /* libvirt reads these attributes with base 0 ("0x02", "2"); so do we, within PCI's ranges. */
 static int parse_attr_number(const xmlNode *n, const char *attr, unsigned max, unsigned *ret) {
-        _cleanup_xml_ xmlChar *v = xmlGetNoNsProp(n, (const xmlChar *) attr);
+        _cleanup_xml_ xmlChar *v = sym_xmlGetNoNsProp(n, (const xmlChar *) attr);
         unsigned long u;
         char *end;
 
@@ -97,8 +122,8 @@ static int find_hostdev(const xmlNode *devices, const Machine *m, PciAddress *re
 
                 if (!is_element(h, "hostdev"))
                         continue;
-                mode = xmlGetNoNsProp(h, (const xmlChar *) "mode");
-                type = xmlGetNoNsProp(h, (const xmlChar *) "type");
+                mode = sym_xmlGetNoNsProp(h, (const xmlChar *) "mode");
+                type = sym_xmlGetNoNsProp(h, (const xmlChar *) "type");
                 /* mode defaults to subsystem; capabilities hostdevs are for containers. */
                 if ((mode && !streq((const char *) mode, "subsystem")) || !type || !streq((const char *) type, "pci"))
                         continue;
@@ -122,7 +147,7 @@ static int find_metadata(const xmlNode *metadata, xmlChar **ret_address) {
         for (const xmlNode *c = metadata->children; c; c = c->next)
                 if (c->type == XML_ELEMENT_NODE && c->ns && c->ns->href &&
                     streq((const char *) c->ns->href, BATON_XML_NAMESPACE) && streq((const char *) c->name, "gpu")) {
-                        *ret_address = xmlGetNoNsProp(c, (const xmlChar *) "address");
+                        *ret_address = sym_xmlGetNoNsProp(c, (const xmlChar *) "address");
                         return 1;
                 }
         return 0;
@@ -216,9 +241,12 @@ int domain_xml_takes_gpu(const char *xml, size_t n, const Machine *m, char **ret
          * element took 3.3 s of CPU, 300000 in <metadata> 13 min. libvirt writes a handful. */
         if (max_attributes(xml, n) > DOMAIN_XML_ATTRIBUTES_MAX)
                 return -E2BIG;
+        r = xml_dlopen();
+        if (r < 0)
+                return r;
         /* No XML_PARSE_NOENT: entities stay references, nothing expands. No DTD loads
          * without XML_PARSE_DTDLOAD, and NONET forbids any fetch. */
-        doc = xmlReadMemory(xml, (int) n, "domain.xml", NULL,
+        doc = sym_xmlReadMemory(xml, (int) n, "domain.xml", NULL,
                             XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA);
         if (!doc)
                 return -EBADMSG;
@@ -226,7 +254,7 @@ int domain_xml_takes_gpu(const char *xml, size_t n, const Machine *m, char **ret
          * and with them every expansion (xmlGetProp() would expand references). */
         if (doc->intSubset || doc->extSubset)
                 return -EBADMSG;
-        root = xmlDocGetRootElement(doc);
+        root = sym_xmlDocGetRootElement(doc);
         if (!root || !is_element(root, "domain"))
                 return -EBADMSG;
 

@@ -4,11 +4,10 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
-/* libvirt is opened at run time, only by what talks to libvirtd (`baton start`, the
- * daemon's domain events): linked, it pulls some 45 further libraries (GnuTLS,
- * GLib, curl, Kerberos, ICU, ...) into every baton process, and loading and
- * relocating them was the largest share of a CLI handover's time outside its stages
- * (`make bench`). Every libvirt function baton calls goes through sym_NAME, set by
+/* libvirt is opened at run time (common/dlopen-util.h), only by what talks to
+ * libvirtd (`baton start`, the daemon's domain events): linked, it pulled 44 more
+ * shared objects (GnuTLS, GLib, curl, Kerberos, ...) into every baton process.
+ * Every libvirt function baton calls goes through sym_NAME, set by
  * libvirt_dlopen(). */
 #define LIBVIRT_SYMBOLS(X)                              \
         X(virConnectClose)                              \
