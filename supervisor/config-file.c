@@ -16,13 +16,12 @@
 #include "cpu-list.h"
 #include "log.h"
 #include "macro.h"
+#include "parse-util.h"
 #include "pci-device.h"
 #include "strv.h"
 #include "stage.h"
 #include "sysfs-util.h"
 
-#define USEC_PER_SEC UINT64_C(1000000)
-#define SECONDS_MAX UINT64_C(86400)
 #define WHITESPACE " \t"
 
 /* How to read and write one kind of value. parse() returns -EINVAL for a value it does not
@@ -78,38 +77,10 @@ static void format_bool(const void *field, FILE *f) {
         fputs(*(const bool *) field ? "yes" : "no", f);
 }
 
-int config_parse_seconds(const char *s, uint64_t *ret) {
-        uint64_t usec = 0, scale = USEC_PER_SEC;
-        const char *p = s;
+static int parse_seconds_value(const char *v, void *field, size_t size) {
+        int r = parse_seconds(v, field);
 
-        /* By hand rather than strtod(): no exponents, signs, "inf" or binary rounding. */
-        if (!isdigit((unsigned char) *p))
-                return -EINVAL;
-        for (; isdigit((unsigned char) *p); p++) {
-                usec = usec * 10 + (uint64_t) (*p - '0');
-                if (usec > SECONDS_MAX)
-                        return -EINVAL;
-        }
-        usec *= USEC_PER_SEC;
-        if (*p == '.') {
-                if (!isdigit((unsigned char) *++p))
-                        return -EINVAL;
-                for (; isdigit((unsigned char) *p); p++) {
-                        if (scale == 1)
-                                return -EINVAL;         /* below a microsecond */
-                        scale /= 10;
-                        usec += (uint64_t) (*p - '0') * scale;
-                }
-        }
-        if (*p != '\0' || usec == 0 || usec > SECONDS_MAX * USEC_PER_SEC)
-                return -EINVAL;
-
-        *ret = usec;
-        return 0;
-}
-
-static int parse_seconds(const char *v, void *field, size_t size) {
-        return config_parse_seconds(v, field);
+        return r == -ERANGE ? -EINVAL : r;
 }
 
 static void format_seconds(const void *field, FILE *f) {
@@ -394,7 +365,7 @@ static void format_hotkey(const void *field, FILE *f) {
 
 static const ValueType
         type_bool = { parse_bool, format_bool, "expected yes, no, true, false, on, off, 1 or 0" },
-        type_seconds = { parse_seconds, format_seconds, "expected seconds, 0 < s <= 86400" },
+        type_seconds = { parse_seconds_value, format_seconds, "expected " SECONDS_EXPECTED },
         type_gpu_address = { parse_gpu_address, format_gpu_address,
                              "expected auto or a PCI address DDDD:BB:SS.F" },
         type_service_unit = { parse_service_unit, format_string,

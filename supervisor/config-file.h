@@ -98,10 +98,6 @@ int config_dump_public(const Config *c, FILE *f);
  * there is no such deadline (a caller's bug). */
 uint64_t config_deadline_usec(const Config *c, const char *what);
 
-/* Seconds as baton.conf writes them: "10", "0.5" (at most 6 decimals, microseconds),
- * 0 < s <= 86400. Returns 0, or -EINVAL with *ret untouched. */
-int config_parse_seconds(const char *s, uint64_t *ret);
-
 const char *audio_release_to_string(AudioRelease a);
 
 /* The configuration in force in this process: what the CLI loaded, or what the

@@ -89,7 +89,8 @@ static void help(FILE *f) {
                 "     --version      Show the version\n"
                 "  -n --lines N      history: how many transitions (default 10)\n"
                 "     --deadline WHAT=SECONDS\n"
-                "                    How long a wait may take: holders, unbind, probe, module, unit\n"
+                "                    How long a wait may take: holders, unbind, probe, module, unit,\n"
+                "                    tuning, stage; SECONDS as in baton.conf (2.5, not 2.5s)\n"
                 "     --start-deadline SECONDS\n"
                 "                    daemon: return the GPU when the domain it was handed over\n"
                 "                    for has not started by then (default 120)\n"
@@ -527,30 +528,25 @@ static int check_privileges(const char *verb) {
                                verb, (unsigned) geteuid());
 }
 
-/* --deadline WHAT=SECONDS, SECONDS a positive decimal up to a day. */
+/* --deadline WHAT=SECONDS, SECONDS as baton.conf writes them (parse_seconds()). */
 static int parse_deadline(const char *arg) {
         _cleanup_free_ char *what = NULL;
         const char *eq = strchr(arg, '=');
         DeadlineKind k;
-        char *end;
-        double sec;
 
         if (!eq)
-                goto bad;
+                return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "--deadline takes WHAT=SECONDS, not '%s'", arg);
         what = strndup(arg, eq - arg);
         if (!what)
                 return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory");
         k = deadline_kind_from_string(what);
-        errno = 0;
-        sec = strtod(eq + 1, &end);
-        if (k == _DEADLINE_MAX || errno != 0 || end == eq + 1 || *end || !(sec > 0 && sec <= 86400))
-                goto bad;
-        arg_deadline_usec[k] = (uint64_t) (sec * 1e6);
+        if (k == _DEADLINE_MAX)
+                return log_error_errno(SYNTHETIC_ERRNO(EINVAL),
+                                       "--deadline %s: no deadline '%s', WHAT is one of holders, unbind, probe, "
+                                       "module, unit, tuning, stage", arg, what);
+        if (parse_seconds(eq + 1, &arg_deadline_usec[k]) < 0)
+                return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "--deadline %s: expected " SECONDS_EXPECTED, arg);
         return 0;
-bad:
-        return log_error_errno(SYNTHETIC_ERRNO(EINVAL),
-                               "--deadline takes WHAT=SECONDS with WHAT one of holders, unbind, probe, module, unit, tuning, stage "
-                               "and 0 < SECONDS <= 86400, not '%s'", arg);
 }
 
 /* --lines N: 1 to 10000, plain decimal digits. */
@@ -618,8 +614,8 @@ static int parse_argv(int argc, char *argv[]) {
                                 return -EINVAL;
                         break;
                 case ARG_START_DEADLINE:
-                        if (config_parse_seconds(optarg, &arg_start_deadline_usec) < 0) {
-                                log_error("--start-deadline takes SECONDS, 0 < SECONDS <= 86400, not '%s'", optarg);
+                        if (parse_seconds(optarg, &arg_start_deadline_usec) < 0) {
+                                log_error("--start-deadline %s: expected " SECONDS_EXPECTED, optarg);
                                 return -EINVAL;
                         }
                         break;
