@@ -2,7 +2,9 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,6 +97,20 @@ int parse_seconds(const char *s, uint64_t *ret) {
 
         *ret = usec;
         return 0;
+}
+
+char *format_seconds(uint64_t usec, char buf[static SECONDS_STRING_MAX]) {
+        uint64_t frac = usec % USEC_PER_SEC;
+        int digits = 6;
+
+        if (frac == 0) {
+                (void) snprintf(buf, SECONDS_STRING_MAX, "%" PRIu64, usec / USEC_PER_SEC);
+                return buf;
+        }
+        for (; frac % 10 == 0; digits--)
+                frac /= 10;
+        (void) snprintf(buf, SECONDS_STRING_MAX, "%" PRIu64 ".%0*" PRIu64, usec / USEC_PER_SEC, digits, frac);
+        return buf;
 }
 
 char *strstrip_end(char *s) {

@@ -26,6 +26,10 @@ int parse_pid(const char *s, pid_t *ret);
  * *ret is untouched on failure. */
 int parse_seconds(const char *s, uint64_t *ret);
 
+/* usec as parse_seconds() reads it back exactly: "10", "2.5", "0.000001". Returns buf. */
+#define SECONDS_STRING_MAX sizeof("18446744073709.551615")
+char *format_seconds(uint64_t usec, char buf[static SECONDS_STRING_MAX]);
+
 /* Removes trailing whitespace in place; returns s. */
 char *strstrip_end(char *s);
 

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "config-file.h"
 #include "drm-idle.h"
 #include "engine.h"
 #include "log.h"
@@ -386,8 +387,8 @@ static void idle_wait_free(void *p) {
 }
 
 static int drm_idle_observe(const Machine *m, StagePosition *ret_pos, char ***ret_plan) {
-        /* observe() has no Step, hence no configured deadline: the plan shows the default. */
-        return drm_idle_observe_machine(m, getpid(), deadline_default_usec(DEADLINE_HOLDERS),
+        /* observe() has no Step: the deadline in force is the Config's, --deadline included. */
+        return drm_idle_observe_machine(m, getpid(), config_get()->deadline_usec[DEADLINE_HOLDERS],
                                         ret_pos, ret_plan);
 }
 

@@ -47,6 +47,7 @@
 #include "config.h"
 #include "config-file.h"
 #include "log.h"
+#include "parse-util.h"
 #include "pidfd-wait.h"
 #include "stage.h"
 #include "strv.h"
@@ -125,7 +126,7 @@ static int list_scripts(const char *dir, char ***ret, char **ret_error) {
 static int user_stages_observe(const Machine *m, StagePosition *ret_pos, char ***ret_plan) {
         _cleanup_strv_free_ char **plan = NULL, **scripts = NULL;
         _cleanup_free_ char *dir = NULL, *error = NULL;
-        char wait[32];
+        char wait[SECONDS_STRING_MAX];
         int r;
 
         r = user_stages_dir(&dir);
@@ -138,10 +139,10 @@ static int user_stages_observe(const Machine *m, StagePosition *ret_pos, char **
                 r = strv_extendf(&plan, "refused: %s; the handover will fail", error);
         else if (strv_length(scripts) == 0)
                 r = strv_extendf(&plan, "no stages of your own in %s", dir);
-        (void) snprintf(wait, sizeof(wait), "%.0f s", config_get()->deadline_usec[DEADLINE_STAGE] / 1e6);
+        (void) format_seconds(config_get()->deadline_usec[DEADLINE_STAGE], wait);
         STRV_FOREACH(s, scripts)
                 if (r >= 0)
-                        r = strv_extendf(&plan, "run %s/%s to-guest (up to %s); to-host on the way back", dir, *s,
+                        r = strv_extendf(&plan, "run %s/%s to-guest (up to %s s); to-host on the way back", dir, *s,
                                          wait);
         if (r < 0)
                 return r;

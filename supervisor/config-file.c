@@ -83,16 +83,10 @@ static int parse_seconds_value(const char *v, void *field, size_t size) {
         return r == -ERANGE ? -EINVAL : r;
 }
 
-static void format_seconds(const void *field, FILE *f) {
-        uint64_t usec = *(const uint64_t *) field, frac = usec % USEC_PER_SEC;
-        int digits = 6;
+static void format_seconds_value(const void *field, FILE *f) {
+        char buf[SECONDS_STRING_MAX];
 
-        fprintf(f, "%" PRIu64, usec / USEC_PER_SEC);
-        if (frac == 0)
-                return;
-        for (; frac % 10 == 0; digits--)
-                frac /= 10;
-        fprintf(f, ".%0*" PRIu64, digits, frac);
+        fputs(format_seconds(*(const uint64_t *) field, buf), f);
 }
 
 /* Exactly DDDD:BB:SS.F as sysfs names devices, lower case; pci_address_parse() alone would
@@ -365,7 +359,7 @@ static void format_hotkey(const void *field, FILE *f) {
 
 static const ValueType
         type_bool = { parse_bool, format_bool, "expected yes, no, true, false, on, off, 1 or 0" },
-        type_seconds = { parse_seconds_value, format_seconds, "expected " SECONDS_EXPECTED },
+        type_seconds = { parse_seconds_value, format_seconds_value, "expected " SECONDS_EXPECTED },
         type_gpu_address = { parse_gpu_address, format_gpu_address,
                              "expected auto or a PCI address DDDD:BB:SS.F" },
         type_service_unit = { parse_service_unit, format_string,
@@ -466,6 +460,12 @@ void config_init(Config *c) {
 
 void config_done(Config *c) {
         c->input_devices = strv_free(c->input_devices);
+}
+
+void config_override_deadlines(Config *c, const uint64_t deadline_usec[_DEADLINE_MAX]) {
+        for (DeadlineKind k = 0; k < _DEADLINE_MAX; k++)
+                if (deadline_usec[k] > 0)
+                        c->deadline_usec[k] = deadline_usec[k];
 }
 
 uint64_t config_deadline_usec(const Config *c, const char *what) {

@@ -94,6 +94,11 @@ int config_dump(const Config *c, FILE *f);
  * admin-group), which read "(not shown)" (man baton.conf(5), "WHO SEES THE CONFIGURATION"). */
 int config_dump_public(const Config *c, FILE *f);
 
+/* Puts the command line's --deadline values (0: none given) over those of c, so that the
+ * Config in force holds the deadlines in force: what the engine uses, and what plan, the
+ * stages' observe() and config_dump() show. */
+void config_override_deadlines(Config *c, const uint64_t deadline_usec[_DEADLINE_MAX]);
+
 /* The deadline called what ("holders", "unbind", "probe", "module", "unit"), or 0 when
  * there is no such deadline (a caller's bug). */
 uint64_t config_deadline_usec(const Config *c, const char *what);

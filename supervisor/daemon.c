@@ -462,7 +462,6 @@ static const sd_bus_vtable baton_vtable[] = {
 /* Put a loaded configuration in force: deadlines (command-line overrides win),
  * the admin group, and what the stages read through config_get(). */
 static int daemon_apply_config(Daemon *d, Config *c) {
-        uint64_t deadlines[_DEADLINE_MAX];
         gid_t gid = (gid_t) -1;
 
         if (!isempty(c->admin_group)) {
@@ -473,8 +472,7 @@ static int daemon_apply_config(Daemon *d, Config *c) {
                                                "[daemon] admin-group: no group '%s' on this machine", c->admin_group);
                 gid = g->gr_gid;
         }
-        for (DeadlineKind k = 0; k < _DEADLINE_MAX; k++)
-                deadlines[k] = d->options->deadline_usec[k] ?: c->deadline_usec[k];
+        config_override_deadlines(c, d->options->deadline_usec);
         config_set(NULL);
         config_done(&d->config);
         d->config = *c;
@@ -482,7 +480,7 @@ static int daemon_apply_config(Daemon *d, Config *c) {
         config_set(&d->config);
         d->admin_gid = gid;
         if (d->engine)
-                engine_set_deadlines(d->engine, deadlines);
+                engine_set_deadlines(d->engine, d->config.deadline_usec);
         return 0;
 }
 
@@ -575,8 +573,7 @@ int daemon_run(const DaemonOptions *o) {
         if (r < 0)
                 return r;
 
-        for (DeadlineKind k = 0; k < _DEADLINE_MAX; k++)
-                eo.deadline_usec[k] = o->deadline_usec[k] ?: d.config.deadline_usec[k];
+        memcpy(eo.deadline_usec, d.config.deadline_usec, sizeof(eo.deadline_usec));
         r = engine_new(d.event, &eo, &d.engine);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the engine: %m");

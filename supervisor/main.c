@@ -228,6 +228,20 @@ static int check_vm_arg(int argc, char *argv[]) {
                                "starts with '-', or holds '/' or a control character.", escaped);
 }
 
+/* The deadlines in force, which config_override_deadlines() put into the Config, each
+ * marked with where it came from: --deadline, or baton.conf where it is not the default. */
+static void print_deadlines(void) {
+        const uint64_t *usec = config_get()->deadline_usec;
+        char buf[SECONDS_STRING_MAX];
+
+        fputs("Deadlines in force, in seconds (--deadline over baton.conf over the defaults):\n     ", stdout);
+        for (DeadlineKind k = 0; k < _DEADLINE_MAX; k++)
+                printf("%s %s %s%s", k > 0 ? "," : "", deadline_kind_to_string(k), format_seconds(usec[k], buf),
+                       arg_deadline_usec[k] > 0 ? " (--deadline)" :
+                       usec[k] != deadline_default_usec(k) ? " (baton.conf)" : "");
+        putchar('\n');
+}
+
 /* A dry run: what a handover would do on this machine, stage by stage. Reads only. */
 static int verb_plan(int argc, char *argv[]) {
         _cleanup_(machine_freep) Machine *m = NULL;
@@ -247,6 +261,7 @@ static int verb_plan(int argc, char *argv[]) {
         else
                 printf("Handover plan for GPU %s (IOMMU group %d); nothing is changed by this command.\n",
                        m->gpu->address, m->group.number);
+        print_deadlines();
         for (const Stage *const *st = stage_table; *st; st++) {
                 char **lines = NULL;
                 StagePosition pos;
@@ -290,8 +305,7 @@ static int run_transition(EngineOp op, const char *vm) {
         TransitionResult t = {};
         int r;
 
-        for (DeadlineKind k = 0; k < _DEADLINE_MAX; k++)
-                o.deadline_usec[k] = arg_deadline_usec[k] ?: config_get()->deadline_usec[k];
+        memcpy(o.deadline_usec, config_get()->deadline_usec, sizeof(o.deadline_usec));
         r = sd_event_default(&event);
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate the event loop: %m");
@@ -665,6 +679,7 @@ static int dispatch(int argc, char *argv[]) {
                                 return EXIT_FAILURE;    /* config_load() named file, line and key */
                         log_warning("Going on with the built-in defaults: recovery must not depend on a valid configuration.");
                 }
+                config_override_deadlines(&arg_config, arg_deadline_usec);
                 config_set(&arg_config);
         }
         return v->run(argc, argv) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

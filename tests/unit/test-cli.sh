@@ -71,6 +71,29 @@ fixtures)
                 --root "$fixtures/lab" --rundir "$run" --config-dir "$conf" plan
         expect 0 "run $conf/stages.d/10-hub to-guest (up to 30 s); to-host on the way back" -- \
                 --root "$fixtures/lab" --rundir "$run" --config-dir "$conf" plan
+        # plan shows the deadlines in force: --deadline over baton.conf over the defaults,
+        # in its own line and in the stages' (drm-idle, user-stages) waits.
+        defaults="holders 10, unbind 10, probe 20, module 10, unit 30, tuning 30, stage 30"
+        expect 0 "      $defaults" -- --root "$fixtures/lab" --rundir "$run" plan
+        expect 0 "wait up to 10s for pid 412 (cage)" -- --root "$fixtures/lab" --rundir "$run" plan
+        expect 0 "      holders 3 (--deadline), unbind 10," -- --root "$fixtures/lab" --rundir "$run" \
+                --deadline holders=3 plan
+        expect 0 "wait up to 3s for pid 412 (cage)" -- --root "$fixtures/lab" --rundir "$run" --deadline holders=3 plan
+        printf '[deadlines]\nholders = 7\nunbind = 2.5\nstage = 4.5\n' >"$conf/baton.conf"
+        expect 0 "      holders 7 (baton.conf), unbind 2.5 (baton.conf), probe 20, module 10, unit 30, tuning 30, stage 4.5 (baton.conf)" \
+                -- --root "$fixtures/lab" --rundir "$run" --config-dir "$conf" plan
+        expect 0 "wait up to 7s for pid 412 (cage)" -- --root "$fixtures/lab" --rundir "$run" --config-dir "$conf" plan
+        expect 0 "run $conf/stages.d/10-hub to-guest (up to 4.5 s)" -- \
+                --root "$fixtures/lab" --rundir "$run" --config-dir "$conf" plan
+        expect 0 "      holders 3 (--deadline), unbind 2.5 (baton.conf), probe 0.25 (--deadline), module 10," -- \
+                --root "$fixtures/lab" --rundir "$run" --config-dir "$conf" --deadline holders=3 --deadline probe=0.25 plan
+        expect 0 "wait up to 3s for pid 412 (cage)" -- \
+                --root "$fixtures/lab" --rundir "$run" --config-dir "$conf" --deadline holders=3 plan
+        expect 0 "run $conf/stages.d/10-hub to-guest (up to 1 s)" -- \
+                --root "$fixtures/lab" --rundir "$run" --config-dir "$conf" --deadline stage=1 plan
+        # config prints the same configuration in force.
+        expect 0 "holders = 3" -- --config-dir "$conf" --deadline holders=3 config
+        expect 0 "unbind = 2.5" -- --config-dir "$conf" --deadline holders=3 config
         rm -rf "$conf"
         expect 0 "take org.freedesktop.ReserveDevice1.Audio0 on the user's session bus (card 0, 0000:00:02.1)" -- --root "$fixtures/lab" --rundir "$run" plan
         expect 1 "nothing to plan" -- --root "$fixtures/nogpu" --rundir "$run" plan

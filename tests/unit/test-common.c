@@ -79,6 +79,7 @@ static void test_parse_seconds(void) {
                 /* A valid prefix does not excuse a bad ending, even past an out-of-range one. */
                 { "99999999999999999999x", -EINVAL }, { "1.12345678x", -EINVAL },
         };
+        char buf[SECONDS_STRING_MAX];
         uint64_t u;
 
         for (size_t i = 0; i < ELEMENTSOF(good); i++) {
@@ -86,7 +87,14 @@ static void test_parse_seconds(void) {
                 ASSERT_OK(parse_seconds(good[i].text, &u));
                 if (u != good[i].usec)
                         TEST_FAIL("parse_seconds(\"%s\") gave %llu us", good[i].text, (unsigned long long) u);
+                /* format_seconds() writes what reads back the same. */
+                ASSERT_OK(parse_seconds(format_seconds(u, buf), &u));
+                ASSERT_TRUE(u == good[i].usec);
         }
+        ASSERT_STREQ(format_seconds(7250000, buf), "7.25");
+        ASSERT_STREQ(format_seconds(1, buf), "0.000001");
+        ASSERT_STREQ(format_seconds(86400 * USEC_PER_SEC, buf), "86400");
+        ASSERT_STREQ(format_seconds(UINT64_MAX, buf), "18446744073709.551615");
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
                 int r;
 

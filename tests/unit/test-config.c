@@ -516,6 +516,23 @@ static void test_example(void) {
         ASSERT_STREQ(out, expected);
 }
 
+/* --deadline over baton.conf over the defaults, in the Config in force (plan, engine, daemon). */
+static void test_override_deadlines(void) {
+        _cleanup_(config_done) Config c = {};
+        uint64_t cli[_DEADLINE_MAX] = { [DEADLINE_HOLDERS] = 3 * SEC, [DEADLINE_STAGE] = 1 };
+        _cleanup_free_ char *out = NULL;
+
+        load_ok(NULL, "[deadlines]\nholders = 7\nunbind = 2.5\n", &c);
+        config_override_deadlines(&c, cli);
+        ASSERT_TRUE(c.deadline_usec[DEADLINE_HOLDERS] == 3 * SEC);     /* command line */
+        ASSERT_TRUE(c.deadline_usec[DEADLINE_UNBIND] == 2500000);      /* baton.conf */
+        ASSERT_TRUE(c.deadline_usec[DEADLINE_PROBE] == 20 * SEC);      /* default */
+        ASSERT_TRUE(c.deadline_usec[DEADLINE_STAGE] == 1);
+        out = dump(&c);
+        ASSERT_TRUE(strstr(out, "\n[deadlines]\nholders = 3\nunbind = 2.5\nprobe = 20\nmodule = 10\n"
+                                "unit = 30\ntuning = 30\nstage = 0.000001\n"));
+}
+
 static void test_audio_release(void) {
         ASSERT_STREQ(audio_release_to_string(AUDIO_RELEASE_STOP_UNITS), "stop-units");
         ASSERT_NULL(audio_release_to_string(_AUDIO_RELEASE_MAX));
@@ -538,6 +555,7 @@ int main(void) {
         RUN(test_dump_format);
         RUN(test_dump_public);
         RUN(test_example);
+        RUN(test_override_deadlines);
         RUN(test_audio_release);
         return 0;
 }
