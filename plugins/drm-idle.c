@@ -549,7 +549,7 @@ static int drm_idle_to_guest(Step *s) {
         iw = calloc(1, sizeof(*iw));
         if (!iw)
                 return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
-        *iw = (IdleWait) { .step = s, .wait_usec = step_deadline_usec(s, "holders") };
+        *iw = (IdleWait) { .step = s, .wait_usec = step_deadline_usec(s, DEADLINE_HOLDERS) };
         iw->deadline = now + iw->wait_usec;
         /* The step owns the wait from here: its sources and pidfds go when the step ends. */
         step_set_userdata(s, iw, idle_wait_free);

@@ -142,7 +142,7 @@ static int start_current(Step *s, FbJob *j) {
         if (r < 0)
                 return -ENOMEM;
 
-        r = step_write_async(s, path, name, step_deadline_usec(s, j->bind ? "probe" : "unbind"),
+        r = step_write_async(s, path, name, step_deadline_usec(s, j->bind ? DEADLINE_PROBE : DEADLINE_UNBIND),
                              write_done, j);
         if (r < 0)
                 return log_error_errno(r, "Failed to start writing %s to %s: %m", name, path);

@@ -240,7 +240,7 @@ static int script_result(Runner *u, const char *name) {
         if (u->killed)
                 return log_error_errno(SYNTHETIC_ERRNO(ETIMEDOUT),
                                        "%s/%s %s did not finish within %.0f s: killed.", u->dir, name, u->verb,
-                                       step_deadline_usec(u->step, "stage") / 1e6);
+                                       step_deadline_usec(u->step, DEADLINE_STAGE) / 1e6);
         if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
                 log_info("%s/%s %s: done.", u->dir, name, u->verb);
                 return 0;
@@ -264,7 +264,7 @@ static void on_script_exit(PidfdWait *w, const pid_t *survivors, size_t n_surviv
         u->wait = pidfd_wait_free(w);
         if (n_survivors > 0 && !u->killed) {
                 log_warning("%s/%s %s is still running after %.0f s: killing it.", u->dir, name, u->verb,
-                            step_deadline_usec(u->step, "stage") / 1e6);
+                            step_deadline_usec(u->step, DEADLINE_STAGE) / 1e6);
                 u->killed = true;
                 (void) kill(-u->pid, SIGKILL);
                 (void) sd_event_now(step_event(u->step), CLOCK_MONOTONIC, &now);
@@ -315,8 +315,8 @@ static int start_script(Runner *u, const char *name) {
         (void) setpgid(u->pid, u->pid);         /* the child does too: whoever is first */
 
         (void) sd_event_now(step_event(u->step), CLOCK_MONOTONIC, &now);
-        r = pidfd_wait_new(step_event(u->step), &u->pid, 1, now + step_deadline_usec(u->step, "stage"), on_script_exit, u,
-                           &u->wait);
+        r = pidfd_wait_new(step_event(u->step), &u->pid, 1, now + step_deadline_usec(u->step, DEADLINE_STAGE),
+                           on_script_exit, u, &u->wait);
         if (r < 0) {
                 (void) kill(-u->pid, SIGKILL);
                 return log_error_errno(r, "Failed to wait for %s: %m", path);

@@ -40,15 +40,13 @@ typedef struct ConfigKey {
         size_t size;
 } ConfigKey;
 
-static const char *const audio_release_names[_AUDIO_RELEASE_MAX] = {
+static const char *const audio_release_table[_AUDIO_RELEASE_MAX] = {
         [AUDIO_RELEASE_RESERVE] = "reserve",
         [AUDIO_RELEASE_STOP_UNITS] = "stop-units",
         [AUDIO_RELEASE_NONE] = "none",
 };
 
-const char *audio_release_to_string(AudioRelease a) {
-        return a >= 0 && a < _AUDIO_RELEASE_MAX ? audio_release_names[a] : NULL;
-}
+DEFINE_STRING_TABLE_LOOKUP(audio_release, AudioRelease);
 
 static int copy_string(const char *v, void *field, size_t size) {
         if (strlen(v) >= size)
@@ -207,12 +205,12 @@ static int parse_stage_anchor(const char *v, void *field, size_t size) {
 }
 
 static int parse_audio_release(const char *v, void *field, size_t size) {
-        for (AudioRelease a = 0; a < _AUDIO_RELEASE_MAX; a++)
-                if (streq(v, audio_release_names[a])) {
-                        *(AudioRelease *) field = a;
-                        return 0;
-                }
-        return -EINVAL;
+        AudioRelease a = audio_release_from_string(v);
+
+        if (a < 0)
+                return -EINVAL;
+        *(AudioRelease *) field = a;
+        return 0;
 }
 
 static void format_audio_release(const void *field, FILE *f) {
@@ -466,12 +464,6 @@ void config_override_deadlines(Config *c, const uint64_t deadline_usec[_DEADLINE
         for (DeadlineKind k = 0; k < _DEADLINE_MAX; k++)
                 if (deadline_usec[k] > 0)
                         c->deadline_usec[k] = deadline_usec[k];
-}
-
-uint64_t config_deadline_usec(const Config *c, const char *what) {
-        DeadlineKind k = deadline_kind_from_string(what);
-
-        return k < _DEADLINE_MAX ? c->deadline_usec[k] : 0;
 }
 
 /* The value of key k in c as baton.conf writes it. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@ typedef enum AudioRelease {
         AUDIO_RELEASE_STOP_UNITS,       /* stop the user's PipeWire units */
         AUDIO_RELEASE_NONE,             /* leave audio alone */
         _AUDIO_RELEASE_MAX,
+        _AUDIO_RELEASE_INVALID = -EINVAL,
 } AudioRelease;
 
 #define HOTKEY_KEYS_MAX 4
@@ -99,11 +101,8 @@ int config_dump_public(const Config *c, FILE *f);
  * stages' observe() and config_dump() show. */
 void config_override_deadlines(Config *c, const uint64_t deadline_usec[_DEADLINE_MAX]);
 
-/* The deadline called what ("holders", "unbind", "probe", "module", "unit"), or 0 when
- * there is no such deadline (a caller's bug). */
-uint64_t config_deadline_usec(const Config *c, const char *what);
-
 const char *audio_release_to_string(AudioRelease a);
+AudioRelease audio_release_from_string(const char *s);
 
 /* The configuration in force in this process: what the CLI loaded, or what the
  * daemon loaded last without error (a reload that fails keeps the previous

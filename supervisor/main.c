@@ -67,6 +67,17 @@ typedef struct Verb {
         int (*run)(int argc, char *argv[]);
 } Verb;
 
+/* "holders, unbind, ...": the names of DeadlineKind's table, for --help and errors. */
+static const char *deadline_names(void) {
+        static char names[128];
+
+        if (!names[0])
+                for (DeadlineKind k = 0; k < _DEADLINE_MAX; k++)
+                        (void) snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+                                        k > 0 ? ", " : "", deadline_kind_to_string(k));
+        return names;
+}
+
 static void help(FILE *f) {
         fprintf(f,
                 "Usage: baton [OPTIONS] COMMAND [ARGS]\n"
@@ -89,14 +100,15 @@ static void help(FILE *f) {
                 "     --version      Show the version\n"
                 "  -n --lines N      history: how many transitions (default 10)\n"
                 "     --deadline WHAT=SECONDS\n"
-                "                    How long a wait may take: holders, unbind, probe, module, unit,\n"
-                "                    tuning, stage; SECONDS as in baton.conf (2.5, not 2.5s)\n"
+                "                    How long a wait may take, WHAT one of\n"
+                "                    %s;\n"
+                "                    SECONDS as in baton.conf (2.5, not 2.5s)\n"
                 "     --start-deadline SECONDS\n"
                 "                    daemon: return the GPU when the domain it was handed over\n"
                 "                    for has not started by then (default 120)\n"
                 "     --probe-scanout\n"
                 "                    status: open the card node to see whether a CRTC is lit\n"
-                "                    (may hold DRM master for an instant: lab use)\n");
+                "                    (may hold DRM master for an instant: lab use)\n", deadline_names());
 }
 
 static void print_journal_state(void) {
@@ -554,10 +566,9 @@ static int parse_deadline(const char *arg) {
         if (!what)
                 return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory");
         k = deadline_kind_from_string(what);
-        if (k == _DEADLINE_MAX)
-                return log_error_errno(SYNTHETIC_ERRNO(EINVAL),
-                                       "--deadline %s: no deadline '%s', WHAT is one of holders, unbind, probe, "
-                                       "module, unit, tuning, stage", arg, what);
+        if (k < 0)
+                return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "--deadline %s: no deadline '%s', WHAT is one of %s",
+                                       arg, what, deadline_names());
         if (parse_seconds(eq + 1, &arg_deadline_usec[k]) < 0)
                 return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "--deadline %s: expected " SECONDS_EXPECTED, arg);
         return 0;

@@ -319,6 +319,16 @@ fixtures)
         expect 2 "--deadline nope=3: no deadline 'nope', WHAT is one of holders, unbind, probe, module, unit, tuning, stage" \
                 -- --deadline nope=3 status
         expect 2 "--deadline =3: no deadline ''" -- --deadline =3 status
+        # --help lists DeadlineKind's names from its table; the completion offers each of them.
+        names=$("$baton" --help | sed -n '/How long a wait may take, WHAT one of/{n;s/[,;]//g;p}')
+        [ -n "$names" ] || { echo "FAIL: --help lists no deadline names"; failed=$((failed + 1)); }
+        for name in $names; do
+                expect 0 "GPU            0000:00:02.0" -- --root "$fixtures/lab" --deadline "$name=1" status
+                if ! grep -q "compgen -W \".*\\<$name=" "$fixtures/../../../completion/baton"; then
+                        echo "FAIL: completion/baton does not offer --deadline $name="
+                        failed=$((failed + 1))
+                fi
+        done
         for v in 5 2.5 0.5 007.250 0.000001 1.000001 86400 86400.000000; do
                 expect 0 "GPU            0000:00:02.0" -- --root "$fixtures/lab" --deadline "holders=$v" status
                 expect 0 "GPU            0000:00:02.0" -- --root "$fixtures/lab" --start-deadline "$v" status

@@ -91,11 +91,11 @@ static void assert_defaults(const Config *c) {
         ASSERT_STREQ(c->gpu_address, "");
         ASSERT_FALSE(c->allow_foreign_devices);
         ASSERT_STREQ(c->display_manager_unit, "display-manager.service");
-        ASSERT_TRUE(config_deadline_usec(c, "holders") == 10 * SEC);
-        ASSERT_TRUE(config_deadline_usec(c, "unbind") == 10 * SEC);
-        ASSERT_TRUE(config_deadline_usec(c, "probe") == 20 * SEC);
-        ASSERT_TRUE(config_deadline_usec(c, "module") == 10 * SEC);
-        ASSERT_TRUE(config_deadline_usec(c, "unit") == 30 * SEC);
+        ASSERT_TRUE(c->deadline_usec[DEADLINE_HOLDERS] == 10 * SEC);
+        ASSERT_TRUE(c->deadline_usec[DEADLINE_UNBIND] == 10 * SEC);
+        ASSERT_TRUE(c->deadline_usec[DEADLINE_PROBE] == 20 * SEC);
+        ASSERT_TRUE(c->deadline_usec[DEADLINE_MODULE] == 10 * SEC);
+        ASSERT_TRUE(c->deadline_usec[DEADLINE_UNIT] == 30 * SEC);
         ASSERT_EQ(c->audio_release, AUDIO_RELEASE_RESERVE);
         ASSERT_STREQ(c->audio_user, "");
         ASSERT_TRUE(c->session_logout);
@@ -136,11 +136,10 @@ static void test_full(void) {
         ASSERT_TRUE(c.allow_foreign_devices);
         ASSERT_STREQ(c.display_manager_unit, "gdm3.service");
         ASSERT_TRUE(c.deadline_usec[DEADLINE_HOLDERS] == 2500000);
-        ASSERT_TRUE(config_deadline_usec(&c, "unbind") == 1);
-        ASSERT_TRUE(config_deadline_usec(&c, "probe") == 86400 * SEC);
-        ASSERT_TRUE(config_deadline_usec(&c, "module") == 7 * SEC);
-        ASSERT_TRUE(config_deadline_usec(&c, "unit") == 45250000);
-        ASSERT_TRUE(config_deadline_usec(&c, "nonsense") == 0);
+        ASSERT_TRUE(c.deadline_usec[DEADLINE_UNBIND] == 1);
+        ASSERT_TRUE(c.deadline_usec[DEADLINE_PROBE] == 86400 * SEC);
+        ASSERT_TRUE(c.deadline_usec[DEADLINE_MODULE] == 7 * SEC);
+        ASSERT_TRUE(c.deadline_usec[DEADLINE_UNIT] == 45250000);
         ASSERT_EQ(c.audio_release, AUDIO_RELEASE_STOP_UNITS);
         ASSERT_STREQ(c.audio_user, "alice");
         ASSERT_FALSE(c.session_logout);
@@ -170,10 +169,10 @@ static void test_dropins(void) {
          * so holders ends as 20-b.conf's 8, unbind as 100-a.conf's 7. The hidden file, the
          * other names and the directory would fail the load if they were read. */
         load_ok(CONFIG("dropins"), NULL, &c);
-        ASSERT_TRUE(config_deadline_usec(&c, "holders") == 8 * SEC);
-        ASSERT_TRUE(config_deadline_usec(&c, "unbind") == 7 * SEC);
-        ASSERT_TRUE(config_deadline_usec(&c, "probe") == 5 * SEC);
-        ASSERT_TRUE(config_deadline_usec(&c, "module") == 10 * SEC);
+        ASSERT_TRUE(c.deadline_usec[DEADLINE_HOLDERS] == 8 * SEC);
+        ASSERT_TRUE(c.deadline_usec[DEADLINE_UNBIND] == 7 * SEC);
+        ASSERT_TRUE(c.deadline_usec[DEADLINE_PROBE] == 5 * SEC);
+        ASSERT_TRUE(c.deadline_usec[DEADLINE_MODULE] == 10 * SEC);
         /* A list is replaced, not extended. */
         ASSERT_EQ(strv_length(c.input_devices), 2);
         ASSERT_STREQ(c.input_devices[0], "/dev/input/event2");
@@ -516,6 +515,29 @@ static void test_example(void) {
         ASSERT_STREQ(out, expected);
 }
 
+/* DeadlineKind's table names the keys of [deadlines] and --deadline's WHAT. */
+static void test_deadline_kinds(void) {
+        for (DeadlineKind k = 0; k < _DEADLINE_MAX; k++) {
+                _cleanup_(config_done) Config c = {};
+                _cleanup_free_ char *text = NULL;
+                const char *name = deadline_kind_to_string(k);
+
+                ASSERT_TRUE(name);
+                ASSERT_EQ(deadline_kind_from_string(name), k);
+                ASSERT_TRUE(asprintf(&text, "[deadlines]\n%s = 0.000042\n", name) > 0);
+                load_ok(NULL, text, &c);
+                ASSERT_TRUE(c.deadline_usec[k] == 42);
+                ASSERT_TRUE(deadline_default_usec(k) > 0);
+        }
+        ASSERT_NULL(deadline_kind_to_string(_DEADLINE_MAX));
+        ASSERT_NULL(deadline_kind_to_string(_DEADLINE_INVALID));
+        ASSERT_EQ(deadline_kind_from_string("nonsense"), -EINVAL);
+        ASSERT_EQ(deadline_kind_from_string("Holders"), -EINVAL);
+        ASSERT_EQ(deadline_kind_from_string(""), -EINVAL);
+        ASSERT_EQ(deadline_kind_from_string(NULL), -EINVAL);
+        ASSERT_TRUE(deadline_kind_from_string("nonsense") < 0);
+}
+
 /* --deadline over baton.conf over the defaults, in the Config in force (plan, engine, daemon). */
 static void test_override_deadlines(void) {
         _cleanup_(config_done) Config c = {};
@@ -536,6 +558,11 @@ static void test_override_deadlines(void) {
 static void test_audio_release(void) {
         ASSERT_STREQ(audio_release_to_string(AUDIO_RELEASE_STOP_UNITS), "stop-units");
         ASSERT_NULL(audio_release_to_string(_AUDIO_RELEASE_MAX));
+        ASSERT_NULL(audio_release_to_string(_AUDIO_RELEASE_INVALID));
+        for (AudioRelease a = 0; a < _AUDIO_RELEASE_MAX; a++)
+                ASSERT_EQ(audio_release_from_string(audio_release_to_string(a)), a);
+        ASSERT_EQ(audio_release_from_string("stop_units"), -EINVAL);
+        ASSERT_EQ(audio_release_from_string(NULL), -EINVAL);
 }
 
 int main(void) {
@@ -555,6 +582,7 @@ int main(void) {
         RUN(test_dump_format);
         RUN(test_dump_public);
         RUN(test_example);
+        RUN(test_deadline_kinds);
         RUN(test_override_deadlines);
         RUN(test_audio_release);
         return 0;
