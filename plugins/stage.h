@@ -9,7 +9,7 @@
 #include "machine.h"
 
 /* A stage moves one thing between its host position and its guest position
- * (shared/DESIGN.md, "The transition engine"). The engine runs the stages of
+ * (the transition engine: supervisor/engine.h). The engine runs the stages of
  * stage_table[] in order towards the guest and backwards towards the host.
  *
  * The contract of every stage:

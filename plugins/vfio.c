@@ -56,7 +56,9 @@
 #define PCI_DRIVERS_PROBE "/sys/bus/pci/drivers_probe"
 #define PCI_RESCAN "/sys/bus/pci/rescan"
 
-/* vfio_iommu_type1 by name too: it is only a soft dependency of vfio (shared/LAB.md). */
+/* vfio_iommu_type1 by name too: vfio declares it only as a soft dependency (MODULE_SOFTDEP),
+ * which not every loader honours (busybox's modprobe does not), and
+ * without it the group has no IOMMU backend for QEMU. */
 static const char *const vfio_modules[] = { "vfio_pci", "vfio_iommu_type1" };
 
 bool vfio_allow_foreign(void) {
