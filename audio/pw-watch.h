@@ -9,7 +9,8 @@
 #include "session/user.h"
 
 /* PipeWire's devices, as a user's PipeWire daemon lists them, kept up to date on an sd-event
- * loop: libpipewire's own loop fd is a source of that loop (DESIGN: one event loop). Every
+ * loop: libpipewire's own loop fd is a source of that loop (the daemon runs one loop for
+ * everything, input routing included, so nothing here may block or run a loop of its own). Every
  * Device global is bound for its full properties (the registry's global properties leave
  * out api.alsa.card and the paths). Never blocks, never logs. */
 

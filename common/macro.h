@@ -118,3 +118,25 @@ static inline void *mfree(void *p) {
         free(p);
         return NULL;
 }
+
+/* One enum, one table of its names (systemd's string tables). For a table name##_table of
+ * const char *const indexed by the enum's values, DEFINE_STRING_TABLE_LOOKUP_TO_STRING
+ * defines name##_to_string(), NULL for a value outside the table; DEFINE_STRING_TABLE_LOOKUP
+ * adds name##_from_string(), -EINVAL for a name not in it (or NULL). For that one the enum
+ * needs a member _X_INVALID = -EINVAL: without a negative member the enum may be unsigned,
+ * and the caller's r < 0 would never be true. */
+#define DEFINE_STRING_TABLE_LOOKUP_TO_STRING(name, type)                                \
+        const char *name##_to_string(type i) {                                          \
+                if (i < 0 || (size_t) i >= ELEMENTSOF(name##_table))                    \
+                        return NULL;                                                    \
+                return name##_table[i];                                                 \
+        }
+
+#define DEFINE_STRING_TABLE_LOOKUP(name, type)                                          \
+        DEFINE_STRING_TABLE_LOOKUP_TO_STRING(name, type)                                \
+        type name##_from_string(const char *s) {                                        \
+                for (size_t _i_ = 0; s && _i_ < ELEMENTSOF(name##_table); _i_++)        \
+                        if (name##_table[_i_] && streq(name##_table[_i_], s))           \
+                                return (type) _i_;                                      \
+                return (type) -EINVAL;                                                  \
+        }

@@ -2,7 +2,9 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,6 +61,56 @@ int parse_pid(const char *s, pid_t *ret) {
 
         *ret = (pid_t) u;
         return 0;
+}
+
+int parse_seconds(const char *s, uint64_t *ret) {
+        static const char digits[] = "0123456789";
+        size_t n_int = strspn(s, digits), n_frac = 0;
+        uint64_t usec = 0, scale = USEC_PER_SEC;
+
+        /* The spelling first, by hand rather than strtod(): no exponent, sign, "inf" or
+         * binary rounding to tell apart afterwards. */
+        if (n_int == 0)
+                return -EINVAL;
+        if (s[n_int] == '.') {
+                n_frac = strspn(s + n_int + 1, digits);
+                if (n_frac == 0)
+                        return -EINVAL;
+        }
+        if (s[n_int + (n_frac > 0) + n_frac] != '\0')
+                return -EINVAL;
+        if (n_frac > 6)
+                return -ERANGE;
+
+        for (size_t i = 0; i < n_int; i++) {
+                usec = usec * 10 + (uint64_t) (s[i] - '0');
+                if (usec > SECONDS_MAX)
+                        return -ERANGE;         /* before it could overflow */
+        }
+        usec *= USEC_PER_SEC;
+        for (size_t i = 0; i < n_frac; i++) {
+                scale /= 10;
+                usec += (uint64_t) (s[n_int + 1 + i] - '0') * scale;
+        }
+        if (usec == 0 || usec > SECONDS_MAX * USEC_PER_SEC)
+                return -ERANGE;
+
+        *ret = usec;
+        return 0;
+}
+
+char *format_seconds(uint64_t usec, char buf[static SECONDS_STRING_MAX]) {
+        uint64_t frac = usec % USEC_PER_SEC;
+        int digits = 6;
+
+        if (frac == 0) {
+                (void) snprintf(buf, SECONDS_STRING_MAX, "%" PRIu64, usec / USEC_PER_SEC);
+                return buf;
+        }
+        for (; frac % 10 == 0; digits--)
+                frac /= 10;
+        (void) snprintf(buf, SECONDS_STRING_MAX, "%" PRIu64 ".%0*" PRIu64, usec / USEC_PER_SEC, digits, frac);
+        return buf;
 }
 
 char *strstrip_end(char *s) {

@@ -283,7 +283,7 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-static int start_wait(Audio *a, const char *deadline) {
+static int start_wait(Audio *a, DeadlineKind deadline) {
         Step *s = a->step;
         int r;
 
@@ -333,7 +333,7 @@ static int next_unit(Audio *a) {
         int r;
 
         if (!a->units || !a->units[a->next_unit])
-                return start_wait(a, a->to_guest ? "holders" : "probe");
+                return start_wait(a, a->to_guest ? DEADLINE_HOLDERS : DEADLINE_PROBE);
         unit = a->units[a->next_unit++];
         r = user_bus_open(&a->user, &bus);
         if (r >= 0)
@@ -341,7 +341,7 @@ static int next_unit(Audio *a) {
         if (r < 0)
                 return log_error_errno(r, "Failed to connect to %s's session bus: %m", a->user.name);
         log_info("%s %s of %s.", a->to_guest ? "Stopping" : "Starting", unit, a->user.name);
-        r = unit_job_run(bus, step_event(a->step), method, unit, step_deadline_usec(a->step, "unit"),
+        r = unit_job_run(bus, step_event(a->step), method, unit, step_deadline_usec(a->step, DEADLINE_UNIT),
                          on_unit_job, a, &a->job);
         if (r < 0)
                 return log_error_errno(r, "Failed to %s %s of %s: %m", unit_job_verb(method), unit,
@@ -370,7 +370,7 @@ static void on_reserved(Reservation *rv, int r, const char *message, void *userd
         if (--a->n_waiting > 0)
                 return;
         step_crash_point(a->step, "reserved, before the holders are checked");
-        r = start_wait(a, "holders");
+        r = start_wait(a, DEADLINE_HOLDERS);
         if (r != STEP_PENDING)
                 audio_done(a, r);
 }
@@ -397,7 +397,7 @@ static int reserve_all(Audio *a) {
                 rv = array_append(&a->pending, &a->n_pending, sizeof(Reservation *));
                 if (!rv)
                         return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
-                r = reservation_new(TAKE_PTR(bus), device, step_deadline_usec(a->step, "unit"), on_reserved, a,
+                r = reservation_new(TAKE_PTR(bus), device, step_deadline_usec(a->step, DEADLINE_UNIT), on_reserved, a,
                                     rv);
                 if (r < 0)
                         return log_error_errno(r, "Failed to request org.freedesktop.ReserveDevice1.%s: %m",
@@ -494,7 +494,7 @@ static int audio_to_guest(Step *s) {
         if (r < 0)
                 return log_error_errno(r, "Failed to find whose PipeWire holds the GPU's sound card (set "
                                        "[audio] user): %m");
-        r = active_units(&a->user, step_deadline_usec(s, "unit"), &a->units);
+        r = active_units(&a->user, step_deadline_usec(s, DEADLINE_UNIT), &a->units);
         if (r < 0)
                 return log_error_errno(r, "Failed to ask %s's systemd manager about PipeWire: %m", a->user.name);
         r = record(a, release);

@@ -163,7 +163,7 @@ static int display_manager_new(Step *s, DisplayManager **ret) {
         dm = calloc(1, sizeof(DisplayManager));
         if (!dm)
                 return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
-        *dm = (DisplayManager) { .step = s, .timeout_usec = step_deadline_usec(s, "unit") };
+        *dm = (DisplayManager) { .step = s, .timeout_usec = step_deadline_usec(s, DEADLINE_UNIT) };
         step_set_userdata(s, dm, display_manager_free);
 
         r = sd_bus_open_system(&dm->bus);

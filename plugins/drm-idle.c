@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "config-file.h"
 #include "drm-idle.h"
 #include "engine.h"
 #include "log.h"
@@ -386,8 +387,8 @@ static void idle_wait_free(void *p) {
 }
 
 static int drm_idle_observe(const Machine *m, StagePosition *ret_pos, char ***ret_plan) {
-        /* observe() has no Step, hence no configured deadline: the plan shows the default. */
-        return drm_idle_observe_machine(m, getpid(), deadline_default_usec(DEADLINE_HOLDERS),
+        /* observe() has no Step: the deadline in force is the Config's, --deadline included. */
+        return drm_idle_observe_machine(m, getpid(), config_get()->deadline_usec[DEADLINE_HOLDERS],
                                         ret_pos, ret_plan);
 }
 
@@ -548,7 +549,7 @@ static int drm_idle_to_guest(Step *s) {
         iw = calloc(1, sizeof(*iw));
         if (!iw)
                 return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
-        *iw = (IdleWait) { .step = s, .wait_usec = step_deadline_usec(s, "holders") };
+        *iw = (IdleWait) { .step = s, .wait_usec = step_deadline_usec(s, DEADLINE_HOLDERS) };
         iw->deadline = now + iw->wait_usec;
         /* The step owns the wait from here: its sources and pidfds go when the step ends. */
         step_set_userdata(s, iw, idle_wait_free);

@@ -9,7 +9,9 @@
  *
  * to_host binds a recorded device that still exists and is unbound through
  * /sys/bus/platform/drivers/<recorded driver>/bind. Since 6.0 the kernel deletes the device
- * for good when vfio-pci or a native DRM driver takes the VGA device over (shared/LAB.md):
+ * for good when vfio-pci or a native DRM driver takes the VGA device over (both remove the
+ * conflicting firmware framebuffer through the aperture helpers; in the lab's nvidia
+ * scenario, on Debian's 6.1, efi-framebuffer.0 is gone after the return):
  * a recorded device that is gone counts as returned when the GPU has a native driver with
  * a DRM card node again, or else a frame-buffer vtconsole is bound. A native driver that
  * gives neither (nvidia without nvidia_drm's fbdev emulation) counts too, with a warning:
@@ -142,7 +144,7 @@ static int start_current(Step *s, FbJob *j) {
         if (r < 0)
                 return -ENOMEM;
 
-        r = step_write_async(s, path, name, step_deadline_usec(s, j->bind ? "probe" : "unbind"),
+        r = step_write_async(s, path, name, step_deadline_usec(s, j->bind ? DEADLINE_PROBE : DEADLINE_UNBIND),
                              write_done, j);
         if (r < 0)
                 return log_error_errno(r, "Failed to start writing %s to %s: %m", name, path);

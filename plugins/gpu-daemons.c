@@ -74,7 +74,7 @@ static int daemons_new(Step *s, bool to_guest, Daemons **ret) {
         d = calloc(1, sizeof(Daemons));
         if (!d)
                 return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
-        *d = (Daemons) { .step = s, .to_guest = to_guest, .timeout_usec = step_deadline_usec(s, "unit") };
+        *d = (Daemons) { .step = s, .to_guest = to_guest, .timeout_usec = step_deadline_usec(s, DEADLINE_UNIT) };
         step_set_userdata(s, d, daemons_free);
 
         r = sd_bus_open_system(&d->bus);

@@ -581,7 +581,7 @@ static int chain_new(Step *s, GpuModuleOp op, char **names, const char *driver, 
                 return -ENOMEM;
         }
         *c = (ModuleChain) { .step = s, .op = op, .names = names,
-                             .timeout_usec = step_deadline_usec(s, "module") };
+                             .timeout_usec = step_deadline_usec(s, DEADLINE_MODULE) };
         /* The step owns the chain from here: its worker watch goes when the step ends. */
         step_set_userdata(s, c, module_chain_free);
 

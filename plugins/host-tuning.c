@@ -245,7 +245,7 @@ static int tuning_new(Step *s, const phase_t *phases, Tuning **ret) {
 
         if (!t)
                 return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
-        *t = (Tuning) { .step = s, .phases = phases, .timeout_usec = step_deadline_usec(s, "tuning") };
+        *t = (Tuning) { .step = s, .phases = phases, .timeout_usec = step_deadline_usec(s, DEADLINE_TUNING) };
         step_set_userdata(s, t, tuning_free);
         *ret = t;
         return 0;

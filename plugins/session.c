@@ -364,7 +364,7 @@ static void check(Session *se) {
         if (r >= 0)
                 r = sd_bus_message_append_strv(m, se->desktop.scopes);
         if (r >= 0)
-                r = sd_bus_call_async(se->bus, &se->check, m, on_units, se, step_deadline_usec(se->step, "unit"));
+                r = sd_bus_call_async(se->bus, &se->check, m, on_units, se, step_deadline_usec(se->step, DEADLINE_UNIT));
         if (r < 0 && !sd_bus_is_open(se->bus))
                 bus_gone(se);
         else if (r < 0)

@@ -5,10 +5,11 @@
 
 #include <systemd/sd-event.h>
 
+#include "engine.h"
 #include "machine.h"
 
 /* A stage moves one thing between its host position and its guest position
- * (shared/DESIGN.md, "The transition engine"). The engine runs the stages of
+ * (the transition engine: supervisor/engine.h). The engine runs the stages of
  * stage_table[] in order towards the guest and backwards towards the host.
  *
  * The contract of every stage:
@@ -91,9 +92,9 @@ int step_reobserve(Step *s, const Machine **ret);
 /* The root sysfs and /proc are read from and written to: "/" outside tests. */
 const char *step_root(Step *s);
 sd_event *step_event(Step *s);
-/* How long a wait of this kind may take, in microseconds, from configuration
- * ("holders", "unbind", "probe", "module"); never 0. */
-uint64_t step_deadline_usec(Step *s, const char *what);
+/* How long a wait of kind k may take, in microseconds: the deadline in force
+ * (--deadline over [deadlines] over the default); never 0. */
+uint64_t step_deadline_usec(Step *s, DeadlineKind k);
 
 /* Record a fact about the host position (key: [a-zA-Z0-9_.:-]+, value: any
  * string without a newline). Only before step_commit(). */

@@ -47,6 +47,7 @@
 #include "config.h"
 #include "config-file.h"
 #include "log.h"
+#include "parse-util.h"
 #include "pidfd-wait.h"
 #include "stage.h"
 #include "strv.h"
@@ -125,7 +126,7 @@ static int list_scripts(const char *dir, char ***ret, char **ret_error) {
 static int user_stages_observe(const Machine *m, StagePosition *ret_pos, char ***ret_plan) {
         _cleanup_strv_free_ char **plan = NULL, **scripts = NULL;
         _cleanup_free_ char *dir = NULL, *error = NULL;
-        char wait[32];
+        char wait[SECONDS_STRING_MAX];
         int r;
 
         r = user_stages_dir(&dir);
@@ -138,10 +139,10 @@ static int user_stages_observe(const Machine *m, StagePosition *ret_pos, char **
                 r = strv_extendf(&plan, "refused: %s; the handover will fail", error);
         else if (strv_length(scripts) == 0)
                 r = strv_extendf(&plan, "no stages of your own in %s", dir);
-        (void) snprintf(wait, sizeof(wait), "%.0f s", config_get()->deadline_usec[DEADLINE_STAGE] / 1e6);
+        (void) format_seconds(config_get()->deadline_usec[DEADLINE_STAGE], wait);
         STRV_FOREACH(s, scripts)
                 if (r >= 0)
-                        r = strv_extendf(&plan, "run %s/%s to-guest (up to %s); to-host on the way back", dir, *s,
+                        r = strv_extendf(&plan, "run %s/%s to-guest (up to %s s); to-host on the way back", dir, *s,
                                          wait);
         if (r < 0)
                 return r;
@@ -239,7 +240,7 @@ static int script_result(Runner *u, const char *name) {
         if (u->killed)
                 return log_error_errno(SYNTHETIC_ERRNO(ETIMEDOUT),
                                        "%s/%s %s did not finish within %.0f s: killed.", u->dir, name, u->verb,
-                                       step_deadline_usec(u->step, "stage") / 1e6);
+                                       step_deadline_usec(u->step, DEADLINE_STAGE) / 1e6);
         if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
                 log_info("%s/%s %s: done.", u->dir, name, u->verb);
                 return 0;
@@ -263,7 +264,7 @@ static void on_script_exit(PidfdWait *w, const pid_t *survivors, size_t n_surviv
         u->wait = pidfd_wait_free(w);
         if (n_survivors > 0 && !u->killed) {
                 log_warning("%s/%s %s is still running after %.0f s: killing it.", u->dir, name, u->verb,
-                            step_deadline_usec(u->step, "stage") / 1e6);
+                            step_deadline_usec(u->step, DEADLINE_STAGE) / 1e6);
                 u->killed = true;
                 (void) kill(-u->pid, SIGKILL);
                 (void) sd_event_now(step_event(u->step), CLOCK_MONOTONIC, &now);
@@ -314,8 +315,8 @@ static int start_script(Runner *u, const char *name) {
         (void) setpgid(u->pid, u->pid);         /* the child does too: whoever is first */
 
         (void) sd_event_now(step_event(u->step), CLOCK_MONOTONIC, &now);
-        r = pidfd_wait_new(step_event(u->step), &u->pid, 1, now + step_deadline_usec(u->step, "stage"), on_script_exit, u,
-                           &u->wait);
+        r = pidfd_wait_new(step_event(u->step), &u->pid, 1, now + step_deadline_usec(u->step, DEADLINE_STAGE),
+                           on_script_exit, u, &u->wait);
         if (r < 0) {
                 (void) kill(-u->pid, SIGKILL);
                 return log_error_errno(r, "Failed to wait for %s: %m", path);

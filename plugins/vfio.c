@@ -56,7 +56,9 @@
 #define PCI_DRIVERS_PROBE "/sys/bus/pci/drivers_probe"
 #define PCI_RESCAN "/sys/bus/pci/rescan"
 
-/* vfio_iommu_type1 by name too: it is only a soft dependency of vfio (shared/LAB.md). */
+/* vfio_iommu_type1 by name too: vfio declares it only as a soft dependency (MODULE_SOFTDEP),
+ * which not every loader honours (busybox's modprobe does not), and
+ * without it the group has no IOMMU backend for QEMU. */
 static const char *const vfio_modules[] = { "vfio_pci", "vfio_iommu_type1" };
 
 bool vfio_allow_foreign(void) {
@@ -321,7 +323,7 @@ static int read_device(Step *s, const char *address, PciDevice *ret) {
 static void write_done(Step *s, int r, void *userdata);
 
 /* Writes value (the current device's address when NULL) to path in a worker. */
-static int start_write_value(Step *s, Job *j, const char *path, const char *value, const char *deadline) {
+static int start_write_value(Step *s, Job *j, const char *path, const char *value, DeadlineKind deadline) {
         const char *v = value ?: j->targets[j->current].address;
         int r;
 
@@ -331,7 +333,7 @@ static int start_write_value(Step *s, Job *j, const char *path, const char *valu
         return STEP_PENDING;
 }
 
-static int start_write(Step *s, Job *j, const char *path, const char *deadline) {
+static int start_write(Step *s, Job *j, const char *path, DeadlineKind deadline) {
         return start_write_value(s, j, path, NULL, deadline);
 }
 
@@ -374,7 +376,7 @@ static int phase_unbind(Step *s, Job *j, Target *t) {
         j->unbinding = TAKE_PTR(d.driver);
         if (asprintf(&path, PCI_DEVICES_DIR "/%s/driver/unbind", t->address) < 0)
                 return -ENOMEM;
-        return start_write(s, j, path, "unbind");
+        return start_write(s, j, path, DEADLINE_UNBIND);
 }
 
 static int driver_registered(Step *s, const char *driver) {
@@ -407,7 +409,7 @@ static int phase_probe(Step *s, Job *j, Target *t) {
                         return 0;
                 }
         }
-        return start_write(s, j, PCI_DRIVERS_PROBE, "probe");
+        return start_write(s, j, PCI_DRIVERS_PROBE, DEADLINE_PROBE);
 }
 
 static int phase_verify(Step *s, Job *j, Target *t) {
@@ -459,13 +461,13 @@ static int phase_reset(Step *s, Job *j, Target *t) {
                 return 0;
         }
         log_notice("Reset ladder, %s: function reset through %s.", t->address, path);
-        return start_write_value(s, j, path, "1", "probe");
+        return start_write_value(s, j, path, "1", DEADLINE_PROBE);
 }
 
 static int phase_reset_probe(Step *s, Job *j, Target *t) {
         if (!t->ladder || !t->did_reset)
                 return 0;
-        return start_write(s, j, PCI_DRIVERS_PROBE, "probe");
+        return start_write(s, j, PCI_DRIVERS_PROBE, DEADLINE_PROBE);
 }
 
 /* Whether the ladder is done with t: its driver has it. */
@@ -504,13 +506,13 @@ static int phase_remove(Step *s, Job *j, Target *t) {
         if (r < 0)
                 return r;
         log_notice("Reset ladder, %s: removing it from the PCI bus, then rescanning.", t->address);
-        return start_write_value(s, j, path, "1", "unbind");
+        return start_write_value(s, j, path, "1", DEADLINE_UNBIND);
 }
 
 static int phase_rescan(Step *s, Job *j, Target *t) {
         if (!t->ladder)
                 return 0;
-        return start_write_value(s, j, PCI_RESCAN, "1", "probe");
+        return start_write_value(s, j, PCI_RESCAN, "1", DEADLINE_PROBE);
 }
 
 static int phase_ladder_verify(Step *s, Job *j, Target *t) {
@@ -578,7 +580,7 @@ static int advance(Step *s, Job *j) {
                         if (!j->rescanning) {
                                 log_notice("%s is not on the PCI bus: rescanning it.", t->address);
                                 j->rescanning = true;
-                                return start_write_value(s, j, PCI_RESCAN, "1", "probe");
+                                return start_write_value(s, j, PCI_RESCAN, "1", DEADLINE_PROBE);
                         }
                         log_warning("%s is gone, ignoring.", t->address);
                         continue;
@@ -627,7 +629,7 @@ static int check_write(Step *s, Job *j, int r) {
         if (j->phase == PHASE_PROBE && r == -ETIMEDOUT)
                 return log_error_errno(r, "drivers_probe for %s did not finish within the probe deadline "
                                        "(%.0f s): a driver's probe() is stuck", address,
-                                       step_deadline_usec(s, "probe") / 1e6);
+                                       step_deadline_usec(s, DEADLINE_PROBE) / 1e6);
         /* On the way back a driver whose probe failed may fail the write too: the
          * check after it decides, and the reset ladder acts on it. */
         if (j->phase == PHASE_PROBE && r < 0 && !j->to_guest)
@@ -641,7 +643,7 @@ static int check_write(Step *s, Job *j, int r) {
                 return log_error_errno(r, "Unbinding %s from %s did not finish within the unbind deadline "
                                        "(%.0f s): the driver's remove() is stuck, waiting on something that "
                                        "still uses the device", address, j->unbinding,
-                                       step_deadline_usec(s, "unbind") / 1e6);
+                                       step_deadline_usec(s, DEADLINE_UNBIND) / 1e6);
         if (r < 0)
                 return log_error_errno(r, "Failed to unbind %s from %s: %m", address, j->unbinding);
         r = read_device(s, address, &d);

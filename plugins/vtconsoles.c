@@ -9,7 +9,8 @@
  * to_host binds again exactly the recorded consoles that were bound and are unbound now.
  * fbcon may be back by itself: when vfio-pci took the VGA device the firmware framebuffer
  * went away, and once the native driver binds again fbcon comes back on that driver's
- * framebuffer (shared/LAB.md), so a console that is bound already counts as done. Without a
+ * framebuffer (the lab's handover-return scenario sees vtcon1 bound again with bochs-drm),
+ * so a console that is bound already counts as done. Without a
  * record it binds every unbound frame-buffer console.
  *
  * Journal: one key per frame-buffer console, "vtconN" = "1" when it was bound (to_guest

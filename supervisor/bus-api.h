@@ -11,7 +11,7 @@
  *   ToggleInput() -> (s target)    move keyboard and mouse to the other side, as
  *                                  the hotkey does; returns "host" or "guest"
  * Properties: State (s: host, guest, handing-over, returning, recovering,
- *   interrupted), Stage (s: the stage running now, or ""), InputTarget (s:
+ *   interrupted: DaemonState's table in daemon.c), Stage (s: the stage running now, or ""), InputTarget (s:
  *   host, guest, or off when input routing could not start).
  * Signals: StageProgress(s stage, s direction, s event, t usec)
  *   event: started, done, failed; direction: guest, host. */

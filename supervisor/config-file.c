@@ -16,13 +16,12 @@
 #include "cpu-list.h"
 #include "log.h"
 #include "macro.h"
+#include "parse-util.h"
 #include "pci-device.h"
 #include "strv.h"
 #include "stage.h"
 #include "sysfs-util.h"
 
-#define USEC_PER_SEC UINT64_C(1000000)
-#define SECONDS_MAX UINT64_C(86400)
 #define WHITESPACE " \t"
 
 /* How to read and write one kind of value. parse() returns -EINVAL for a value it does not
@@ -41,15 +40,13 @@ typedef struct ConfigKey {
         size_t size;
 } ConfigKey;
 
-static const char *const audio_release_names[_AUDIO_RELEASE_MAX] = {
+static const char *const audio_release_table[_AUDIO_RELEASE_MAX] = {
         [AUDIO_RELEASE_RESERVE] = "reserve",
         [AUDIO_RELEASE_STOP_UNITS] = "stop-units",
         [AUDIO_RELEASE_NONE] = "none",
 };
 
-const char *audio_release_to_string(AudioRelease a) {
-        return a >= 0 && a < _AUDIO_RELEASE_MAX ? audio_release_names[a] : NULL;
-}
+DEFINE_STRING_TABLE_LOOKUP(audio_release, AudioRelease);
 
 static int copy_string(const char *v, void *field, size_t size) {
         if (strlen(v) >= size)
@@ -78,50 +75,16 @@ static void format_bool(const void *field, FILE *f) {
         fputs(*(const bool *) field ? "yes" : "no", f);
 }
 
-int config_parse_seconds(const char *s, uint64_t *ret) {
-        uint64_t usec = 0, scale = USEC_PER_SEC;
-        const char *p = s;
+static int parse_seconds_value(const char *v, void *field, size_t size) {
+        int r = parse_seconds(v, field);
 
-        /* By hand rather than strtod(): no exponents, signs, "inf" or binary rounding. */
-        if (!isdigit((unsigned char) *p))
-                return -EINVAL;
-        for (; isdigit((unsigned char) *p); p++) {
-                usec = usec * 10 + (uint64_t) (*p - '0');
-                if (usec > SECONDS_MAX)
-                        return -EINVAL;
-        }
-        usec *= USEC_PER_SEC;
-        if (*p == '.') {
-                if (!isdigit((unsigned char) *++p))
-                        return -EINVAL;
-                for (; isdigit((unsigned char) *p); p++) {
-                        if (scale == 1)
-                                return -EINVAL;         /* below a microsecond */
-                        scale /= 10;
-                        usec += (uint64_t) (*p - '0') * scale;
-                }
-        }
-        if (*p != '\0' || usec == 0 || usec > SECONDS_MAX * USEC_PER_SEC)
-                return -EINVAL;
-
-        *ret = usec;
-        return 0;
+        return r == -ERANGE ? -EINVAL : r;
 }
 
-static int parse_seconds(const char *v, void *field, size_t size) {
-        return config_parse_seconds(v, field);
-}
+static void format_seconds_value(const void *field, FILE *f) {
+        char buf[SECONDS_STRING_MAX];
 
-static void format_seconds(const void *field, FILE *f) {
-        uint64_t usec = *(const uint64_t *) field, frac = usec % USEC_PER_SEC;
-        int digits = 6;
-
-        fprintf(f, "%" PRIu64, usec / USEC_PER_SEC);
-        if (frac == 0)
-                return;
-        for (; frac % 10 == 0; digits--)
-                frac /= 10;
-        fprintf(f, ".%0*" PRIu64, digits, frac);
+        fputs(format_seconds(*(const uint64_t *) field, buf), f);
 }
 
 /* Exactly DDDD:BB:SS.F as sysfs names devices, lower case; pci_address_parse() alone would
@@ -242,12 +205,12 @@ static int parse_stage_anchor(const char *v, void *field, size_t size) {
 }
 
 static int parse_audio_release(const char *v, void *field, size_t size) {
-        for (AudioRelease a = 0; a < _AUDIO_RELEASE_MAX; a++)
-                if (streq(v, audio_release_names[a])) {
-                        *(AudioRelease *) field = a;
-                        return 0;
-                }
-        return -EINVAL;
+        AudioRelease a = audio_release_from_string(v);
+
+        if (a < 0)
+                return -EINVAL;
+        *(AudioRelease *) field = a;
+        return 0;
 }
 
 static void format_audio_release(const void *field, FILE *f) {
@@ -394,7 +357,7 @@ static void format_hotkey(const void *field, FILE *f) {
 
 static const ValueType
         type_bool = { parse_bool, format_bool, "expected yes, no, true, false, on, off, 1 or 0" },
-        type_seconds = { parse_seconds, format_seconds, "expected seconds, 0 < s <= 86400" },
+        type_seconds = { parse_seconds_value, format_seconds_value, "expected " SECONDS_EXPECTED },
         type_gpu_address = { parse_gpu_address, format_gpu_address,
                              "expected auto or a PCI address DDDD:BB:SS.F" },
         type_service_unit = { parse_service_unit, format_string,
@@ -497,10 +460,10 @@ void config_done(Config *c) {
         c->input_devices = strv_free(c->input_devices);
 }
 
-uint64_t config_deadline_usec(const Config *c, const char *what) {
-        DeadlineKind k = deadline_kind_from_string(what);
-
-        return k < _DEADLINE_MAX ? c->deadline_usec[k] : 0;
+void config_override_deadlines(Config *c, const uint64_t deadline_usec[_DEADLINE_MAX]) {
+        for (DeadlineKind k = 0; k < _DEADLINE_MAX; k++)
+                if (deadline_usec[k] > 0)
+                        c->deadline_usec[k] = deadline_usec[k];
 }
 
 /* The value of key k in c as baton.conf writes it. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@ typedef enum AudioRelease {
         AUDIO_RELEASE_STOP_UNITS,       /* stop the user's PipeWire units */
         AUDIO_RELEASE_NONE,             /* leave audio alone */
         _AUDIO_RELEASE_MAX,
+        _AUDIO_RELEASE_INVALID = -EINVAL,
 } AudioRelease;
 
 #define HOTKEY_KEYS_MAX 4
@@ -94,15 +96,13 @@ int config_dump(const Config *c, FILE *f);
  * admin-group), which read "(not shown)" (man baton.conf(5), "WHO SEES THE CONFIGURATION"). */
 int config_dump_public(const Config *c, FILE *f);
 
-/* The deadline called what ("holders", "unbind", "probe", "module", "unit"), or 0 when
- * there is no such deadline (a caller's bug). */
-uint64_t config_deadline_usec(const Config *c, const char *what);
-
-/* Seconds as baton.conf writes them: "10", "0.5" (at most 6 decimals, microseconds),
- * 0 < s <= 86400. Returns 0, or -EINVAL with *ret untouched. */
-int config_parse_seconds(const char *s, uint64_t *ret);
+/* Puts the command line's --deadline values (0: none given) over those of c, so that the
+ * Config in force holds the deadlines in force: what the engine uses, and what plan, the
+ * stages' observe() and config_dump() show. */
+void config_override_deadlines(Config *c, const uint64_t deadline_usec[_DEADLINE_MAX]);
 
 const char *audio_release_to_string(AudioRelease a);
+AudioRelease audio_release_from_string(const char *s);
 
 /* The configuration in force in this process: what the CLI loaded, or what the
  * daemon loaded last without error (a reload that fails keeps the previous

@@ -55,31 +55,47 @@ typedef struct Daemon {
         bool exit_requested;
 } Daemon;
 
-static const char *daemon_state(Daemon *d) {
+/* These strings are the D-Bus API: State and Status (bus-api.h). */
+static const char *const daemon_state_table[_DAEMON_STATE_MAX] = {
+        [DAEMON_HOST] = "host",
+        [DAEMON_GUEST] = "guest",
+        [DAEMON_HANDING_OVER] = "handing-over",
+        [DAEMON_RETURNING] = "returning",
+        [DAEMON_RECOVERING] = "recovering",
+        [DAEMON_INTERRUPTED] = "interrupted",
+};
+
+DEFINE_STRING_TABLE_LOOKUP(daemon_state, DaemonState);
+
+static DaemonState daemon_state(Daemon *d) {
         _cleanup_(journal_freep) Journal *j = NULL;
         int r;
 
         if (engine_running(d->engine)) {
                 if (d->cancelled_for_return)
-                        return "returning";
+                        return DAEMON_RETURNING;
                 switch (engine_op(d->engine)) {
-                case ENGINE_HANDOVER: return "handing-over";
-                case ENGINE_RETURN:   return "returning";
-                default:              return "recovering";
+                case ENGINE_HANDOVER: return DAEMON_HANDING_OVER;
+                case ENGINE_RETURN:   return DAEMON_RETURNING;
+                default:              return DAEMON_RECOVERING;
                 }
         }
         r = journal_load(d->options->rundir, false, &j);
         if (r == -ENOENT)
-                return "host";
+                return DAEMON_HOST;
         if (r < 0)
-                return "interrupted";
-        return journal_state(j) == JOURNAL_STATE_GUEST ? "guest" : "interrupted";
+                return DAEMON_INTERRUPTED;
+        return journal_state(j) == JOURNAL_STATE_GUEST ? DAEMON_GUEST : DAEMON_INTERRUPTED;
+}
+
+static const char *daemon_state_string(Daemon *d) {
+        return daemon_state_to_string(daemon_state(d));
 }
 
 static void notify_state(Daemon *d) {
         const char *stage = engine_current_stage(d->engine);
 
-        (void) sd_notifyf(false, "STATUS=%s%s%s", daemon_state(d), stage ? ": " : "", strempty(stage));
+        (void) sd_notifyf(false, "STATUS=%s%s%s", daemon_state_string(d), stage ? ": " : "", strempty(stage));
         (void) sd_bus_emit_properties_changed(d->bus, BATON_BUS_PATH, BATON_BUS_INTERFACE, "State", "Stage", NULL);
 }
 
@@ -139,22 +155,22 @@ static void keep_first_error(const char *message, void *userdata) {
 /* The input goes to the guest once it has the GPU, and back with it. */
 static void input_follow_state(Daemon *d, const char *why) {
         if (d->input)
-                (void) input_router_set_target(d->input, streq(daemon_state(d), "guest") ? INPUT_GUEST : INPUT_HOST,
+                (void) input_router_set_target(d->input, daemon_state(d) == DAEMON_GUEST ? INPUT_GUEST : INPUT_HOST,
                                                why);
 }
 
 /* The persistent marker and libvirt's follow-up go with the recorded state
  * (guest-marker.h, libvirt-events.h). */
 static void libvirt_follow_state(Daemon *d, EngineOp op, int r) {
-        const char *state = daemon_state(d);
+        DaemonState state = daemon_state(d);
         int k;
 
-        if (streq(state, "host")) {
+        if (state == DAEMON_HOST) {
                 k = guest_marker_remove(d->statedir);
                 if (k < 0)
                         log_warning_errno(k, "Failed to remove %s/" GUEST_MARKER_NAME ", ignoring: %m", d->statedir);
                 libvirt_events_unwatch(d->libvirt);
-        } else if (streq(state, "guest") && op == ENGINE_HANDOVER && r >= 0) {
+        } else if (state == DAEMON_GUEST && op == ENGINE_HANDOVER && r >= 0) {
                 k = guest_marker_write(d->statedir, d->handover_vm);
                 if (k < 0)
                         log_warning_errno(k, "Failed to write %s/" GUEST_MARKER_NAME ", ignoring: %m", d->statedir);
@@ -362,7 +378,7 @@ static int method_status(sd_bus_message *m, void *userdata, sd_bus_error *error)
         const char *stage = engine_current_stage(d->engine);
         _cleanup_free_ char *text = NULL;
 
-        if (asprintf(&text, "%s%s%s", daemon_state(d), stage ? ", stage " : "", strempty(stage)) < 0)
+        if (asprintf(&text, "%s%s%s", daemon_state_string(d), stage ? ", stage " : "", strempty(stage)) < 0)
                 return -ENOMEM;
         return sd_bus_reply_method_return(m, "s", text);
 }
@@ -391,7 +407,7 @@ static int method_get_config(sd_bus_message *m, void *userdata, sd_bus_error *er
 
 static int property_state(sd_bus *bus, const char *path, const char *interface, const char *property,
                           sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        return sd_bus_message_append(reply, "s", daemon_state(userdata));
+        return sd_bus_message_append(reply, "s", daemon_state_string(userdata));
 }
 
 static int property_stage(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -462,7 +478,6 @@ static const sd_bus_vtable baton_vtable[] = {
 /* Put a loaded configuration in force: deadlines (command-line overrides win),
  * the admin group, and what the stages read through config_get(). */
 static int daemon_apply_config(Daemon *d, Config *c) {
-        uint64_t deadlines[_DEADLINE_MAX];
         gid_t gid = (gid_t) -1;
 
         if (!isempty(c->admin_group)) {
@@ -473,8 +488,7 @@ static int daemon_apply_config(Daemon *d, Config *c) {
                                                "[daemon] admin-group: no group '%s' on this machine", c->admin_group);
                 gid = g->gr_gid;
         }
-        for (DeadlineKind k = 0; k < _DEADLINE_MAX; k++)
-                deadlines[k] = d->options->deadline_usec[k] ?: c->deadline_usec[k];
+        config_override_deadlines(c, d->options->deadline_usec);
         config_set(NULL);
         config_done(&d->config);
         d->config = *c;
@@ -482,7 +496,7 @@ static int daemon_apply_config(Daemon *d, Config *c) {
         config_set(&d->config);
         d->admin_gid = gid;
         if (d->engine)
-                engine_set_deadlines(d->engine, deadlines);
+                engine_set_deadlines(d->engine, d->config.deadline_usec);
         return 0;
 }
 
@@ -550,7 +564,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 int daemon_run(const DaemonOptions *o) {
         _cleanup_(daemon_done) Daemon d = { .options = o, .admin_gid = (gid_t) -1 };
         EngineOptions eo = { .root = o->root, .rundir = o->rundir };
-        const char *state;
+        DaemonState state;
         sigset_t mask;
         int r;
 
@@ -575,8 +589,7 @@ int daemon_run(const DaemonOptions *o) {
         if (r < 0)
                 return r;
 
-        for (DeadlineKind k = 0; k < _DEADLINE_MAX; k++)
-                eo.deadline_usec[k] = o->deadline_usec[k] ?: d.config.deadline_usec[k];
+        memcpy(eo.deadline_usec, d.config.deadline_usec, sizeof(eo.deadline_usec));
         r = engine_new(d.event, &eo, &d.engine);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the engine: %m");
@@ -606,14 +619,14 @@ int daemon_run(const DaemonOptions *o) {
 
         /* A restart in guest state picks the journal up: the state comes from it. */
         state = daemon_state(&d);
-        if (streq(state, "interrupted"))
+        if (state == DAEMON_INTERRUPTED)
                 log_warning("An interrupted transition is recorded in %s: call Recover ('baton recover').",
                             o->rundir);
-        if (streq(state, "guest") && d.libvirt && guest_marker_read(d.statedir, &d.handover_vm) >= 0 &&
+        if (state == DAEMON_GUEST && d.libvirt && guest_marker_read(d.statedir, &d.handover_vm) >= 0 &&
             !isempty(d.handover_vm))
                 (void) libvirt_events_watch(d.libvirt, d.handover_vm, false);
-        log_info("baton daemon ready; state: %s", state);
-        (void) sd_notifyf(false, "READY=1\nSTATUS=%s", state);
+        log_info("baton daemon ready; state: %s", daemon_state_to_string(state));
+        (void) sd_notifyf(false, "READY=1\nSTATUS=%s", daemon_state_to_string(state));
 
         r = sd_event_loop(d.event);
         if (r < 0)

@@ -1,9 +1,25 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 
+#include <errno.h>
 #include <sys/types.h>
 
 #include "engine.h"
+
+/* The daemon's state, its D-Bus property State (bus-api.h) by daemon_state_to_string(). */
+typedef enum DaemonState {
+        DAEMON_HOST,                    /* no transition recorded */
+        DAEMON_GUEST,                   /* a handover is recorded as complete */
+        DAEMON_HANDING_OVER,
+        DAEMON_RETURNING,               /* a return, or a handover cancelled for one */
+        DAEMON_RECOVERING,
+        DAEMON_INTERRUPTED,             /* a transition is recorded half done: Recover */
+        _DAEMON_STATE_MAX,
+        _DAEMON_STATE_INVALID = -EINVAL,
+} DaemonState;
+
+const char *daemon_state_to_string(DaemonState s);
+DaemonState daemon_state_from_string(const char *s);
 
 typedef struct DaemonOptions {
         const char *root;

@@ -46,16 +46,14 @@ typedef struct Doctor {
         unsigned count[_DOCTOR_VERDICT_MAX];
 } Doctor;
 
-static const char *const verdict_names[_DOCTOR_VERDICT_MAX] = {
+static const char *const doctor_verdict_table[_DOCTOR_VERDICT_MAX] = {
         [DOCTOR_PASS] = "pass",
         [DOCTOR_WARN] = "warn",
         [DOCTOR_FAIL] = "fail",
         [DOCTOR_SKIP] = "skip",
 };
 
-const char *doctor_verdict_to_string(DoctorVerdict v) {
-        return v >= 0 && v < _DOCTOR_VERDICT_MAX ? verdict_names[v] : NULL;
-}
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING(doctor_verdict, DoctorVerdict);
 
 static bool live(const Doctor *d) {
         return streq(d->options->root, "/");
@@ -68,7 +66,7 @@ static void report(Doctor *d, DoctorVerdict v, const char *check, const char *fi
         va_list ap;
 
         d->count[v]++;
-        fprintf(d->f, "%s  %-19s ", verdict_names[v], check);
+        fprintf(d->f, "%s  %-19s ", doctor_verdict_to_string(v), check);
         va_start(ap, format);
         vfprintf(d->f, format, ap);
         va_end(ap);

@@ -94,7 +94,7 @@ struct Engine {
         bool crash_list;
 };
 
-static const char *const deadline_names[_DEADLINE_MAX] = {
+static const char *const deadline_kind_table[_DEADLINE_MAX] = {
         [DEADLINE_HOLDERS] = "holders",
         [DEADLINE_UNBIND] = "unbind",
         [DEADLINE_PROBE] = "probe",
@@ -103,6 +103,8 @@ static const char *const deadline_names[_DEADLINE_MAX] = {
         [DEADLINE_TUNING] = "tuning",
         [DEADLINE_STAGE] = "stage",
 };
+
+DEFINE_STRING_TABLE_LOOKUP(deadline_kind, DeadlineKind);
 
 static const uint64_t deadline_defaults_sec[_DEADLINE_MAX] = {
         [DEADLINE_HOLDERS] = 10,
@@ -113,17 +115,6 @@ static const uint64_t deadline_defaults_sec[_DEADLINE_MAX] = {
         [DEADLINE_TUNING] = 30,
         [DEADLINE_STAGE] = 30,
 };
-
-const char *deadline_kind_to_string(DeadlineKind k) {
-        return k >= 0 && k < _DEADLINE_MAX ? deadline_names[k] : NULL;
-}
-
-DeadlineKind deadline_kind_from_string(const char *s) {
-        for (DeadlineKind k = 0; k < _DEADLINE_MAX; k++)
-                if (streq(deadline_names[k], s))
-                        return k;
-        return _DEADLINE_MAX;
-}
 
 uint64_t deadline_default_usec(DeadlineKind k) {
         return deadline_defaults_sec[k] * 1000000ULL;
@@ -230,11 +221,7 @@ sd_event *step_event(Step *s) {
         return s->engine->event;
 }
 
-uint64_t step_deadline_usec(Step *s, const char *what) {
-        DeadlineKind k = deadline_kind_from_string(what);
-
-        if (k == _DEADLINE_MAX)
-                k = DEADLINE_HOLDERS;
+uint64_t step_deadline_usec(Step *s, DeadlineKind k) {
         return s->engine->deadline_usec[k];
 }
 
@@ -1099,15 +1086,13 @@ const char *engine_current_stage(const Engine *e) {
         return e->step ? e->step->stage->name : NULL;
 }
 
-static const char *const op_names[] = {
+static const char *const engine_op_table[_ENGINE_OP_MAX] = {
         [ENGINE_HANDOVER] = "handover",
         [ENGINE_RETURN] = "return",
         [ENGINE_RECOVER] = "recover",
 };
 
-const char *engine_op_to_string(EngineOp op) {
-        return op_names[op];
-}
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING(engine_op, EngineOp);
 
 int engine_format_timeline(const Engine *e, int result, char **ret) {
         _cleanup_free_ char *text = NULL;
@@ -1119,7 +1104,7 @@ int engine_format_timeline(const Engine *e, int result, char **ret) {
         if (!f)
                 return -errno;
         if (e->n_timeline > 0)
-                fprintf(f, "%s of %s:\n", op_names[e->op], strna(e->gpu));
+                fprintf(f, "%s of %s:\n", engine_op_to_string(e->op), strna(e->gpu));
         for (size_t i = 0; i < e->n_timeline; i++) {
                 const StageTiming *t = &e->timeline[i];
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -20,6 +21,7 @@ typedef enum EngineOp {
         ENGINE_RETURN,          /* undo a recorded handover; a no-op in host state */
         ENGINE_RECOVER,         /* converge to host state from the journal, or from
                                  * observation alone when there is none */
+        _ENGINE_OP_MAX,
 } EngineOp;
 
 typedef enum DeadlineKind {
@@ -31,6 +33,7 @@ typedef enum DeadlineKind {
         DEADLINE_TUNING,        /* host tuning: a systemd property set, hugepages reserved */
         DEADLINE_STAGE,         /* one of the user's own stages (stages.d) */
         _DEADLINE_MAX,
+        _DEADLINE_INVALID = -EINVAL,
 } DeadlineKind;
 
 typedef struct EngineOptions {
@@ -96,6 +99,7 @@ const char *engine_gpu(const Engine *e);
  * observation and planning); 0 when no stage acted. */
 uint64_t engine_prepare_usec(const Engine *e);
 
+/* The names of [deadlines] and --deadline: NULL for no such kind; -EINVAL for no such name. */
 const char *deadline_kind_to_string(DeadlineKind k);
 DeadlineKind deadline_kind_from_string(const char *s);
 uint64_t deadline_default_usec(DeadlineKind k);

@@ -7,7 +7,10 @@
 
 #include "macro.h"
 
-/* libvirt in the daemon's loop: the safety net behind the hook (DESIGN.md).
+/* libvirt in the daemon's loop: the safety net behind the hook (hook/hook.c). The
+ * hook returns the GPU when libvirt runs it as the domain ends; when libvirt does
+ * not (QEMU crashed, libvirtd was down or restarted, the domain never started),
+ * this does.
  *
  * libvirt_events_new() registers an event implementation with libvirt
  * (virEventRegisterImpl) that puts libvirt's fd watches and timers on the

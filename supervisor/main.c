@@ -67,6 +67,17 @@ typedef struct Verb {
         int (*run)(int argc, char *argv[]);
 } Verb;
 
+/* "holders, unbind, ...": the names of DeadlineKind's table, for --help and errors. */
+static const char *deadline_names(void) {
+        static char names[128];
+
+        if (!names[0])
+                for (DeadlineKind k = 0; k < _DEADLINE_MAX; k++)
+                        (void) snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+                                        k > 0 ? ", " : "", deadline_kind_to_string(k));
+        return names;
+}
+
 static void help(FILE *f) {
         fprintf(f,
                 "Usage: baton [OPTIONS] COMMAND [ARGS]\n"
@@ -89,13 +100,15 @@ static void help(FILE *f) {
                 "     --version      Show the version\n"
                 "  -n --lines N      history: how many transitions (default 10)\n"
                 "     --deadline WHAT=SECONDS\n"
-                "                    How long a wait may take: holders, unbind, probe, module, unit\n"
+                "                    How long a wait may take, WHAT one of\n"
+                "                    %s;\n"
+                "                    SECONDS as in baton.conf (2.5, not 2.5s)\n"
                 "     --start-deadline SECONDS\n"
                 "                    daemon: return the GPU when the domain it was handed over\n"
                 "                    for has not started by then (default 120)\n"
                 "     --probe-scanout\n"
                 "                    status: open the card node to see whether a CRTC is lit\n"
-                "                    (may hold DRM master for an instant: lab use)\n");
+                "                    (may hold DRM master for an instant: lab use)\n", deadline_names());
 }
 
 static void print_journal_state(void) {
@@ -227,6 +240,20 @@ static int check_vm_arg(int argc, char *argv[]) {
                                "starts with '-', or holds '/' or a control character.", escaped);
 }
 
+/* The deadlines in force, which config_override_deadlines() put into the Config, each
+ * marked with where it came from: --deadline, or baton.conf where it is not the default. */
+static void print_deadlines(void) {
+        const uint64_t *usec = config_get()->deadline_usec;
+        char buf[SECONDS_STRING_MAX];
+
+        fputs("Deadlines in force, in seconds (--deadline over baton.conf over the defaults):\n     ", stdout);
+        for (DeadlineKind k = 0; k < _DEADLINE_MAX; k++)
+                printf("%s %s %s%s", k > 0 ? "," : "", deadline_kind_to_string(k), format_seconds(usec[k], buf),
+                       arg_deadline_usec[k] > 0 ? " (--deadline)" :
+                       usec[k] != deadline_default_usec(k) ? " (baton.conf)" : "");
+        putchar('\n');
+}
+
 /* A dry run: what a handover would do on this machine, stage by stage. Reads only. */
 static int verb_plan(int argc, char *argv[]) {
         _cleanup_(machine_freep) Machine *m = NULL;
@@ -246,6 +273,7 @@ static int verb_plan(int argc, char *argv[]) {
         else
                 printf("Handover plan for GPU %s (IOMMU group %d); nothing is changed by this command.\n",
                        m->gpu->address, m->group.number);
+        print_deadlines();
         for (const Stage *const *st = stage_table; *st; st++) {
                 char **lines = NULL;
                 StagePosition pos;
@@ -289,8 +317,7 @@ static int run_transition(EngineOp op, const char *vm) {
         TransitionResult t = {};
         int r;
 
-        for (DeadlineKind k = 0; k < _DEADLINE_MAX; k++)
-                o.deadline_usec[k] = arg_deadline_usec[k] ?: config_get()->deadline_usec[k];
+        memcpy(o.deadline_usec, config_get()->deadline_usec, sizeof(o.deadline_usec));
         r = sd_event_default(&event);
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate the event loop: %m");
@@ -527,30 +554,24 @@ static int check_privileges(const char *verb) {
                                verb, (unsigned) geteuid());
 }
 
-/* --deadline WHAT=SECONDS, SECONDS a positive decimal up to a day. */
+/* --deadline WHAT=SECONDS, SECONDS as baton.conf writes them (parse_seconds()). */
 static int parse_deadline(const char *arg) {
         _cleanup_free_ char *what = NULL;
         const char *eq = strchr(arg, '=');
         DeadlineKind k;
-        char *end;
-        double sec;
 
         if (!eq)
-                goto bad;
+                return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "--deadline takes WHAT=SECONDS, not '%s'", arg);
         what = strndup(arg, eq - arg);
         if (!what)
                 return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory");
         k = deadline_kind_from_string(what);
-        errno = 0;
-        sec = strtod(eq + 1, &end);
-        if (k == _DEADLINE_MAX || errno != 0 || end == eq + 1 || *end || !(sec > 0 && sec <= 86400))
-                goto bad;
-        arg_deadline_usec[k] = (uint64_t) (sec * 1e6);
+        if (k < 0)
+                return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "--deadline %s: no deadline '%s', WHAT is one of %s",
+                                       arg, what, deadline_names());
+        if (parse_seconds(eq + 1, &arg_deadline_usec[k]) < 0)
+                return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "--deadline %s: expected " SECONDS_EXPECTED, arg);
         return 0;
-bad:
-        return log_error_errno(SYNTHETIC_ERRNO(EINVAL),
-                               "--deadline takes WHAT=SECONDS with WHAT one of holders, unbind, probe, module, unit, tuning, stage "
-                               "and 0 < SECONDS <= 86400, not '%s'", arg);
 }
 
 /* --lines N: 1 to 10000, plain decimal digits. */
@@ -618,8 +639,8 @@ static int parse_argv(int argc, char *argv[]) {
                                 return -EINVAL;
                         break;
                 case ARG_START_DEADLINE:
-                        if (config_parse_seconds(optarg, &arg_start_deadline_usec) < 0) {
-                                log_error("--start-deadline takes SECONDS, 0 < SECONDS <= 86400, not '%s'", optarg);
+                        if (parse_seconds(optarg, &arg_start_deadline_usec) < 0) {
+                                log_error("--start-deadline %s: expected " SECONDS_EXPECTED, optarg);
                                 return -EINVAL;
                         }
                         break;
@@ -669,6 +690,7 @@ static int dispatch(int argc, char *argv[]) {
                                 return EXIT_FAILURE;    /* config_load() named file, line and key */
                         log_warning("Going on with the built-in defaults: recovery must not depend on a valid configuration.");
                 }
+                config_override_deadlines(&arg_config, arg_deadline_usec);
                 config_set(&arg_config);
         }
         return v->run(argc, argv) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -38,7 +38,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
         if (config_load_string(text, "fuzz.conf", &c) < 0)
                 return 0;
-        (void) config_deadline_usec(&c, "holders");
         (void) audio_release_to_string(c.audio_release);
         first = dump(&c);
         config_done(&c);

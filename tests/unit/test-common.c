@@ -42,6 +42,70 @@ static void test_parse_pid(void) {
         ASSERT_EQ(pid, 412);
 }
 
+/* Every spelling the config and the command line refuse or take (both call this). */
+static void test_parse_seconds(void) {
+        static const struct {
+                const char *text;
+                uint64_t usec;
+        } good[] = {
+                { "5", 5 * USEC_PER_SEC },
+                { "2.5", 2500000 },
+                { "0.5", 500000 },
+                { "007.250", 7250000 },
+                { "0.000001", 1 },
+                { "1.000001", 1000001 },
+                { "86400", 86400 * USEC_PER_SEC },
+                { "86400.000000", 86400 * USEC_PER_SEC },
+                { "000000000000000000000000000001", USEC_PER_SEC },
+        };
+        static const struct {
+                const char *text;
+                int error;
+        } bad[] = {
+                /* Spellings strtod() takes and baton does not. */
+                { "1e1", -EINVAL }, { "1E1", -EINVAL }, { "0x1p3", -EINVAL }, { "0x10", -EINVAL },
+                { "inf", -EINVAL }, { "nan", -EINVAL }, { "-1", -EINVAL }, { "+5", -EINVAL }, { "-0", -EINVAL },
+                { " 5", -EINVAL }, { "5 ", -EINVAL }, { "5\n", -EINVAL },
+                /* Shapes of a number that are not written that way in baton.conf. */
+                { "", -EINVAL }, { ".5", -EINVAL }, { "5.", -EINVAL }, { "1.2.3", -EINVAL }, { "1,5", -EINVAL },
+                /* Units: none is documented, the value is seconds. */
+                { "10s", -EINVAL }, { "500ms", -EINVAL }, { "1 s", -EINVAL }, { "1min", -EINVAL },
+                /* Zero, or what would round to it, or below a microsecond. */
+                { "0", -ERANGE }, { "0.0", -ERANGE }, { "0.000000", -ERANGE }, { "0.0000001", -ERANGE },
+                { "1.0000001", -ERANGE }, { "1.1234567", -ERANGE },
+                /* Beyond a day, and numbers that overflow 64 bits. */
+                { "86400.000001", -ERANGE }, { "86401", -ERANGE }, { "99999999999999999999", -ERANGE },
+                { "18446744073709551617", -ERANGE }, { "18446744073709.551616", -ERANGE },
+                /* A valid prefix does not excuse a bad ending, even past an out-of-range one. */
+                { "99999999999999999999x", -EINVAL }, { "1.12345678x", -EINVAL },
+        };
+        char buf[SECONDS_STRING_MAX];
+        uint64_t u;
+
+        for (size_t i = 0; i < ELEMENTSOF(good); i++) {
+                u = 42;
+                ASSERT_OK(parse_seconds(good[i].text, &u));
+                if (u != good[i].usec)
+                        TEST_FAIL("parse_seconds(\"%s\") gave %llu us", good[i].text, (unsigned long long) u);
+                /* format_seconds() writes what reads back the same. */
+                ASSERT_OK(parse_seconds(format_seconds(u, buf), &u));
+                ASSERT_TRUE(u == good[i].usec);
+        }
+        ASSERT_STREQ(format_seconds(7250000, buf), "7.25");
+        ASSERT_STREQ(format_seconds(1, buf), "0.000001");
+        ASSERT_STREQ(format_seconds(86400 * USEC_PER_SEC, buf), "86400");
+        ASSERT_STREQ(format_seconds(UINT64_MAX, buf), "18446744073709.551615");
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                int r;
+
+                u = 42;
+                r = parse_seconds(bad[i].text, &u);
+                if (r != bad[i].error)
+                        TEST_FAIL("parse_seconds(\"%s\") returned %d, not %d", bad[i].text, r, bad[i].error);
+                ASSERT_TRUE(u == 42);   /* untouched on failure */
+        }
+}
+
 static void test_root_path(void) {
         char *p;
 
@@ -273,6 +337,7 @@ int main(void) {
         RUN(test_escape_text);
         RUN(test_safe_atou);
         RUN(test_parse_pid);
+        RUN(test_parse_seconds);
         RUN(test_root_path);
         RUN(test_strv);
         RUN(test_strv_join);

@@ -16,7 +16,7 @@
 #define CONFIG(name) FIXTURE("config/" name)
 
 /* What the errors say is expected, for the values of several keys. */
-#define EXPECT_SECONDS "expected seconds, 0 < s <= 86400"
+#define EXPECT_SECONDS "expected seconds, 0 < s <= 86400, with up to six decimals (2.5)"
 #define EXPECT_NAME "expected nothing or a name matching [a-z_][a-z0-9_-]*, at most 32 characters"
 #define EXPECT_DEVICES \
         "expected nothing, or by-id names, absolute paths and name:\"...\" separated by blanks"
@@ -91,11 +91,11 @@ static void assert_defaults(const Config *c) {
         ASSERT_STREQ(c->gpu_address, "");
         ASSERT_FALSE(c->allow_foreign_devices);
         ASSERT_STREQ(c->display_manager_unit, "display-manager.service");
-        ASSERT_TRUE(config_deadline_usec(c, "holders") == 10 * SEC);
-        ASSERT_TRUE(config_deadline_usec(c, "unbind") == 10 * SEC);
-        ASSERT_TRUE(config_deadline_usec(c, "probe") == 20 * SEC);
-        ASSERT_TRUE(config_deadline_usec(c, "module") == 10 * SEC);
-        ASSERT_TRUE(config_deadline_usec(c, "unit") == 30 * SEC);
+        ASSERT_TRUE(c->deadline_usec[DEADLINE_HOLDERS] == 10 * SEC);
+        ASSERT_TRUE(c->deadline_usec[DEADLINE_UNBIND] == 10 * SEC);
+        ASSERT_TRUE(c->deadline_usec[DEADLINE_PROBE] == 20 * SEC);
+        ASSERT_TRUE(c->deadline_usec[DEADLINE_MODULE] == 10 * SEC);
+        ASSERT_TRUE(c->deadline_usec[DEADLINE_UNIT] == 30 * SEC);
         ASSERT_EQ(c->audio_release, AUDIO_RELEASE_RESERVE);
         ASSERT_STREQ(c->audio_user, "");
         ASSERT_TRUE(c->session_logout);
@@ -136,11 +136,10 @@ static void test_full(void) {
         ASSERT_TRUE(c.allow_foreign_devices);
         ASSERT_STREQ(c.display_manager_unit, "gdm3.service");
         ASSERT_TRUE(c.deadline_usec[DEADLINE_HOLDERS] == 2500000);
-        ASSERT_TRUE(config_deadline_usec(&c, "unbind") == 1);
-        ASSERT_TRUE(config_deadline_usec(&c, "probe") == 86400 * SEC);
-        ASSERT_TRUE(config_deadline_usec(&c, "module") == 7 * SEC);
-        ASSERT_TRUE(config_deadline_usec(&c, "unit") == 45250000);
-        ASSERT_TRUE(config_deadline_usec(&c, "nonsense") == 0);
+        ASSERT_TRUE(c.deadline_usec[DEADLINE_UNBIND] == 1);
+        ASSERT_TRUE(c.deadline_usec[DEADLINE_PROBE] == 86400 * SEC);
+        ASSERT_TRUE(c.deadline_usec[DEADLINE_MODULE] == 7 * SEC);
+        ASSERT_TRUE(c.deadline_usec[DEADLINE_UNIT] == 45250000);
         ASSERT_EQ(c.audio_release, AUDIO_RELEASE_STOP_UNITS);
         ASSERT_STREQ(c.audio_user, "alice");
         ASSERT_FALSE(c.session_logout);
@@ -170,10 +169,10 @@ static void test_dropins(void) {
          * so holders ends as 20-b.conf's 8, unbind as 100-a.conf's 7. The hidden file, the
          * other names and the directory would fail the load if they were read. */
         load_ok(CONFIG("dropins"), NULL, &c);
-        ASSERT_TRUE(config_deadline_usec(&c, "holders") == 8 * SEC);
-        ASSERT_TRUE(config_deadline_usec(&c, "unbind") == 7 * SEC);
-        ASSERT_TRUE(config_deadline_usec(&c, "probe") == 5 * SEC);
-        ASSERT_TRUE(config_deadline_usec(&c, "module") == 10 * SEC);
+        ASSERT_TRUE(c.deadline_usec[DEADLINE_HOLDERS] == 8 * SEC);
+        ASSERT_TRUE(c.deadline_usec[DEADLINE_UNBIND] == 7 * SEC);
+        ASSERT_TRUE(c.deadline_usec[DEADLINE_PROBE] == 5 * SEC);
+        ASSERT_TRUE(c.deadline_usec[DEADLINE_MODULE] == 10 * SEC);
         /* A list is replaced, not extended. */
         ASSERT_EQ(strv_length(c.input_devices), 2);
         ASSERT_STREQ(c.input_devices[0], "/dev/input/event2");
@@ -263,7 +262,7 @@ static void test_line_length(void) {
 static void test_invalid_values(void) {
         static const struct {
                 const char *section, *key, *expected;
-                const char *values[20];
+                const char *values[24];
         } cases[] = {
                 { "gpu", "address", "expected auto or a PCI address DDDD:BB:SS.F",
                   { "", "Auto", "0000:00:02", "00:02.0", "0:00:02.0", "0000:00:20.0", "0000:00:02.8",
@@ -273,11 +272,21 @@ static void test_invalid_values(void) {
                 { "display-manager", "unit", "expected a unit name ending in .service",
                   { "", "gdm", ".service", "gdm.socket", "gdm@.service", "@x.service", "my dm.service",
                     "a@b@c.service", "gdm/x.service" } },
+                /* Each spelling parse_seconds() refuses (test-common.c), in one key or another:
+                 * the refusal is the same, -ERANGE (zero, below a microsecond, beyond a day)
+                 * included. */
                 { "deadlines", "probe", EXPECT_SECONDS,
-                  { "", "0", "0.0", "-1", "86400.5", "86401", "1e3", "1.1234567", "10s", ".5" } },
+                  { "", "0", "0.0", "-1", "86400.5", "86401", "1e3", "1.1234567", "10s", ".5", "0x1p3",
+                    "0.0000001", "0.000000", "-0", "1,5", "500ms", "1 s", "1E1", "0x10", "nan" } },
                 { "deadlines", "unit", EXPECT_SECONDS,
-                  { "5.", "+5", "inf", "99999999999999999999" } },
-                { "session", "logout-timeout", EXPECT_SECONDS, { "0" } },
+                  { "5.", "+5", "inf", "99999999999999999999", "1.2.3", "86400.000001", "1min",
+                    "18446744073709551617", "99999999999999999999x" } },
+                { "deadlines", "holders", EXPECT_SECONDS, { "1e1", "0x1p3", "0.0000001" } },
+                { "deadlines", "tuning", EXPECT_SECONDS, { "0", "1e1" } },
+                { "deadlines", "stage", EXPECT_SECONDS, { "0", "1e1" } },
+                { "deadlines", "module", EXPECT_SECONDS, { "0", "1e1" } },
+                { "deadlines", "unbind", EXPECT_SECONDS, { "0", "1e1" } },
+                { "session", "logout-timeout", EXPECT_SECONDS, { "0", "1e1", "0x1p3", "0.0000001" } },
                 { "session", "logout", "expected yes, no, true, false, on, off, 1 or 0", { "", "never" } },
                 { "session", "user", EXPECT_NAME, { "Bob", "bob smith" } },
                 { "audio", "release", "expected reserve, stop-units or none", { "", "stop_units", "Reserve" } },
@@ -334,7 +343,13 @@ static void test_valid_values(void) {
                 { "display-manager", "unit", "sddm.service", "sddm.service" },
                 { "display-manager", "unit", "getty@tty1.service", "getty@tty1.service" },
                 { "display-manager", "unit", "a-b_c:d.e\\x2d.service", "a-b_c:d.e\\x2d.service" },
+                { "deadlines", "holders", "5", "5" },
+                { "deadlines", "holders", "2.5", "2.5" },
                 { "deadlines", "holders", "0.5", "0.5" },
+                { "deadlines", "holders", "0.000001", "0.000001" },
+                { "deadlines", "unit", "86400", "86400" },
+                { "deadlines", "stage", "0000000000000000000000000001", "1" },
+                { "session", "logout-timeout", "0.25", "0.25" },
                 { "deadlines", "holders", "1.000001", "1.000001" },
                 { "deadlines", "holders", "007.250", "7.25" },
                 { "deadlines", "holders", "86400.000000", "86400" },
@@ -500,21 +515,54 @@ static void test_example(void) {
         ASSERT_STREQ(out, expected);
 }
 
-static void test_parse_seconds(void) {
-        uint64_t u = 42;
+/* DeadlineKind's table names the keys of [deadlines] and --deadline's WHAT. */
+static void test_deadline_kinds(void) {
+        for (DeadlineKind k = 0; k < _DEADLINE_MAX; k++) {
+                _cleanup_(config_done) Config c = {};
+                _cleanup_free_ char *text = NULL;
+                const char *name = deadline_kind_to_string(k);
 
-        ASSERT_OK(config_parse_seconds("1", &u));
-        ASSERT_TRUE(u == SEC);
-        ASSERT_OK(config_parse_seconds("0.000001", &u));
-        ASSERT_TRUE(u == 1);
-        ASSERT_OK(config_parse_seconds("86400", &u));
-        ASSERT_TRUE(u == 86400 * SEC);
-        ASSERT_EQ(config_parse_seconds("0.0000001", &u), -EINVAL);
-        ASSERT_EQ(config_parse_seconds("86400.000001", &u), -EINVAL);
-        ASSERT_EQ(config_parse_seconds("1 ", &u), -EINVAL);
-        ASSERT_TRUE(u == 86400 * SEC);         /* untouched on failure */
+                ASSERT_TRUE(name);
+                ASSERT_EQ(deadline_kind_from_string(name), k);
+                ASSERT_TRUE(asprintf(&text, "[deadlines]\n%s = 0.000042\n", name) > 0);
+                load_ok(NULL, text, &c);
+                ASSERT_TRUE(c.deadline_usec[k] == 42);
+                ASSERT_TRUE(deadline_default_usec(k) > 0);
+        }
+        ASSERT_NULL(deadline_kind_to_string(_DEADLINE_MAX));
+        ASSERT_NULL(deadline_kind_to_string(_DEADLINE_INVALID));
+        ASSERT_EQ(deadline_kind_from_string("nonsense"), -EINVAL);
+        ASSERT_EQ(deadline_kind_from_string("Holders"), -EINVAL);
+        ASSERT_EQ(deadline_kind_from_string(""), -EINVAL);
+        ASSERT_EQ(deadline_kind_from_string(NULL), -EINVAL);
+        ASSERT_TRUE(deadline_kind_from_string("nonsense") < 0);
+}
+
+/* --deadline over baton.conf over the defaults, in the Config in force (plan, engine, daemon). */
+static void test_override_deadlines(void) {
+        _cleanup_(config_done) Config c = {};
+        uint64_t cli[_DEADLINE_MAX] = { [DEADLINE_HOLDERS] = 3 * SEC, [DEADLINE_STAGE] = 1 };
+        _cleanup_free_ char *out = NULL;
+
+        load_ok(NULL, "[deadlines]\nholders = 7\nunbind = 2.5\n", &c);
+        config_override_deadlines(&c, cli);
+        ASSERT_TRUE(c.deadline_usec[DEADLINE_HOLDERS] == 3 * SEC);     /* command line */
+        ASSERT_TRUE(c.deadline_usec[DEADLINE_UNBIND] == 2500000);      /* baton.conf */
+        ASSERT_TRUE(c.deadline_usec[DEADLINE_PROBE] == 20 * SEC);      /* default */
+        ASSERT_TRUE(c.deadline_usec[DEADLINE_STAGE] == 1);
+        out = dump(&c);
+        ASSERT_TRUE(strstr(out, "\n[deadlines]\nholders = 3\nunbind = 2.5\nprobe = 20\nmodule = 10\n"
+                                "unit = 30\ntuning = 30\nstage = 0.000001\n"));
+}
+
+static void test_audio_release(void) {
         ASSERT_STREQ(audio_release_to_string(AUDIO_RELEASE_STOP_UNITS), "stop-units");
         ASSERT_NULL(audio_release_to_string(_AUDIO_RELEASE_MAX));
+        ASSERT_NULL(audio_release_to_string(_AUDIO_RELEASE_INVALID));
+        for (AudioRelease a = 0; a < _AUDIO_RELEASE_MAX; a++)
+                ASSERT_EQ(audio_release_from_string(audio_release_to_string(a)), a);
+        ASSERT_EQ(audio_release_from_string("stop_units"), -EINVAL);
+        ASSERT_EQ(audio_release_from_string(NULL), -EINVAL);
 }
 
 int main(void) {
@@ -534,6 +582,8 @@ int main(void) {
         RUN(test_dump_format);
         RUN(test_dump_public);
         RUN(test_example);
-        RUN(test_parse_seconds);
+        RUN(test_deadline_kinds);
+        RUN(test_override_deadlines);
+        RUN(test_audio_release);
         return 0;
 }

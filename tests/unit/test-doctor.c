@@ -59,6 +59,14 @@ static void remove_config(char *dir) {
         free(dir);
 }
 
+static void test_verdict_strings(void) {
+        ASSERT_STREQ(doctor_verdict_to_string(DOCTOR_PASS), "pass");
+        ASSERT_STREQ(doctor_verdict_to_string(DOCTOR_WARN), "warn");
+        ASSERT_STREQ(doctor_verdict_to_string(DOCTOR_FAIL), "fail");
+        ASSERT_STREQ(doctor_verdict_to_string(DOCTOR_SKIP), "skip");
+        ASSERT_NULL(doctor_verdict_to_string(_DOCTOR_VERDICT_MAX));
+}
+
 static void test_input_caps(void) {
         ASSERT_TRUE(input_caps_is_keyboard("120013", KEYBOARD_KEYS));
         ASSERT_FALSE(input_caps_is_mouse("120013", KEYBOARD_KEYS, "0"));
@@ -168,6 +176,7 @@ static void test_bad_config(void) {
 }
 
 int main(void) {
+        RUN(test_verdict_strings);
         RUN(test_input_caps);
         RUN(test_lab);
         RUN(test_lab_boot);

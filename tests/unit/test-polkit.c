@@ -17,6 +17,7 @@
 #include <systemd/sd-bus.h>
 
 #include "polkit.h"
+#include "test-bus.h"
 #include "tests.h"
 
 #define NOBODY 65534
@@ -24,49 +25,21 @@
 #define SHADOW 42       /* Debian's shadow group, what /usr/sbin/unix_chkpwd is setgid to */
 
 static char dir[] = "/tmp/test-polkit.XXXXXX";
-static char address[128];
-static pid_t daemon_pid;
+static TestBus test_bus;
 
 static int start_bus(void) {
-        char conf[64], sock[64];
-        FILE *f;
+        int r;
 
-        if (access("/usr/bin/dbus-daemon", X_OK) < 0)
-                return -ENOENT;
         ASSERT_TRUE(mkdtemp(dir));
         ASSERT_OK(chmod(dir, 0755) < 0 ? -errno : 0);
-        snprintf(conf, sizeof(conf), "%s/bus.conf", dir);
-        snprintf(sock, sizeof(sock), "%s/bus", dir);
-        snprintf(address, sizeof(address), "unix:path=%s", sock);
-        f = fopen(conf, "we");
-        ASSERT_TRUE(f);
-        fprintf(f, "<busconfig><type>custom</type><listen>%s</listen><auth>EXTERNAL</auth>"
-                   "<policy context=\"default\"><allow user=\"*\"/><allow own=\"*\"/>"
-                   "<allow send_destination=\"*\"/><allow receive_sender=\"*\"/></policy></busconfig>\n", address);
-        ASSERT_TRUE(fclose(f) == 0);
-        daemon_pid = fork();
-        ASSERT_TRUE(daemon_pid >= 0);
-        if (daemon_pid == 0) {
-                execl("/usr/bin/dbus-daemon", "dbus-daemon", "--nofork", "--nosyslog", "--config-file", conf,
-                      (char *) NULL);
-                _exit(127);
-        }
-        /* Ready once the socket is there. */
-        for (int i = 0; i < 500 && access(sock, F_OK) < 0; i++)
-                usleep(10000);
-        ASSERT_OK(access(sock, F_OK) < 0 ? -errno : 0);
-        return 0;
+        r = test_bus_start(&test_bus, dir);
+        if (r < 0)
+                (void) rmdir(dir);
+        return r;
 }
 
 static void stop_bus(void) {
-        char path[64];
-
-        (void) kill(daemon_pid, SIGTERM);
-        (void) waitpid(daemon_pid, NULL, 0);
-        snprintf(path, sizeof(path), "%s/bus.conf", dir);
-        (void) unlink(path);
-        snprintf(path, sizeof(path), "%s/bus", dir);
-        (void) unlink(path);
+        test_bus_stop(&test_bus);
         (void) rmdir(dir);
 }
 
@@ -77,8 +50,7 @@ static void peer(const char *destination, gid_t spoof_gid, int sync_fd) {
         if (setgroups(0, NULL) < 0 || setresgid(NOGROUP, NOGROUP, NOGROUP) < 0 ||
             setresuid(NOBODY, NOBODY, 0) < 0)
                 _exit(2);
-        if (sd_bus_new(&bus) < 0 || sd_bus_set_address(bus, address) < 0 || sd_bus_set_bus_client(bus, true) < 0 ||
-            sd_bus_start(bus) < 0)
+        if (test_bus_connect(test_bus.address, &bus) < 0)
                 _exit(3);
         if (sd_bus_call_method_async(bus, NULL, destination, "/", "org.baton.Test", "Ping", NULL, NULL, "") < 0 ||
             sd_bus_flush(bus) < 0)
@@ -105,10 +77,7 @@ static int authorize_spoofed(gid_t spoof_gid, gid_t admin_gid) {
         pid_t pid;
         char c;
 
-        ASSERT_OK(sd_bus_new(&bus));
-        ASSERT_OK(sd_bus_set_address(bus, address));
-        ASSERT_OK(sd_bus_set_bus_client(bus, true));
-        ASSERT_OK(sd_bus_start(bus));
+        ASSERT_OK(test_bus_connect(test_bus.address, &bus));
         ASSERT_OK(sd_bus_get_unique_name(bus, &unique));
         ASSERT_OK(pipe(sync) < 0 ? -errno : 0);
         pid = fork();

@@ -22,11 +22,13 @@
 #include "session/desktop.h"
 #include "session/user.h"
 #include "strv.h"
+#include "test-bus.h"
 #include "tests.h"
 
 static char dir[] = "/tmp/test-session-bus.XXXXXX";
 static UserIdentity user;
-static pid_t daemon_pid, server_pid;
+static TestBus test_bus;
+static pid_t server_pid;
 
 /* What the fake session does. */
 static unsigned n_scopes = 2, n_inhibitors;
@@ -123,10 +125,7 @@ static const sd_bus_vtable inhibitor_vtable[] = {
 static void serve(const char *address) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 
-        ASSERT_OK(sd_bus_new(&bus));
-        ASSERT_OK(sd_bus_set_address(bus, address));
-        ASSERT_OK(sd_bus_set_bus_client(bus, true));
-        ASSERT_OK(sd_bus_start(bus));
+        ASSERT_OK(test_bus_connect(address, &bus));
         ASSERT_OK(sd_bus_add_object_vtable(bus, NULL, "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
                                            systemd_vtable, NULL));
         ASSERT_OK(sd_bus_add_object_vtable(bus, NULL, GNOME_SESSION_PATH, GNOME_SESSION_INTERFACE, session_vtable,
@@ -150,30 +149,11 @@ static void serve(const char *address) {
 }
 
 static void start_session(void) {
-        char conf[128], sock[128], address[160], path[160];
+        char path[160];
         FILE *f;
 
-        snprintf(conf, sizeof(conf), "%s/bus.conf", dir);
-        snprintf(sock, sizeof(sock), "%s/bus", dir);
-        snprintf(address, sizeof(address), "unix:path=%s", sock);
-        f = fopen(conf, "we");
-        ASSERT_TRUE(f);
-        fprintf(f, "<busconfig><type>custom</type><listen>%s</listen><auth>EXTERNAL</auth>"
-                   "<policy context=\"default\"><allow user=\"*\"/><allow own=\"*\"/>"
-                   "<allow send_destination=\"*\"/><allow receive_sender=\"*\"/></policy></busconfig>\n", address);
-        ASSERT_TRUE(fclose(f) == 0);
-        daemon_pid = fork();
-        ASSERT_TRUE(daemon_pid >= 0);
-        if (daemon_pid == 0) {
-                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-                execl("/usr/bin/dbus-daemon", "dbus-daemon", "--nofork", "--nosyslog", "--config-file", conf,
-                      (char *) NULL);
-                _exit(127);
-        }
-        for (int i = 0; i < 500 && access(sock, F_OK) < 0; i++)
-                usleep(10000);
-        ASSERT_OK(access(sock, F_OK) < 0 ? -errno : 0);
-        ASSERT_OK(chmod(sock, 0777) < 0 ? -errno : 0);
+        /* At DIR/bus, where user_bus_open() looks in the user's runtime directory. */
+        ASSERT_OK(test_bus_start(&test_bus, dir));
 
         /* One app with a .desktop file, one without. */
         snprintf(path, sizeof(path), "%s/share/applications", dir);
@@ -188,17 +168,14 @@ static void start_session(void) {
         ASSERT_TRUE(server_pid >= 0);
         if (server_pid == 0) {
                 (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-                serve(address);
+                serve(test_bus.address);
         }
         /* Ready once the session manager's name has an owner. */
         for (int i = 0; i < 500; i++) {
                 _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
                 bool present = false;
 
-                ASSERT_OK(sd_bus_new(&bus));
-                ASSERT_OK(sd_bus_set_address(bus, address));
-                ASSERT_OK(sd_bus_set_bus_client(bus, true));
-                ASSERT_OK(sd_bus_start(bus));
+                ASSERT_OK(test_bus_connect(test_bus.address, &bus));
                 if (desktop_session_present(bus, &present) >= 0 && present)
                         return;
                 if (waitpid(server_pid, NULL, WNOHANG) != 0)
@@ -209,14 +186,9 @@ static void start_session(void) {
 }
 
 static void stop_session(void) {
-        char sock[128];
-
         (void) kill(server_pid, SIGKILL);
         (void) waitpid(server_pid, NULL, 0);
-        (void) kill(daemon_pid, SIGTERM);
-        (void) waitpid(daemon_pid, NULL, 0);
-        snprintf(sock, sizeof(sock), "%s/bus", dir);
-        (void) unlink(sock);
+        test_bus_stop(&test_bus);
 }
 
 static int report_ids(int out_fd, void *userdata) {
