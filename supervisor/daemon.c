@@ -21,6 +21,7 @@
 #include "engine.h"
 #include "guest-marker.h"
 #include "history.h"
+#include "outcome.h"
 #include "vt-progress.h"
 #include "evdev/input-router.h"
 #include "journal.h"
@@ -182,6 +183,14 @@ static void on_engine_done(Engine *e, int r, void *userdata) {
 
         (void) engine_format_timeline(e, r, &report);
         (void) history_record(e, r, d->handover_vm, "daemon");
+        if (streq(d->options->root, "/")) {
+                _cleanup_free_ char *marker_vm = NULL;
+
+                /* After a restart of the daemon the marker still names the VM that has the GPU. */
+                if (isempty(d->handover_vm) && op != ENGINE_HANDOVER)
+                        (void) guest_marker_read(d->statedir, &marker_vm);
+                (void) outcome_notice(e, r, isempty(d->handover_vm) ? marker_vm : d->handover_vm);
+        }
         vt_progress_end(&d->vt, engine_op_to_string(op), r, engine_rollback_incomplete(e));
         for (size_t i = 0; i < d->n_waiters; i++) {
                 Waiter *w = &d->waiters[i];

@@ -93,6 +93,17 @@ bool engine_rollback_incomplete(const Engine *e);
 /* The GPU the last transition was about (PCI address), or NULL. */
 const char *engine_gpu(const Engine *e);
 
+/* The last transition's journal, kept after the file went away: whether stage committed a
+ * record (it may have acted), and a value it recorded (NULL when none). Empty for a recover
+ * from observation alone. */
+bool engine_stage_acted(const Engine *e, const char *stage);
+const char *engine_record_get(const Engine *e, const char *stage, const char *key);
+/* How long the last transition took, from engine_start() to done() (0 while it runs). */
+uint64_t engine_duration_usec(const Engine *e);
+/* A return's or recover's: from the end of the handover it undid (the journal's last write)
+ * to its own start; 0 when unknown (no journal of a completed handover). */
+uint64_t engine_guest_usec(const Engine *e);
+
 const char *deadline_kind_to_string(DeadlineKind k);
 DeadlineKind deadline_kind_from_string(const char *s);
 uint64_t deadline_default_usec(DeadlineKind k);
