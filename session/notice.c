@@ -3,7 +3,10 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 #include "desktop.h"
 #include "escape.h"
@@ -158,26 +161,18 @@ int notice_autostart_entry(const char *binary, char **ret) {
 }
 
 typedef struct NoticeWrite {
-        const char *home, *entry, *text;
+        const UserIdentity *user;
+        char *text, *entry;
 } NoticeWrite;
 
-/* In the child, as the user. */
-static int write_child(int out_fd, void *userdata) {
-        const NoticeWrite *w = userdata;
-        _cleanup_free_ char *file = NULL, *autostart = NULL;
-        int r;
-
-        r = notice_paths(w->home, &file, &autostart);
-        if (r >= 0)
-                r = desktop_write_file(file, w->text, 0600);
-        if (r >= 0)
-                r = desktop_write_file(autostart, w->entry, 0644);
-        return r;
+static void notice_write_done(NoticeWrite *w) {
+        w->text = mfree(w->text);
+        w->entry = mfree(w->entry);
 }
 
-int notice_write(const UserIdentity *u, const char *binary, const char *summary, const char *body) {
+static int notice_write_prepare(const UserIdentity *u, const char *binary, const char *summary, const char *body,
+                                NoticeWrite *ret) {
         _cleanup_free_ char *text = NULL, *entry = NULL;
-        NoticeWrite w = { .home = u->home };
         int r;
 
         if (u->uid == 0)
@@ -187,7 +182,56 @@ int notice_write(const UserIdentity *u, const char *binary, const char *summary,
                 r = notice_autostart_entry(binary, &entry);
         if (r < 0)
                 return r;
-        w.text = text;
-        w.entry = entry;
+        *ret = (NoticeWrite) { .user = u, .text = TAKE_PTR(text), .entry = TAKE_PTR(entry) };
+        return 0;
+}
+
+/* In the child, as the user. */
+static int write_files(const NoticeWrite *w) {
+        _cleanup_free_ char *file = NULL, *autostart = NULL;
+        int r;
+
+        r = notice_paths(w->user->home, &file, &autostart);
+        if (r >= 0)
+                r = desktop_write_file(file, w->text, 0600);
+        if (r >= 0)
+                r = desktop_write_file(autostart, w->entry, 0644);
+        return r;
+}
+
+static int write_child(int out_fd, void *userdata) {
+        return write_files(userdata);
+}
+
+int notice_write(const UserIdentity *u, const char *binary, const char *summary, const char *body) {
+        _cleanup_(notice_write_done) NoticeWrite w = {};
+        int r;
+
+        r = notice_write_prepare(u, binary, summary, body, &w);
+        if (r < 0)
+                return r;
         return user_run_child(u, NOTICE_WRITE_TIMEOUT_USEC, write_child, &w, 0, NULL, NULL);
+}
+
+/* The child of notice_write_start(): drops to the user for good first. */
+static int start_child(void *userdata) {
+        const NoticeWrite *w = userdata;
+        int r;
+
+        r = geteuid() == 0 || geteuid() != w->user->uid ? user_drop_privileges(w->user) : 0;
+        /* After the drop: a change of credentials clears the parent-death signal. */
+        if (r >= 0 && prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+                r = -errno;
+        return r < 0 ? r : write_files(w);
+}
+
+int notice_write_start(const UserIdentity *u, const char *binary, const char *summary, const char *body,
+                       Child *ret) {
+        _cleanup_(notice_write_done) NoticeWrite w = {};
+        int r;
+
+        r = notice_write_prepare(u, binary, summary, body, &w);
+        if (r < 0)
+                return r;
+        return child_start(start_child, &w, ret);
 }

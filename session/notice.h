@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "child.h"
 #include "user.h"
 
 /* Word of what happened, for the desktop user at their next login (issue 16, item 4).
@@ -73,3 +74,10 @@ int notice_autostart_entry(const char *binary, char **ret);
 /* Writes the notice and its autostart entry as the user, in a child that dropped to them for good,
  * within NOTICE_WRITE_TIMEOUT_USEC; the entry last (it is what makes the next login send it). */
 int notice_write(const UserIdentity *u, const char *binary, const char *summary, const char *body);
+
+/* The same for a caller on an event loop that must not block (the daemon's): the child
+ * (common/child.h) drops to the user for good and writes; the caller watches ret->pidfd, reaps it
+ * with child_wait() (its result: 0 or a negative errno) and kills it when it outlasts
+ * NOTICE_WRITE_TIMEOUT_USEC. Text that would be refused is refused before the fork. */
+int notice_write_start(const UserIdentity *u, const char *binary, const char *summary, const char *body,
+                       Child *ret);

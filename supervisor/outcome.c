@@ -66,9 +66,16 @@ static int outcome_facts(const Engine *e, int result, const char *vm, const char
         }
 }
 
-int outcome_notice(const Engine *e, int result, const char *vm) {
-        _cleanup_(user_identity_done) UserIdentity u = {};
-        _cleanup_free_ char *reason = outcome_reason(e, result), *summary = NULL, *body = NULL, *self = NULL;
+void outcome_notice_done(OutcomeNotice *n) {
+        user_identity_done(&n->user);
+        n->summary = mfree(n->summary);
+        n->body = mfree(n->body);
+        n->binary = mfree(n->binary);
+}
+
+int outcome_notice_prepare(const Engine *e, int result, const char *vm, OutcomeNotice *ret) {
+        _cleanup_(outcome_notice_done) OutcomeNotice n = {};
+        _cleanup_free_ char *reason = outcome_reason(e, result);
         const char *user = engine_record_get(e, "session", "user");
         NoticeFacts f;
         int r;
@@ -87,21 +94,39 @@ int outcome_notice(const Engine *e, int result, const char *vm) {
                           "names nobody.");
                 return 0;
         }
-        r = user_identity_from_name(user, &u);
+        r = user_identity_from_name(user, &n.user);
         if (r < 0)
                 return log_warning_errno(r, "Failed to look up user %s for the word at their next login, "
                                          "ignoring: %m", user);
-        if (u.uid == 0) {
+        if (n.user.uid == 0) {
                 log_debug("No word for root's next login.");
                 return 0;
         }
-        r = notice_format(&f, &summary, &body);
+        r = notice_format(&f, &n.summary, &n.body);
         if (r >= 0)
-                r = self_path(&self);
-        if (r >= 0)
-                r = notice_write(&u, self, summary, body);
+                r = self_path(&n.binary);
         if (r < 0)
-                return log_warning_errno(r, "Failed to leave word for %s's next login, ignoring: %m", user);
-        log_info("Left word for %s's next login: %s. %s", user, summary, body);
+                return log_warning_errno(r, "Failed to put the word for %s's next login together, ignoring: %m",
+                                         user);
+        *ret = TAKE_STRUCT(n);
         return 1;
+}
+
+void outcome_notice_log(const OutcomeNotice *n, int r) {
+        if (r < 0)
+                log_warning_errno(r, "Failed to leave word for %s's next login, ignoring: %m", n->user.name);
+        else
+                log_info("Left word for %s's next login: %s. %s", n->user.name, n->summary, n->body);
+}
+
+int outcome_notice(const Engine *e, int result, const char *vm) {
+        _cleanup_(outcome_notice_done) OutcomeNotice n = {};
+        int r;
+
+        r = outcome_notice_prepare(e, result, vm, &n);
+        if (r <= 0)
+                return r;
+        r = notice_write(&n.user, n.binary, n.summary, n.body);
+        outcome_notice_log(&n, r);
+        return r < 0 ? r : 1;
 }

@@ -203,6 +203,23 @@ static void test_write(void) {
         /* Bad text is refused before anything is written. */
         ASSERT_EQ(notice_write(&u, "/usr/bin/baton", "x\ny", "B"), -EINVAL);
 
+        /* The daemon's way: a child it reaps from its loop writes the same files, as the user. */
+        {
+                _cleanup_free_ char *s3 = NULL, *b3 = NULL;
+                Child c;
+
+                ASSERT_OK(unlink(file) < 0 ? -errno : 0);
+                ASSERT_OK(unlink(autostart) < 0 ? -errno : 0);
+                ASSERT_EQ(notice_write_start(&root, "/usr/bin/baton", "S", "B", &c), -EPERM);
+                ASSERT_EQ(notice_write_start(&u, "/usr/bin/baton", "S\x1b", "B", &c), -EINVAL);
+                ASSERT_OK(notice_write_start(&u, "/usr/bin/baton", "Second", "B2", &c));
+                ASSERT_OK(child_wait(&c, 5 * 1000000ULL));
+                ASSERT_OK(notice_read(file, &s3, &b3));
+                ASSERT_STREQ(s3, "Second");
+                ASSERT_OK(lstat(autostart, &st) < 0 ? -errno : 0);
+                ASSERT_EQ(st.st_uid, u.uid);
+        }
+
         snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", dir, target);
         ASSERT_EQ(system(cmd), 0);
 }
