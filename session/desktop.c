@@ -397,7 +397,7 @@ static int mkdir_parents(const char *path) {
         return 0;
 }
 
-static int write_file(const char *path, const char *text, mode_t mode) {
+int desktop_write_file(const char *path, const char *text, mode_t mode) {
         _cleanup_free_ char *tmp = NULL;
         _cleanup_close_ int fd = -EBADF;
         size_t n = strlen(text);
@@ -434,10 +434,10 @@ static int write_relaunch(void *userdata) {
         if (r >= 0)
                 r = session_autostart_entry(rl->script_path, &entry);
         if (r >= 0)
-                r = write_file(rl->script_path, script, 0700);
+                r = desktop_write_file(rl->script_path, script, 0700);
         /* The entry last: it is what makes the next login run the script. */
         if (r >= 0)
-                r = write_file(rl->autostart_path, entry, 0644);
+                r = desktop_write_file(rl->autostart_path, entry, 0644);
         return r;
 }
 

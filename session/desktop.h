@@ -71,5 +71,10 @@ int desktop_session_present(sd_bus *bus, bool *ret);
 int desktop_session_write_relaunch(const UserIdentity *u, const char *script_path, const char *autostart_path,
                                    char * const *ids, char * const *execs);
 
+/* Writes text to path aside (path.XXXXXX) and renames it into place, creating the parent
+ * directories (0755); a symlink at path is replaced, never followed. Only in a process that runs
+ * as the user (user_run_child()). */
+int desktop_write_file(const char *path, const char *text, mode_t mode);
+
 /* 1 when path exists (looked at as the user), 0 when not. */
 int desktop_session_file_exists(const UserIdentity *u, const char *path);

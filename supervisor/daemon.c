@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 #include <systemd/sd-bus.h>
 #include <systemd/sd-daemon.h>
@@ -21,6 +23,9 @@
 #include "engine.h"
 #include "guest-marker.h"
 #include "history.h"
+#include "outcome.h"
+#include "child.h"
+#include "session/notice.h"
 #include "vt-progress.h"
 #include "evdev/input-router.h"
 #include "journal.h"
@@ -191,6 +196,74 @@ static void on_libvirt_return(const char *reason, void *userdata) {
         request(d, NULL, ENGINE_RETURN);
 }
 
+/* The word for the desktop user's next login (outcome.h), written by a child as the user while
+ * the loop goes on. */
+typedef struct NoticeJob {
+        OutcomeNotice notice;
+        Child child;
+        sd_event_source *io, *timer;
+} NoticeJob;
+
+static void notice_job_free(NoticeJob *j) {
+        sd_event_source_disable_unref(j->io);
+        sd_event_source_disable_unref(j->timer);
+        if (j->child.pidfd >= 0)
+                close(j->child.pidfd);
+        outcome_notice_done(&j->notice);
+        free(j);
+}
+
+static int on_notice_written(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        NoticeJob *j = userdata;
+        int r;
+
+        r = child_wait(&j->child, 0);
+        if (r == -ETIMEDOUT)
+                return 0;
+        outcome_notice_log(&j->notice, j->timer ? r : -ETIMEDOUT);
+        notice_job_free(j);
+        return 0;
+}
+
+static int on_notice_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
+        NoticeJob *j = userdata;
+
+        /* Killed; reaped when its pidfd says it is gone. */
+        (void) kill(j->child.pid, SIGKILL);
+        j->timer = sd_event_source_disable_unref(j->timer);
+        return 0;
+}
+
+static void leave_word(Daemon *d, Engine *e, int result) {
+        _cleanup_free_ char *marker_vm = NULL;
+        NoticeJob *j;
+        int r;
+
+        /* After a restart of the daemon the marker still names the VM that has the GPU. */
+        if (isempty(d->handover_vm) && engine_op(e) != ENGINE_HANDOVER)
+                (void) guest_marker_read(d->statedir, &marker_vm);
+        j = calloc(1, sizeof(NoticeJob));
+        if (!j)
+                return (void) log_warning_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory, no word for the desktop "
+                                                "user, ignoring.");
+        j->child.pidfd = -EBADF;
+        r = outcome_notice_prepare(e, result, isempty(d->handover_vm) ? marker_vm : d->handover_vm, &j->notice);
+        if (r <= 0)
+                return notice_job_free(j);
+        r = notice_write_start(&j->notice.user, j->notice.binary, j->notice.summary, j->notice.body, &j->child);
+        if (r >= 0)
+                r = sd_event_add_io(d->event, &j->io, j->child.pidfd, EPOLLIN, on_notice_written, j);
+        if (r >= 0)
+                r = sd_event_add_time_relative(d->event, &j->timer, CLOCK_MONOTONIC, NOTICE_WRITE_TIMEOUT_USEC, 0,
+                                               on_notice_deadline, j);
+        if (r < 0) {
+                if (j->child.pidfd >= 0)
+                        child_abandon(&j->child);
+                outcome_notice_log(&j->notice, r);
+                notice_job_free(j);
+        }
+}
+
 static void on_engine_done(Engine *e, int r, void *userdata) {
         Daemon *d = userdata;
         _cleanup_free_ char *report = NULL, *reason = first_reason(e);
@@ -198,6 +271,8 @@ static void on_engine_done(Engine *e, int r, void *userdata) {
 
         (void) engine_format_timeline(e, r, &report);
         (void) history_record(e, r, d->handover_vm, "daemon");
+        if (streq(d->options->root, "/"))
+                leave_word(d, e, r);
         vt_progress_end(&d->vt, engine_op_to_string(op), r, engine_rollback_incomplete(e));
         for (size_t i = 0; i < d->n_waiters; i++) {
                 Waiter *w = &d->waiters[i];

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -78,10 +79,16 @@ struct Engine {
 
         StageTiming *timeline;
         size_t n_timeline;
-        /* When the transition was asked for, and how long until its first action
-         * (observation and planning: what baton adds before the work starts). */
-        uint64_t requested_usec;
+        /* How long from engine_start() (start_usec) until the first action: observation
+         * and planning, what baton adds before the work starts. */
         uint64_t prepare_usec;
+
+        /* The last transition's journal, kept after the file went (engine_record_get()):
+         * "STAGE" for each committed stage, then "STAGE KEY=VALUE" for its records. */
+        char **kept;
+        uint64_t start_usec, end_usec;          /* CLOCK_MONOTONIC */
+        uint64_t start_realtime_usec;
+        uint64_t handover_realtime_usec;        /* when the handover undone now completed; 0 unknown */
 
         /* Workers whose write outlasted its deadline, still blocked in the kernel:
          * the device they write to cannot even be read (sysfs holds its lock). */
@@ -124,6 +131,13 @@ static uint64_t now_usec(void) {
         struct timespec ts;
 
         (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000;
+}
+
+static uint64_t now_realtime_usec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
         return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000;
 }
 
@@ -557,9 +571,28 @@ static void timeline_clear(Engine *e) {
         e->n_timeline = 0;
 }
 
+/* What the journal says, for the caller of the finished transition (engine_record_get()). */
+static void engine_keep_records(Engine *e) {
+        e->kept = strv_free(e->kept);
+        for (size_t i = 0; e->journal && i < e->journal->n_stages; i++) {
+                const JournalStage *js = &e->journal->stages[i];
+
+                if (!js->committed)
+                        continue;
+                if (strv_extend(&e->kept, js->name) < 0)
+                        return;         /* informational, like the timeline */
+                STRV_FOREACH(kv, js->record)
+                        if (strv_extendf(&e->kept, "%s %s", js->name, *kv) < 0)
+                                return;
+        }
+}
+
 static void engine_finish(Engine *e) {
         engine_done_t done = e->done;
         int r = e->error;
+
+        e->end_usec = now_usec();
+        engine_keep_records(e);
 
         if (e->to_guest && r == 0) {
                 r = journal_complete(e->journal);
@@ -790,7 +823,7 @@ static int on_next(sd_event_source *src, void *userdata) {
 
         e->step = s;
         if (e->prepare_usec == 0)
-                e->prepare_usec = now_usec() - e->requested_usec;
+                e->prepare_usec = now_usec() - e->start_usec;
         if (e->progress)
                 e->progress(e, st->name, e->to_guest, false, 0, 0, e->progress_userdata);
         r = e->to_guest ? st->to_guest(s) : st->to_host(s);
@@ -862,6 +895,7 @@ Engine *engine_free(Engine *e) {
         sd_event_unref(e->event);
         free(e->order);
         timeline_clear(e);
+        strv_free(e->kept);
         free(e->gpu);
         free(e->root);
         free(e->rundir);
@@ -915,6 +949,15 @@ static int engine_plan_to_host(Engine *e, EngineOp op) {
         int r;
 
         r = journal_load(e->rundir, true, &e->journal);
+        if (r >= 0 && journal_state(e->journal) == JOURNAL_STATE_GUEST) {
+                struct stat st;
+
+                /* The last line of a completed handover is its "complete": the file's mtime is
+                 * when the handover ended. */
+                if (fstat(e->journal->fd, &st) >= 0)
+                        e->handover_realtime_usec = (uint64_t) st.st_mtim.tv_sec * 1000000ULL +
+                                                    (uint64_t) st.st_mtim.tv_nsec / 1000;
+        }
         if (r == -ENOENT && op == ENGINE_RETURN) {
                 log_info("No handover is recorded: the machine is in host state; nothing to do.");
                 return 0;
@@ -1038,8 +1081,11 @@ int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata) {
                 return -ENOMEM;
 
         timeline_clear(e);
-        e->requested_usec = requested;
         e->prepare_usec = 0;
+        e->kept = strv_free(e->kept);
+        e->start_usec = requested;
+        e->start_realtime_usec = now_realtime_usec();
+        e->end_usec = e->handover_realtime_usec = 0;
         e->n_order = e->pos = 0;
         e->error = 0;
         e->rolling_back = e->rollback_incomplete = e->cancel_requested = false;
@@ -1139,4 +1185,28 @@ uint64_t engine_prepare_usec(const Engine *e) {
 
 const char *engine_gpu(const Engine *e) {
         return e->gpu;
+}
+
+bool engine_stage_acted(const Engine *e, const char *stage) {
+        return strv_contains(e->kept, stage);
+}
+
+const char *engine_record_get(const Engine *e, const char *stage, const char *key) {
+        size_t ls = strlen(stage), lk = strlen(key);
+
+        STRV_FOREACH(kv, e->kept)
+                if (strncmp(*kv, stage, ls) == 0 && (*kv)[ls] == ' ' && strncmp(*kv + ls + 1, key, lk) == 0 &&
+                    (*kv)[ls + 1 + lk] == '=')
+                        return *kv + ls + 1 + lk + 1;
+        return NULL;
+}
+
+uint64_t engine_duration_usec(const Engine *e) {
+        return e->end_usec > e->start_usec ? e->end_usec - e->start_usec : 0;
+}
+
+uint64_t engine_guest_usec(const Engine *e) {
+        if (e->handover_realtime_usec == 0 || e->start_realtime_usec <= e->handover_realtime_usec)
+                return 0;
+        return e->start_realtime_usec - e->handover_realtime_usec;
 }

@@ -99,6 +99,17 @@ const char *engine_gpu(const Engine *e);
  * observation and planning); 0 when no stage acted. */
 uint64_t engine_prepare_usec(const Engine *e);
 
+/* The last transition's journal, kept after the file went away: whether stage committed a
+ * record (it may have acted), and a value it recorded (NULL when none). Empty for a recover
+ * from observation alone. */
+bool engine_stage_acted(const Engine *e, const char *stage);
+const char *engine_record_get(const Engine *e, const char *stage, const char *key);
+/* How long the last transition took, from engine_start() to done() (0 while it runs). */
+uint64_t engine_duration_usec(const Engine *e);
+/* A return's or recover's: from the end of the handover it undid (the journal's last write)
+ * to its own start; 0 when unknown (no journal of a completed handover). */
+uint64_t engine_guest_usec(const Engine *e);
+
 /* The names of [deadlines] and --deadline: NULL for no such kind; -EINVAL for no such name. */
 const char *deadline_kind_to_string(DeadlineKind k);
 DeadlineKind deadline_kind_from_string(const char *s);

@@ -34,6 +34,8 @@
 #include "log.h"
 #include "machine.h"
 #include "macro.h"
+#include "notify.h"
+#include "outcome.h"
 #include "parse-util.h"
 #include "plugins/user-stages.h"
 #include "stage.h"
@@ -93,6 +95,8 @@ static void help(FILE *f) {
                 "  doctor            Check the machine's setup\n"
                 "  config            Print the configuration in force\n"
                 "  history           Show the last transitions from the system journal\n"
+                "  notify            Show the word baton left for this user's login\n"
+                "                    (run by an autostart entry in the desktop session)\n"
                 "  input toggle      Move keyboard and mouse between host and guest\n"
                 "  daemon            Run the baton daemon\n\n"
                 "Options:\n"
@@ -339,8 +343,10 @@ static int run_transition(EngineOp op, const char *vm) {
         }
         vt_progress_end(&t.vt, engine_op_to_string(op), t.r, engine_rollback_incomplete(e));
         vt_progress_done(&t.vt);
-        if (streq(arg_root, "/"))       /* fixture runs are no machine's history */
+        if (streq(arg_root, "/")) {     /* fixture runs are no machine's history */
                 (void) history_record(e, t.r, vm, "cli");
+                (void) outcome_notice(e, t.r, vm);
+        }
         {
                 _cleanup_free_ char *report = NULL;
 
@@ -503,6 +509,10 @@ static int verb_history(int argc, char *argv[]) {
         return fflush(stdout) == 0 ? 0 : -errno;
 }
 
+static int verb_notify(int argc, char *argv[]) {
+        return notify_run(NOTIFY_WAIT_USEC);
+}
+
 static const Verb verbs[] = {
         { "status",   0, 0, 0,                    verb_status },
         { "plan",     0, 1, VERB_CONFIG | VERB_VM_ARG,             verb_plan },
@@ -513,6 +523,7 @@ static const Verb verbs[] = {
         { "doctor",   0, 0, 0,                    verb_doctor },
         { "config",   0, 0, VERB_CONFIG,          verb_config },
         { "history",  0, 0, 0,                    verb_history },
+        { "notify",   0, 0, 0,                    verb_notify },
         { "input",    1, 1, 0,                    verb_input },
         { "daemon",   0, 0, 0,                    verb_daemon },
 };

@@ -47,6 +47,15 @@ fixtures)
                 # shellcheck disable=SC2086
                 expect 1 "$refusal" -- --root "$fixtures/nogpu" $verb
         done
+        # notify runs as the desktop user in their session; without a notice it sends nothing.
+        if [ "$(id -u)" = 0 ]; then
+                expect 1 "not as root" -- notify
+                if command -v setpriv >/dev/null && [ ! -e "$(getent passwd 65534 | cut -d: -f6)/.local/state/baton/notice" ]; then
+                        runas="setpriv --reuid=65534 --regid=65534 --clear-groups --"
+                        expect 0 "" -- notify
+                        runas=""
+                fi
+        fi
         # plan and status only read; the journal goes to a private run directory.
         run=$(mktemp -d)
         expect 0 "Handover plan for GPU 0000:00:02.0 (IOMMU group 2)" -- --root "$fixtures/lab" --rundir "$run" plan
