@@ -20,6 +20,7 @@
 #include "config-file.h"
 #include "display-manager.h"
 #include "doctor.h"
+#include "firmware-fb.h"
 #include "kmod-util.h"
 #include "log.h"
 #include "machine.h"
@@ -283,7 +284,11 @@ static void check_firmware_fb(Doctor *d, const Machine *m) {
                         report(d, DOCTOR_PASS, "firmware-fb", NULL, "%s (%s) is bound to %s: it maps the GPU's "
                                "memory and must be unbound before vfio-pci takes the GPU; the firmware-fb stage "
                                "does that", fb->name, fb_type(fb->name), fb->driver);
-                else
+                if (firmware_fb_lost_for_good(m, fb))
+                        report(d, DOCTOR_WARN, "firmware-fb", "install and load the GPU's own driver, which "
+                               "gives the console back after the return", "%s: " FIRMWARE_FB_LOST_LINE,
+                               fb->name);
+                if (!fb->driver)
                         report(d, DOCTOR_PASS, "firmware-fb", NULL, "%s (%s) is not bound: nothing to unbind",
                                fb->name, fb_type(fb->name));
         }
