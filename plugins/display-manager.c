@@ -10,8 +10,12 @@
  * the "unit" deadline, then asks systemd again: the unit must be inactive or failed.
  *
  * to_host starts the recorded unit again (StartUnit, "replace", which also replaces a stop
- * job still running) when it was running, and once the job is done requires it active or
- * activating (a Type=simple service may not have told it is up yet). Starting a running
+ * job still running) when it was running, and once the job is done requires it to stay
+ * active for a settle window (a Type=simple service is active as soon as it forked, and one
+ * that finds no screen fails milliseconds later), waiting while it is activating, all within
+ * the unit deadline. One that fails on a machine left with no screen at all (a GPU without
+ * a native driver, whose firmware framebuffer the kernel removed) is a warning: nothing
+ * starts it before the next boot, so the journal must not stay for it. Starting a running
  * unit is a job that is done at once, so to_host may run any number of times. Without a
  * record (recover from observation: no journal, or one too corrupt to read) the host state
  * is what the machine is set up to boot into: the display manager is started when it is
@@ -127,7 +131,35 @@ bool display_manager_should_start(const char *name, const UnitInfo *info) {
         return streq_ptr(file, "enabled") || streq_ptr(file, "enabled-runtime") || streq_ptr(file, "alias");
 }
 
+DisplayManagerStart display_manager_judge_start(const char *active_state, bool settled) {
+        if (unit_active_state_is_down(active_state))
+                return DM_START_DOWN;
+        if (streq_ptr(active_state, "active") || streq_ptr(active_state, "reloading"))
+                return settled ? DM_START_UP : DM_START_SETTLE;
+        return DM_START_WAIT;
+}
+
+bool display_manager_machine_has_display(const Machine *m) {
+        if (m->gpu && m->gpu->driver && !streq(m->gpu->driver, "vfio-pci") && machine_card_node(m))
+                return true;
+        for (size_t i = 0; i < m->n_fbs; i++)
+                if (m->fbs[i].driver)
+                        return true;
+        for (size_t i = 0; i < m->n_vtcons; i++)
+                if (m->vtcons[i].is_fb && m->vtcons[i].bound)
+                        return true;
+        return false;
+}
+
 /* --- The stage --- */
+
+/* How long a started display manager must stay active to count as started (row 20 of
+ * issue 19): a Type=simple service is active once it forked, and one that finds no
+ * screen fails within milliseconds. Bounded by the unit deadline. While it is activating
+ * (a Type=notify service not ready yet, a restart pending) it is looked at again every
+ * DM_RECHECK_USEC until the deadline. */
+#define DM_SETTLE_USEC (2ULL * 1000 * 1000)
+#define DM_RECHECK_USEC (250ULL * 1000)
 
 typedef struct DisplayManager DisplayManager;
 /* What comes after systemd told about the unit: 0, a logged negative errno, or STEP_PENDING. */
@@ -141,6 +173,8 @@ struct DisplayManager {
         uint64_t timeout_usec;
         char *unit;             /* the unit's own name */
         then_t then;
+        sd_event_source *recheck;       /* the next look at a unit being started */
+        uint64_t settle_at, give_up_at; /* CLOCK_MONOTONIC, set at the first look after StartUnit */
 };
 
 static void display_manager_free(void *p) {
@@ -150,6 +184,7 @@ static void display_manager_free(void *p) {
                 return;
         unit_query_free(dm->query);
         unit_job_free(dm->job);
+        sd_event_source_disable_unref(dm->recheck);
         sd_bus_unref(dm->bus);
         free(dm->unit);
         free(dm);
@@ -231,12 +266,66 @@ static int check_stopped(DisplayManager *dm, UnitInfo *info) {
         return 0;
 }
 
-static int check_started(DisplayManager *dm, UnitInfo *info) {
-        if (!unit_active_state_is_up(info->active_state))
-                return log_error_errno(SYNTHETIC_ERRNO(EIO), "%s is %s after its start job finished.",
-                                       dm->unit, info->active_state);
-        log_info("Started %s (%s).", dm->unit, info->active_state);
+static int check_started(DisplayManager *dm, UnitInfo *info);
+
+static int on_recheck(sd_event_source *es, uint64_t usec, void *userdata) {
+        DisplayManager *dm = userdata;
+        int r;
+
+        dm->recheck = sd_event_source_disable_unref(dm->recheck);
+        r = look_up(dm, dm->unit, check_started);
+        if (r != STEP_PENDING)
+                step_finish(dm->step, r);       /* frees dm */
         return 0;
+}
+
+/* Looks at the unit again at the monotonic time when. */
+static int recheck_at(DisplayManager *dm, uint64_t when) {
+        int r;
+
+        r = sd_event_add_time(step_event(dm->step), &dm->recheck, CLOCK_MONOTONIC, when, 10000, on_recheck, dm);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch %s while it starts: %m", dm->unit);
+        return STEP_PENDING;
+}
+
+static int check_started(DisplayManager *dm, UnitInfo *info) {
+        uint64_t now;
+        int r;
+
+        r = sd_event_now(step_event(dm->step), CLOCK_MONOTONIC, &now);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the clock: %m");
+        if (dm->give_up_at == 0) {
+                dm->give_up_at = now + dm->timeout_usec;
+                dm->settle_at = now + (DM_SETTLE_USEC < dm->timeout_usec ? DM_SETTLE_USEC : dm->timeout_usec);
+        }
+        switch (display_manager_judge_start(info->active_state, now >= dm->settle_at)) {
+        case DM_START_UP:
+                log_info("Started %s (%s, and it stayed up).", dm->unit, info->active_state);
+                return 0;
+        case DM_START_SETTLE:
+                return recheck_at(dm, dm->settle_at);
+        case DM_START_WAIT:
+                if (now < dm->give_up_at)
+                        return recheck_at(dm, now + DM_RECHECK_USEC < dm->give_up_at ?
+                                          now + DM_RECHECK_USEC : dm->give_up_at);
+                break;
+        case DM_START_DOWN:
+                /* Row 20 of issue 19: with no screen left (no native driver, the firmware
+                 * framebuffer removed) no display manager can run until the next boot; a
+                 * failure here would only keep the journal, and every recover would fail. */
+                if (!display_manager_machine_has_display(step_machine(dm->step))) {
+                        log_warning("%s is %s right after it started: the GPU has no native driver and no "
+                                    "framebuffer left to draw on, so no display manager can run until the "
+                                    "next boot.", dm->unit, info->active_state);
+                        return 0;
+                }
+                break;
+        }
+        return log_error_errno(SYNTHETIC_ERRNO(EIO), "%s is %s after its start job finished%s.",
+                               dm->unit, info->active_state,
+                               unit_active_state_is_down(info->active_state) ? "" : " and did not settle");
 }
 
 static int stop_found(DisplayManager *dm, UnitInfo *info) {
