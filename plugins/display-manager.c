@@ -7,7 +7,11 @@
  * installs, resolved through systemd to the unit's own name.
  *
  * to_guest stops that unit (StopUnit, "replace") and waits for the job's JobRemoved within
- * the "unit" deadline, then asks systemd again: the unit must be inactive or failed.
+ * the "unit" deadline, then asks systemd again: the unit must be inactive or failed. A
+ * unit whose stop job outlives the deadline (one that ignores SIGTERM, while systemd waits
+ * TimeoutStopSec) gets its processes killed (KillUnit, SIGKILL) and the stop job is waited
+ * for once more: no stop job of baton's is left running for a rollback's start to queue
+ * behind.
  *
  * to_host starts the recorded unit again (StartUnit, "replace", which also replaces a stop
  * job still running) when it was running, and once the job is done requires it to stay
@@ -35,6 +39,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,7 +114,8 @@ int display_manager_judge(const char *name, int error, const UnitInfo *info, uin
                         drm_idle_format_usec(info->timeout_stop_usec, stop, sizeof(stop));
                         r = strv_extendf(&plan, "note: systemd gives %s up to %s to stop (TimeoutStopSec), longer "
                                          "than baton waits (%s, [deadlines] unit): one that ignores SIGTERM "
-                                         "fails the handover; lower its TimeoutStopSec or raise the deadline",
+                                         "is then killed with SIGKILL; lower its TimeoutStopSec or raise the "
+                                         "deadline",
                                          info->id, stop, wait);
                 }
         }
@@ -173,6 +179,8 @@ struct DisplayManager {
         uint64_t timeout_usec;
         char *unit;             /* the unit's own name */
         then_t then;
+        sd_bus_slot *kill;              /* KillUnit, for a unit that outlived its stop's deadline */
+        bool killed;
         sd_event_source *recheck;       /* the next look at a unit being started */
         uint64_t settle_at, give_up_at; /* CLOCK_MONOTONIC, set at the first look after StartUnit */
 };
@@ -185,6 +193,7 @@ static void display_manager_free(void *p) {
         unit_query_free(dm->query);
         unit_job_free(dm->job);
         sd_event_source_disable_unref(dm->recheck);
+        sd_bus_slot_unref(dm->kill);
         sd_bus_unref(dm->bus);
         free(dm->unit);
         free(dm);
@@ -231,11 +240,25 @@ static int look_up(DisplayManager *dm, const char *unit, then_t then) {
         return STEP_PENDING;
 }
 
+static int check_stopped(DisplayManager *dm, UnitInfo *info);
+static int kill_unit(DisplayManager *dm);
+
 static void on_job_done(UnitJob *j, int r, const char *message, void *userdata) {
         DisplayManager *dm = userdata;
+        char t[32];
 
         dm->job = unit_job_free(j);
-        if (r < 0)
+        if (r == -ETIMEDOUT && dm->then == check_stopped && !dm->killed) {
+                /* Row 14 of issue 19: a display manager that ignores its stop signal keeps its
+                 * stop job running until TimeoutStopSec (90 s by default). Failing now would
+                 * queue the rollback's StartUnit behind that job, to time out in turn; so
+                 * after the unit deadline baton does what systemd would do later. */
+                drm_idle_format_usec(dm->timeout_usec, t, sizeof(t));
+                log_warning("%s did not stop within %s (does it ignore its stop signal?): killing its "
+                            "processes with SIGKILL, as systemd would at its TimeoutStopSec.", dm->unit, t);
+                dm->killed = true;
+                r = kill_unit(dm);
+        } else if (r < 0)
                 r = log_error_errno(r, "%s", message);
         else {
                 step_crash_point(dm->step, "job done, before the unit is checked");
@@ -255,6 +278,36 @@ static int run_job(DisplayManager *dm, const char *method, then_t check) {
                          on_job_done, dm, &dm->job);
         if (r < 0)
                 return log_error_errno(r, "Failed to %s %s: %m", unit_job_verb(method), dm->unit);
+        return STEP_PENDING;
+}
+
+static int on_killed(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        DisplayManager *dm = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        int r;
+
+        dm->kill = sd_bus_slot_unref(dm->kill);
+        if (e)
+                r = log_error_errno(sd_bus_message_get_errno(reply) ?: EIO, "Failed to kill the processes of %s: %s",
+                                    dm->unit, e->message ?: e->name);
+        else
+                /* The stop job still runs: a StopUnit now joins it and ends with it, within
+                 * another unit deadline. */
+                r = run_job(dm, "StopUnit", check_stopped);
+        if (r != STEP_PENDING)
+                step_finish(dm->step, r);       /* frees dm */
+        return 0;
+}
+
+/* Manager.KillUnit(unit, "all", SIGKILL): every process of the unit's cgroup. */
+static int kill_unit(DisplayManager *dm) {
+        int r;
+
+        r = sd_bus_call_method_async(dm->bus, &dm->kill, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                     "org.freedesktop.systemd1.Manager", "KillUnit", on_killed, dm, "ssi",
+                                     dm->unit, "all", (int32_t) SIGKILL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to kill the processes of %s: %m", dm->unit);
         return STEP_PENDING;
 }
 
@@ -476,12 +529,15 @@ static int display_manager_to_host(Step *s) {
 static int start_recorded(DisplayManager *dm, UnitInfo *info) {
         const char *name = display_manager_unit_name(), *unit = step_get(dm->step, "unit");
 
-        if (!unit_info_exists(info) || !streq(info->id, unit))
-                return log_error_errno(SYNTHETIC_ERRNO(EBADMSG),
-                                       "The journal names %s as the display manager, but [display-manager] unit "
-                                       "is %s%s%s: not starting it.", unit, name,
-                                       unit_info_exists(info) ? ", which is " : " (not on this machine)",
-                                       unit_info_exists(info) ? info->id : "");
+        if (!unit_info_exists(info) || !streq(info->id, unit)) {
+                /* Not failed: no later recover could use the record either. The configured
+                 * display manager is then handled as without a record. */
+                log_warning("The journal names %s as the display manager, but [display-manager] unit is "
+                            "%s%s%s: not starting it.", unit, name,
+                            unit_info_exists(info) ? ", which is " : " (not on this machine)",
+                            unit_info_exists(info) ? info->id : "");
+                return start_unrecorded(dm, info);
+        }
         dm->unit = strdup(unit);
         if (!dm->unit)
                 return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");

@@ -132,8 +132,8 @@ static void test_judge(void) {
                 ASSERT_OK(display_manager_judge("display-manager.service", 0, &gdm, 30000000, &pos, &slow));
                 ASSERT_EQ(strv_length(slow), 2);
                 ASSERT_STREQ(slow[1], "note: systemd gives gdm.service up to 90s to stop (TimeoutStopSec), longer "
-                             "than baton waits (30s, [deadlines] unit): one that ignores SIGTERM fails the "
-                             "handover; lower its TimeoutStopSec or raise the deadline");
+                             "than baton waits (30s, [deadlines] unit): one that ignores SIGTERM is then "
+                             "killed with SIGKILL; lower its TimeoutStopSec or raise the deadline");
                 gdm.timeout_stop_usec = 20000000;
                 ASSERT_OK(display_manager_judge("display-manager.service", 0, &gdm, 30000000, &pos, &quick));
                 ASSERT_EQ(strv_length(quick), 1);
