@@ -216,6 +216,22 @@ fixtures)
                 failed=$((failed + 1))
         fi
         rm -rf "$tree" "$run"
+        # Row 9 of issue 19: a journal whose vfio record names 00:04.0 (the xHCI of group 3,
+        # outside the GPU's): recover does not touch it, says so, and clears the journal
+        # (it failed before, and the journal stayed for every later recover).
+        tree=$(mktemp -d)
+        run=$(mktemp -d)
+        cp -a "$fixtures/lab/." "$tree"
+        rm -rf "$tree"/proc/* "$tree"/sys/kernel/debug/dri/*
+        printf 'none\n' >"$tree/sys/bus/pci/devices/0000:00:04.0/driver_override"
+        printf 'baton-journal 1\ngpu 0000:00:02.0\nrec vfio driver.0000:00:04.0 xhci_hcd\nrec vfio override.0000:00:04.0 vfio-pci\ncommit vfio\n' >"$run/journal"
+        expect 0 "ok, with a warning: The journal names 0000:00:04.0, which is not an endpoint of the GPU's IOMMU group 2: not touching it." -- \
+                --root "$tree" --rundir "$run" recover
+        if [ "$(cat "$tree/sys/bus/pci/devices/0000:00:04.0/driver_override")" != none ] || [ -e "$run/journal" ]; then
+                echo "FAIL: recover touched 00:04.0 or left the journal"
+                failed=$((failed + 1))
+        fi
+        rm -rf "$tree" "$run"
         # A crash point named instead of counted (BATON_TEST_CRASH_AT="STAGE: LABEL").
         tree=$(mktemp -d)
         run=$(mktemp -d)
