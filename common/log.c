@@ -95,9 +95,17 @@ static void log_to_journal(int level, int error, const LogFields *fields,
 static log_error_sink_t error_sink;
 static void *error_sink_userdata;
 
+static log_error_sink_t warning_sink;
+static void *warning_sink_userdata;
+
 void log_set_error_sink(log_error_sink_t sink, void *userdata) {
         error_sink = sink;
         error_sink_userdata = userdata;
+}
+
+void log_set_warning_sink(log_error_sink_t sink, void *userdata) {
+        warning_sink = sink;
+        warning_sink_userdata = userdata;
 }
 
 int log_internal(int level, int error, const LogFields *fields,
@@ -123,6 +131,13 @@ int log_internal(int level, int error, const LogFields *fields,
                 error_sink = NULL;      /* a sink that logs does not call itself */
                 sink(message, error_sink_userdata);
                 error_sink = sink;
+        }
+        if (level == LOG_WARNING && warning_sink) {
+                log_error_sink_t sink = warning_sink;
+
+                warning_sink = NULL;
+                sink(message, warning_sink_userdata);
+                warning_sink = sink;
         }
         if (log_target_resolve() == LOG_TARGET_JOURNAL)
                 log_to_journal(level, error, fields, file, line, func, message);

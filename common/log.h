@@ -36,6 +36,10 @@ LogTarget log_target_resolve(void);
  * engine keeps the first one of a failing stage as the stage's reason (engine.h). */
 typedef void (*log_error_sink_t)(const char *message, void *userdata);
 void log_set_error_sink(log_error_sink_t sink, void *userdata);
+/* Every message at LOG_WARNING exactly goes to this sink, when one is set: the engine keeps
+ * the first one of a stage that succeeded, so its timeline says what it did not bring back
+ * (a console the kernel removed) instead of a bare "ok". */
+void log_set_warning_sink(log_error_sink_t sink, void *userdata);
 
 int log_internal(int level, int error, const LogFields *fields,
                  const char *file, int line, const char *func,

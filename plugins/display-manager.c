@@ -7,11 +7,19 @@
  * installs, resolved through systemd to the unit's own name.
  *
  * to_guest stops that unit (StopUnit, "replace") and waits for the job's JobRemoved within
- * the "unit" deadline, then asks systemd again: the unit must be inactive or failed.
+ * the "unit" deadline, then asks systemd again: the unit must be inactive or failed. A
+ * unit whose stop job outlives the deadline (one that ignores SIGTERM, while systemd waits
+ * TimeoutStopSec) gets its processes killed (KillUnit, SIGKILL) and the stop job is waited
+ * for once more: no stop job of baton's is left running for a rollback's start to queue
+ * behind.
  *
  * to_host starts the recorded unit again (StartUnit, "replace", which also replaces a stop
- * job still running) when it was running, and once the job is done requires it active or
- * activating (a Type=simple service may not have told it is up yet). Starting a running
+ * job still running) when it was running, and once the job is done requires it to stay
+ * active for a settle window (a Type=simple service is active as soon as it forked, and one
+ * that finds no screen fails milliseconds later), waiting while it is activating, all within
+ * the unit deadline. One that fails on a machine left with no screen at all (a GPU without
+ * a native driver, whose firmware framebuffer the kernel removed) is a warning: nothing
+ * starts it before the next boot, so the journal must not stay for it. Starting a running
  * unit is a job that is done at once, so to_host may run any number of times. Without a
  * record (recover from observation: no journal, or one too corrupt to read) the host state
  * is what the machine is set up to boot into: the display manager is started when it is
@@ -31,6 +39,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,7 +114,8 @@ int display_manager_judge(const char *name, int error, const UnitInfo *info, uin
                         drm_idle_format_usec(info->timeout_stop_usec, stop, sizeof(stop));
                         r = strv_extendf(&plan, "note: systemd gives %s up to %s to stop (TimeoutStopSec), longer "
                                          "than baton waits (%s, [deadlines] unit): one that ignores SIGTERM "
-                                         "fails the handover; lower its TimeoutStopSec or raise the deadline",
+                                         "is then killed with SIGKILL; lower its TimeoutStopSec or raise the "
+                                         "deadline",
                                          info->id, stop, wait);
                 }
         }
@@ -127,7 +137,35 @@ bool display_manager_should_start(const char *name, const UnitInfo *info) {
         return streq_ptr(file, "enabled") || streq_ptr(file, "enabled-runtime") || streq_ptr(file, "alias");
 }
 
+DisplayManagerStart display_manager_judge_start(const char *active_state, bool settled) {
+        if (unit_active_state_is_down(active_state))
+                return DM_START_DOWN;
+        if (streq_ptr(active_state, "active") || streq_ptr(active_state, "reloading"))
+                return settled ? DM_START_UP : DM_START_SETTLE;
+        return DM_START_WAIT;
+}
+
+bool display_manager_machine_has_display(const Machine *m) {
+        if (m->gpu && m->gpu->driver && !streq(m->gpu->driver, "vfio-pci") && machine_card_node(m))
+                return true;
+        for (size_t i = 0; i < m->n_fbs; i++)
+                if (m->fbs[i].driver)
+                        return true;
+        for (size_t i = 0; i < m->n_vtcons; i++)
+                if (m->vtcons[i].is_fb && m->vtcons[i].bound)
+                        return true;
+        return false;
+}
+
 /* --- The stage --- */
+
+/* How long a started display manager must stay active to count as started (row 20 of
+ * issue 19): a Type=simple service is active once it forked, and one that finds no
+ * screen fails within milliseconds. Bounded by the unit deadline. While it is activating
+ * (a Type=notify service not ready yet, a restart pending) it is looked at again every
+ * DM_RECHECK_USEC until the deadline. */
+#define DM_SETTLE_USEC (2ULL * 1000 * 1000)
+#define DM_RECHECK_USEC (250ULL * 1000)
 
 typedef struct DisplayManager DisplayManager;
 /* What comes after systemd told about the unit: 0, a logged negative errno, or STEP_PENDING. */
@@ -141,6 +179,10 @@ struct DisplayManager {
         uint64_t timeout_usec;
         char *unit;             /* the unit's own name */
         then_t then;
+        sd_bus_slot *kill;              /* KillUnit, for a unit that outlived its stop's deadline */
+        bool killed;
+        sd_event_source *recheck;       /* the next look at a unit being started */
+        uint64_t settle_at, give_up_at; /* CLOCK_MONOTONIC, set at the first look after StartUnit */
 };
 
 static void display_manager_free(void *p) {
@@ -150,6 +192,8 @@ static void display_manager_free(void *p) {
                 return;
         unit_query_free(dm->query);
         unit_job_free(dm->job);
+        sd_event_source_disable_unref(dm->recheck);
+        sd_bus_slot_unref(dm->kill);
         sd_bus_unref(dm->bus);
         free(dm->unit);
         free(dm);
@@ -196,11 +240,25 @@ static int look_up(DisplayManager *dm, const char *unit, then_t then) {
         return STEP_PENDING;
 }
 
+static int check_stopped(DisplayManager *dm, UnitInfo *info);
+static int kill_unit(DisplayManager *dm);
+
 static void on_job_done(UnitJob *j, int r, const char *message, void *userdata) {
         DisplayManager *dm = userdata;
+        char t[32];
 
         dm->job = unit_job_free(j);
-        if (r < 0)
+        if (r == -ETIMEDOUT && dm->then == check_stopped && !dm->killed) {
+                /* Row 14 of issue 19: a display manager that ignores its stop signal keeps its
+                 * stop job running until TimeoutStopSec (90 s by default). Failing now would
+                 * queue the rollback's StartUnit behind that job, to time out in turn; so
+                 * after the unit deadline baton does what systemd would do later. */
+                drm_idle_format_usec(dm->timeout_usec, t, sizeof(t));
+                log_warning("%s did not stop within %s (does it ignore its stop signal?): killing its "
+                            "processes with SIGKILL, as systemd would at its TimeoutStopSec.", dm->unit, t);
+                dm->killed = true;
+                r = kill_unit(dm);
+        } else if (r < 0)
                 r = log_error_errno(r, "%s", message);
         else {
                 step_crash_point(dm->step, "job done, before the unit is checked");
@@ -223,6 +281,36 @@ static int run_job(DisplayManager *dm, const char *method, then_t check) {
         return STEP_PENDING;
 }
 
+static int on_killed(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        DisplayManager *dm = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        int r;
+
+        dm->kill = sd_bus_slot_unref(dm->kill);
+        if (e)
+                r = log_error_errno(sd_bus_message_get_errno(reply) ?: EIO, "Failed to kill the processes of %s: %s",
+                                    dm->unit, e->message ?: e->name);
+        else
+                /* The stop job still runs: a StopUnit now joins it and ends with it, within
+                 * another unit deadline. */
+                r = run_job(dm, "StopUnit", check_stopped);
+        if (r != STEP_PENDING)
+                step_finish(dm->step, r);       /* frees dm */
+        return 0;
+}
+
+/* Manager.KillUnit(unit, "all", SIGKILL): every process of the unit's cgroup. */
+static int kill_unit(DisplayManager *dm) {
+        int r;
+
+        r = sd_bus_call_method_async(dm->bus, &dm->kill, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                     "org.freedesktop.systemd1.Manager", "KillUnit", on_killed, dm, "ssi",
+                                     dm->unit, "all", (int32_t) SIGKILL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to kill the processes of %s: %m", dm->unit);
+        return STEP_PENDING;
+}
+
 static int check_stopped(DisplayManager *dm, UnitInfo *info) {
         if (!unit_active_state_is_down(info->active_state))
                 return log_error_errno(SYNTHETIC_ERRNO(EBUSY), "%s is still %s after its stop job finished.",
@@ -231,12 +319,66 @@ static int check_stopped(DisplayManager *dm, UnitInfo *info) {
         return 0;
 }
 
-static int check_started(DisplayManager *dm, UnitInfo *info) {
-        if (!unit_active_state_is_up(info->active_state))
-                return log_error_errno(SYNTHETIC_ERRNO(EIO), "%s is %s after its start job finished.",
-                                       dm->unit, info->active_state);
-        log_info("Started %s (%s).", dm->unit, info->active_state);
+static int check_started(DisplayManager *dm, UnitInfo *info);
+
+static int on_recheck(sd_event_source *es, uint64_t usec, void *userdata) {
+        DisplayManager *dm = userdata;
+        int r;
+
+        dm->recheck = sd_event_source_disable_unref(dm->recheck);
+        r = look_up(dm, dm->unit, check_started);
+        if (r != STEP_PENDING)
+                step_finish(dm->step, r);       /* frees dm */
         return 0;
+}
+
+/* Looks at the unit again at the monotonic time when. */
+static int recheck_at(DisplayManager *dm, uint64_t when) {
+        int r;
+
+        r = sd_event_add_time(step_event(dm->step), &dm->recheck, CLOCK_MONOTONIC, when, 10000, on_recheck, dm);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch %s while it starts: %m", dm->unit);
+        return STEP_PENDING;
+}
+
+static int check_started(DisplayManager *dm, UnitInfo *info) {
+        uint64_t now;
+        int r;
+
+        r = sd_event_now(step_event(dm->step), CLOCK_MONOTONIC, &now);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the clock: %m");
+        if (dm->give_up_at == 0) {
+                dm->give_up_at = now + dm->timeout_usec;
+                dm->settle_at = now + (DM_SETTLE_USEC < dm->timeout_usec ? DM_SETTLE_USEC : dm->timeout_usec);
+        }
+        switch (display_manager_judge_start(info->active_state, now >= dm->settle_at)) {
+        case DM_START_UP:
+                log_info("Started %s (%s, and it stayed up).", dm->unit, info->active_state);
+                return 0;
+        case DM_START_SETTLE:
+                return recheck_at(dm, dm->settle_at);
+        case DM_START_WAIT:
+                if (now < dm->give_up_at)
+                        return recheck_at(dm, now + DM_RECHECK_USEC < dm->give_up_at ?
+                                          now + DM_RECHECK_USEC : dm->give_up_at);
+                break;
+        case DM_START_DOWN:
+                /* Row 20 of issue 19: with no screen left (no native driver, the firmware
+                 * framebuffer removed) no display manager can run until the next boot; a
+                 * failure here would only keep the journal, and every recover would fail. */
+                if (!display_manager_machine_has_display(step_machine(dm->step))) {
+                        log_warning("%s is %s right after it started: the GPU has no native driver and no "
+                                    "framebuffer left to draw on, so no display manager can run until the "
+                                    "next boot.", dm->unit, info->active_state);
+                        return 0;
+                }
+                break;
+        }
+        return log_error_errno(SYNTHETIC_ERRNO(EIO), "%s is %s after its start job finished%s.",
+                               dm->unit, info->active_state,
+                               unit_active_state_is_down(info->active_state) ? "" : " and did not settle");
 }
 
 static int stop_found(DisplayManager *dm, UnitInfo *info) {
@@ -387,12 +529,15 @@ static int display_manager_to_host(Step *s) {
 static int start_recorded(DisplayManager *dm, UnitInfo *info) {
         const char *name = display_manager_unit_name(), *unit = step_get(dm->step, "unit");
 
-        if (!unit_info_exists(info) || !streq(info->id, unit))
-                return log_error_errno(SYNTHETIC_ERRNO(EBADMSG),
-                                       "The journal names %s as the display manager, but [display-manager] unit "
-                                       "is %s%s%s: not starting it.", unit, name,
-                                       unit_info_exists(info) ? ", which is " : " (not on this machine)",
-                                       unit_info_exists(info) ? info->id : "");
+        if (!unit_info_exists(info) || !streq(info->id, unit)) {
+                /* Not failed: no later recover could use the record either. The configured
+                 * display manager is then handled as without a record. */
+                log_warning("The journal names %s as the display manager, but [display-manager] unit is "
+                            "%s%s%s: not starting it.", unit, name,
+                            unit_info_exists(info) ? ", which is " : " (not on this machine)",
+                            unit_info_exists(info) ? info->id : "");
+                return start_unrecorded(dm, info);
+        }
         dm->unit = strdup(unit);
         if (!dm->unit)
                 return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");

@@ -32,3 +32,21 @@ int display_manager_judge(const char *name, int error, const UnitInfo *info, uin
  * is an alias of it (display-manager.service exists only for the display manager the
  * machine boots into) or its unit file state is enabled, enabled-runtime or alias. */
 bool display_manager_should_start(const char *name, const UnitInfo *info);
+
+/* Row 20 of issue 19: a start job that is done proves little for a Type=simple service,
+ * which is "active" as soon as it forked and may fail milliseconds later. What the stage
+ * does with what systemd says after the start job (settled: the settle window passed). */
+typedef enum DisplayManagerStart {
+        DM_START_SETTLE,        /* active: look again once the settle window passed */
+        DM_START_WAIT,          /* activating (not ready yet, or about to restart): look again */
+        DM_START_UP,            /* active for the whole window: started */
+        DM_START_DOWN,          /* inactive or failed: it did not start */
+} DisplayManagerStart;
+
+DisplayManagerStart display_manager_judge_start(const char *active_state, bool settled);
+
+/* True when something on the machine can show a display manager: the GPU has a native
+ * driver with a DRM card node, or a firmware framebuffer or frame-buffer console is bound.
+ * False after a return to a GPU without a native driver whose firmware framebuffer the
+ * kernel removed: a display manager then fails for want of a screen until the next boot. */
+bool display_manager_machine_has_display(const Machine *m);

@@ -16,8 +16,10 @@
  * a DRM card node again, or else a frame-buffer vtconsole is bound. A native driver that
  * gives neither (nvidia without nvidia_drm's fbdev emulation) counts too, with a warning:
  * the kernel allows no console back until the next boot, the driver itself works. When
- * the GPU has no native driver at all, the display has nothing to draw on and to_host
- * fails. Without a record it binds each unbound
+ * the GPU has no native driver at all, nothing can draw a console until the next boot:
+ * a warning too (plan and doctor say so before the handover), so the rest of the return
+ * completes and the journal clears. Only a GPU that is still on vfio-pci with the device
+ * gone fails. Without a record it binds each unbound
  * firmware framebuffer to the platform driver named like the device ("efi-framebuffer.0"
  * to "efi-framebuffer", as sysfb names them) when that driver is registered.
  *
@@ -29,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "firmware-fb.h"
 #include "log.h"
 #include "stage.h"
 #include "strv.h"
@@ -79,6 +82,12 @@ static int fb_job_add(FbJob *j, const char *name, const char *driver) {
         return strv_extend(&j->drivers, driver);
 }
 
+bool firmware_fb_lost_for_good(const Machine *m, const FirmwareFb *f) {
+        /* vfio-pci removes the firmware framebuffer when it takes a VGA device (kernel 6.0+):
+         * only a native driver can give the console back, and this GPU has none. */
+        return f->driver && m->gpu && !m->gpu->driver;
+}
+
 static int firmware_fb_observe(const Machine *m, StagePosition *ret_pos, char ***ret_plan) {
         _cleanup_strv_free_ char **plan = NULL;
         size_t n_bound = 0;
@@ -90,6 +99,8 @@ static int firmware_fb_observe(const Machine *m, StagePosition *ret_pos, char **
                 if (f->driver) {
                         n_bound++;
                         r = strv_extendf(&plan, "unbind %s from %s", f->name, f->driver);
+                        if (r >= 0 && firmware_fb_lost_for_good(m, f))
+                                r = strv_extendf(&plan, "note: %s", FIRMWARE_FB_LOST_LINE);
                 } else
                         r = strv_extendf(&plan, "%s is unbound already", f->name);
                 if (r < 0)
@@ -218,6 +229,16 @@ static int check_taken_over(const Machine *m, const char *name) {
                 log_warning("%s is gone for good (the kernel removed it when vfio-pci took the GPU over), "
                             "and %s, the GPU's driver, gives no framebuffer console: the text console stays "
                             "dark until the next boot.", name, gpu->driver);
+                return 0;
+        }
+        /* Row 20 of issue 19: a GPU with no native driver had only this framebuffer. Nothing
+         * baton can do brings it back before the next boot, so failing here would only keep
+         * the journal, and every recover would fail the same way: the rest of the way back
+         * goes on, and this is said once, as a warning (plan and doctor said it before). */
+        if (gpu && !gpu->driver) {
+                log_warning("%s is gone for good (the kernel removed it when vfio-pci took the GPU over), "
+                            "and the GPU %s has no native driver to draw a console: the display stays dark "
+                            "until the next boot.", name, gpu->address);
                 return 0;
         }
         return log_error_errno(SYNTHETIC_ERRNO(ENODEV),

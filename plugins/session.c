@@ -660,10 +660,12 @@ static int session_to_host(Step *s) {
         r = session_record_valid(u.uid, u.home, autostart, script);
         if (r < 0)
                 return log_error_errno(r, "Out of memory.");
-        if (r == 0)
-                return log_error_errno(SYNTHETIC_ERRNO(EBADMSG), "The session record names user %s with %s and %s: "
-                                       "not baton's relaunch files in that user's home, not writing them.", user,
-                                       autostart, script);
+        if (r == 0) {
+                /* A warning: no later recover could use this record either. */
+                log_warning("The session record names user %s with %s and %s: not baton's relaunch files in "
+                            "that user's home, not writing them.", user, autostart, script);
+                return 0;
+        }
         r = desktop_session_file_exists(&u, autostart);
         if (r > 0) {
                 log_info("%s is in place: %s's apps come back at their next login.", autostart, user);

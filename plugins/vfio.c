@@ -833,11 +833,14 @@ static int add_recorded(Step *s, Job *j) {
                 _cleanup_free_ char *key = NULL;
 
                 /* Row 9 of issue 19: the journal is root's, but a device it names is touched
-                 * only when the machine confirms it is an endpoint of the GPU's group. */
-                if (!vfio_recorded_address_valid(&m->group, address))
-                        return log_error_errno(SYNTHETIC_ERRNO(EBADMSG), "The journal names %s, which is not an "
-                                               "endpoint of the GPU's IOMMU group %i: not touching it.", address,
-                                               m->group.number);
+                 * only when the machine confirms it is an endpoint of the GPU's group.
+                 * A record that names another device is skipped with a warning, not failed:
+                 * no later recover could use it either, and the journal must clear. */
+                if (!vfio_recorded_address_valid(&m->group, address)) {
+                        log_warning("The journal names %s, which is not an endpoint of the GPU's IOMMU group "
+                                    "%i: not touching it.", address, m->group.number);
+                        continue;
+                }
 
                 if (asprintf(&key, "override.%s", address) < 0)
                         return -ENOMEM;

@@ -124,7 +124,9 @@ static int rebind_recorded(Step *s) {
                 if (!streq_ptr(step_get(s, *id), "1"))
                         continue;
                 if (!v) {
-                        log_warning("%s was bound before the handover and is gone now, ignoring.", *id);
+                        /* Row 20 of issue 19: not restored, and said so in the timeline. */
+                        log_warning("%s was bound before the handover and is gone now (the kernel removed "
+                                    "its framebuffer): not restored.", *id);
                         continue;
                 }
                 if (v->bound) {

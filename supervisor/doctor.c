@@ -20,6 +20,9 @@
 #include "config-file.h"
 #include "display-manager.h"
 #include "doctor.h"
+#include "engine.h"
+#include "drm-idle.h"
+#include "firmware-fb.h"
 #include "kmod-util.h"
 #include "log.h"
 #include "machine.h"
@@ -281,7 +284,11 @@ static void check_firmware_fb(Doctor *d, const Machine *m) {
                         report(d, DOCTOR_PASS, "firmware-fb", NULL, "%s (%s) is bound to %s: it maps the GPU's "
                                "memory and must be unbound before vfio-pci takes the GPU; the firmware-fb stage "
                                "does that", fb->name, fb_type(fb->name), fb->driver);
-                else
+                if (firmware_fb_lost_for_good(m, fb))
+                        report(d, DOCTOR_WARN, "firmware-fb", "install and load the GPU's own driver, which "
+                               "gives the console back after the return", "%s: " FIRMWARE_FB_LOST_LINE,
+                               fb->name);
+                if (!fb->driver)
                         report(d, DOCTOR_PASS, "firmware-fb", NULL, "%s (%s) is not bound: nothing to unbind",
                                fb->name, fb_type(fb->name));
         }
@@ -340,6 +347,20 @@ static void check_modules(Doctor *d) {
 
 /* --- systemd, libvirt, other processes --- */
 
+/* Row 14 of issue 19: the same comparison as plan's note, with what to do about it. */
+static void check_stop_timeout(Doctor *d, sd_bus *bus, UnitInfo *info) {
+        uint64_t wait_usec = config_get()->deadline_usec[DEADLINE_UNIT] ?: deadline_default_usec(DEADLINE_UNIT);
+        char stop[32], wait[32];
+
+        if (unit_stop_timeout(bus, DOCTOR_UNIT_TIMEOUT_USEC, info) < 0 || info->timeout_stop_usec <= wait_usec)
+                return;
+        drm_idle_format_usec(info->timeout_stop_usec, stop, sizeof(stop));
+        drm_idle_format_usec(wait_usec, wait, sizeof(wait));
+        report(d, DOCTOR_WARN, "display-manager", "lower its TimeoutStopSec (systemctl edit) or raise unit = in "
+               "[deadlines] of baton.conf", "%s may take up to %s to stop (TimeoutStopSec), longer than baton "
+               "waits (%s): one that ignores SIGTERM is killed by baton after %s", info->id, stop, wait, wait);
+}
+
 static void check_display_manager(Doctor *d) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(unit_info_done) UnitInfo info = {};
@@ -367,10 +388,12 @@ static void check_display_manager(Doctor *d) {
                        "lightdm.service) in [display-manager] of baton.conf",
                        "%s: no such unit, so baton stops no display manager and a desktop on the GPU keeps "
                        "it busy", name);
-        else
+        else {
                 report(d, DOCTOR_PASS, "display-manager", NULL, "%s%s%s%s: %s, %s", name,
                        streq(info.id, name) ? "" : " (", streq(info.id, name) ? "" : info.id,
                        streq(info.id, name) ? "" : ")", info.load_state, info.active_state);
+                check_stop_timeout(d, bus, &info);
+        }
 }
 
 /* The host-tuning and user-stages steps as the plan shows them: a line that says the

@@ -33,6 +33,7 @@ struct Step {
         void (*userdata_free)(void *);
         uint64_t start_usec;
         char *reason;                   /* the first error logged while the step ran */
+        char *warning;                  /* the first warning logged while the step ran */
 };
 
 typedef struct Straggler {
@@ -172,13 +173,22 @@ static void step_keep_reason(const char *message, void *userdata) {
                 s->reason = strdup(message);
 }
 
+static void step_keep_warning(const char *message, void *userdata) {
+        Step *s = userdata;
+
+        if (!s->warning)
+                s->warning = strdup(message);
+}
+
 static Step *step_free(Step *s) {
         if (!s)
                 return NULL;
         log_set_error_sink(NULL, NULL);
+        log_set_warning_sink(NULL, NULL);
         if (s->userdata_free)
                 s->userdata_free(s->userdata);
         free(s->reason);
+        free(s->warning);
         machine_free(s->machine);
         strv_free(s->record);
         free(s);
@@ -548,25 +558,29 @@ fail:
 
 /* --- The transition --- */
 
-/* Takes reason. */
+/* Takes reason and warning. */
 static void timeline_add(Engine *e, const Stage *st, bool to_guest, bool skipped, int result, uint64_t usec,
-                         char *reason) {
+                         char *reason, char *warning) {
         StageTiming *t = reallocarray(e->timeline, e->n_timeline + 1, sizeof(StageTiming));
 
         if (!t) {
                 free(reason);
+                free(warning);
                 return;         /* the timeline is informational */
         }
         e->timeline = t;
         e->timeline[e->n_timeline++] = (StageTiming) {
                 .stage = st->name, .to_guest = to_guest, .skipped = skipped,
                 .result = result, .usec = usec, .reason = result < 0 ? reason : (free(reason), NULL),
+                .warning = result >= 0 ? warning : (free(warning), NULL),
         };
 }
 
 static void timeline_clear(Engine *e) {
-        for (size_t i = 0; i < e->n_timeline; i++)
+        for (size_t i = 0; i < e->n_timeline; i++) {
                 free(e->timeline[i].reason);
+                free(e->timeline[i].warning);
+        }
         e->timeline = mfree(e->timeline);
         e->n_timeline = 0;
 }
@@ -648,7 +662,7 @@ static void step_complete(Step *s, int r) {
         int k;
 
         e->step = NULL;
-        timeline_add(e, st, e->to_guest, false, r, usec, TAKE_PTR(s->reason));
+        timeline_add(e, st, e->to_guest, false, r, usec, TAKE_PTR(s->reason), TAKE_PTR(s->warning));
         step_free(s);
         if (e->progress)
                 e->progress(e, st->name, e->to_guest, true, r, usec, e->progress_userdata);
@@ -703,6 +717,7 @@ static int step_new(Engine *e, const Stage *st, Machine *m, uint64_t start_usec,
         *s = (Step) { .engine = e, .stage = st, .to_guest = e->to_guest, .machine = m,
                       .start_usec = start_usec };
         log_set_error_sink(step_keep_reason, s);
+        log_set_warning_sink(step_keep_warning, s);
         js = e->journal ? journal_find_stage(e->journal, st->name) : NULL;
         if (!e->to_guest && js && js->record) {
                 r = strv_extend_strv(&s->record, js->record);
@@ -735,7 +750,7 @@ static bool stage_skipped(Engine *e, const Stage *st, const Machine *m) {
  * pending in the journal for recover. */
 static void stage_not_started(Engine *e, const Stage *st, int r) {
         log_error_errno(r, "Failed to observe the machine for stage %s: %m", st->name);
-        timeline_add(e, st, e->to_guest, false, r, 0, NULL);
+        timeline_add(e, st, e->to_guest, false, r, 0, NULL, NULL);
         if (e->error == 0)
                 e->error = r;
         if (e->to_guest)
@@ -809,7 +824,7 @@ static int on_next(sd_event_source *src, void *userdata) {
         r = engine_observe(e, st, &m);
         if (r >= 0 && stage_skipped(e, st, m)) {
                 e->unchanged = m;
-                timeline_add(e, st, true, true, 0, 0, NULL);
+                timeline_add(e, st, true, true, 0, 0, NULL, NULL);
                 e->pos++;
                 engine_schedule_next(e);
                 return 0;
@@ -1158,9 +1173,10 @@ int engine_format_timeline(const Engine *e, int result, char **ret) {
                 if (t->skipped)
                         fprintf(f, "  %-15s %-8s %10s  nothing to do\n", t->stage, "to guest", "-");
                 else
-                        fprintf(f, "  %-15s %-8s %7.1f ms  %s\n", t->stage, t->to_guest ? "to guest" : "to host",
+                        fprintf(f, "  %-15s %-8s %7.1f ms  %s%s\n", t->stage, t->to_guest ? "to guest" : "to host",
                                 t->usec / 1000.0,
-                                t->result >= 0 ? "ok" : t->reason ?: strerror(-t->result));
+                                t->result < 0 ? t->reason ?: strerror(-t->result) :
+                                t->warning ? "ok, with a warning: " : "ok", t->result >= 0 ? strempty(t->warning) : "");
         }
         if (e->n_timeline > 0)
                 fprintf(f, "  %-24s %7.1f ms  %s\n", "total", total / 1000.0, result < 0 ? "FAILED" : "ok");

@@ -50,6 +50,8 @@ typedef struct StageTiming {
         int result;
         uint64_t usec;
         char *reason;           /* the stage's first error message, when it failed */
+        char *warning;          /* its first warning, when it succeeded with one: what it could
+                                 * not bring back, e.g. a console the kernel removed */
 } StageTiming;
 
 typedef void (*engine_done_t)(Engine *e, int r, void *userdata);

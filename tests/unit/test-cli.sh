@@ -248,6 +248,22 @@ fixtures)
                 failed=$((failed + 1))
         fi
         rm -rf "$tree" "$run"
+        # Row 9 of issue 19: a journal whose vfio record names 00:04.0 (the xHCI of group 3,
+        # outside the GPU's): recover does not touch it, says so, and clears the journal
+        # (it failed before, and the journal stayed for every later recover).
+        tree=$(mktemp -d)
+        run=$(mktemp -d)
+        cp -a "$fixtures/lab/." "$tree"
+        rm -rf "$tree"/proc/* "$tree"/sys/kernel/debug/dri/*
+        printf 'none\n' >"$tree/sys/bus/pci/devices/0000:00:04.0/driver_override"
+        printf 'baton-journal 1\ngpu 0000:00:02.0\nrec vfio driver.0000:00:04.0 xhci_hcd\nrec vfio override.0000:00:04.0 vfio-pci\ncommit vfio\n' >"$run/journal"
+        expect 0 "ok, with a warning: The journal names 0000:00:04.0, which is not an endpoint of the GPU's IOMMU group 2: not touching it." -- \
+                --root "$tree" --rundir "$run" recover
+        if [ "$(cat "$tree/sys/bus/pci/devices/0000:00:04.0/driver_override")" != none ] || [ -e "$run/journal" ]; then
+                echo "FAIL: recover touched 00:04.0 or left the journal"
+                failed=$((failed + 1))
+        fi
+        rm -rf "$tree" "$run"
         # A crash point named instead of counted (BATON_TEST_CRASH_AT="STAGE: LABEL").
         tree=$(mktemp -d)
         run=$(mktemp -d)
@@ -309,8 +325,19 @@ fixtures)
         printf 'baton-journal 1\ngpu 0000:00:05.0\nrec gpu-daemons unit.sshd.service 1\ncommit gpu-daemons\n' >"$run/journal"
         expect 1 "The record names sshd.service, not a service baton stops." -- --root "$tree" --rundir "$run" recover
         rm -f "$run/journal"
-        # Without a native driver on the GPU nothing draws: that fails.
+        # Row 20 of issue 19: without a native driver nothing can draw a console until the
+        # next boot. recover finishes, says so as a warning, does not count the vanished
+        # vtcon1 as restored, and clears the journal (before: exit 1 each time, for ever).
         rm -f "$tree/sys/devices/pci0000:00/0000:00:05.0/driver"
+        printf 'baton-journal 1\ngpu 0000:00:05.0\nrec vtconsoles vtcon1 1\ncommit vtconsoles\nrec firmware-fb fb.efi-framebuffer.0 efi-framebuffer\ncommit firmware-fb\n' >"$run/journal"
+        expect 0 "firmware-fb     to host      " -- --root "$tree" --rundir "$run" recover
+        for l in "ok, with a warning: efi-framebuffer.0 is gone for good (the kernel removed it when vfio-pci took the GPU over), and the GPU 0000:00:05.0 has no native driver" \
+                 "ok, with a warning: vtcon1 was bound before the handover and is gone now (the kernel removed its framebuffer): not restored."; do
+                grep -qF "$l" "$out" || { echo "FAIL: recover did not say '$l'"; cat "$out" "$err"; failed=$((failed + 1)); }
+        done
+        [ ! -e "$run/journal" ] || { echo "FAIL: recover left the journal behind"; failed=$((failed + 1)); }
+        # Still on vfio-pci with efifb gone: nothing took the display over, that fails.
+        ln -s ../../../bus/pci/drivers/vfio-pci "$tree/sys/devices/pci0000:00/0000:00:05.0/driver"
         printf 'baton-journal 1\ngpu 0000:00:05.0\nrec firmware-fb fb.efi-framebuffer.0 efi-framebuffer\ncommit firmware-fb\n' >"$run/journal"
         expect 1 "efi-framebuffer.0 is gone and nothing took the display over" -- --root "$tree" --rundir "$run" recover
         rm -rf "$tree" "$run"

@@ -132,8 +132,8 @@ static void test_judge(void) {
                 ASSERT_OK(display_manager_judge("display-manager.service", 0, &gdm, 30000000, &pos, &slow));
                 ASSERT_EQ(strv_length(slow), 2);
                 ASSERT_STREQ(slow[1], "note: systemd gives gdm.service up to 90s to stop (TimeoutStopSec), longer "
-                             "than baton waits (30s, [deadlines] unit): one that ignores SIGTERM fails the "
-                             "handover; lower its TimeoutStopSec or raise the deadline");
+                             "than baton waits (30s, [deadlines] unit): one that ignores SIGTERM is then "
+                             "killed with SIGKILL; lower its TimeoutStopSec or raise the deadline");
                 gdm.timeout_stop_usec = 20000000;
                 ASSERT_OK(display_manager_judge("display-manager.service", 0, &gdm, 30000000, &pos, &quick));
                 ASSERT_EQ(strv_length(quick), 1);
@@ -175,6 +175,54 @@ static void test_should_start(void) {
         ASSERT_FALSE(should_start("sddm.service", "sddm.service", "loaded", "inactive", NULL));
         ASSERT_FALSE(should_start(dm, "gdm.service", "masked", "inactive", "masked"));
         ASSERT_FALSE(should_start(dm, dm, "not-found", "inactive", ""));
+}
+
+static void test_judge_start(void) {
+        /* Row 20 of issue 19: "active" right after the start job is not yet started: a
+         * Type=simple unit failed 78 ms later and had been reported "Started". */
+        ASSERT_EQ(display_manager_judge_start("active", false), DM_START_SETTLE);
+        ASSERT_EQ(display_manager_judge_start("active", true), DM_START_UP);
+        ASSERT_EQ(display_manager_judge_start("reloading", true), DM_START_UP);
+        /* Not ready yet, or restarting after a crash: looked at again. */
+        ASSERT_EQ(display_manager_judge_start("activating", false), DM_START_WAIT);
+        ASSERT_EQ(display_manager_judge_start("activating", true), DM_START_WAIT);
+        ASSERT_EQ(display_manager_judge_start("deactivating", true), DM_START_WAIT);
+        ASSERT_EQ(display_manager_judge_start("failed", false), DM_START_DOWN);
+        ASSERT_EQ(display_manager_judge_start("inactive", true), DM_START_DOWN);
+}
+
+static void test_machine_has_display(void) {
+        Machine *lab = NULL, *boot = NULL, *gone = NULL;
+        const PciDevice *lab_gpu;
+        size_t n_fbs, n_vtcons, lab_vtcons;
+        PciDevice gpu;
+
+        /* bochs-drm with card0 and fbcon; the boot state with efifb bound. */
+        ASSERT_OK(machine_load(FIXTURE("lab"), 0, &lab));
+        ASSERT_TRUE(display_manager_machine_has_display(lab));
+        ASSERT_OK(machine_load(FIXTURE("lab-boot"), 0, &boot));
+        ASSERT_TRUE(display_manager_machine_has_display(boot));
+        /* The same GPU without a driver, efifb and fbcon removed by the kernel: no screen. */
+        ASSERT_OK(machine_load(FIXTURE("lab-boot"), 0, &gone));
+        n_fbs = gone->n_fbs;
+        n_vtcons = gone->n_vtcons;
+        gone->n_fbs = gone->n_vtcons = 0;
+        ASSERT_FALSE(display_manager_machine_has_display(gone));
+        gone->n_fbs = n_fbs;
+        gone->n_vtcons = n_vtcons;
+        /* Still on vfio-pci: no screen either. */
+        lab_gpu = lab->gpu;
+        lab_vtcons = lab->n_vtcons;
+        gpu = *lab->gpu;
+        gpu.driver = (char *) "vfio-pci";
+        lab->gpu = &gpu;
+        lab->n_vtcons = 0;
+        ASSERT_FALSE(display_manager_machine_has_display(lab));
+        lab->gpu = lab_gpu;
+        lab->n_vtcons = lab_vtcons;
+        machine_free(lab);
+        machine_free(boot);
+        machine_free(gone);
 }
 
 static void test_fixture_root(void) {
@@ -219,6 +267,8 @@ int main(void) {
         RUN(test_label);
         RUN(test_judge);
         RUN(test_should_start);
+        RUN(test_judge_start);
+        RUN(test_machine_has_display);
         RUN(test_fixture_root);
         RUN(test_no_bus);
         RUN(test_first_stage);

@@ -106,6 +106,11 @@ static void test_lab_boot(void) {
         text = run(FIXTURES "/lab-boot", FIXTURES "/config/none", &fails);
         ASSERT_LINE(text, "pass  firmware-fb         efi-framebuffer.0 (EFI GOP, efifb) is bound to "
                     "efi-framebuffer: it maps the GPU's memory and must be unbound");
+        /* Row 20 of issue 19: said before the handover, with what to do about it. */
+        ASSERT_LINE(text, "warn  firmware-fb         efi-framebuffer.0: the GPU has no native driver: the kernel "
+                    "removes the firmware framebuffer for good when vfio-pci takes the GPU, so the text console "
+                    "(and a display manager drawing on /dev/fb0) cannot come back until the next boot; fix: "
+                    "install and load the GPU's own driver");
 }
 
 static void test_nogpu(void) {
