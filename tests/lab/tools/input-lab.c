@@ -11,6 +11,12 @@
  *                                      "gen frames F events E seconds S skipped K"
  *                                      (K: report slots missed while late, not replayed)
  *         sync                         prints "ok" once everything before is written
+ *         lag NODE SECONDS HZ          a mouse moving at HZ frames a second for SECONDS, each
+ *                                      frame told apart by its REL_X value, while NODE (the
+ *                                      router's output) is read; waits up to 60 s more for
+ *                                      late frames, then prints "lag frames F arrived A
+ *                                      max_ms M" (M: the largest delay from a frame's write
+ *                                      to its arrival on NODE)
  *   input-lab find NAME        the node(s) of the event devices called NAME
  *   input-lab keys NODE        the keys held on NODE, by name
  *   input-lab leds NODE        the LEDs lit on NODE, by name
@@ -111,6 +117,68 @@ static int flood(int fd, bool keyboard, unsigned n) {
         return 0;
 }
 
+/* Reads what arrived on out: each REL_X value v is the frame v-1 modulo 97 after *next. */
+static void lag_read(int out, const uint64_t *sent, const int *values, unsigned n_sent, unsigned *next,
+                     unsigned *arrived, uint64_t *max_ns) {
+        struct input_event ev[256];
+        ssize_t k;
+
+        while ((k = read(out, ev, sizeof(ev))) > 0)
+                for (size_t i = 0; i < (size_t) k / sizeof(ev[0]); i++) {
+                        if (ev[i].type != EV_REL || ev[i].code != REL_X)
+                                continue;
+                        for (unsigned j = *next; j < n_sent && j < *next + 97; j++)
+                                if (values[j] == ev[i].value) {
+                                        uint64_t d = now_ns() - sent[j];
+
+                                        *max_ns = d > *max_ns ? d : *max_ns;
+                                        (*arrived)++;
+                                        *next = j + 1;
+                                        break;
+                                }
+                }
+}
+
+static int lag(int fd, const char *node, double seconds, unsigned hz) {
+        unsigned total = (unsigned) (seconds * hz), n_sent = 0, next = 0, arrived = 0;
+        uint64_t period = 1000000000ULL / hz, start, end = 0, max_ns = 0;
+        uint64_t *sent = calloc(total + 1, sizeof(uint64_t));
+        int *values = calloc(total + 1, sizeof(int));
+        struct pollfd p = { .fd = open(node, O_RDONLY | O_NONBLOCK | O_CLOEXEC), .events = POLLIN };
+
+        if (p.fd < 0 || !sent || !values)
+                return -errno;
+        lag_read(p.fd, sent, values, 0, &next, &arrived, &max_ns);       /* what came before */
+        start = now_ns();
+        while (n_sent < total || (arrived < total && now_ns() < end + 60000000000ULL)) {
+                uint64_t now = now_ns(), due = start + n_sent * period;
+                int timeout = n_sent < total ? (now >= due ? 0 : (int) ((due - now) / 1000000) + 1) : 1000;
+
+                if (n_sent < total && now >= due) {
+                        struct input_event ev[2] = {
+                                { .type = EV_REL, .code = REL_X, .value = (int) (n_sent % 97) + 1 },
+                                { .type = EV_SYN, .code = SYN_REPORT },
+                        };
+
+                        values[n_sent] = (int) (n_sent % 97) + 1;
+                        sent[n_sent++] = now_ns();
+                        if (write_events(fd, ev, 2) < 0)
+                                return -errno;
+                        if (n_sent == total)
+                                end = now_ns();
+                        continue;
+                }
+                if (poll(&p, 1, timeout) > 0)
+                        lag_read(p.fd, sent, values, n_sent, &next, &arrived, &max_ns);
+        }
+        printf("lag frames %u arrived %u max_ms %llu\n", total, arrived,
+               (unsigned long long) (max_ns / 1000000ULL));
+        close(p.fd);
+        free(sent);
+        free(values);
+        return 0;
+}
+
 /* "CODE VALUE ..." as one frame. */
 static int frame(int fd, char *line) {
         struct input_event ev[32];
@@ -170,7 +238,11 @@ static int cmd_device(const char *type, const char *name) {
                 unsigned n;
                 double s;
 
-                if (sscanf(line, "flood %u", &n) == 1)
+                char node[256];
+
+                if (sscanf(line, "lag %255s %lf %u", node, &s, &n) == 3 && n > 0)
+                        r = lag(fd, node, s, n);
+                else if (sscanf(line, "flood %u", &n) == 1)
                         r = flood(fd, keyboard, n);
                 else if (sscanf(line, "gen %lf %u", &s, &n) == 2 && n > 0)
                         r = gen(fd, s, n);
