@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -103,6 +104,8 @@ static void test_slow_observe(void) {
         while (!t.done)
                 ASSERT_OK(sd_event_run(event, UINT64_MAX));
         ASSERT_EQ(t.result, 0);
+        fprintf(stderr, "while observe() took %llu ms: %u ticks of the 10 ms timer, the longest gap %.1f ms\n",
+                (unsigned long long) (SLOW_USEC / 1000), t.n, t.worst / 1e3);
         /* About 60 ticks in 600 ms; a loop that waited for observe() would see a 600 ms gap. */
         if (t.n < 15 || t.worst > 300 * 1000ULL)
                 TEST_FAIL("the loop stalled: %u ticks, the longest gap %.0f ms", t.n, t.worst / 1e3);
