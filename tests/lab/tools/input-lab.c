@@ -11,8 +11,8 @@
  *                                      "gen frames F events E seconds S skipped K"
  *                                      (K: report slots missed while late, not replayed)
  *         sync                         prints "ok" once everything before is written
- *         lag NODE SECONDS HZ          a mouse moving at HZ frames a second for SECONDS, each
- *                                      frame told apart by its REL_X value, while NODE (the
+ *         lag NODE SECONDS HZ          a mouse moving at HZ frames a second for SECONDS, frame
+ *                                      N moving REL_X by N (told apart by it), while NODE (the
  *                                      router's output) is read; waits up to 60 s more for
  *                                      late frames, then prints "lag frames F arrived A
  *                                      max_ms M" (M: the largest delay from a frame's write
@@ -117,38 +117,33 @@ static int flood(int fd, bool keyboard, unsigned n) {
         return 0;
 }
 
-/* Reads what arrived on out: each REL_X value v is the frame v-1 modulo 97 after *next. */
-static void lag_read(int out, const uint64_t *sent, const int *values, unsigned n_sent, unsigned *next,
-                     unsigned *arrived, uint64_t *max_ns) {
+/* Reads what arrived on out: the REL_X value v is frame v-1. */
+static void lag_read(int out, const uint64_t *sent, unsigned n_sent, unsigned *arrived, uint64_t *max_ns) {
         struct input_event ev[256];
         ssize_t k;
 
         while ((k = read(out, ev, sizeof(ev))) > 0)
                 for (size_t i = 0; i < (size_t) k / sizeof(ev[0]); i++) {
-                        if (ev[i].type != EV_REL || ev[i].code != REL_X)
-                                continue;
-                        for (unsigned j = *next; j < n_sent && j < *next + 97; j++)
-                                if (values[j] == ev[i].value) {
-                                        uint64_t d = now_ns() - sent[j];
+                        uint64_t d;
 
-                                        *max_ns = d > *max_ns ? d : *max_ns;
-                                        (*arrived)++;
-                                        *next = j + 1;
-                                        break;
-                                }
+                        if (ev[i].type != EV_REL || ev[i].code != REL_X || ev[i].value < 1 ||
+                            (unsigned) ev[i].value > n_sent)
+                                continue;
+                        d = now_ns() - sent[ev[i].value - 1];
+                        *max_ns = d > *max_ns ? d : *max_ns;
+                        (*arrived)++;
                 }
 }
 
 static int lag(int fd, const char *node, double seconds, unsigned hz) {
-        unsigned total = (unsigned) (seconds * hz), n_sent = 0, next = 0, arrived = 0;
+        unsigned total = (unsigned) (seconds * hz), n_sent = 0, arrived = 0;
         uint64_t period = 1000000000ULL / hz, start, end = 0, max_ns = 0;
         uint64_t *sent = calloc(total + 1, sizeof(uint64_t));
-        int *values = calloc(total + 1, sizeof(int));
         struct pollfd p = { .fd = open(node, O_RDONLY | O_NONBLOCK | O_CLOEXEC), .events = POLLIN };
 
-        if (p.fd < 0 || !sent || !values)
+        if (p.fd < 0 || !sent)
                 return -errno;
-        lag_read(p.fd, sent, values, 0, &next, &arrived, &max_ns);       /* what came before */
+        lag_read(p.fd, sent, 0, &arrived, &max_ns);     /* what came before */
         start = now_ns();
         while (n_sent < total || (arrived < total && now_ns() < end + 60000000000ULL)) {
                 uint64_t now = now_ns(), due = start + n_sent * period;
@@ -156,11 +151,10 @@ static int lag(int fd, const char *node, double seconds, unsigned hz) {
 
                 if (n_sent < total && now >= due) {
                         struct input_event ev[2] = {
-                                { .type = EV_REL, .code = REL_X, .value = (int) (n_sent % 97) + 1 },
+                                { .type = EV_REL, .code = REL_X, .value = (int) n_sent + 1 },
                                 { .type = EV_SYN, .code = SYN_REPORT },
                         };
 
-                        values[n_sent] = (int) (n_sent % 97) + 1;
                         sent[n_sent++] = now_ns();
                         if (write_events(fd, ev, 2) < 0)
                                 return -errno;
@@ -169,13 +163,12 @@ static int lag(int fd, const char *node, double seconds, unsigned hz) {
                         continue;
                 }
                 if (poll(&p, 1, timeout) > 0)
-                        lag_read(p.fd, sent, values, n_sent, &next, &arrived, &max_ns);
+                        lag_read(p.fd, sent, n_sent, &arrived, &max_ns);
         }
         printf("lag frames %u arrived %u max_ms %llu\n", total, arrived,
                (unsigned long long) (max_ns / 1000000ULL));
         close(p.fd);
         free(sent);
-        free(values);
         return 0;
 }
 
