@@ -1,13 +1,23 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "child.h"
+#include "macro.h"
+
+/* sd-event's default timer accuracy is 250 ms: more than a short deadline itself. */
+#define CHILD_ACCURACY_USEC 10000ULL
 
 int child_start(int (*f)(void *userdata), void *userdata, Child *ret) {
         pid_t pid;
@@ -59,4 +69,226 @@ void child_abandon(Child *c) {
         (void) kill(c->pid, SIGKILL);
         close(c->pidfd);
         c->pidfd = -EBADF;
+}
+
+/* --- A child awaited on a loop --- */
+
+struct ChildRun {
+        pid_t pid;
+        int pidfd, out_fd;
+        sd_event_source *out_io, *exit_io, *timer;
+        char *buf;
+        size_t n, max;
+        bool eof, exited;
+        int result;
+        child_run_done_t done;
+        void *userdata;
+};
+
+static void child_run_reap(ChildRun *c) {
+        if (c->pidfd < 0 || c->exited)
+                return;
+        /* A child past its deadline waits in a bus call or an open(): SIGKILL ends it at once. */
+        (void) kill(c->pid, SIGKILL);
+        (void) waitid(P_PIDFD, (id_t) c->pidfd, &(siginfo_t) {}, WEXITED);
+        c->exited = true;
+}
+
+ChildRun *child_run_free(ChildRun *c) {
+        if (!c)
+                return NULL;
+        sd_event_source_disable_unref(c->out_io);
+        sd_event_source_disable_unref(c->exit_io);
+        sd_event_source_disable_unref(c->timer);
+        child_run_reap(c);
+        if (c->pidfd >= 0)
+                close(c->pidfd);
+        if (c->out_fd >= 0)
+                close(c->out_fd);
+        free(c->buf);
+        free(c);
+        return NULL;
+}
+
+/* Ends the wait: c is not touched after done() (which may free it). */
+static void child_run_end(ChildRun *c, int r) {
+        _cleanup_free_ char *out = NULL;
+        size_t n = c->n;
+
+        c->out_io = sd_event_source_disable_unref(c->out_io);
+        c->exit_io = sd_event_source_disable_unref(c->exit_io);
+        c->timer = sd_event_source_disable_unref(c->timer);
+        child_run_reap(c);
+        if (r >= 0)
+                r = c->result;
+        if (r >= 0) {
+                c->buf[c->n] = '\0';
+                out = TAKE_PTR(c->buf);
+        }
+        c->done(c, r, out, r >= 0 ? n : 0, c->userdata);
+}
+
+static int on_child_output(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        ChildRun *c = userdata;
+        ssize_t k;
+
+        k = read(fd, c->buf + c->n, c->max + 1 - c->n);
+        if (k < 0 && (errno == EINTR || errno == EAGAIN))
+                return 0;
+        if (k < 0) {
+                child_run_end(c, -errno);
+                return 0;
+        }
+        c->n += (size_t) k;
+        if (c->n > c->max) {
+                child_run_end(c, -EFBIG);
+                return 0;
+        }
+        if (k == 0) {
+                c->eof = true;
+                c->out_io = sd_event_source_disable_unref(c->out_io);
+                if (c->exited)
+                        child_run_end(c, 0);
+        }
+        return 0;
+}
+
+static int on_child_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        ChildRun *c = userdata;
+        siginfo_t si = {};
+
+        if (waitid(P_PIDFD, (id_t) c->pidfd, &si, WEXITED | WNOHANG) < 0) {
+                c->exited = true;
+                child_run_end(c, -errno);
+                return 0;
+        }
+        if (si.si_pid == 0)
+                return 0;       /* not yet */
+        c->exited = true;
+        c->result = si.si_code != CLD_EXITED ? -EPROTO : -si.si_status;
+        c->exit_io = sd_event_source_disable_unref(c->exit_io);
+        if (c->eof)
+                child_run_end(c, 0);
+        return 0;
+}
+
+static int on_child_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
+        child_run_end(userdata, -ETIMEDOUT);
+        return 0;
+}
+
+static _Noreturn void child_run_child(int (*f)(int out_fd, void *userdata), void *f_userdata, int out_fd) {
+        int r = 0;
+
+        /* Nothing outlives the process that waits for it (a daemon killed meanwhile). */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+                r = -errno;
+        if (r >= 0)
+                r = f(out_fd, f_userdata);
+        _exit(r < 0 ? (-r & 0xff) ?: EIO : 0);
+}
+
+int child_run_async(sd_event *e, uint64_t timeout_usec, int (*f)(int out_fd, void *userdata), void *f_userdata,
+                    size_t max_out, child_run_done_t done, void *userdata, ChildRun **ret) {
+        ChildRun *c;
+        int fds[2], r;
+
+        c = calloc(1, sizeof(ChildRun));
+        if (!c)
+                return -ENOMEM;
+        *c = (ChildRun) { .pidfd = -EBADF, .out_fd = -EBADF, .max = max_out, .done = done, .userdata = userdata };
+        c->buf = malloc(max_out + 1);
+        if (!c->buf || pipe2(fds, O_CLOEXEC) < 0) {
+                r = c->buf ? -errno : -ENOMEM;
+                child_run_free(c);
+                return r;
+        }
+        c->out_fd = fds[0];
+        fflush(NULL);
+        c->pid = fork();
+        if (c->pid < 0) {
+                r = -errno;
+                close(fds[1]);
+                child_run_free(c);
+                return r;
+        }
+        if (c->pid == 0) {
+                close(fds[0]);
+                child_run_child(f, f_userdata, fds[1]);
+        }
+        close(fds[1]);
+        c->pidfd = (int) syscall(SYS_pidfd_open, c->pid, 0);
+        if (c->pidfd < 0) {
+                r = -errno;
+                (void) kill(c->pid, SIGKILL);
+                (void) waitpid(c->pid, NULL, 0);
+                c->exited = true;
+                child_run_free(c);
+                return r;
+        }
+        /* Only the read end: the child writes blocking, into a pipe this loop drains. */
+        r = fcntl(c->out_fd, F_SETFL, O_NONBLOCK) < 0 ? -errno : 0;
+        if (r >= 0)
+                r = sd_event_add_io(e, &c->out_io, c->out_fd, EPOLLIN, on_child_output, c);
+        if (r >= 0)
+                r = sd_event_add_io(e, &c->exit_io, c->pidfd, EPOLLIN, on_child_exit, c);
+        if (r >= 0)
+                r = sd_event_add_time_relative(e, &c->timer, CLOCK_MONOTONIC, timeout_usec, CHILD_ACCURACY_USEC,
+                                               on_child_deadline, c);
+        if (r < 0) {
+                child_run_free(c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
+typedef struct ChildRunSync {
+        sd_event *event;
+        int r;
+        char *out;
+        size_t size;
+} ChildRunSync;
+
+static void on_child_run_sync(ChildRun *c, int r, const char *out, size_t size, void *userdata) {
+        ChildRunSync *s = userdata;
+
+        s->r = r;
+        /* The output may hold NUL bytes of its own (records): copied whole. */
+        if (r >= 0 && (s->out = malloc(size + 1)))
+                memcpy(s->out, out, size + 1);
+        else if (r >= 0)
+                s->r = -ENOMEM;
+        s->size = size;
+        (void) sd_event_exit(s->event, 0);
+}
+
+int child_run(uint64_t timeout_usec, int (*f)(int out_fd, void *userdata), void *f_userdata, size_t max_out,
+              char **ret_out, size_t *ret_size) {
+        _cleanup_(sd_event_unrefp) sd_event *e = NULL;
+        ChildRun *c = NULL;
+        ChildRunSync s = {};
+        int r;
+
+        r = sd_event_new(&e);
+        if (r < 0)
+                return r;
+        s.event = e;
+        r = child_run_async(e, timeout_usec, f, f_userdata, max_out, on_child_run_sync, &s, &c);
+        if (r >= 0)
+                r = sd_event_loop(e);
+        child_run_free(c);
+        if (r >= 0)
+                r = s.r;
+        if (r < 0) {
+                free(s.out);
+                return r;
+        }
+        if (ret_out)
+                *ret_out = s.out;
+        else
+                free(s.out);
+        if (ret_size)
+                *ret_size = s.size;
+        return 0;
 }

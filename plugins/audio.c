@@ -73,7 +73,9 @@ static void kept_release_all(void) {
         n_kept = 0;
 }
 
-typedef struct Audio {
+typedef struct Audio Audio;
+
+struct Audio {
         Step *step;
         UserIdentity user;
         AudioCard *cards;
@@ -85,11 +87,19 @@ typedef struct Audio {
         Reservation **pending;          /* reservations in flight */
         size_t n_pending, n_waiting;
         UnitJob *job;
+        sd_bus *bus;                    /* the user's bus, for the unit queries and jobs */
+        UserBusOpen *open;              /* a connection being made, by a child as the user */
+        int (*then)(Audio *a, sd_bus *bus);     /* what the connection is for (takes it) */
+        int (*connect_failed)(Audio *a, int r);
+        UnitQuery *query;
+        size_t next_query, next_card;
+        AudioRelease release;
+        bool fell_back;                 /* a reservation failed: the units are stopped instead */
         PwWatch *pw;
         SndWatch *snd;
         sd_event_source *timer;
         uint64_t timeout_usec;
-} Audio;
+};
 
 static void audio_free(void *p) {
         Audio *a = p;
@@ -100,6 +110,9 @@ static void audio_free(void *p) {
                 reservation_free(a->pending[i]);
         free(a->pending);
         unit_job_free(a->job);
+        unit_query_free(a->query);
+        user_bus_open_free(a->open);
+        sd_bus_unref(a->bus);
         pw_watch_free(a->pw);
         snd_watch_free(a->snd);
         sd_event_source_disable_unref(a->timer);
@@ -331,22 +344,53 @@ static void on_unit_job(UnitJob *j, int r, const char *message, void *userdata) 
                 audio_done(a, r);
 }
 
+/* The connections to the user's bus are made by a child as the user (session/user.h),
+ * awaited on the loop: then() gets the connection, attached to the loop. */
+static void on_bus_open(UserBusOpen *o, int r, sd_bus *bus, void *userdata) {
+        Audio *a = userdata;
+
+        a->open = user_bus_open_free(o);
+        if (r >= 0)
+                r = sd_bus_attach_event(bus, step_event(a->step), SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0) {
+                sd_bus_unref(bus);
+                r = a->connect_failed(a, r);
+        } else
+                r = a->then(a, bus);
+        if (r != STEP_PENDING)
+                audio_done(a, r);
+}
+
+static int open_bus(Audio *a, int (*then)(Audio *a, sd_bus *bus), int (*connect_failed)(Audio *a, int r)) {
+        int r;
+
+        a->then = then;
+        a->connect_failed = connect_failed;
+        r = user_bus_open_async(&a->user, step_event(a->step), on_bus_open, a, &a->open);
+        return r < 0 ? connect_failed(a, r) : STEP_PENDING;
+}
+
+static int units_connect_failed(Audio *a, int r) {
+        return log_error_errno(r, "Failed to connect to %s's session bus: %m", a->user.name);
+}
+
+static int next_unit_on_bus(Audio *a, sd_bus *bus) {
+        a->bus = bus;
+        return next_unit(a);
+}
+
 static int next_unit(Audio *a) {
-        _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
         const char *method = a->to_guest ? "StopUnit" : "StartUnit";
         const char *unit;
         int r;
 
         if (!a->units || !a->units[a->next_unit])
                 return start_wait(a, a->to_guest ? DEADLINE_HOLDERS : DEADLINE_PROBE);
+        if (!a->bus)
+                return open_bus(a, next_unit_on_bus, units_connect_failed);
         unit = a->units[a->next_unit++];
-        r = user_bus_open(&a->user, &bus);
-        if (r >= 0)
-                r = sd_bus_attach_event(bus, step_event(a->step), SD_EVENT_PRIORITY_NORMAL);
-        if (r < 0)
-                return log_error_errno(r, "Failed to connect to %s's session bus: %m", a->user.name);
         log_info("%s %s of %s.", a->to_guest ? "Stopping" : "Starting", unit, a->user.name);
-        r = unit_job_run(bus, step_event(a->step), method, unit, step_deadline_usec(a->step, DEADLINE_UNIT),
+        r = unit_job_run(a->bus, step_event(a->step), method, unit, step_deadline_usec(a->step, DEADLINE_UNIT),
                          on_unit_job, a, &a->job);
         if (r < 0)
                 return log_error_errno(r, "Failed to %s %s of %s: %m", unit_job_verb(method), unit,
@@ -365,6 +409,7 @@ static void on_reserved(Reservation *rv, int r, const char *message, void *userd
                         if (a->pending[i] == rv)
                                 a->pending[i] = reservation_free(rv);
                 a->n_waiting = 0;
+                a->fell_back = true;
                 r = next_unit(a);
                 if (r != STEP_PENDING)
                         audio_done(a, r);
@@ -372,7 +417,7 @@ static void on_reserved(Reservation *rv, int r, const char *message, void *userd
         }
         log_info("Took org.freedesktop.ReserveDevice1.%s from %s's PipeWire.", reservation_device(rv),
                  a->user.name);
-        if (--a->n_waiting > 0)
+        if (a->fell_back || --a->n_waiting > 0)
                 return;
         step_crash_point(a->step, "reserved, before the holders are checked");
         r = start_wait(a, DEADLINE_HOLDERS);
@@ -380,62 +425,103 @@ static void on_reserved(Reservation *rv, int r, const char *message, void *userd
                 audio_done(a, r);
 }
 
-static int reserve_all(Audio *a) {
+static int reserve_connect_failed(Audio *a, int r) {
+        log_warning_errno(r, "Failed to connect to %s's session bus (%m): stopping the PipeWire units instead.",
+                          a->user.name);
+        a->n_waiting = 0;
+        a->fell_back = true;
+        return next_unit(a);
+}
+
+/* Each reservation holds its name on a connection of its own (closing it releases the name):
+ * one connection per card, each made when the one before is. */
+static int reserve_on_bus(Audio *a, sd_bus *bus) {
+        _cleanup_free_ char *device = NULL;
+        Reservation **rv;
         int r;
 
-        for (size_t i = 0; i < a->n_cards; i++) {
-                _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
-                _cleanup_free_ char *device = NULL;
-                Reservation **rv;
-
-                r = audio_reserve_device_name(a->cards[i].index, &device);
-                if (r < 0)
-                        return log_error_errno(r, "Out of memory.");
-                r = user_bus_open(&a->user, &bus);
-                if (r >= 0)
-                        r = sd_bus_attach_event(bus, step_event(a->step), SD_EVENT_PRIORITY_NORMAL);
-                if (r < 0) {
-                        log_warning_errno(r, "Failed to connect to %s's session bus (%m): stopping the "
-                                          "PipeWire units instead.", a->user.name);
-                        return next_unit(a);
-                }
-                rv = array_append(&a->pending, &a->n_pending, sizeof(Reservation *));
-                if (!rv)
-                        return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
-                r = reservation_new(TAKE_PTR(bus), device, step_deadline_usec(a->step, DEADLINE_UNIT), on_reserved, a,
-                                    rv);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to request org.freedesktop.ReserveDevice1.%s: %m",
-                                               device);
-                a->n_waiting++;
+        if (a->fell_back) {
+                sd_bus_unref(bus);
+                return STEP_PENDING;
         }
+        r = audio_reserve_device_name(a->cards[a->next_card++].index, &device);
+        if (r < 0) {
+                sd_bus_unref(bus);
+                return log_error_errno(r, "Out of memory.");
+        }
+        rv = array_append(&a->pending, &a->n_pending, sizeof(Reservation *));
+        if (!rv) {
+                sd_bus_unref(bus);
+                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+        }
+        r = reservation_new(bus, device, step_deadline_usec(a->step, DEADLINE_UNIT), on_reserved, a, rv);
+        if (r < 0)
+                return log_error_errno(r, "Failed to request org.freedesktop.ReserveDevice1.%s: %m", device);
+        if (a->next_card < a->n_cards)
+                return open_bus(a, reserve_on_bus, reserve_connect_failed);
         return STEP_PENDING;
 }
 
-/* Which of the PipeWire units are running: asked once, before anything changes. */
-static int active_units(const UserIdentity *u, uint64_t timeout_usec, char ***ret) {
-        _cleanup_strv_free_ char **l = NULL;
+static int reserve_all(Audio *a) {
+        if (a->n_cards == 0)
+                return start_wait(a, DEADLINE_HOLDERS);
+        a->n_waiting = a->n_cards;
+        return open_bus(a, reserve_on_bus, reserve_connect_failed);
+}
+
+/* --- Which of the PipeWire units are running: asked once, before anything changes --- */
+
+static int record(Audio *a, AudioRelease release);
+
+static int units_known(Audio *a) {
         int r;
 
-        for (const char *const *unit = pipewire_units; *unit; unit++) {
-                _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
-                _cleanup_(unit_info_done) UnitInfo info = {};
-                _cleanup_free_ char *message = NULL;
+        r = record(a, a->release);
+        if (r < 0)
+                return log_error_errno(r, "Failed to record the audio state: %m");
+        if (a->release == AUDIO_RELEASE_STOP_UNITS)
+                return next_unit(a);
+        return reserve_all(a);
+}
 
-                r = user_bus_open(u, &bus);
-                if (r < 0)
-                        return r;
-                r = unit_info_get(bus, *unit, timeout_usec, &info, &message);
-                if (r < 0)
-                        return log_error_errno(r, "%s", strna(message));
-                if (unit_info_exists(&info) && unit_active_state_is_up(info.active_state)) {
-                        r = strv_extend(&l, *unit);
-                        if (r < 0)
-                                return r;
-                }
-        }
-        *ret = TAKE_PTR(l);
-        return 0;
+static int query_next(Audio *a);
+
+static void on_unit_info(UnitQuery *q, int r, UnitInfo *info, const char *message, void *userdata) {
+        Audio *a = userdata;
+        const char *unit = pipewire_units[a->next_query++];
+
+        a->query = unit_query_free(q);
+        if (r < 0)
+                r = log_error_errno(r, "Failed to ask %s's systemd manager about PipeWire: %s", a->user.name,
+                                    message);
+        else if (unit_info_exists(info) && unit_active_state_is_up(info->active_state) &&
+                 strv_extend(&a->units, unit) < 0)
+                r = log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+        else
+                r = query_next(a);
+        if (r != STEP_PENDING)
+                audio_done(a, r);
+}
+
+static int query_next(Audio *a) {
+        const char *unit = pipewire_units[a->next_query];
+        int r;
+
+        if (!unit)
+                return units_known(a);
+        r = unit_query_new(a->bus, unit, step_deadline_usec(a->step, DEADLINE_UNIT), on_unit_info, a, &a->query);
+        if (r < 0)
+                return log_error_errno(r, "Failed to ask %s's systemd manager about %s: %m", a->user.name, unit);
+        return STEP_PENDING;
+}
+
+static int query_on_bus(Audio *a, sd_bus *bus) {
+        a->bus = bus;
+        return query_next(a);
+}
+
+static int query_connect_failed(Audio *a, int r) {
+        return log_error_errno(r, "Failed to ask %s's systemd manager about PipeWire: %m", a->user.name);
 }
 
 static int audio_new(Step *s, bool to_guest, Audio **ret) {
@@ -499,16 +585,8 @@ static int audio_to_guest(Step *s) {
         if (r < 0)
                 return log_error_errno(r, "Failed to find whose PipeWire holds the GPU's sound card (set "
                                        "[audio] user): %m");
-        r = active_units(&a->user, step_deadline_usec(s, DEADLINE_UNIT), &a->units);
-        if (r < 0)
-                return log_error_errno(r, "Failed to ask %s's systemd manager about PipeWire: %m", a->user.name);
-        r = record(a, release);
-        if (r < 0)
-                return log_error_errno(r, "Failed to record the audio state: %m");
-
-        if (release == AUDIO_RELEASE_STOP_UNITS)
-                return next_unit(a);
-        return reserve_all(a);
+        a->release = release;
+        return open_bus(a, query_on_bus, query_connect_failed);
 }
 
 /* --- to_host --- */

@@ -34,8 +34,11 @@
  * command the script runs.
  *
  * observe() asks the user's bus and reads their .desktop files in a child that dropped to the
- * user for good, blocking within the configured "unit" deadline in all (the child is killed
- * then). Nothing to
+ * user for good, within the configured "unit" deadline in all (the child is killed then); it
+ * waits for that child, and runs off the daemon's loop (the engine observes in a worker).
+ * to_guest reads again, awaiting the child on the loop, within what is left of the same
+ * deadline; every other wait of the stage (the connection, the logout, the relaunch files) is
+ * awaited on the loop too: the loop that routes keyboard and mouse never waits. Nothing to
  * do, with the reason as the plan line, with [session] logout = no, when nobody is logged in
  * to a desktop on seat0 (and [session] user names nobody), when the user has no session bus,
  * or when no GNOME session manager is on it.
@@ -69,6 +72,9 @@ typedef struct Session {
         sd_bus *bus;
         sd_bus_slot *name_match, *systemd_match, *disconnected_match, *running_match, *running_call;
         sd_bus_slot *subscribe, *logout, *check;
+        DesktopRead *read;              /* the look at the session, in a child */
+        UserBusOpen *open;              /* the connection of the logout, made by a child */
+        ChildRun *relaunch;             /* the relaunch files, written by a child */
         sd_event_source *timer;
         uint64_t timeout_usec;
         unsigned logout_mode;
@@ -91,6 +97,9 @@ static void session_free(void *p) {
         sd_bus_slot_unref(se->subscribe);
         sd_bus_slot_unref(se->logout);
         sd_bus_slot_unref(se->check);
+        desktop_read_free(se->read);
+        user_bus_open_free(se->open);
+        child_run_free(se->relaunch);
         /* Possibly from inside one of this bus's callbacks: unref only, no close. */
         sd_bus_unref(se->bus);
         sd_event_source_disable_unref(se->timer);
@@ -140,9 +149,9 @@ static int find_user(UserIdentity *ret, char **ret_why) {
         return user_identity_from_uid(uid, ret);
 }
 
-/* 1 when a GNOME session runs for the user (u and d filled); 0 with *ret_why saying why there
- * is nothing to do; a negative errno with *ret_message saying what failed. */
-static int look(UserIdentity *u, DesktopSession *d, char **ret_why, char **ret_message) {
+/* 1 when there is a user whose session to look at (u filled); 0 with *ret_why saying why
+ * there is nothing to do; a negative errno with *ret_message saying what failed. */
+static int look_who(UserIdentity *u, char **ret_why, char **ret_message) {
         int r;
 
         if (!config_get()->session_logout) {
@@ -157,17 +166,21 @@ static int look(UserIdentity *u, DesktopSession *d, char **ret_why, char **ret_m
         if (r < 0)
                 return asprintf(ret_message, "Failed to find the desktop session's user: %s", strerror(-r)) < 0 ?
                         -ENOMEM : r;
-        if (*ret_why)
-                return 0;
+        return *ret_why ? 0 : 1;
+}
 
-        r = desktop_session_read(u, unit_deadline_usec(), d, ret_message);
-        if ((r == -ENOENT || r == -ECONNREFUSED) && !*ret_message) {
+/* What the read of u's session (r, d, message: desktop_session_read()) means: 1 when a GNOME
+ * session runs, 0 with *ret_why, or a negative errno with *ret_message. Takes message. */
+static int look_judge(const UserIdentity *u, int r, const DesktopSession *d, char *message, char **ret_why,
+                      char **ret_message) {
+        *ret_message = message;
+        if ((r == -ENOENT || r == -ECONNREFUSED) && !message) {
                 if (asprintf(ret_why, "%s has no session bus (%s/bus): no session to save", u->name,
                              u->runtime_dir) < 0)
                         return -ENOMEM;
                 return 0;
         }
-        if (r < 0 && !*ret_message)
+        if (r < 0 && !message)
                 return asprintf(ret_message, "Failed to connect to %s's session bus: %s", u->name, strerror(-r)) < 0 ?
                         -ENOMEM : r;
         if (r < 0)
@@ -179,6 +192,19 @@ static int look(UserIdentity *u, DesktopSession *d, char **ret_why, char **ret_m
                 return 0;
         }
         return 1;
+}
+
+/* The same, waited for: for observe(), which runs off the engine's loop (the CLI's plan, or
+ * the engine's observation worker). */
+static int look(UserIdentity *u, DesktopSession *d, char **ret_why, char **ret_message) {
+        char *message = NULL;
+        int r;
+
+        r = look_who(u, ret_why, ret_message);
+        if (r <= 0)
+                return r;
+        r = desktop_session_read(u, unit_deadline_usec(), d, &message);
+        return look_judge(u, r, d, message, ret_why, ret_message);
 }
 
 /* --- observe --- */
@@ -268,20 +294,39 @@ static void session_done(Session *se, int r) {
         step_finish(se->step, r);       /* frees se */
 }
 
-static int write_relaunch(const UserIdentity *u, const char *script, const char *autostart, char * const *ids,
-                          char * const *execs) {
+static void on_relaunch_written(ChildRun *c, int r, const char *out, size_t size, void *userdata) {
+        Session *se = userdata;
+        const char *autostart = se->desktop.autostart_path;
+
+        se->relaunch = child_run_free(c);
+        if (r < 0)
+                r = log_error_errno(r, "Failed to write %s's relaunch entry %s: %m", se->user.name, autostart);
+        else if (out[0] == DESKTOP_RELAUNCH_IN_PLACE)
+                log_info("%s is in place: %s's apps come back at their next login.", autostart, se->user.name);
+        else if (out[0] == DESKTOP_RELAUNCH_SESSION_RUNS)
+                log_info("The GNOME session of %s runs: nothing to relaunch.", se->user.name);
+        else if (out[0] == DESKTOP_RELAUNCH_WRITTEN)
+                log_info("Wrote %s: it relaunches %zu app(s) at %s's next login.", autostart,
+                         strv_length(se->desktop.ids), se->user.name);
+        else
+                r = log_error_errno(SYNTHETIC_ERRNO(ENOENT), "The relaunch entry %s is not there after it was "
+                                    "written: %m", autostart);
+        session_done(se, r);
+}
+
+/* Writes the relaunch files as the user (with ensure, only when the entry is missing and the
+ * session does not run), in a child awaited on the loop; the step ends when it is done. */
+static int write_relaunch(Session *se, bool ensure) {
+        const DesktopSession *d = &se->desktop;
         int r;
 
-        r = desktop_session_write_relaunch(u, script, autostart, ids, execs);
+        r = desktop_session_relaunch_async(&se->user, step_event(se->step), ensure, d->script_path,
+                                           d->autostart_path, d->ids, d->execs, on_relaunch_written, se,
+                                           &se->relaunch);
         if (r < 0)
-                return log_error_errno(r, "Failed to write %s's relaunch entry %s: %m", u->name, autostart);
-        /* Observe what was written, as the user would find it. */
-        r = desktop_session_file_exists(u, autostart);
-        if (r <= 0)
-                return log_error_errno(r < 0 ? r : SYNTHETIC_ERRNO(ENOENT), "The relaunch entry %s is not "
-                                       "there after it was written: %m", autostart);
-        log_info("Wrote %s: it relaunches %zu app(s) at %s's next login.", autostart, strv_length(ids), u->name);
-        return 0;
+                return log_error_errno(r, "Failed to write %s's relaunch entry %s: %m", se->user.name,
+                                       d->autostart_path);
+        return STEP_PENDING;
 }
 
 static void session_ended(Session *se) {
@@ -290,9 +335,9 @@ static void session_ended(Session *se) {
         log_info("The GNOME session of %s has ended.", se->user.name);
         step_crash_point(se->step, "session ended, before the relaunch entry is written");
         if (se->save && !STRV_EMPTY(se->desktop.ids))
-                r = write_relaunch(&se->user, se->desktop.script_path, se->desktop.autostart_path,
-                                   se->desktop.ids, se->desktop.execs);
-        session_done(se, r);
+                r = write_relaunch(se, false);
+        if (r != STEP_PENDING)
+                session_done(se, r);
 }
 
 static void check(Session *se);
@@ -502,13 +547,11 @@ static int send_logout(Session *se) {
                                         se->logout_mode);
 }
 
-static int logout(Session *se, unsigned mode) {
+static int send_logout_watched(Session *se, unsigned mode) {
         Step *s = se->step;
         int r;
 
-        r = user_bus_open(&se->user, &se->bus);
-        if (r >= 0)
-                r = sd_bus_attach_event(se->bus, step_event(s), SD_EVENT_PRIORITY_NORMAL);
+        r = sd_bus_attach_event(se->bus, step_event(s), SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
                 return log_error_errno(r, "Failed to connect to %s's session bus: %m", se->user.name);
         /* The matches are in place before the logout goes out: the bus handles our messages in order. */
@@ -543,6 +586,30 @@ static int logout(Session *se, unsigned mode) {
         return STEP_PENDING;
 }
 
+static void on_bus_open(UserBusOpen *o, int r, sd_bus *bus, void *userdata) {
+        Session *se = userdata;
+
+        se->open = user_bus_open_free(o);
+        se->bus = bus;
+        if (r < 0)
+                r = log_error_errno(r, "Failed to connect to %s's session bus: %m", se->user.name);
+        else
+                r = send_logout_watched(se, se->logout_mode);
+        if (r != STEP_PENDING)
+                session_done(se, r);
+}
+
+/* The connection to the user's bus is made by a child as the user, awaited on the loop. */
+static int logout(Session *se, unsigned mode) {
+        int r;
+
+        se->logout_mode = mode;
+        r = user_bus_open_async(&se->user, step_event(se->step), on_bus_open, se, &se->open);
+        if (r < 0)
+                return log_error_errno(r, "Failed to connect to %s's session bus: %m", se->user.name);
+        return STEP_PENDING;
+}
+
 /* --- to_guest --- */
 
 static int record(Session *se) {
@@ -571,22 +638,14 @@ static int record(Session *se) {
         return r;
 }
 
-static int session_to_guest(Step *s) {
-        _cleanup_free_ char *why = NULL, *message = NULL;
+static int go_on(Session *se, int r, char *why, char *message) {
+        _cleanup_free_ char *w = why, *m = message;
         bool force = config_get()->force_logout;
-        Session *se = NULL;
-        int r;
 
-        if (!streq(step_root(s), "/"))
-                return 0;
-        r = session_new(s, &se);
         if (r < 0)
-                return r;
-        r = look(&se->user, &se->desktop, &why, &message);
-        if (r < 0)
-                return log_error_errno(r, "%s", message ?: "Failed to look at the desktop session: %m");
+                return log_error_errno(r, "%s", m ?: "Failed to look at the desktop session: %m");
         if (r == 0) {
-                log_info("Not logging anybody out: %s.", why);
+                log_info("Not logging anybody out: %s.", w);
                 return 0;
         }
         if (se->desktop.inhibitors && !force)
@@ -604,27 +663,49 @@ static int session_to_guest(Step *s) {
         return logout(se, se->desktop.inhibitors ? GNOME_LOGOUT_FORCE : GNOME_LOGOUT_NO_CONFIRMATION);
 }
 
-/* --- to_host --- */
+static void on_session_read(DesktopRead *dr, int r, DesktopSession *d, const char *message, void *userdata) {
+        Session *se = userdata;
+        char *why = NULL, *m = NULL;
 
-static int session_running(const UserIdentity *u) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        bool present;
-        int r;
-
-        r = user_bus_open(u, &bus);
-        if (r == -ENOENT || r == -ECONNREFUSED)
-                return 0;
-        if (r >= 0)
-                r = sd_bus_set_method_call_timeout(bus, unit_deadline_usec());
-        if (r >= 0)
-                r = desktop_session_present(bus, &present);
-        return r < 0 ? r : present;
+        se->read = desktop_read_free(dr);
+        if (d)
+                se->desktop = TAKE_STRUCT(*d);
+        if (message && !(m = strdup(message)))
+                r = -ENOMEM;
+        r = look_judge(&se->user, r, &se->desktop, m, &why, &m);
+        r = go_on(se, r, why, m);
+        if (r != STEP_PENDING)
+                session_done(se, r);
 }
 
+static int session_to_guest(Step *s) {
+        char *why = NULL, *message = NULL;
+        Session *se = NULL;
+        int r;
+
+        if (!streq(step_root(s), "/"))
+                return 0;
+        r = session_new(s, &se);
+        if (r < 0)
+                return r;
+        r = look_who(&se->user, &why, &message);
+        if (r <= 0)
+                return go_on(se, r, why, message);
+        /* The look at the session shares the stage's one "unit" deadline with the engine's
+         * observation of it: a session bus that never answers costs that deadline once. */
+        r = desktop_session_read_async(&se->user, step_event(s), step_time_left_usec(s, DEADLINE_UNIT),
+                                       unit_deadline_usec(), on_session_read, se, &se->read);
+        if (r < 0)
+                return log_error_errno(r, "Failed to look at the desktop session of %s: %m", se->user.name);
+        return STEP_PENDING;
+}
+
+/* --- to_host --- */
+
 static int session_to_host(Step *s) {
-        _cleanup_(user_identity_done) UserIdentity u = {};
-        _cleanup_strv_free_ char **ids = NULL, **execs = NULL;
         const char *user = step_get(s, "user"), *autostart = step_get(s, "autostart"), *script = step_get(s, "script");
+        Session *se = NULL;
+        DesktopSession *d;
         int r;
 
         if (!streq(step_root(s), "/"))
@@ -635,6 +716,10 @@ static int session_to_host(Step *s) {
         }
         if (!user)
                 return log_error_errno(SYNTHETIC_ERRNO(EBADMSG), "The session record names no user.");
+        r = session_new(s, &se);
+        if (r < 0)
+                return r;
+        d = &se->desktop;
         for (size_t i = 0;; i++) {
                 char key[32];
                 const char *id, *exec;
@@ -645,19 +730,19 @@ static int session_to_host(Step *s) {
                 exec = step_get(s, key);
                 if (!id || !exec)
                         break;
-                if (strv_extend(&ids, id) < 0 || strv_extend(&execs, exec) < 0)
+                if (strv_extend(&d->ids, id) < 0 || strv_extend(&d->execs, exec) < 0)
                         return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
         }
-        if (!streq_ptr(step_get(s, "save"), "1") || STRV_EMPTY(ids) || !autostart || !script) {
+        if (!streq_ptr(step_get(s, "save"), "1") || STRV_EMPTY(d->ids) || !autostart || !script) {
                 log_info("No app of %s to relaunch.", user);
                 return 0;
         }
 
-        r = user_identity_from_name(user, &u);
+        r = user_identity_from_name(user, &se->user);
         if (r < 0)
                 return log_error_errno(r, "Failed to look up user %s: %m", user);
         /* Row 9 of issue 19: only what the machine confirms; writes go as the user anyway. */
-        r = session_record_valid(u.uid, u.home, autostart, script);
+        r = session_record_valid(se->user.uid, se->user.home, autostart, script);
         if (r < 0)
                 return log_error_errno(r, "Out of memory.");
         if (r == 0) {
@@ -666,19 +751,13 @@ static int session_to_host(Step *s) {
                             "that user's home, not writing them.", user, autostart, script);
                 return 0;
         }
-        r = desktop_session_file_exists(&u, autostart);
-        if (r > 0) {
-                log_info("%s is in place: %s's apps come back at their next login.", autostart, user);
-                return 0;
-        }
-        r = session_running(&u);
-        if (r < 0)
-                return log_error_errno(r, "Failed to ask %s's session bus whether their session runs: %m", user);
-        if (r > 0) {
-                log_info("The GNOME session of %s runs: nothing to relaunch.", user);
-                return 0;
-        }
-        return write_relaunch(&u, script, autostart, ids, execs);
+        d->autostart_path = strdup(autostart);
+        d->script_path = strdup(script);
+        if (!d->autostart_path || !d->script_path)
+                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+        /* The entry is written again when it is missing and the session does not run (it ran on:
+         * the logout never happened, nothing to relaunch). */
+        return write_relaunch(se, true);
 }
 
 const Stage stage_session = {

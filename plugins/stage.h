@@ -16,6 +16,9 @@
  *
  * - observe() is read-only. It tells where the thing is now and, for `baton
  *   plan`, what to_guest() would do on this machine and why (one line each).
+ *   It may wait (on systemd, on the user's session bus), within the "unit"
+ *   deadline: the engine runs it in a worker process, off its loop, and awaits
+ *   the answer on the loop (supervisor/engine.c, stage_observe()).
  *
  * - to_guest() first records what it found (original drivers, bound consoles,
  *   loaded modules, ...) with step_record() and makes it durable with
@@ -34,7 +37,9 @@
  *   (after logging, once, an error that names what failed: device, driver,
  *   unit, pid and comm of a holder), or STEP_PENDING when they have set up
  *   event sources on step_event() and will call step_finish() later. Every
- *   wait has a deadline. Nothing sleeps.
+ *   wait has a deadline. Nothing sleeps, and nothing waits on the loop: a D-Bus
+ *   call is sd_bus_call_async(), a child (user_child_async(), child_run_async())
+ *   is awaited through its pidfd and pipe.
  */
 
 #define STEP_PENDING 1
@@ -95,6 +100,10 @@ sd_event *step_event(Step *s);
 /* How long a wait of kind k may take, in microseconds: the deadline in force
  * (--deadline over [deadlines] over the default); never 0. */
 uint64_t step_deadline_usec(Step *s, DeadlineKind k);
+
+/* What is left of that deadline since the stage began (its observation included): for a
+ * step whose waits share one deadline with the observation before it. At least 1. */
+uint64_t step_time_left_usec(Step *s, DeadlineKind k);
 
 /* Record a fact about the host position (key: [a-zA-Z0-9_.:-]+, value: any
  * string without a newline). Only before step_commit(). */

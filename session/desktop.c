@@ -350,14 +350,12 @@ static int parse_answer(const char *text, size_t size, DesktopSession *d, int *r
         return r;
 }
 
-int desktop_session_read(const UserIdentity *u, uint64_t timeout_usec, DesktopSession *ret, char **ret_message) {
+/* What the child of a read answered (r, text, size as the child runner gives them). */
+static int read_result(const UserIdentity *u, uint64_t timeout_usec, int r, const char *text, size_t size,
+                       DesktopSession *ret, char **ret_message) {
         _cleanup_(desktop_session_done) DesktopSession d = {};
-        _cleanup_free_ char *text = NULL;
-        ReadArgs a = { .user = u, .timeout_usec = timeout_usec };
-        size_t size;
-        int r, result;
+        int result;
 
-        r = user_run_child(u, timeout_usec, read_child, &a, SESSION_ANSWER_MAX, &text, &size);
         if (r == -ETIMEDOUT) {
                 if (ret_message)
                         (void) asprintf(ret_message, "%s's session bus and .desktop files did not answer within "
@@ -378,6 +376,66 @@ int desktop_session_read(const UserIdentity *u, uint64_t timeout_usec, DesktopSe
         if (result < 0)
                 return result;
         *ret = TAKE_STRUCT(d);
+        return 0;
+}
+
+int desktop_session_read(const UserIdentity *u, uint64_t timeout_usec, DesktopSession *ret, char **ret_message) {
+        _cleanup_free_ char *text = NULL;
+        ReadArgs a = { .user = u, .timeout_usec = timeout_usec };
+        size_t size = 0;
+        int r;
+
+        r = user_run_child(u, timeout_usec, read_child, &a, SESSION_ANSWER_MAX, &text, &size);
+        return read_result(u, timeout_usec, r, text, size, ret, ret_message);
+}
+
+struct DesktopRead {
+        UserIdentity user;
+        uint64_t deadline_usec;
+        ChildRun *child;
+        desktop_read_done_t done;
+        void *userdata;
+};
+
+DesktopRead *desktop_read_free(DesktopRead *dr) {
+        if (!dr)
+                return NULL;
+        child_run_free(dr->child);
+        user_identity_done(&dr->user);
+        return mfree(dr);
+}
+
+static void on_read(ChildRun *c, int r, const char *text, size_t size, void *userdata) {
+        _cleanup_(desktop_session_done) DesktopSession d = {};
+        _cleanup_free_ char *message = NULL;
+        DesktopRead *dr = userdata;
+
+        dr->child = child_run_free(c);
+        r = read_result(&dr->user, dr->deadline_usec, r, text, size, &d, &message);
+        dr->done(dr, r, r >= 0 ? &d : NULL, message, dr->userdata);  /* may free dr */
+}
+
+int desktop_session_read_async(const UserIdentity *u, sd_event *e, uint64_t timeout_usec, uint64_t deadline_usec,
+                               desktop_read_done_t done, void *userdata, DesktopRead **ret) {
+        DesktopRead *dr = calloc(1, sizeof(DesktopRead));
+        ReadArgs a = { .user = u, .timeout_usec = timeout_usec };
+        int r;
+
+        if (!dr)
+                return -ENOMEM;
+        *dr = (DesktopRead) { .user.uid = u->uid, .deadline_usec = deadline_usec, .done = done,
+                              .userdata = userdata };
+        dr->user.name = strdup(u->name);
+        if (!dr->user.name) {
+                desktop_read_free(dr);
+                return -ENOMEM;
+        }
+        r = user_child_async(u, e, timeout_usec, read_child, &a, SESSION_ANSWER_MAX, on_read, dr, &dr->child);
+        if (r < 0) {
+                desktop_read_free(dr);
+                return r;
+        }
+        *ret = dr;
         return 0;
 }
 
@@ -441,31 +499,71 @@ static int write_relaunch(void *userdata) {
         return r;
 }
 
-static int write_relaunch_child(int out_fd, void *userdata) {
-        return write_relaunch(userdata);
-}
-
-int desktop_session_write_relaunch(const UserIdentity *u, const char *script_path, const char *autostart_path,
-                                   char * const *ids, char * const *execs) {
-        Relaunch rl = { script_path, autostart_path, ids, execs };
-
-        return user_run_child(u, SESSION_FILES_TIMEOUT_USEC, write_relaunch_child, &rl, 0, NULL, NULL);
-}
-
-static int file_exists(int out_fd, void *userdata) {
-        struct stat st;
-
-        if (lstat(userdata, &st) >= 0)
-                return write(out_fd, "1", 1) == 1 ? 0 : -EIO;
-        return errno == ENOENT ? 0 : -errno;
-}
-
-int desktop_session_file_exists(const UserIdentity *u, const char *path) {
-        _cleanup_free_ char *out = NULL;
+/* Whether GNOME's session manager of the user is on their bus: in the child, as the user. */
+static int session_present(const char *runtime_dir, bool *ret) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_free_ char *address = NULL;
         int r;
 
-        r = user_run_child(u, SESSION_FILES_TIMEOUT_USEC, file_exists, (void *) path, 1, &out, NULL);
+        if (asprintf(&address, "unix:path=%s/bus", runtime_dir) < 0)
+                return -ENOMEM;
+        r = sd_bus_new(&bus);
+        if (r >= 0)
+                r = sd_bus_set_address(bus, address);
+        if (r >= 0)
+                r = sd_bus_set_bus_client(bus, true);
+        if (r >= 0)
+                r = sd_bus_start(bus);
+        if (r == -ENOENT || r == -ECONNREFUSED) {
+                *ret = false;
+                return 0;
+        }
         if (r < 0)
                 return r;
-        return streq(out, "1");
+        r = name_has_owner(bus, ret, NULL);
+        return r == -ENOENT || r == -ECONNREFUSED ? (*ret = false, 0) : r;
+}
+
+typedef struct RelaunchArgs {
+        Relaunch files;
+        const char *runtime_dir;
+        bool ensure;
+} RelaunchArgs;
+
+/* In the child, as the user: one letter of DesktopRelaunchOutcome to out_fd. */
+static int relaunch_child(int out_fd, void *userdata) {
+        const RelaunchArgs *a = userdata;
+        struct stat st;
+        bool present;
+        char outcome;
+        int r;
+
+        if (a->ensure && lstat(a->files.autostart_path, &st) >= 0)
+                outcome = DESKTOP_RELAUNCH_IN_PLACE;
+        else if (a->ensure && errno != ENOENT)
+                return -errno;
+        else {
+                r = a->ensure ? session_present(a->runtime_dir, &present) : (present = false, 0);
+                if (r < 0)
+                        return r;
+                if (present)
+                        outcome = DESKTOP_RELAUNCH_SESSION_RUNS;
+                else {
+                        r = write_relaunch((void *) &a->files);
+                        if (r < 0)
+                                return r;
+                        /* Observe what was written, as the user would find it. */
+                        outcome = lstat(a->files.autostart_path, &st) >= 0 ? DESKTOP_RELAUNCH_WRITTEN :
+                                DESKTOP_RELAUNCH_MISSING;
+                }
+        }
+        return write(out_fd, &outcome, 1) == 1 ? 0 : -EIO;
+}
+
+int desktop_session_relaunch_async(const UserIdentity *u, sd_event *e, bool ensure, const char *script_path,
+                                   const char *autostart_path, char * const *ids, char * const *execs,
+                                   child_run_done_t done, void *userdata, ChildRun **ret) {
+        RelaunchArgs a = { { script_path, autostart_path, ids, execs }, u->runtime_dir, ensure };
+
+        return user_child_async(u, e, SESSION_FILES_TIMEOUT_USEC, relaunch_child, &a, 1, done, userdata, ret);
 }

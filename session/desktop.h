@@ -63,18 +63,39 @@ void desktop_session_done(DesktopSession *d);
  * failed. */
 int desktop_session_read(const UserIdentity *u, uint64_t timeout_usec, DesktopSession *ret, char **ret_message);
 
+/* The same, awaited on e (the loop never waits), within timeout_usec: what is left of a
+ * deadline of deadline_usec, which the message of a timeout names. done() gets 0 and the
+ * session (which it may take from, TAKE_STRUCT), or a negative errno, NULL and the message
+ * naming what failed (NULL when the user has no session bus: -ENOENT or -ECONNREFUSED). The
+ * callback may free dr. */
+typedef struct DesktopRead DesktopRead;
+typedef void (*desktop_read_done_t)(DesktopRead *dr, int r, DesktopSession *d, const char *message,
+                                    void *userdata);
+int desktop_session_read_async(const UserIdentity *u, sd_event *e, uint64_t timeout_usec, uint64_t deadline_usec,
+                               desktop_read_done_t done, void *userdata, DesktopRead **ret);
+/* Stops waiting (the child is killed); done() is not called. NULL is fine. */
+DesktopRead *desktop_read_free(DesktopRead *dr);
+
 /* Whether GNOME's session manager is on the bus (a blocking call). */
 int desktop_session_present(sd_bus *bus, bool *ret);
 
-/* Writes the relaunch script for ids/execs and the autostart entry that runs it, as the user,
- * creating their directories. Each file is written aside and renamed into place. */
-int desktop_session_write_relaunch(const UserIdentity *u, const char *script_path, const char *autostart_path,
-                                   char * const *ids, char * const *execs);
+/* What desktop_session_relaunch_async() did: the one byte of its child's output. */
+typedef enum DesktopRelaunchOutcome {
+        DESKTOP_RELAUNCH_WRITTEN = 'W',         /* written, and there when looked at again */
+        DESKTOP_RELAUNCH_MISSING = 'M',         /* written, but not there when looked at again */
+        DESKTOP_RELAUNCH_IN_PLACE = 'P',        /* ensure: the autostart entry was there already */
+        DESKTOP_RELAUNCH_SESSION_RUNS = 'R',    /* ensure: the user's GNOME session runs */
+} DesktopRelaunchOutcome;
 
 /* Writes text to path aside (path.XXXXXX) and renames it into place, creating the parent
  * directories (0755); a symlink at path is replaced, never followed. Only in a process that runs
  * as the user (user_run_child()). */
 int desktop_write_file(const char *path, const char *text, mode_t mode);
 
-/* 1 when path exists (looked at as the user), 0 when not. */
-int desktop_session_file_exists(const UserIdentity *u, const char *path);
+/* Writes the relaunch script for ids/execs and the autostart entry that runs it, as the user,
+ * creating their directories (each file written aside and renamed into place), in a child
+ * awaited on e within SESSION_FILES_TIMEOUT_USEC. With ensure, only when the entry is missing
+ * and the user's GNOME session does not run. done() gets the outcome as its output. */
+int desktop_session_relaunch_async(const UserIdentity *u, sd_event *e, bool ensure, const char *script_path,
+                                   const char *autostart_path, char * const *ids, char * const *execs,
+                                   child_run_done_t done, void *userdata, ChildRun **ret);

@@ -20,19 +20,8 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-login.h>
 
+#include "child.h"
 #include "user.h"
-
-static uint64_t now_monotonic_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000;
-}
-
-static void safe_close_pair(int fds[2]) {
-        close(fds[0]);
-        close(fds[1]);
-}
 
 void user_identity_done(UserIdentity *u) {
         if (!u)
@@ -185,115 +174,39 @@ int user_run_as(const UserIdentity *u, int (*f)(void *userdata), void *userdata)
         return r;
 }
 
-static void child_run(const UserIdentity *u, int (*f)(int out_fd, void *userdata), void *userdata, int out_fd) {
+typedef struct AsUser {
+        const UserIdentity *user;
+        int (*f)(int out_fd, void *userdata);
+        void *userdata;
+} AsUser;
+
+/* In the child (common/child.h): drops to the user for good, then runs f. */
+static int as_user(int out_fd, void *userdata) {
+        const AsUser *a = userdata;
         int r;
 
-        r = geteuid() == 0 || geteuid() != u->uid ? user_drop_privileges(u) : 0;
+        r = geteuid() == 0 || geteuid() != a->user->uid ? user_drop_privileges(a->user) : 0;
         /* After the drop: a change of credentials clears the parent-death signal. */
         if (r >= 0 && prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
                 r = -errno;
         if (r >= 0)
-                r = f(out_fd, userdata);
-        _exit(r < 0 ? (-r & 0xff) ?: EIO : 0);
-}
-
-/* Reads the child's output until EOF or the deadline: -ETIMEDOUT then, -EFBIG past max. */
-static int user_child_read(int fd, uint64_t deadline_usec, size_t max, char **ret, size_t *ret_size) {
-        _cleanup_free_ char *buf = NULL;
-        size_t n = 0;
-
-        buf = malloc(max + 1);
-        if (!buf)
-                return -ENOMEM;
-        for (;;) {
-                struct pollfd p = { .fd = fd, .events = POLLIN };
-                uint64_t now = now_monotonic_usec();
-                ssize_t k;
-                int r;
-
-                if (now >= deadline_usec)
-                        return -ETIMEDOUT;
-                r = poll(&p, 1, (int) ((deadline_usec - now + 999) / 1000));
-                if (r < 0 && errno == EINTR)
-                        continue;
-                if (r < 0)
-                        return -errno;
-                if (r == 0)
-                        return -ETIMEDOUT;
-                k = read(fd, buf + n, max + 1 - n);
-                if (k < 0 && (errno == EINTR || errno == EAGAIN))
-                        continue;
-                if (k < 0)
-                        return -errno;
-                if (k == 0)
-                        break;
-                n += (size_t) k;
-                if (n > max)
-                        return -EFBIG;
-        }
-        buf[n] = '\0';
-        *ret = TAKE_PTR(buf);
-        if (ret_size)
-                *ret_size = n;
-        return 0;
-}
-
-/* The child's result once it exited, waiting until the deadline: f's negative errno. */
-static int user_child_wait(pid_t pid, uint64_t deadline_usec) {
-        _cleanup_close_ int pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
-        siginfo_t si = {};
-
-        if (pidfd >= 0) {
-                uint64_t now = now_monotonic_usec();
-                struct pollfd p = { .fd = pidfd, .events = POLLIN };
-
-                if (now >= deadline_usec || poll(&p, 1, (int) ((deadline_usec - now + 999) / 1000)) == 0) {
-                        (void) kill(pid, SIGKILL);
-                        (void) waitid(P_PID, (id_t) pid, &si, WEXITED);
-                        return -ETIMEDOUT;
-                }
-        }
-        if (waitid(P_PID, (id_t) pid, &si, WEXITED) < 0)
-                return -errno;
-        if (si.si_code != CLD_EXITED)
-                return -EPROTO;
-        return -si.si_status;
+                r = a->f(out_fd, a->userdata);
+        return r;
 }
 
 int user_run_child(const UserIdentity *u, uint64_t timeout_usec, int (*f)(int out_fd, void *userdata),
                    void *userdata, size_t max_out, char **ret_out, size_t *ret_size) {
-        _cleanup_free_ char *out = NULL;
-        uint64_t deadline = now_monotonic_usec() + timeout_usec;
-        int fds[2], r, k;
-        pid_t pid;
+        AsUser a = { u, f, userdata };
 
-        if (pipe2(fds, O_CLOEXEC) < 0)
-                return -errno;
-        fflush(NULL);
-        pid = fork();
-        if (pid < 0) {
-                r = -errno;
-                safe_close_pair(fds);
-                return r;
-        }
-        if (pid == 0) {
-                close(fds[0]);
-                child_run(u, f, userdata, fds[1]);
-        }
-        close(fds[1]);
-        r = user_child_read(fds[0], deadline, max_out, &out, ret_size);
-        close(fds[0]);
-        if (r < 0) {
-                (void) kill(pid, SIGKILL);
-                (void) waitid(P_PID, (id_t) pid, &(siginfo_t) {}, WEXITED);
-                return r;
-        }
-        k = user_child_wait(pid, deadline);
-        if (k < 0)
-                return k;
-        if (ret_out)
-                *ret_out = TAKE_PTR(out);
-        return 0;
+        return child_run(timeout_usec, as_user, &a, max_out, ret_out, ret_size);
+}
+
+int user_child_async(const UserIdentity *u, sd_event *e, uint64_t timeout_usec, int (*f)(int out_fd, void *userdata),
+                     void *userdata, size_t max_out, child_run_done_t done, void *done_userdata, ChildRun **ret) {
+        /* The fork happens in the call: a on the stack is what the child sees. */
+        AsUser a = { u, f, userdata };
+
+        return child_run_async(e, timeout_usec, as_user, &a, max_out, done, done_userdata, ret);
 }
 
 typedef struct BusConnect {
@@ -311,32 +224,32 @@ static int bus_connect(int out_fd, void *userdata) {
         return 0;
 }
 
-int user_bus_open(const UserIdentity *u, sd_bus **ret) {
+/* The socket to the user's bus, not yet connected. */
+static int bus_socket(const UserIdentity *u, BusConnect *c) {
+        *c = (BusConnect) { .sa.sun_family = AF_UNIX, .fd = -EBADF };
+        if (snprintf(c->sa.sun_path, sizeof(c->sa.sun_path), "%s/bus", u->runtime_dir) >= (int) sizeof(c->sa.sun_path))
+                return -ENAMETOOLONG;
+        if (access(c->sa.sun_path, F_OK) < 0)
+                return -errno;
+        c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (c->fd < 0)
+                return -errno;
+        return 0;
+}
+
+/* Takes fd, connected as the user: the bus client on it, Hello in flight. */
+static int bus_from_fd(int fd, sd_bus **ret) {
         _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
-        _cleanup_close_ int fd = -EBADF;
-        BusConnect c = { .sa.sun_family = AF_UNIX };
+        _cleanup_close_ int owned = fd;
         int r;
 
-        if (snprintf(c.sa.sun_path, sizeof(c.sa.sun_path), "%s/bus", u->runtime_dir) >= (int) sizeof(c.sa.sun_path))
-                return -ENAMETOOLONG;
-        if (access(c.sa.sun_path, F_OK) < 0)
-                return -errno;
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return -errno;
-        c.fd = fd;
-        /* A bus whose listener never accepts (a user's own socket there) costs the deadline. */
-        r = user_run_child(u, USER_CONNECT_TIMEOUT_USEC, bus_connect, &c, 0, NULL, NULL);
-        if (r < 0)
-                return r;
         if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
                 return -errno;
-
         r = sd_bus_new(&bus);
         if (r >= 0)
                 r = sd_bus_set_fd(bus, fd, fd);
         if (r >= 0)
-                TAKE_FD(fd);
+                TAKE_FD(owned);
         if (r >= 0)
                 r = sd_bus_set_bus_client(bus, true);
         if (r >= 0)
@@ -346,5 +259,68 @@ int user_bus_open(const UserIdentity *u, sd_bus **ret) {
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(bus);
+        return 0;
+}
+
+int user_bus_open(const UserIdentity *u, sd_bus **ret) {
+        _cleanup_close_ int fd = -EBADF;
+        BusConnect c;
+        int r;
+
+        r = bus_socket(u, &c);
+        fd = c.fd;
+        if (r < 0)
+                return r;
+        /* A bus whose listener never accepts (a user's own socket there) costs the deadline. */
+        r = user_run_child(u, USER_CONNECT_TIMEOUT_USEC, bus_connect, &c, 0, NULL, NULL);
+        if (r < 0)
+                return r;
+        return bus_from_fd(TAKE_FD(fd), ret);
+}
+
+struct UserBusOpen {
+        BusConnect connect;
+        ChildRun *child;
+        user_bus_open_done_t done;
+        void *userdata;
+};
+
+UserBusOpen *user_bus_open_free(UserBusOpen *o) {
+        if (!o)
+                return NULL;
+        child_run_free(o->child);
+        if (o->connect.fd >= 0)
+                close(o->connect.fd);
+        free(o);
+        return NULL;
+}
+
+static void on_bus_connected(ChildRun *c, int r, const char *out, size_t size, void *userdata) {
+        UserBusOpen *o = userdata;
+        sd_bus *bus = NULL;
+
+        o->child = child_run_free(c);
+        if (r >= 0)
+                r = bus_from_fd(TAKE_FD(o->connect.fd), &bus);
+        o->done(o, r, bus, o->userdata);      /* may free o */
+}
+
+int user_bus_open_async(const UserIdentity *u, sd_event *e, user_bus_open_done_t done, void *userdata,
+                        UserBusOpen **ret) {
+        UserBusOpen *o = calloc(1, sizeof(UserBusOpen));
+        int r;
+
+        if (!o)
+                return -ENOMEM;
+        *o = (UserBusOpen) { .done = done, .userdata = userdata };
+        r = bus_socket(u, &o->connect);
+        if (r >= 0)
+                r = user_child_async(u, e, USER_CONNECT_TIMEOUT_USEC, bus_connect, &o->connect, 0, on_bus_connected,
+                                     o, &o->child);
+        if (r < 0) {
+                user_bus_open_free(o);
+                return r;
+        }
+        *ret = o;
         return 0;
 }

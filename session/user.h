@@ -4,7 +4,9 @@
 #include <sys/types.h>
 
 #include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
 
+#include "child.h"
 #include "macro.h"
 
 /* The desktop's user, as the audio and session stages reach them: their session bus (where
@@ -46,10 +48,15 @@ int user_drop_privileges(const UserIdentity *u);
 int user_run_as(const UserIdentity *u, int (*f)(void *userdata), void *userdata);
 
 /* Runs f(out_fd, userdata) in a forked child that dropped to the user for good
- * (user_drop_privileges()), and waits for it up to timeout_usec in all: a child still running
- * then is killed and -ETIMEDOUT returned. What f writes to out_fd (at most max_out bytes, else
- * -EFBIG) comes back NUL-terminated in *ret_out (may be NULL). Returns f's result: 0 or a
- * negative errno (f returns errnos below 256). Blocks the caller up to timeout_usec. */
+ * (user_drop_privileges()), awaited on e (common/child.h: child_run_async()): the loop never
+ * waits for it. A child still running after timeout_usec is killed and done() gets
+ * -ETIMEDOUT; what f writes to out_fd (at most max_out bytes, else -EFBIG) reaches done().
+ * f returns 0 or a negative errno below 256. */
+int user_child_async(const UserIdentity *u, sd_event *e, uint64_t timeout_usec, int (*f)(int out_fd, void *userdata),
+                     void *userdata, size_t max_out, child_run_done_t done, void *done_userdata, ChildRun **ret);
+
+/* The same, waited for on a private loop (child_run()), for callers without a loop: blocks
+ * up to timeout_usec. What f wrote comes back NUL-terminated in *ret_out (may be NULL). */
 int user_run_child(const UserIdentity *u, uint64_t timeout_usec, int (*f)(int out_fd, void *userdata),
                    void *userdata, size_t max_out, char **ret_out, size_t *ret_size);
 
@@ -61,3 +68,13 @@ int user_run_child(const UserIdentity *u, uint64_t timeout_usec, int (*f)(int ou
  * not attached to any loop. Connected by a child that dropped to the user (so the bus reads
  * their credentials only). -ENOENT when the user has no bus (nobody logged in). */
 int user_bus_open(const UserIdentity *u, sd_bus **ret);
+
+/* The same, awaited on e: done() gets 0 and the connection (the caller's reference, not
+ * attached to any loop), or a negative errno and NULL. The callback may free o. Returns 0, or
+ * a negative errno when nothing could be started (done() is then not called). */
+typedef struct UserBusOpen UserBusOpen;
+typedef void (*user_bus_open_done_t)(UserBusOpen *o, int r, sd_bus *bus, void *userdata);
+int user_bus_open_async(const UserIdentity *u, sd_event *e, user_bus_open_done_t done, void *userdata,
+                        UserBusOpen **ret);
+/* Stops waiting; done() is not called. NULL is fine. */
+UserBusOpen *user_bus_open_free(UserBusOpen *o);

@@ -78,6 +78,12 @@ struct Engine {
         Machine *unchanged;
         MachineFlags unchanged_flags;
 
+        /* The stage being observed, off the loop, before its step (on_next()). */
+        ChildRun *observing;
+        const Stage *observed_stage;
+        Machine *observed;
+        uint64_t stage_start_usec;
+
         StageTiming *timeline;
         size_t n_timeline;
         /* How long from engine_start() (start_usec) until the first action: observation
@@ -101,6 +107,11 @@ struct Engine {
         const char *crash_at_name;      /* "STAGE: LABEL", from the environment */
         bool crash_list;
 };
+
+/* How much longer than the "unit" deadline a stage's observation may take, and how much it
+ * may say (its position and first plan line). */
+#define OBSERVE_GRACE_USEC (5 * 1000000ULL)
+#define OBSERVE_MAX 4096u
 
 static const char *const deadline_kind_table[_DEADLINE_MAX] = {
         [DEADLINE_HOLDERS] = "holders",
@@ -247,6 +258,13 @@ sd_event *step_event(Step *s) {
 
 uint64_t step_deadline_usec(Step *s, DeadlineKind k) {
         return s->engine->deadline_usec[k];
+}
+
+uint64_t step_time_left_usec(Step *s, DeadlineKind k) {
+        uint64_t deadline = step_deadline_usec(s, k), spent = now_usec() - s->start_usec;
+
+        /* A timer of 0 would still fire from the loop: the wait ends at once, with its message. */
+        return spent < deadline ? deadline - spent : 1;
 }
 
 static bool key_valid(const char *key) {
@@ -731,25 +749,10 @@ static int step_new(Engine *e, const Stage *st, Machine *m, uint64_t start_usec,
         return 0;
 }
 
-static bool stage_skipped(Engine *e, const Stage *st, const Machine *m) {
-        _cleanup_strv_free_ char **plan = NULL;
-        StagePosition pos;
-
-        if (!e->to_guest)
-                return false;
-        if (st->observe(m, &pos, &plan) < 0 || pos != STAGE_NOTHING_TO_DO)
-                return false;
-        /* Say why: "no gdm.service on this machine" is news when gdm.service was configured. */
-        if (plan && plan[0])
-                log_info("%s: nothing to do: %s", st->name, plan[0]);
-        return true;
-}
-
 /* A stage that could not even start (the machine could not be observed):
  * towards the guest that fails the handover, towards the host it stays
  * pending in the journal for recover. */
-static void stage_not_started(Engine *e, const Stage *st, int r) {
-        log_error_errno(r, "Failed to observe the machine for stage %s: %m", st->name);
+static void stage_failed_early(Engine *e, const Stage *st, int r) {
         timeline_add(e, st, e->to_guest, false, r, 0, NULL, NULL);
         if (e->error == 0)
                 e->error = r;
@@ -760,6 +763,11 @@ static void stage_not_started(Engine *e, const Stage *st, int r) {
                 e->pos++;
         }
         engine_schedule_next(e);
+}
+
+static void stage_not_started(Engine *e, const Stage *st, int r) {
+        log_error_errno(r, "Failed to observe the machine for stage %s: %m", st->name);
+        stage_failed_early(e, st, r);
 }
 
 static int on_straggler_deadline(sd_event_source *src, uint64_t usec, void *userdata) {
@@ -794,12 +802,98 @@ static int engine_wait_stragglers(Engine *e) {
         return 0;
 }
 
+/* Runs the stage's step on m (taken), observed at start_usec. */
+static void stage_run(Engine *e, const Stage *st, Machine *m, uint64_t start_usec) {
+        Step *s;
+        int r;
+
+        r = step_new(e, st, m, start_usec, &s);
+        if (r < 0) {
+                stage_not_started(e, st, r);
+                return;
+        }
+        e->step = s;
+        if (e->prepare_usec == 0)
+                e->prepare_usec = now_usec() - e->start_usec;
+        if (e->progress)
+                e->progress(e, st->name, e->to_guest, false, 0, 0, e->progress_userdata);
+        r = e->to_guest ? st->to_guest(s) : st->to_host(s);
+        if (r != STEP_PENDING)
+                step_complete(s, r < 0 ? r : 0);
+}
+
+/* In the observation worker: the stage's position, then its first plan line. */
+static int observe_in_child(int out_fd, void *userdata) {
+        _cleanup_strv_free_ char **plan = NULL;
+        Engine *e = userdata;
+        StagePosition pos;
+        FILE *f;
+        int r;
+
+        r = e->observed_stage->observe(e->observed, &pos, &plan);
+        if (r < 0)
+                return r;
+        f = fdopen(out_fd, "w");
+        if (!f)
+                return -errno;
+        fprintf(f, "%d\n%s", (int) pos, plan && plan[0] ? plan[0] : "");
+        return fclose(f) == 0 ? 0 : -EIO;
+}
+
+static void on_observed(ChildRun *c, int r, const char *out, size_t size, void *userdata) {
+        Engine *e = userdata;
+        const Stage *st = e->observed_stage;
+        Machine *m = TAKE_PTR(e->observed);
+        const char *line = out ? strchr(out, '\n') : NULL;
+
+        e->observing = child_run_free(c);
+        e->observed_stage = NULL;
+        if (r == -ETIMEDOUT) {
+                machine_free(m);
+                log_error("Stage %s: observing the machine did not finish within %.0f s (the \"unit\" deadline, "
+                          "and %.0f s of grace).", st->name, e->deadline_usec[DEADLINE_UNIT] / 1e6,
+                          OBSERVE_GRACE_USEC / 1e6);
+                stage_failed_early(e, st, r);
+                return;
+        }
+        /* An observation that failed does not skip the stage: its step says what fails. */
+        if (r >= 0 && line && atoi(out) == STAGE_NOTHING_TO_DO) {
+                e->unchanged = m;       /* nothing changed: it serves the next stage */
+                /* Say why: "no gdm.service on this machine" is news when gdm.service was configured. */
+                if (!isempty(line + 1))
+                        log_info("%s: nothing to do: %s", st->name, line + 1);
+                timeline_add(e, st, true, true, 0, 0, NULL, NULL);
+                e->pos++;
+                engine_schedule_next(e);
+                return;
+        }
+        stage_run(e, st, m, e->stage_start_usec);
+}
+
+/* Towards the guest a stage whose observation says there is nothing to do is skipped. observe()
+ * may wait on D-Bus (systemd, the user's session bus): it runs in a worker, awaited here within
+ * the "unit" deadline (plus grace: the stage's own wait says first what did not answer), so the
+ * loop never waits for it. */
+static int stage_observe(Engine *e, const Stage *st, Machine *m, uint64_t start_usec) {
+        int r;
+
+        e->observed_stage = st;
+        e->observed = m;
+        e->stage_start_usec = start_usec;
+        r = child_run_async(e->event, e->deadline_usec[DEADLINE_UNIT] + OBSERVE_GRACE_USEC, observe_in_child, e,
+                            OBSERVE_MAX, on_observed, e, &e->observing);
+        if (r < 0) {
+                e->observed_stage = NULL;
+                e->observed = machine_free(e->observed);
+        }
+        return r;
+}
+
 static int on_next(sd_event_source *src, void *userdata) {
         Engine *e = userdata;
         uint64_t start = now_usec();
         const Stage *st;
         Machine *m;
-        Step *s;
         int r;
 
         if (e->pos >= e->n_order) {
@@ -822,28 +916,12 @@ static int on_next(sd_event_source *src, void *userdata) {
 
         /* One observation serves the skip decision and the step itself. */
         r = engine_observe(e, st, &m);
-        if (r >= 0 && stage_skipped(e, st, m)) {
-                e->unchanged = m;
-                timeline_add(e, st, true, true, 0, 0, NULL, NULL);
-                e->pos++;
-                engine_schedule_next(e);
-                return 0;
-        }
-        if (r >= 0)
-                r = step_new(e, st, m, start, &s);
-        if (r < 0) {
+        if (r >= 0 && e->to_guest)
+                r = stage_observe(e, st, m, start);
+        else if (r >= 0)
+                stage_run(e, st, m, start);
+        if (r < 0)
                 stage_not_started(e, st, r);
-                return 0;
-        }
-
-        e->step = s;
-        if (e->prepare_usec == 0)
-                e->prepare_usec = now_usec() - e->start_usec;
-        if (e->progress)
-                e->progress(e, st->name, e->to_guest, false, 0, 0, e->progress_userdata);
-        r = e->to_guest ? st->to_guest(s) : st->to_host(s);
-        if (r != STEP_PENDING)
-                step_complete(s, r < 0 ? r : 0);
         return 0;
 }
 
@@ -899,6 +977,8 @@ Engine *engine_free(Engine *e) {
         if (!e)
                 return NULL;
         step_free(e->step);
+        child_run_free(e->observing);
+        machine_free(e->observed);
         for (size_t i = 0; i < e->n_stragglers; i++)
                 straggler_free(e->stragglers[i]);
         free(e->stragglers);
@@ -1144,6 +1224,8 @@ EngineOp engine_op(const Engine *e) {
 }
 
 const char *engine_current_stage(const Engine *e) {
+        if (e->observed_stage)
+                return e->observed_stage->name;
         return e->step ? e->step->stage->name : NULL;
 }
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
 
 #include "session/desktop.h"
 #include "session/user.h"
@@ -293,6 +294,65 @@ static void test_slow_session(void) {
         stop_session();
 }
 
+/* Issue 14 item 2: the loop that awaits a read of a session manager that answers each call
+ * late keeps running; a 10 ms timer on it is never late by much. */
+typedef struct Ticks {
+        sd_event_source *timer;
+        uint64_t last, worst;
+        unsigned n;
+        int r;
+        bool done;
+} Ticks;
+
+static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
+        Ticks *t = userdata;
+        uint64_t now = now_usec();
+
+        if (t->last && now - t->last > t->worst)
+                t->worst = now - t->last;
+        t->last = now;
+        t->n++;
+        (void) sd_event_source_set_time_relative(s, 10000);
+        return 0;
+}
+
+static void on_read_done(DesktopRead *dr, int r, DesktopSession *d, const char *message, void *userdata) {
+        Ticks *t = userdata;
+
+        desktop_read_free(dr);
+        t->r = r;
+        t->done = true;
+        (void) sd_event_exit(sd_event_source_get_event(t->timer), 0);
+}
+
+static void test_slow_session_async(void) {
+        _cleanup_(sd_event_unrefp) sd_event *e = NULL;
+        DesktopRead *dr = NULL;
+        Ticks t = {};
+        uint64_t start;
+
+        n_scopes = 2;
+        n_inhibitors = 4;
+        delay_usec = 800 * 1000ULL;
+        start_session();
+        ASSERT_OK(sd_event_new(&e));
+        ASSERT_OK(sd_event_add_time_relative(e, &t.timer, CLOCK_MONOTONIC, 10000, 1000, on_tick, &t));
+        ASSERT_OK(sd_event_source_set_enabled(t.timer, SD_EVENT_ON));
+        start = now_usec();
+        ASSERT_OK(desktop_session_read_async(&user, e, 1000 * 1000ULL, 1000 * 1000ULL, on_read_done, &t, &dr));
+        t.last = now_usec();
+        ASSERT_OK(sd_event_loop(e));
+        ASSERT_TRUE(t.done);
+        ASSERT_EQ(t.r, -ETIMEDOUT);
+        if (now_usec() - start > 2 * 1000000ULL)
+                TEST_FAIL("the read took %.1f s for a deadline of 1 s", (now_usec() - start) / 1e6);
+        /* About 100 ticks in 1 s; a loop that waited for the child would see none. */
+        if (t.n < 20 || t.worst > 500 * 1000ULL)
+                TEST_FAIL("the loop stalled: %u ticks, the longest gap %.0f ms", t.n, t.worst / 1e3);
+        sd_event_source_disable_unref(t.timer);
+        stop_session();
+}
+
 static void test_flooded_scopes(void) {
         _cleanup_(desktop_session_done) DesktopSession d = {};
         _cleanup_free_ char *message = NULL;
@@ -335,6 +395,7 @@ int main(void) {
         RUN(test_run_as_groups);
         RUN(test_read);
         RUN(test_slow_session);
+        RUN(test_slow_session_async);
         RUN(test_flooded_scopes);
         {
                 char cmd[128];

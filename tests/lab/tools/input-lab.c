@@ -11,6 +11,12 @@
  *                                      "gen frames F events E seconds S skipped K"
  *                                      (K: report slots missed while late, not replayed)
  *         sync                         prints "ok" once everything before is written
+ *         lag NODE SECONDS HZ          a mouse moving at HZ frames a second for SECONDS, frame
+ *                                      N moving REL_X by N (told apart by it), while NODE (the
+ *                                      router's output) is read; waits up to 60 s more for
+ *                                      late frames, then prints "lag frames F arrived A
+ *                                      max_ms M" (M: the largest delay from a frame's write
+ *                                      to its arrival on NODE)
  *   input-lab find NAME        the node(s) of the event devices called NAME
  *   input-lab keys NODE        the keys held on NODE, by name
  *   input-lab leds NODE        the LEDs lit on NODE, by name
@@ -111,6 +117,61 @@ static int flood(int fd, bool keyboard, unsigned n) {
         return 0;
 }
 
+/* Reads what arrived on out: the REL_X value v is frame v-1. */
+static void lag_read(int out, const uint64_t *sent, unsigned n_sent, unsigned *arrived, uint64_t *max_ns) {
+        struct input_event ev[256];
+        ssize_t k;
+
+        while ((k = read(out, ev, sizeof(ev))) > 0)
+                for (size_t i = 0; i < (size_t) k / sizeof(ev[0]); i++) {
+                        uint64_t d;
+
+                        if (ev[i].type != EV_REL || ev[i].code != REL_X || ev[i].value < 1 ||
+                            (unsigned) ev[i].value > n_sent)
+                                continue;
+                        d = now_ns() - sent[ev[i].value - 1];
+                        *max_ns = d > *max_ns ? d : *max_ns;
+                        (*arrived)++;
+                }
+}
+
+static int lag(int fd, const char *node, double seconds, unsigned hz) {
+        unsigned total = (unsigned) (seconds * hz), n_sent = 0, arrived = 0;
+        uint64_t period = 1000000000ULL / hz, start, end = 0, max_ns = 0;
+        uint64_t *sent = calloc(total + 1, sizeof(uint64_t));
+        struct pollfd p = { .fd = open(node, O_RDONLY | O_NONBLOCK | O_CLOEXEC), .events = POLLIN };
+
+        if (p.fd < 0 || !sent)
+                return -errno;
+        lag_read(p.fd, sent, 0, &arrived, &max_ns);     /* what came before */
+        start = now_ns();
+        while (n_sent < total || (arrived < total && now_ns() < end + 60000000000ULL)) {
+                uint64_t now = now_ns(), due = start + n_sent * period;
+                int timeout = n_sent < total ? (now >= due ? 0 : (int) ((due - now) / 1000000) + 1) : 1000;
+
+                if (n_sent < total && now >= due) {
+                        struct input_event ev[2] = {
+                                { .type = EV_REL, .code = REL_X, .value = (int) n_sent + 1 },
+                                { .type = EV_SYN, .code = SYN_REPORT },
+                        };
+
+                        sent[n_sent++] = now_ns();
+                        if (write_events(fd, ev, 2) < 0)
+                                return -errno;
+                        if (n_sent == total)
+                                end = now_ns();
+                        continue;
+                }
+                if (poll(&p, 1, timeout) > 0)
+                        lag_read(p.fd, sent, n_sent, &arrived, &max_ns);
+        }
+        printf("lag frames %u arrived %u max_ms %llu\n", total, arrived,
+               (unsigned long long) (max_ns / 1000000ULL));
+        close(p.fd);
+        free(sent);
+        return 0;
+}
+
 /* "CODE VALUE ..." as one frame. */
 static int frame(int fd, char *line) {
         struct input_event ev[32];
@@ -170,7 +231,11 @@ static int cmd_device(const char *type, const char *name) {
                 unsigned n;
                 double s;
 
-                if (sscanf(line, "flood %u", &n) == 1)
+                char node[256];
+
+                if (sscanf(line, "lag %255s %lf %u", node, &s, &n) == 3 && n > 0)
+                        r = lag(fd, node, s, n);
+                else if (sscanf(line, "flood %u", &n) == 1)
                         r = flood(fd, keyboard, n);
                 else if (sscanf(line, "gen %lf %u", &s, &n) == 2 && n > 0)
                         r = gen(fd, s, n);
