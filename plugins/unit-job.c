@@ -255,7 +255,7 @@ int unit_query_new(sd_bus *bus, const char *unit, uint64_t timeout_usec,
 }
 
 typedef struct SyncQuery {
-        sd_event *event;
+        bool done;
         int r;
         UnitInfo info;
         char *message;
@@ -269,7 +269,7 @@ static void on_sync_query_done(UnitQuery *q, int r, UnitInfo *info, const char *
                 sq->info = TAKE_STRUCT(*info);
         if (message)
                 sq->message = strdup(message);
-        (void) sd_event_exit(sq->event, 0);
+        sq->done = true;
 }
 
 int unit_info_get(sd_bus *bus, const char *unit, uint64_t timeout_usec, UnitInfo *ret,
@@ -285,10 +285,11 @@ int unit_info_get(sd_bus *bus, const char *unit, uint64_t timeout_usec, UnitInfo
         if (r >= 0)
                 r = sd_bus_attach_event(bus, e, SD_EVENT_PRIORITY_NORMAL);
         if (r >= 0) {
-                sq.event = e;
                 r = unit_query_new(bus, unit, timeout_usec, on_sync_query_done, &sq, &q);
-                if (r >= 0)
-                        r = sd_event_loop(e);
+                /* Not sd_event_exit(): the bus's exit source would close it, and the caller
+                 * asks more on it (unit_stop_timeout(): plan's and doctor's row 14 line). */
+                while (r >= 0 && !sq.done)
+                        r = sd_event_run(e, UINT64_MAX);
                 (void) sd_bus_detach_event(bus);
                 if (r >= 0)
                         r = sq.r;
