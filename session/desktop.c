@@ -278,6 +278,27 @@ static void put_strv(FILE *f, char key, char * const *l) {
                 put(f, key, *s);
 }
 
+/* In a child running as the user: a client of their session bus, in runtime_dir. */
+static int session_bus_connect(const char *runtime_dir, sd_bus **ret) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_free_ char *address = NULL;
+        int r;
+
+        if (asprintf(&address, "unix:path=%s/bus", runtime_dir) < 0)
+                return -ENOMEM;
+        r = sd_bus_new(&bus);
+        if (r >= 0)
+                r = sd_bus_set_address(bus, address);
+        if (r >= 0)
+                r = sd_bus_set_bus_client(bus, true);
+        if (r >= 0)
+                r = sd_bus_start(bus);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(bus);
+        return 0;
+}
+
 typedef struct ReadArgs {
         const UserIdentity *user;
         uint64_t timeout_usec;
@@ -287,20 +308,12 @@ static int read_child(int out_fd, void *userdata) {
         const ReadArgs *a = userdata;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(desktop_session_done) DesktopSession d = {};
-        _cleanup_free_ char *address = NULL, *message = NULL;
+        _cleanup_free_ char *message = NULL;
         char result[16];
         FILE *f;
         int r;
 
-        if (asprintf(&address, "unix:path=%s/bus", a->user->runtime_dir) < 0)
-                return -ENOMEM;
-        r = sd_bus_new(&bus);
-        if (r >= 0)
-                r = sd_bus_set_address(bus, address);
-        if (r >= 0)
-                r = sd_bus_set_bus_client(bus, true);
-        if (r >= 0)
-                r = sd_bus_start(bus);
+        r = session_bus_connect(a->user->runtime_dir, &bus);
         if (r >= 0)
                 r = read_session(bus, a->user, a->timeout_usec, &d, &message);
         f = fdopen(out_fd, "w");
@@ -502,18 +515,9 @@ static int write_relaunch(void *userdata) {
 /* Whether GNOME's session manager of the user is on their bus: in the child, as the user. */
 static int session_present(const char *runtime_dir, bool *ret) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_free_ char *address = NULL;
         int r;
 
-        if (asprintf(&address, "unix:path=%s/bus", runtime_dir) < 0)
-                return -ENOMEM;
-        r = sd_bus_new(&bus);
-        if (r >= 0)
-                r = sd_bus_set_address(bus, address);
-        if (r >= 0)
-                r = sd_bus_set_bus_client(bus, true);
-        if (r >= 0)
-                r = sd_bus_start(bus);
+        r = session_bus_connect(runtime_dir, &bus);
         if (r == -ENOENT || r == -ECONNREFUSED) {
                 *ret = false;
                 return 0;
