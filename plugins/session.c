@@ -82,6 +82,7 @@ typedef struct Session {
         bool logout_deferred;           /* asked too early: again once the session runs */
         bool name_gone;
         bool check_again;
+        bool ended;                     /* session_ended() ran: the watches may still fire */
 } Session;
 
 static void session_free(void *p) {
@@ -291,6 +292,10 @@ static int session_observe(const Machine *m, StagePosition *ret_pos, char ***ret
 /* --- to_guest: the wait for the session's end --- */
 
 static void session_done(Session *se, int r) {
+        /* Once the session ended, only the relaunch files' write, under way, ends the step:
+         * a watch or timer that still fires meanwhile must not free se under it. */
+        if (se->relaunch)
+                return;
         step_finish(se->step, r);       /* frees se */
 }
 
@@ -332,6 +337,11 @@ static int write_relaunch(Session *se, bool ensure) {
 static void session_ended(Session *se) {
         int r = 0;
 
+        /* The bus going away, the name's owner leaving and the scope check can each say it
+         * while the relaunch files are being written: only the first goes on. */
+        if (se->ended)
+                return;
+        se->ended = true;
         log_info("The GNOME session of %s has ended.", se->user.name);
         step_crash_point(se->step, "session ended, before the relaunch entry is written");
         if (se->save && !STRV_EMPTY(se->desktop.ids))
