@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "desktop.h"
@@ -213,25 +212,14 @@ int notice_write(const UserIdentity *u, const char *binary, const char *summary,
         return user_run_child(u, NOTICE_WRITE_TIMEOUT_USEC, write_child, &w, 0, NULL, NULL);
 }
 
-/* The child of notice_write_start(): drops to the user for good first. */
-static int start_child(void *userdata) {
-        const NoticeWrite *w = userdata;
-        int r;
-
-        r = geteuid() == 0 || geteuid() != w->user->uid ? user_drop_privileges(w->user) : 0;
-        /* After the drop: a change of credentials clears the parent-death signal. */
-        if (r >= 0 && prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-                r = -errno;
-        return r < 0 ? r : write_files(w);
-}
-
-int notice_write_start(const UserIdentity *u, const char *binary, const char *summary, const char *body,
-                       Child *ret) {
+int notice_write_async(const UserIdentity *u, sd_event *e, const char *binary, const char *summary,
+                       const char *body, child_run_done_t done, void *userdata, ChildRun **ret) {
         _cleanup_(notice_write_done) NoticeWrite w = {};
         int r;
 
         r = notice_write_prepare(u, binary, summary, body, &w);
         if (r < 0)
                 return r;
-        return child_start(start_child, &w, ret);
+        /* The fork happens in the call: w on the stack is what the child sees. */
+        return user_child_async(u, e, NOTICE_WRITE_TIMEOUT_USEC, write_child, &w, 0, done, userdata, ret);
 }

@@ -75,9 +75,8 @@ int notice_autostart_entry(const char *binary, char **ret);
  * within NOTICE_WRITE_TIMEOUT_USEC; the entry last (it is what makes the next login send it). */
 int notice_write(const UserIdentity *u, const char *binary, const char *summary, const char *body);
 
-/* The same for a caller on an event loop that must not block (the daemon's): the child
- * (common/child.h) drops to the user for good and writes; the caller watches ret->pidfd, reaps it
- * with child_wait() (its result: 0 or a negative errno) and kills it when it outlasts
- * NOTICE_WRITE_TIMEOUT_USEC. Text that would be refused is refused before the fork. */
-int notice_write_start(const UserIdentity *u, const char *binary, const char *summary, const char *body,
-                       Child *ret);
+/* The same, awaited on e (the daemon's loop): the child of user_child_async() (session/user.h)
+ * writes, within NOTICE_WRITE_TIMEOUT_USEC; done() gets its result. Text that would be refused
+ * is refused before the fork. */
+int notice_write_async(const UserIdentity *u, sd_event *e, const char *binary, const char *summary,
+                       const char *body, child_run_done_t done, void *userdata, ChildRun **ret);

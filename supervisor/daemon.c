@@ -200,38 +200,20 @@ static void on_libvirt_return(const char *reason, void *userdata) {
  * the loop goes on. */
 typedef struct NoticeJob {
         OutcomeNotice notice;
-        Child child;
-        sd_event_source *io, *timer;
+        ChildRun *run;
 } NoticeJob;
 
 static void notice_job_free(NoticeJob *j) {
-        sd_event_source_disable_unref(j->io);
-        sd_event_source_disable_unref(j->timer);
-        if (j->child.pidfd >= 0)
-                close(j->child.pidfd);
+        child_run_free(j->run);
         outcome_notice_done(&j->notice);
         free(j);
 }
 
-static int on_notice_written(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static void on_notice_written(ChildRun *c, int r, const char *out, size_t size, void *userdata) {
         NoticeJob *j = userdata;
-        int r;
 
-        r = child_wait(&j->child, 0);
-        if (r == -ETIMEDOUT)
-                return 0;
-        outcome_notice_log(&j->notice, j->timer ? r : -ETIMEDOUT);
+        outcome_notice_log(&j->notice, r);
         notice_job_free(j);
-        return 0;
-}
-
-static int on_notice_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
-        NoticeJob *j = userdata;
-
-        /* Killed; reaped when its pidfd says it is gone. */
-        (void) kill(j->child.pid, SIGKILL);
-        j->timer = sd_event_source_disable_unref(j->timer);
-        return 0;
 }
 
 static void leave_word(Daemon *d, Engine *e, int result) {
@@ -246,19 +228,12 @@ static void leave_word(Daemon *d, Engine *e, int result) {
         if (!j)
                 return (void) log_warning_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory, no word for the desktop "
                                                 "user, ignoring.");
-        j->child.pidfd = -EBADF;
         r = outcome_notice_prepare(e, result, isempty(d->handover_vm) ? marker_vm : d->handover_vm, &j->notice);
         if (r <= 0)
                 return notice_job_free(j);
-        r = notice_write_start(&j->notice.user, j->notice.binary, j->notice.summary, j->notice.body, &j->child);
-        if (r >= 0)
-                r = sd_event_add_io(d->event, &j->io, j->child.pidfd, EPOLLIN, on_notice_written, j);
-        if (r >= 0)
-                r = sd_event_add_time_relative(d->event, &j->timer, CLOCK_MONOTONIC, NOTICE_WRITE_TIMEOUT_USEC, 0,
-                                               on_notice_deadline, j);
+        r = notice_write_async(&j->notice.user, d->event, j->notice.binary, j->notice.summary, j->notice.body,
+                               on_notice_written, j, &j->run);
         if (r < 0) {
-                if (j->child.pidfd >= 0)
-                        child_abandon(&j->child);
                 outcome_notice_log(&j->notice, r);
                 notice_job_free(j);
         }
