@@ -6,7 +6,7 @@
 #include <systemd/sd-event.h>
 
 #include "macro.h"
-#include "session/user.h"
+#include "user.h"
 
 /* PipeWire's devices, as a user's PipeWire daemon lists them, kept up to date on an sd-event
  * loop: libpipewire's own loop fd is a source of that loop (the daemon runs one loop for

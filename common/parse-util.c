@@ -113,6 +113,15 @@ char *format_seconds(uint64_t usec, char buf[static SECONDS_STRING_MAX]) {
         return buf;
 }
 
+void format_usec(uint64_t usec, char *buf, size_t size) {
+        if (usec % 1000000 == 0)
+                (void) snprintf(buf, size, "%" PRIu64 "s", usec / 1000000);
+        else if (usec >= 1000000)
+                (void) snprintf(buf, size, "%.1fs", usec / 1e6);
+        else
+                (void) snprintf(buf, size, "%" PRIu64 "ms", (usec + 999) / 1000);
+}
+
 char *strstrip_end(char *s) {
         size_t l = strlen(s);
 

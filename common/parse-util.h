@@ -30,6 +30,9 @@ int parse_seconds(const char *s, uint64_t *ret);
 #define SECONDS_STRING_MAX sizeof("18446744073709.551615")
 char *format_seconds(uint64_t usec, char buf[static SECONDS_STRING_MAX]);
 
+/* "10s", "2.5s", "200ms": a deadline for a message, as the user gave it. */
+void format_usec(uint64_t usec, char *buf, size_t size);
+
 /* Removes trailing whitespace in place; returns s. */
 char *strstrip_end(char *s);
 

@@ -3,7 +3,7 @@
  * to them, with the properties the lab's PipeWire 0.3.65 gives its ALSA devices. */
 #include <errno.h>
 
-#include "audio/audio-cards.h"
+#include "audio-cards.h"
 #include "tests.h"
 
 static void test_nodes(void) {

@@ -8,6 +8,7 @@
 
 #include "drm-idle.h"
 #include "machine.h"
+#include "parse-util.h"
 #include "strv.h"
 #include "tests.h"
 
@@ -23,13 +24,13 @@ static Machine *load(const char *tree) {
 static void test_format_usec(void) {
         char buf[32];
 
-        drm_idle_format_usec(10000000, buf, sizeof(buf));
+        format_usec(10000000, buf, sizeof(buf));
         ASSERT_STREQ(buf, "10s");
-        drm_idle_format_usec(2500000, buf, sizeof(buf));
+        format_usec(2500000, buf, sizeof(buf));
         ASSERT_STREQ(buf, "2.5s");
-        drm_idle_format_usec(200000, buf, sizeof(buf));
+        format_usec(200000, buf, sizeof(buf));
         ASSERT_STREQ(buf, "200ms");
-        drm_idle_format_usec(1, buf, sizeof(buf));
+        format_usec(1, buf, sizeof(buf));
         ASSERT_STREQ(buf, "1ms");       /* rounded up: "0ms" would be a lie */
 }
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 
-/* `baton history`'s rendering of journal entries (supervisor/history.c); the entries
+/* `baton history`'s rendering of journal entries (frontend/history.c); the entries
  * themselves come from the real journal in the lab (tests/lab/scenarios/history). */
 
 #include <stdlib.h>

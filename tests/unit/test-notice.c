@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "session/notice.h"
+#include "notice.h"
 #include "sysfs-util.h"
 #include "tests.h"
 

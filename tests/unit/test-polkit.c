@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The admin-group check of supervisor/polkit.c against a caller that changes its ids after it
+/* The admin-group check of frontend/polkit.c against a caller that changes its ids after it
  * connected, as one that exec's a setgid program with the bus socket kept open does. A private
  * dbus-daemon, as on the system bus: it vouches for the uid it saw at connect time; anything
  * read from /proc/PID/status afterwards is what the caller made of itself since. Needs root

@@ -20,8 +20,8 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
-#include "session/desktop.h"
-#include "session/user.h"
+#include "desktop.h"
+#include "user.h"
 #include "strv.h"
 #include "test-bus.h"
 #include "tests.h"

@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "session/apps.h"
+#include "apps.h"
 #include "strv.h"
 #include "tests.h"
 

@@ -12,7 +12,7 @@
 #include "cpu-list.h"
 #include "log.h"
 #include "machine.h"
-#include "plugins/user-stages.h"
+#include "user-stages.h"
 #include "stage.h"
 #include "strv.h"
 #include "tests.h"

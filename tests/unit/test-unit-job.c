@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 
-/* The unit helpers (plugins/unit-job.c) and the display-manager stage's observe() against
+/* The unit helpers (common/unit-job.c) and the display-manager stage's observe() against
  * a real D-Bus daemon: this test starts a private dbus-daemon and points the "system bus"
  * at it (DBUS_SYSTEM_BUS_ADDRESS), so the code opens its bus exactly as it does on a
  * machine.

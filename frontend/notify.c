@@ -12,7 +12,7 @@
 #include "log.h"
 #include "macro.h"
 #include "notify.h"
-#include "session/notice.h"
+#include "notice.h"
 #include "strv.h"
 
 #define NOTIFICATIONS_NAME "org.freedesktop.Notifications"

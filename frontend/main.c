@@ -37,7 +37,7 @@
 #include "notify.h"
 #include "outcome.h"
 #include "parse-util.h"
-#include "plugins/user-stages.h"
+#include "user-stages.h"
 #include "stage.h"
 #include "start.h"
 #include "status.h"

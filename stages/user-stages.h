@@ -4,7 +4,7 @@
 #include <stdbool.h>
 #include <sys/stat.h>
 
-/* The user's own stages (plugins/user-stages.c). */
+/* The user's own stages (stages/user-stages.c). */
 
 /* The VM the next handover is for, as BATON_VM of the scripts; NULL: none named. */
 void user_stages_set_vm(const char *vm);

@@ -25,15 +25,15 @@
 #include "history.h"
 #include "outcome.h"
 #include "child.h"
-#include "session/notice.h"
+#include "notice.h"
 #include "vt-progress.h"
-#include "evdev/input-router.h"
+#include "input-router.h"
 #include "journal.h"
 #include "libvirt-events.h"
 #include "log.h"
 #include "macro.h"
 #include "parse-util.h"
-#include "plugins/user-stages.h"
+#include "user-stages.h"
 #include "polkit.h"
 
 typedef struct Waiter {

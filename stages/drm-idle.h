@@ -10,7 +10,7 @@
 #include "machine.h"
 #include "stage.h"
 
-/* The pure parts of the drm-idle stage (plugins/drm-idle.c): what it says about holders,
+/* The pure parts of the drm-idle stage (stages/drm-idle.c): what it says about holders,
  * masters and lit CRTCs, and how it judges them. self is baton's own pid: baton is never a
  * holder it waits for. */
 
@@ -36,9 +36,6 @@ int drm_idle_holder_pids(const HolderScan *s, pid_t self, pid_t **ret, size_t *r
  *     "Timed out after 10s waiting for the GPU to be released: pid 412 (cage) holds
  *      /dev/dri/card0; pid 777 (kmscube) holds /dev/dri/renderD128 (mapped)" */
 int drm_idle_timeout_message(const Machine *m, pid_t self, uint64_t wait_usec, char **ret);
-
-/* "10s", "2.5s", "200ms": a deadline as the user gave it. */
-void drm_idle_format_usec(uint64_t usec, char *buf, size_t size);
 
 /* Judges the display once no process holds the GPU's nodes. master is the DRM master that
  * debugfs names (NULL: none, or debugfs unavailable); probe is drm_probe_card() of card

@@ -50,6 +50,7 @@
 #include "drm-idle.h"
 #include "engine.h"
 #include "log.h"
+#include "parse-util.h"
 #include "stage.h"
 #include "strv.h"
 #include "unit-job.h"
@@ -100,7 +101,7 @@ int display_manager_judge(const char *name, int error, const UnitInfo *info, uin
                 r = display_manager_label(name, info->id, &label);
                 if (r < 0)
                         return r;
-                drm_idle_format_usec(wait_usec, wait, sizeof(wait));
+                format_usec(wait_usec, wait, sizeof(wait));
                 pos = unit_active_state_is_down(info->active_state) ? STAGE_AT_GUEST : STAGE_AT_HOST;
                 if (pos == STAGE_AT_GUEST)
                         r = strv_extendf(&plan, "%s is %s: nothing to stop", label, info->active_state);
@@ -111,7 +112,7 @@ int display_manager_judge(const char *name, int error, const UnitInfo *info, uin
                 if (r >= 0 && pos == STAGE_AT_HOST && info->timeout_stop_usec > wait_usec) {
                         char stop[32];
 
-                        drm_idle_format_usec(info->timeout_stop_usec, stop, sizeof(stop));
+                        format_usec(info->timeout_stop_usec, stop, sizeof(stop));
                         r = strv_extendf(&plan, "note: systemd gives %s up to %s to stop (TimeoutStopSec), longer "
                                          "than baton waits (%s, [deadlines] unit): one that ignores SIGTERM "
                                          "is then killed with SIGKILL; lower its TimeoutStopSec or raise the "
@@ -253,7 +254,7 @@ static void on_job_done(UnitJob *j, int r, const char *message, void *userdata) 
                  * stop job running until TimeoutStopSec (90 s by default). Failing now would
                  * queue the rollback's StartUnit behind that job, to time out in turn; so
                  * after the unit deadline baton does what systemd would do later. */
-                drm_idle_format_usec(dm->timeout_usec, t, sizeof(t));
+                format_usec(dm->timeout_usec, t, sizeof(t));
                 log_warning("%s did not stop within %s (does it ignore its stop signal?): killing its "
                             "processes with SIGKILL, as systemd would at its TimeoutStopSec.", dm->unit, t);
                 dm->killed = true;

@@ -41,14 +41,15 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
-#include "audio/audio-cards.h"
-#include "audio/pw-watch.h"
-#include "audio/reserve.h"
-#include "audio/snd-idle.h"
+#include "audio-cards.h"
+#include "parse-util.h"
+#include "pw-watch.h"
+#include "reserve.h"
+#include "snd-idle.h"
 #include "config-file.h"
 #include "drm-idle.h"
 #include "log.h"
-#include "session/user.h"
+#include "user.h"
 #include "stage.h"
 #include "strv.h"
 #include "unit-job.h"
@@ -283,7 +284,7 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         _cleanup_free_ char *holders = NULL;
         char wait[32];
 
-        drm_idle_format_usec(a->timeout_usec, wait, sizeof(wait));
+        format_usec(a->timeout_usec, wait, sizeof(wait));
         if (!a->to_guest) {
                 /* Row 13 of issue 19: the card is back with its driver (vfio's to_host ran
                  * first); PipeWire listing it is only the confirmation. A slow WirePlumber

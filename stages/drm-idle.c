@@ -22,20 +22,12 @@
 #include "drm-idle.h"
 #include "engine.h"
 #include "log.h"
+#include "parse-util.h"
 #include "pidfd-wait.h"
 #include "stage.h"
 #include "strv.h"
 
 /* --- What the stage says: pure functions, unit-tested --- */
-
-void drm_idle_format_usec(uint64_t usec, char *buf, size_t size) {
-        if (usec % 1000000 == 0)
-                (void) snprintf(buf, size, "%" PRIu64 "s", usec / 1000000);
-        else if (usec >= 1000000)
-                (void) snprintf(buf, size, "%.1fs", usec / 1e6);
-        else
-                (void) snprintf(buf, size, "%" PRIu64 "ms", (usec + 999) / 1000);
-}
 
 /* The scan is sorted by pid: a process's holders are consecutive. */
 static size_t process_run(const Holder *h, size_t n) {
@@ -155,7 +147,7 @@ int drm_idle_holder_lines(const Machine *m, pid_t self, uint64_t wait_usec, char
         char wait[32];
         int n = 0, r;
 
-        drm_idle_format_usec(wait_usec, wait, sizeof(wait));
+        format_usec(wait_usec, wait, sizeof(wait));
         lines = calloc(1, sizeof(char *));
         if (!lines)
                 return -ENOMEM;
@@ -242,7 +234,7 @@ int drm_idle_timeout_message(const Machine *m, pid_t self, uint64_t wait_usec, c
                 *ret = NULL;
                 return 0;
         }
-        drm_idle_format_usec(wait_usec, wait, sizeof(wait));
+        format_usec(wait_usec, wait, sizeof(wait));
         if (asprintf(ret, "Timed out after %s waiting for the GPU to be released: %s", wait, holders) < 0)
                 return -ENOMEM;
         return 1;
@@ -471,7 +463,7 @@ static int wait_or_check(IdleWait *iw, const Machine *m) {
          * a fixture's /proc): each round would end at once, forever. */
         if (now >= iw->deadline)
                 return holders_timed_out(iw, m, holders);
-        drm_idle_format_usec(iw->deadline > now ? iw->deadline - now : 0, left, sizeof(left));
+        format_usec(iw->deadline > now ? iw->deadline - now : 0, left, sizeof(left));
         if (n == 0) {
                 log_info("Waiting up to %s for systemd-logind to let go: %s", left, holders);
                 r = sd_event_add_time(step_event(iw->step), &iw->recheck, CLOCK_MONOTONIC,

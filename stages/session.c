@@ -56,9 +56,10 @@
 #include "engine.h"
 #include "escape.h"
 #include "log.h"
-#include "session/apps.h"
-#include "session/desktop.h"
-#include "session/user.h"
+#include "apps.h"
+#include "desktop.h"
+#include "parse-util.h"
+#include "user.h"
 #include "stage.h"
 #include "strv.h"
 #include "unit-job.h"
@@ -227,7 +228,7 @@ static int plan_lines(const UserIdentity *u, const DesktopSession *d, char ***pl
         char wait[32];
         int r;
 
-        drm_idle_format_usec(c->logout_timeout_usec, wait, sizeof(wait));
+        format_usec(c->logout_timeout_usec, wait, sizeof(wait));
         if (d->inhibitors && !c->force_logout)
                 return strv_extendf(plan, "the logout of %s is inhibited by %s: the handover will be refused "
                                     "(save and close them, or set [session] force-logout = yes)", u->name,
@@ -540,7 +541,7 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         _cleanup_free_ char *scopes = NULL;
         char wait[32];
 
-        drm_idle_format_usec(se->timeout_usec, wait, sizeof(wait));
+        format_usec(se->timeout_usec, wait, sizeof(wait));
         (void) join_escaped(se->desktop.scopes, &scopes);
         session_done(se, log_error_errno(SYNTHETIC_ERRNO(ETIMEDOUT), "The GNOME session of %s did not end "
                                          "within %s ([session] logout-timeout) after the logout was asked for: "

@@ -26,6 +26,7 @@
 #include "kmod-util.h"
 #include "log.h"
 #include "machine.h"
+#include "parse-util.h"
 #include "stage.h"
 #include "macro.h"
 #include "strv.h"
@@ -354,8 +355,8 @@ static void check_stop_timeout(Doctor *d, sd_bus *bus, UnitInfo *info) {
 
         if (unit_stop_timeout(bus, DOCTOR_UNIT_TIMEOUT_USEC, info) < 0 || info->timeout_stop_usec <= wait_usec)
                 return;
-        drm_idle_format_usec(info->timeout_stop_usec, stop, sizeof(stop));
-        drm_idle_format_usec(wait_usec, wait, sizeof(wait));
+        format_usec(info->timeout_stop_usec, stop, sizeof(stop));
+        format_usec(wait_usec, wait, sizeof(wait));
         report(d, DOCTOR_WARN, "display-manager", "lower its TimeoutStopSec (systemctl edit) or raise unit = in "
                "[deadlines] of baton.conf", "%s may take up to %s to stop (TimeoutStopSec), longer than baton "
                "waits (%s): one that ignores SIGTERM is killed by baton after %s", info->id, stop, wait, wait);

@@ -12,7 +12,7 @@
  * later value replacing an earlier one. data/baton.conf documents every key.
  *
  * (Named config-file.h, not config.h: meson generates a config.h with BATON_VERSION and
- * friends, and a supervisor/config.h would shadow it for every file in this folder.) */
+ * friends, and a core/config.h would shadow it for every file in this folder.) */
 
 typedef enum AudioRelease {
         AUDIO_RELEASE_RESERVE,          /* ask for the device through the reservation protocol */
@@ -57,7 +57,7 @@ typedef struct Config {
         char guest_name_prefix[65];
         /* [daemon] */
         char admin_group[33];                           /* "": polkit's admin rule only */
-        /* [tuning] (plugins/host-tuning.c) */
+        /* [tuning] (stages/host-tuning.c) */
         char tuning_host_cpus[256];                     /* "": no CPU isolation; a cpu list */
         unsigned tuning_hugepages;                      /* 0: none reserved */
         unsigned tuning_hugepage_size_kb;

@@ -2,7 +2,7 @@
 #pragma once
 
 #include "engine.h"
-#include "session/user.h"
+#include "user.h"
 
 /* At the end of a transition that took the desktop away from its user (the session or the
  * display-manager stage acted: a handover that failed and rolled back, or a return), leaves

@@ -10,8 +10,8 @@
 #include "log.h"
 #include "macro.h"
 #include "outcome.h"
-#include "session/notice.h"
-#include "session/user.h"
+#include "notice.h"
+#include "user.h"
 
 char *outcome_reason(const Engine *e, int result) {
         const StageTiming *t;

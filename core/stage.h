@@ -9,7 +9,7 @@
 #include "machine.h"
 
 /* A stage moves one thing between its host position and its guest position
- * (the transition engine: supervisor/engine.h). The engine runs the stages of
+ * (the transition engine: core/engine.h). The engine runs the stages of
  * stage_table[] in order towards the guest and backwards towards the host.
  *
  * The contract of every stage:
@@ -18,7 +18,7 @@
  *   plan`, what to_guest() would do on this machine and why (one line each).
  *   It may wait (on systemd, on the user's session bus), within the "unit"
  *   deadline: the engine runs it in a worker process, off its loop, and awaits
- *   the answer on the loop (supervisor/engine.c, stage_observe()).
+ *   the answer on the loop (core/engine.c, stage_observe()).
  *
  * - to_guest() first records what it found (original drivers, bound consoles,
  *   loaded modules, ...) with step_record() and makes it durable with
@@ -79,7 +79,7 @@ typedef struct Stage {
         bool observes_holders;
 } Stage;
 
-/* NULL-terminated, in handover order (plugins/stages.c). Only
+/* NULL-terminated, in handover order (stages/stages.c). Only
  * stage_table_place_user_stages() changes it. */
 extern const Stage *stage_table[];
 const Stage *stage_find(const char *name);
@@ -88,7 +88,7 @@ const Stage *stage_find(const char *name);
  * (the stage is then last). */
 int stage_table_place_user_stages(const char *after);
 
-/* --- What the engine gives a running step (supervisor/engine.c) --- */
+/* --- What the engine gives a running step (core/engine.c) --- */
 
 /* The machine as observed right before this step ran. */
 const Machine *step_machine(Step *s);

@@ -15,7 +15,7 @@ extern const Stage stage_host_tuning, stage_user_stages;
  * holders, which it would be forever, and starts after gpu-modules loaded the
  * driver it needs.
  *
- * host-tuning comes once the desktop is gone (plugins/host-tuning.c says why);
+ * host-tuning comes once the desktop is gone (stages/host-tuning.c says why);
  * the user's own stages come last by default, on a handed-over, tuned machine,
  * and so run first on the way back; [stages] after = in baton.conf moves them. */
 const Stage *stage_table[] = {

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "drm-idle.h"
+#include "parse-util.h"
 #include "strv.h"
 #include "unit-job.h"
 
@@ -479,7 +479,7 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         char t[32];
 
         /* Durations read the same in every stage's messages ("30s", "200ms"). */
-        drm_idle_format_usec(j->timeout_usec, t, sizeof(t));
+        format_usec(j->timeout_usec, t, sizeof(t));
         if (j->job)
                 job_fail(j, -ETIMEDOUT, "Timed out after %s waiting for job %s (%s %s)",
                          t, j->job, j->verb, j->unit);

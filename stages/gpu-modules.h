@@ -10,7 +10,7 @@
 #include "machine.h"
 #include "stage.h"
 
-/* The pure and read-only parts of the gpu-modules stage (plugins/gpu-modules.c). */
+/* The pure and read-only parts of the gpu-modules stage (stages/gpu-modules.c). */
 
 /* The modules to unload, in unload order (each after every module that holds it), before
  * the GPU bound to driver can go to vfio-pci. NULL (and for a NULL driver) when unbinding
