@@ -695,7 +695,7 @@ static int audio_preflight(const Machine *m, PreflightMode mode) {
         if (r < 0)
                 return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
         if (mode == PREFLIGHT_MAY_WAIT)
-                log_info("Waiting for %s to close the GPU's sound card: %s.", text, why);
+                log_info("Waiting for the GPU's sound card to be closed: %s; %s.", text, why);
         if (mode != PREFLIGHT_LAST)
                 return -EAGAIN;
         return log_error_errno(SYNTHETIC_ERRNO(EBUSY), "Not handing the GPU over: %s, the GPU's sound card, still "
