@@ -1008,6 +1008,14 @@ Engine *engine_free(Engine *e) {
         return NULL;
 }
 
+/* A full observation (holders included) taken when the transition began: the first stage's
+ * step starts from it instead of observing again (engine_observe()). */
+static void engine_keep_observation(Engine *e, Machine *m) {
+        machine_free(e->unchanged);
+        e->unchanged = m;
+        e->unchanged_flags = machine_flags(e);
+}
+
 /* --- Pre-flight: every refusal observation can predict, before anything changes --- */
 
 /* Every stage's pre-flight on m: the first refusal, else -EAGAIN when a stage asks to wait
@@ -1118,6 +1126,7 @@ static void preflight_check(Engine *e, PreflightMode mode) {
                 r = engine_begin_handover(e);
         if (r < 0)
                 return preflight_fail(e, r);
+        engine_keep_observation(e, TAKE_PTR(m));
         engine_schedule_next(e);
 }
 
@@ -1346,8 +1355,11 @@ int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata) {
         e->running = true;
         e->done = done;
         e->done_userdata = userdata;
-        if (r == 1)
+        if (r == 1) {
+                /* Issue 17: nothing changed since this observation; it serves the first stage. */
+                engine_keep_observation(e, TAKE_PTR(m));
                 engine_schedule_next(e);
+        }
         return 1;
 }
 
