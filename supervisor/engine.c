@@ -1111,7 +1111,9 @@ static void preflight_check(Engine *e, PreflightMode mode) {
                 log_notice("Handover cancelled while waiting for its pre-flight: nothing was changed.");
                 return preflight_fail(e, -ECANCELED);
         }
-        r = machine_load(e->root, machine_flags(e), &m);
+        /* The DRM nodes from sysfs, not libdrm: nothing here may open a node it watches, or its
+         * own close would wake it again. */
+        r = machine_load(e->root, 0, &m);
         if (r < 0)
                 return preflight_fail(e, log_error_errno(r, "Failed to observe the machine: %m"));
         r = engine_preflight(m, mode);
