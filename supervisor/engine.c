@@ -1010,10 +1010,10 @@ Engine *engine_free(Engine *e) {
 
 /* A full observation (holders included) taken when the transition began: the first stage's
  * step starts from it instead of observing again (engine_observe()). */
-static void engine_keep_observation(Engine *e, Machine *m) {
+static void engine_keep_observation(Engine *e, Machine *m, MachineFlags flags) {
         machine_free(e->unchanged);
         e->unchanged = m;
-        e->unchanged_flags = machine_flags(e);
+        e->unchanged_flags = flags;
 }
 
 /* --- Pre-flight: every refusal observation can predict, before anything changes --- */
@@ -1128,7 +1128,7 @@ static void preflight_check(Engine *e, PreflightMode mode) {
                 r = engine_begin_handover(e);
         if (r < 0)
                 return preflight_fail(e, r);
-        engine_keep_observation(e, TAKE_PTR(m));
+        engine_keep_observation(e, TAKE_PTR(m), 0);
         engine_schedule_next(e);
 }
 
@@ -1359,7 +1359,7 @@ int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata) {
         e->done_userdata = userdata;
         if (r == 1) {
                 /* Issue 17: nothing changed since this observation; it serves the first stage. */
-                engine_keep_observation(e, TAKE_PTR(m));
+                engine_keep_observation(e, TAKE_PTR(m), machine_flags(e));
                 engine_schedule_next(e);
         }
         return 1;
