@@ -143,3 +143,15 @@ int audio_pick_user(int seat_r, uid_t seat_uid, int holder_r, uid_t holder_uid, 
                 return -ENXIO;
         return 0;
 }
+
+bool audio_holder_is_pipewire(const char *comm, const char *cgroup) {
+        static const char *const names[] = { "pipewire", "pipewire-pulse", "wireplumber", NULL };
+        const char *unit = cgroup ? strrchr(cgroup, '/') : NULL;
+        const char *suffix;
+
+        if (unit)
+                for (const char *const *n = names; *n; n++)
+                        if ((suffix = startswith(unit + 1, *n)) && streq(suffix, ".service"))
+                                return true;
+        return comm && strv_contains((char **) names, comm);
+}

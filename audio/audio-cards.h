@@ -44,3 +44,9 @@ int audio_reserve_device_name(unsigned index, char **ret);
  * so that another local user in group audio holding the card cannot pick the bus root talks
  * to: with a desktop user they are only a holder. -ENXIO when neither. */
 int audio_pick_user(int seat_r, uid_t seat_uid, int holder_r, uid_t holder_uid, uid_t *ret);
+
+/* Whether a process holding the card is PipeWire (pipewire, pipewire-pulse, wireplumber): by
+ * the systemd unit its cgroup ends in ("0::/user.slice/.../pipewire.service"; cgroup may be
+ * NULL), or by its comm where PipeWire runs outside systemd. PipeWire lets go of the card when
+ * asked (the reservation, or its units stopped); any other holder has to close it by itself. */
+bool audio_holder_is_pipewire(const char *comm, const char *cgroup);

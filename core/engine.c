@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -83,6 +84,13 @@ struct Engine {
         const Stage *observed_stage;
         Machine *observed;
         uint64_t stage_start_usec;
+
+        /* A pre-flight that waits (Stage.preflight answered -EAGAIN): the "holders" deadline,
+         * a watch on each held node (any close means observing again), and the deferred
+         * look after a close (closes come in bursts). */
+        sd_event_source *preflight_deadline, *preflight_again;
+        sd_event_source **preflight_watches;
+        size_t n_preflight_watches;
 
         StageTiming *timeline;
         size_t n_timeline;
@@ -438,6 +446,7 @@ static Straggler *straggler_free(Straggler *g) {
 }
 
 static void engine_schedule_next(Engine *e);
+static void preflight_wait_stop(Engine *e);
 
 static int on_straggler_exit(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
         Straggler *g = userdata;
@@ -977,6 +986,7 @@ Engine *engine_free(Engine *e) {
         if (!e)
                 return NULL;
         step_free(e->step);
+        preflight_wait_stop(e);
         child_run_free(e->observing);
         machine_free(e->observed);
         for (size_t i = 0; i < e->n_stragglers; i++)
@@ -996,6 +1006,162 @@ Engine *engine_free(Engine *e) {
         free(e->rundir);
         free(e);
         return NULL;
+}
+
+/* A full observation (holders included) taken when the transition began: the first stage's
+ * step starts from it instead of observing again (engine_observe()). */
+static void engine_keep_observation(Engine *e, Machine *m, MachineFlags flags) {
+        machine_free(e->unchanged);
+        e->unchanged = m;
+        e->unchanged_flags = flags;
+}
+
+/* --- Pre-flight: every refusal observation can predict, before anything changes --- */
+
+/* Every stage's pre-flight on m: the first refusal, else -EAGAIN when a stage asks to wait
+ * (never with PREFLIGHT_LAST), else 0. */
+static int engine_preflight(const Machine *m, PreflightMode mode) {
+        int waiting = 0, r;
+
+        for (const Stage *const *st = stage_table; *st; st++) {
+                if (!(*st)->preflight)
+                        continue;
+                r = (*st)->preflight(m, mode);
+                if (r == -EAGAIN && mode != PREFLIGHT_LAST)
+                        waiting = r;
+                else if (r < 0)
+                        return r;
+        }
+        return waiting;
+}
+
+static int engine_begin_handover(Engine *e) {
+        int r;
+
+        r = journal_create(e->rundir, e->gpu, &e->journal);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the journal in %s: %m", e->rundir);
+        e->to_guest = true;
+        for (const Stage *const *st = stage_table; *st; st++)
+                e->order[e->n_order++] = *st;
+        return 1;
+}
+
+static void preflight_unwatch(Engine *e) {
+        for (size_t i = 0; i < e->n_preflight_watches; i++)
+                sd_event_source_disable_unref(e->preflight_watches[i]);
+        e->preflight_watches = mfree(e->preflight_watches);
+        e->n_preflight_watches = 0;
+}
+
+static void preflight_wait_stop(Engine *e) {
+        preflight_unwatch(e);
+        e->preflight_deadline = sd_event_source_disable_unref(e->preflight_deadline);
+        e->preflight_again = sd_event_source_disable_unref(e->preflight_again);
+}
+
+static int on_preflight_close(sd_event_source *src, const struct inotify_event *event, void *userdata) {
+        Engine *e = userdata;
+
+        (void) sd_event_source_set_enabled(e->preflight_again, SD_EVENT_ONESHOT);
+        return 0;
+}
+
+/* Watches every node a process holds on m for its close (inotify reports each close of a
+ * device node, whoever opened it): the holder waited for may close any of them. */
+static int preflight_watch(Engine *e, const Machine *m) {
+        _cleanup_strv_free_ char **nodes = NULL;
+        int r;
+
+        preflight_unwatch(e);
+        for (size_t i = 0; i < m->holders.n_holders; i++)
+                if (!strv_contains(nodes, m->holders.holders[i].node) &&
+                    strv_extend(&nodes, m->holders.holders[i].node) < 0)
+                        return -ENOMEM;
+        STRV_FOREACH(node, nodes) {
+                sd_event_source **w = array_append(&e->preflight_watches, &e->n_preflight_watches,
+                                                   sizeof(sd_event_source *));
+
+                if (!w)
+                        return -ENOMEM;
+                r = sd_event_add_inotify(e->event, w, *node, IN_CLOSE_WRITE | IN_CLOSE_NOWRITE | IN_DELETE_SELF,
+                                         on_preflight_close, e);
+                if (r == -ENOENT) {
+                        e->n_preflight_watches--;       /* gone: nobody holds it any more */
+                        continue;
+                }
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* The wait ended without a handover: nothing was recorded or changed. */
+static void preflight_fail(Engine *e, int r) {
+        preflight_wait_stop(e);
+        e->error = r;
+        engine_finish(e);
+}
+
+static void preflight_check(Engine *e, PreflightMode mode) {
+        _cleanup_(machine_freep) Machine *m = NULL;
+        int r;
+
+        if (e->cancel_requested) {
+                log_notice("Handover cancelled while waiting for its pre-flight: nothing was changed.");
+                return preflight_fail(e, -ECANCELED);
+        }
+        /* The DRM nodes from sysfs, not libdrm: nothing here may open a node it watches, or its
+         * own close would wake it again. */
+        r = machine_load(e->root, 0, &m);
+        if (r < 0)
+                return preflight_fail(e, log_error_errno(r, "Failed to observe the machine: %m"));
+        r = engine_preflight(m, mode);
+        if (r == -EAGAIN) {
+                r = preflight_watch(e, m);
+                if (r < 0)
+                        preflight_fail(e, log_error_errno(r, "Failed to watch the GPU's nodes: %m"));
+                return;
+        }
+        preflight_wait_stop(e);
+        if (r >= 0)
+                r = engine_begin_handover(e);
+        if (r < 0)
+                return preflight_fail(e, r);
+        engine_keep_observation(e, TAKE_PTR(m), 0);
+        engine_schedule_next(e);
+}
+
+static int on_preflight_again(sd_event_source *src, void *userdata) {
+        preflight_check(userdata, PREFLIGHT_WAITING);
+        return 0;
+}
+
+static int on_preflight_deadline(sd_event_source *src, uint64_t usec, void *userdata) {
+        preflight_check(userdata, PREFLIGHT_LAST);
+        return 0;
+}
+
+/* Row 13 of issue 19: a stage waits, on the loop and within the "holders" deadline, for a
+ * holder nobody can ask to let go. Returns 2: the engine runs, with no stage yet. */
+static int preflight_wait_start(Engine *e, const Machine *m) {
+        uint64_t deadline = e->deadline_usec[DEADLINE_HOLDERS];
+        int r;
+
+        log_info("Waiting up to %.1f s (the \"holders\" deadline) before anything changes.", deadline / 1e6);
+        r = sd_event_add_time_relative(e->event, &e->preflight_deadline, CLOCK_MONOTONIC, deadline, 0,
+                                       on_preflight_deadline, e);
+        if (r >= 0)
+                r = sd_event_add_defer(e->event, &e->preflight_again, on_preflight_again, e);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(e->preflight_again, SD_EVENT_OFF);
+        if (r >= 0)
+                r = preflight_watch(e, m);
+        if (r < 0) {
+                preflight_wait_stop(e);
+                return log_error_errno(r, "Failed to set up the wait for the GPU's holders: %m");
+        }
+        return 2;
 }
 
 static int engine_plan_handover(Engine *e, const Machine *m) {
@@ -1024,20 +1190,12 @@ static int engine_plan_handover(Engine *e, const Machine *m) {
                 return log_error_errno(r, "Failed to read %s/journal: %m", e->rundir);
 
         /* Nothing is recorded or changed when a stage can already tell it would refuse. */
-        for (const Stage *const *st = stage_table; *st; st++)
-                if ((*st)->preflight) {
-                        r = (*st)->preflight(m);
-                        if (r < 0)
-                                return r;
-                }
-
-        r = journal_create(e->rundir, e->gpu, &e->journal);
+        r = engine_preflight(m, PREFLIGHT_MAY_WAIT);
+        if (r == -EAGAIN)
+                return preflight_wait_start(e, m);
         if (r < 0)
-                return log_error_errno(r, "Failed to create the journal in %s: %m", e->rundir);
-        e->to_guest = true;
-        for (const Stage *const *st = stage_table; *st; st++)
-                e->order[e->n_order++] = *st;
-        return 1;
+                return r;
+        return engine_begin_handover(e);
 }
 
 static int engine_plan_to_host(Engine *e, EngineOp op) {
@@ -1199,7 +1357,11 @@ int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata) {
         e->running = true;
         e->done = done;
         e->done_userdata = userdata;
-        engine_schedule_next(e);
+        if (r == 1) {
+                /* Issue 17: nothing changed since this observation; it serves the first stage. */
+                engine_keep_observation(e, TAKE_PTR(m), machine_flags(e));
+                engine_schedule_next(e);
+        }
         return 1;
 }
 
@@ -1209,7 +1371,15 @@ void engine_set_progress(Engine *e, engine_progress_t progress, void *userdata) 
 }
 
 int engine_cancel(Engine *e) {
-        if (!e->running || !e->to_guest || e->cancel_requested)
+        if (!e->running || e->cancel_requested)
+                return 0;
+        if (e->preflight_again) {
+                /* Waiting in the pre-flight: end the wait from the loop. */
+                e->cancel_requested = true;
+                (void) sd_event_source_set_enabled(e->preflight_again, SD_EVENT_ONESHOT);
+                return 1;
+        }
+        if (!e->to_guest)
                 return 0;
         e->cancel_requested = true;
         return 1;

@@ -53,6 +53,13 @@ typedef enum StagePosition {
         STAGE_NOTHING_TO_DO,    /* nothing of this kind on this machine (no efifb, no nvidia) */
 } StagePosition;
 
+/* How a pre-flight is asked (Stage.preflight). */
+typedef enum PreflightMode {
+        PREFLIGHT_MAY_WAIT,     /* first ask: may answer -EAGAIN, after saying what it waits for */
+        PREFLIGHT_WAITING,      /* again, after a holder closed a node: -EAGAIN quietly */
+        PREFLIGHT_LAST,         /* the "holders" deadline passed: go (0) or refuse, no more waiting */
+} PreflightMode;
+
 typedef struct Stage {
         const char *name;       /* kebab-case, also the journal key */
         const char *summary;    /* one line for plan and status */
@@ -70,8 +77,12 @@ typedef struct Stage {
          * logging why, when observation already predicts a refusal (no IOMMU group, a
          * foreign device in the GPU's IOMMU group, a module that cannot be unloaded, a
          * sound-card holder nobody can release): refusing then changes nothing, while
-         * failing in to_guest() would undo what the stages before had done. */
-        int (*preflight)(const Machine *m);
+         * failing in to_guest() would undo what the stages before had done.
+         * -EAGAIN (mode allowing) asks the engine to wait, before anything changes, for a
+         * holder that may still let go by itself (a plain ALSA client): it observes again
+         * after every close of a held node, and asks with PREFLIGHT_LAST once the "holders"
+         * deadline has passed. */
+        int (*preflight)(const Machine *m, PreflightMode mode);
         /* The stage reads the processes that hold the GPU's nodes and their sessions
          * (Machine.holders, .sessions): the engine walks /proc for it. For every other
          * stage it does not, since that walk is the dearest part of an observation

@@ -425,15 +425,7 @@ static int on_start_deadline(sd_event_source *s, uint64_t usec, void *userdata) 
 int libvirt_events_new(sd_event *event, const char *uri, uint64_t start_deadline_usec,
                        libvirt_return_t request_return_cb, void *userdata, LibvirtEvents **ret) {
         LibvirtEvents *l;
-        int r;
 
-        r = libvirt_dlopen();
-        if (r < 0)
-                return r;
-        r = register_impl(event);
-        if (r < 0)
-                return r;
-        libvirt_quiet();
         l = malloc(sizeof(LibvirtEvents));
         if (!l)
                 return -ENOMEM;
@@ -481,6 +473,14 @@ int libvirt_events_watch(LibvirtEvents *l, const char *vm, bool running) {
 
         if (l->vm && streq(l->vm, vm))
                 return 0;
+        /* libvirt is loaded only now, with a domain to follow (issue 17): it is most of
+         * what the daemon would map, on machines where libvirtd may never run. */
+        r = libvirt_dlopen();
+        if (r >= 0)
+                r = register_impl(l->event);
+        if (r < 0)
+                return r;
+        libvirt_quiet();
         libvirt_events_unwatch(l);
         l->vm = strdup(vm);
         if (!l->vm)

@@ -12,8 +12,9 @@
  * not (QEMU crashed, libvirtd was down or restarted, the domain never started),
  * this does.
  *
- * libvirt_events_new() registers an event implementation with libvirt
- * (virEventRegisterImpl) that puts libvirt's fd watches and timers on the
+ * The first libvirt_events_watch() loads libvirt (dlopen: a daemon that never
+ * follows a domain never maps it) and registers an event implementation with
+ * libvirt (virEventRegisterImpl) that puts libvirt's fd watches and timers on the
  * daemon's sd-event loop, so libvirt's client code (keepalive, incoming
  * events) runs there like any other source. That registration is per process
  * and cannot be undone: the first call binds it to its loop, and the
@@ -48,7 +49,7 @@ typedef void (*libvirt_return_t)(const char *reason, void *userdata);
 #define LIBVIRT_START_DEADLINE_USEC (120ULL * 1000000)
 #define LIBVIRT_RECONNECT_USEC (2ULL * 1000000)
 
-/* start_deadline_usec 0: LIBVIRT_START_DEADLINE_USEC. Does not connect. */
+/* start_deadline_usec 0: LIBVIRT_START_DEADLINE_USEC. Neither loads libvirt nor connects. */
 int libvirt_events_new(sd_event *event, const char *uri, uint64_t start_deadline_usec,
                        libvirt_return_t request_return, void *userdata, LibvirtEvents **ret);
 LibvirtEvents *libvirt_events_free(LibvirtEvents *l);

@@ -52,6 +52,7 @@
 #include "user.h"
 #include "stage.h"
 #include "strv.h"
+#include "sysfs-util.h"
 #include "unit-job.h"
 
 /* Sockets first: a socket left listening would start its service again. */
@@ -640,11 +641,25 @@ static int audio_to_host(Step *s) {
 /* Row 13 of issue 19: a process that holds the GPU's sound card while no user's PipeWire can
  * be asked to let go of it (a plain ALSA client: aplay as root, or of a user without a
  * systemd --user) failed the handover after the display manager had stopped, without naming
- * it. The same conditions to_guest fails on, decided before anything changes. */
-static int audio_preflight(const Machine *m) {
+ * it. The PipeWire of the user whose bus the stage talks to lets go when asked; any other
+ * holder is waited for like a card's holder, before anything changes (the engine observes
+ * again after every close), and refused by name once the "holders" deadline has passed. */
+static bool holder_askable(const Holder *h, const UserIdentity *u) {
+        _cleanup_free_ char *path = NULL, *cgroup = NULL;
+
+        if (!u || !h->has_uid || h->uid != u->uid)
+                return false;
+        if (asprintf(&path, "/proc/%i/cgroup", (int) h->pid) < 0)
+                return false;
+        (void) sysfs_read_string("/", path, &cgroup);   /* none: gone, or only its comm tells */
+        return audio_holder_is_pipewire(h->comm, cgroup);
+}
+
+static int audio_preflight(const Machine *m, PreflightMode mode) {
         _cleanup_(user_identity_done) UserIdentity u = {};
         _cleanup_free_ char *bus = NULL, *text = NULL, *why = NULL;
-        size_t size = 0;
+        bool askable = false;
+        size_t size = 0, n = 0;
         FILE *f;
         int r;
 
@@ -653,10 +668,26 @@ static int audio_preflight(const Machine *m) {
         r = find_user(m, &u);
         if (r >= 0 && asprintf(&bus, "%s/bus", u.runtime_dir) < 0)
                 return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
-        if (r >= 0 && access(bus, F_OK) >= 0)
+        askable = r >= 0 && access(bus, F_OK) >= 0;
+
+        f = open_memstream(&text, &size);
+        if (!f)
+                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+        for (size_t i = 0; i < m->holders.n_holders; i++) {
+                const Holder *h = &m->holders.holders[i];
+
+                if (strv_contains(m->snd_nodes, h->node) && !holder_askable(h, askable ? &u : NULL))
+                        fprintf(f, "%spid %i (%s) holds %s", n++ > 0 ? ", " : "", (int) h->pid, h->comm, h->node);
+        }
+        if (fclose(f) != 0)
+                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+        if (n == 0)
                 return 0;
-        if (r >= 0)
-                r = asprintf(&why, "%s has no session bus (%s), so no PipeWire to ask", u.name, bus);
+
+        if (askable)
+                r = asprintf(&why, "it is not %s's PipeWire, which baton can ask to let go", u.name);
+        else if (r >= 0)
+                r = asprintf(&why, "%s has no session bus (%s), so there is no PipeWire to ask", u.name, bus);
         else if (!isempty(config_get()->audio_user))
                 r = asprintf(&why, "[audio] user = %s: %s", config_get()->audio_user, strerror(-r));
         else
@@ -664,19 +695,13 @@ static int audio_preflight(const Machine *m) {
                              "whose PipeWire could be asked");
         if (r < 0)
                 return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
-        f = open_memstream(&text, &size);
-        if (!f)
-                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
-        for (size_t i = 0, n = 0; i < m->holders.n_holders; i++) {
-                const Holder *h = &m->holders.holders[i];
-
-                if (strv_contains(m->snd_nodes, h->node))
-                        fprintf(f, "%spid %i (%s) holds %s", n++ > 0 ? ", " : "", (int) h->pid, h->comm, h->node);
-        }
-        if (fclose(f) != 0)
-                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
-        return log_error_errno(SYNTHETIC_ERRNO(EBUSY), "Not handing the GPU over: %s, the GPU's sound card, and "
-                               "%s. Close it, or set [audio] user to whose PipeWire holds it.", text, why);
+        if (mode == PREFLIGHT_MAY_WAIT)
+                log_info("Waiting for the GPU's sound card to be closed: %s; %s.", text, why);
+        if (mode != PREFLIGHT_LAST)
+                return -EAGAIN;
+        return log_error_errno(SYNTHETIC_ERRNO(EBUSY), "Not handing the GPU over: %s, the GPU's sound card, still "
+                               "after the \"holders\" deadline: %s. Close it, or set [audio] user to whose "
+                               "PipeWire holds it.", text, why);
 }
 
 const Stage stage_audio = {

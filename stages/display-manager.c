@@ -138,11 +138,11 @@ bool display_manager_should_start(const char *name, const UnitInfo *info) {
         return streq_ptr(file, "enabled") || streq_ptr(file, "enabled-runtime") || streq_ptr(file, "alias");
 }
 
-DisplayManagerStart display_manager_judge_start(const char *active_state, bool settled) {
+DisplayManagerStart display_manager_judge_start(const char *active_state, bool settled, bool drawing) {
         if (unit_active_state_is_down(active_state))
                 return DM_START_DOWN;
         if (streq_ptr(active_state, "active") || streq_ptr(active_state, "reloading"))
-                return settled ? DM_START_UP : DM_START_SETTLE;
+                return settled || drawing ? DM_START_UP : DM_START_SETTLE;
         return DM_START_WAIT;
 }
 
@@ -162,10 +162,13 @@ bool display_manager_machine_has_display(const Machine *m) {
 
 /* How long a started display manager must stay active to count as started (row 20 of
  * issue 19): a Type=simple service is active once it forked, and one that finds no
- * screen fails within milliseconds. Bounded by the unit deadline. While it is activating
- * (a Type=notify service not ready yet, a restart pending) it is looked at again every
- * DM_RECHECK_USEC until the deadline. */
+ * screen fails within milliseconds. Bounded by the unit deadline. It ends as soon as a
+ * compositor is DRM master of the GPU's card (looked for every DM_DRAWING_USEC): the
+ * window is the fallback for a machine where nothing can take the card. While the unit is
+ * activating (a Type=notify service not ready yet, a restart pending) it is looked at
+ * again every DM_RECHECK_USEC until the deadline. */
 #define DM_SETTLE_USEC (2ULL * 1000 * 1000)
+#define DM_DRAWING_USEC (100ULL * 1000)
 #define DM_RECHECK_USEC (250ULL * 1000)
 
 typedef struct DisplayManager DisplayManager;
@@ -343,7 +346,18 @@ static int recheck_at(DisplayManager *dm, uint64_t when) {
         return STEP_PENDING;
 }
 
+/* The DRM master of the GPU's card, when a process is (debugfs), on a fresh look. */
+static const DrmClient *drawing_now(DisplayManager *dm) {
+        const Machine *m;
+
+        if (step_reobserve(dm->step, &m) < 0)
+                return NULL;            /* the settle window decides */
+        return machine_drm_master(m);
+}
+
 static int check_started(DisplayManager *dm, UnitInfo *info) {
+        const DrmClient *master = NULL;
+        bool settled;
         uint64_t now;
         int r;
 
@@ -354,12 +368,19 @@ static int check_started(DisplayManager *dm, UnitInfo *info) {
                 dm->give_up_at = now + dm->timeout_usec;
                 dm->settle_at = now + (DM_SETTLE_USEC < dm->timeout_usec ? DM_SETTLE_USEC : dm->timeout_usec);
         }
-        switch (display_manager_judge_start(info->active_state, now >= dm->settle_at)) {
+        settled = now >= dm->settle_at;
+        if (!settled && !unit_active_state_is_down(info->active_state))
+                master = drawing_now(dm);
+        switch (display_manager_judge_start(info->active_state, settled, master)) {
         case DM_START_UP:
-                log_info("Started %s (%s, and it stayed up).", dm->unit, info->active_state);
+                if (master)
+                        log_info("Started %s (%s, and %s, pid %i, took the card as DRM master).", dm->unit,
+                                 info->active_state, master->command, (int) master->pid);
+                else
+                        log_info("Started %s (%s, and it stayed up).", dm->unit, info->active_state);
                 return 0;
         case DM_START_SETTLE:
-                return recheck_at(dm, dm->settle_at);
+                return recheck_at(dm, now + DM_DRAWING_USEC < dm->settle_at ? now + DM_DRAWING_USEC : dm->settle_at);
         case DM_START_WAIT:
                 if (now < dm->give_up_at)
                         return recheck_at(dm, now + DM_RECHECK_USEC < dm->give_up_at ?

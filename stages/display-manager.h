@@ -35,15 +35,17 @@ bool display_manager_should_start(const char *name, const UnitInfo *info);
 
 /* Row 20 of issue 19: a start job that is done proves little for a Type=simple service,
  * which is "active" as soon as it forked and may fail milliseconds later. What the stage
- * does with what systemd says after the start job (settled: the settle window passed). */
+ * does with what systemd says after the start job (settled: the settle window passed;
+ * drawing: a process is the DRM master of the GPU's card, so a compositor is up and the
+ * window need not run out). */
 typedef enum DisplayManagerStart {
         DM_START_SETTLE,        /* active: look again once the settle window passed */
         DM_START_WAIT,          /* activating (not ready yet, or about to restart): look again */
-        DM_START_UP,            /* active for the whole window: started */
+        DM_START_UP,            /* active for the whole window, or drawing: started */
         DM_START_DOWN,          /* inactive or failed: it did not start */
 } DisplayManagerStart;
 
-DisplayManagerStart display_manager_judge_start(const char *active_state, bool settled);
+DisplayManagerStart display_manager_judge_start(const char *active_state, bool settled, bool drawing);
 
 /* True when something on the machine can show a display manager: the GPU has a native
  * driver with a DRM card node, or a firmware framebuffer or frame-buffer console is bound.

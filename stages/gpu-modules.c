@@ -280,7 +280,7 @@ int gpu_modules_observe(const Machine *m, StagePosition *ret_pos, char ***ret_pl
         return 0;
 }
 
-int gpu_modules_refuse(const Machine *m) {
+int gpu_modules_refuse(const Machine *m, PreflightMode mode) {
         const char *const *policy = gpu_modules_for_driver(m->gpu ? m->gpu->driver : NULL);
         int r;
 

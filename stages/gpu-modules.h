@@ -80,4 +80,4 @@ int gpu_modules_observe(const Machine *m, StagePosition *ret_pos, char ***ret_pl
  * and can never be unloaded (built in, no_unload, held by a module outside the stack),
  * read from /sys/module below m->root. A module only in use now is no reason: the stages
  * before this one stop its users. */
-int gpu_modules_refuse(const Machine *m);
+int gpu_modules_refuse(const Machine *m, PreflightMode mode);

@@ -682,7 +682,7 @@ static int run(Step *s, Job *j) {
         return advance(s, j);
 }
 
-static int refuse_unless_possible(const Machine *m) {
+static int refuse_unless_possible(const Machine *m, PreflightMode mode) {
         _cleanup_free_ char *reason = NULL;
         const GroupDevice *f;
         int r;
@@ -791,7 +791,7 @@ static int vfio_to_guest(Step *s) {
         _cleanup_(job_freep) Job *j = NULL;
         int r;
 
-        r = refuse_unless_possible(m);
+        r = refuse_unless_possible(m, PREFLIGHT_LAST);
         if (r < 0)
                 return r;
         r = record_host(s, m);

@@ -59,7 +59,26 @@ static void test_pick_user(void) {
         ASSERT_EQ(audio_pick_user(-ENXIO, 0, -ENXIO, 0, &u), -ENXIO);
 }
 
+/* Row 13 of issue 19: which holders PipeWire's release takes away, and which are waited for. */
+static void test_holder_is_pipewire(void) {
+        const char *pw = "0::/user.slice/user-1000.slice/user@1000.service/session.slice/pipewire.service";
+        const char *wp = "0::/user.slice/user-1000.slice/user@1000.service/session.slice/wireplumber.service";
+        const char *app = "0::/user.slice/user-1000.slice/user@1000.service/app.slice/app-aplay-1.scope";
+
+        ASSERT_TRUE(audio_holder_is_pipewire("pipewire", pw));
+        ASSERT_TRUE(audio_holder_is_pipewire("wireplumber", wp));
+        ASSERT_TRUE(audio_holder_is_pipewire("data-loop.0", pw));       /* a thread's name: the unit tells */
+        ASSERT_TRUE(audio_holder_is_pipewire("pipewire-pulse", NULL));  /* outside systemd: the comm tells */
+        ASSERT_TRUE(audio_holder_is_pipewire("wireplumber", "0::/user.slice/user-1000.slice/session-2.scope"));
+        ASSERT_FALSE(audio_holder_is_pipewire("aplay", app));
+        ASSERT_FALSE(audio_holder_is_pipewire("aplay", "0::/system.slice/pipewire.service.d"));
+        ASSERT_FALSE(audio_holder_is_pipewire("aplay", "0::/user.slice/fake-pipewire.service"));
+        ASSERT_FALSE(audio_holder_is_pipewire("pipewire2", NULL));
+        ASSERT_FALSE(audio_holder_is_pipewire(NULL, NULL));
+}
+
 int main(void) {
+        RUN(test_holder_is_pipewire);
         RUN(test_pick_user);
         RUN(test_nodes);
         RUN(test_matches);

@@ -180,15 +180,18 @@ static void test_should_start(void) {
 static void test_judge_start(void) {
         /* Row 20 of issue 19: "active" right after the start job is not yet started: a
          * Type=simple unit failed 78 ms later and had been reported "Started". */
-        ASSERT_EQ(display_manager_judge_start("active", false), DM_START_SETTLE);
-        ASSERT_EQ(display_manager_judge_start("active", true), DM_START_UP);
-        ASSERT_EQ(display_manager_judge_start("reloading", true), DM_START_UP);
-        /* Not ready yet, or restarting after a crash: looked at again. */
-        ASSERT_EQ(display_manager_judge_start("activating", false), DM_START_WAIT);
-        ASSERT_EQ(display_manager_judge_start("activating", true), DM_START_WAIT);
-        ASSERT_EQ(display_manager_judge_start("deactivating", true), DM_START_WAIT);
-        ASSERT_EQ(display_manager_judge_start("failed", false), DM_START_DOWN);
-        ASSERT_EQ(display_manager_judge_start("inactive", true), DM_START_DOWN);
+        ASSERT_EQ(display_manager_judge_start("active", false, false), DM_START_SETTLE);
+        ASSERT_EQ(display_manager_judge_start("active", true, false), DM_START_UP);
+        ASSERT_EQ(display_manager_judge_start("reloading", true, false), DM_START_UP);
+        /* Issue 17: a compositor that took the card ends the window early. */
+        ASSERT_EQ(display_manager_judge_start("active", false, true), DM_START_UP);
+        /* Not ready yet, or restarting after a crash: looked at again, master or not. */
+        ASSERT_EQ(display_manager_judge_start("activating", false, false), DM_START_WAIT);
+        ASSERT_EQ(display_manager_judge_start("activating", false, true), DM_START_WAIT);
+        ASSERT_EQ(display_manager_judge_start("activating", true, false), DM_START_WAIT);
+        ASSERT_EQ(display_manager_judge_start("deactivating", true, false), DM_START_WAIT);
+        ASSERT_EQ(display_manager_judge_start("failed", false, true), DM_START_DOWN);
+        ASSERT_EQ(display_manager_judge_start("inactive", true, false), DM_START_DOWN);
 }
 
 static void test_machine_has_display(void) {

@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -115,7 +116,85 @@ static void test_slow_observe(void) {
         free(cmd);
 }
 
+/* Row 13 of issue 19: a pre-flight that waits for a holder (-EAGAIN). The engine waits on its
+ * loop, within the "holders" deadline, with nothing recorded; then asks a last time and goes on
+ * or refuses, and a cancel ends the wait. */
+static int preflight_answer, n_preflight[3];
+
+static int waiting_preflight(const Machine *m, PreflightMode mode) {
+        n_preflight[mode]++;
+        return mode == PREFLIGHT_LAST ? preflight_answer : -EAGAIN;
+}
+
+static int idle_observe(const Machine *m, StagePosition *ret_pos, char ***ret_plan) {
+        *ret_pos = STAGE_NOTHING_TO_DO;
+        return 0;
+}
+
+static const Stage waiting_stage = {
+        .name = "waiting",
+        .summary = "a stage whose pre-flight waits for a holder",
+        .observe = idle_observe,
+        .to_guest = never,
+        .to_host = never,
+        .preflight = waiting_preflight,
+};
+
+static void run_waiting(int answer, bool cancel, int expect) {
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        _cleanup_(engine_freep) Engine *e = NULL;
+        char rundir[] = "/tmp/baton-test-engine-wait-XXXXXX", *journal = NULL, *cmd = NULL;
+        sd_event_source *timer = NULL;
+        EngineOptions o = { .root = FIXTURE("lab") };
+        Ticks t = {};
+        uint64_t begin;
+
+        stage_table[0] = &waiting_stage;
+        stage_table[1] = NULL;
+        preflight_answer = answer;
+        memset(n_preflight, 0, sizeof(n_preflight));
+        ASSERT_TRUE(mkdtemp(rundir) != NULL);
+        ASSERT_TRUE(asprintf(&journal, "%s/journal", rundir) > 0);
+        o.rundir = rundir;
+        o.deadline_usec[DEADLINE_HOLDERS] = 300 * 1000ULL;
+        ASSERT_OK(sd_event_new(&event));
+        ASSERT_OK(engine_new(event, &o, &e));
+        ASSERT_OK(sd_event_add_time_relative(event, &timer, CLOCK_MONOTONIC, 10000, 1000, on_tick, &t));
+        ASSERT_OK(sd_event_source_set_enabled(timer, SD_EVENT_ON));
+        begin = t.last = now_usec();
+        ASSERT_EQ(engine_start(e, ENGINE_HANDOVER, on_done, &t), 1);
+        ASSERT_TRUE(engine_running(e));
+        ASSERT_EQ(n_preflight[PREFLIGHT_MAY_WAIT], 1);
+        ASSERT_TRUE(access(journal, F_OK) < 0);         /* nothing recorded while it waits */
+        if (cancel)
+                ASSERT_EQ(engine_cancel(e), 1);
+        while (!t.done)
+                ASSERT_OK(sd_event_run(event, UINT64_MAX));
+        ASSERT_EQ(t.result, expect);
+        ASSERT_FALSE(engine_running(e));
+        /* A handover that ran leaves its completed journal; a refused one, none. */
+        ASSERT_EQ(access(journal, F_OK) >= 0, expect == 0);
+        ASSERT_EQ(n_preflight[PREFLIGHT_LAST], cancel ? 0 : 1);
+        if (!cancel && (now_usec() - begin < 300 * 1000ULL || t.n < 5))
+                TEST_FAIL("the wait ended after %.0f ms with %u ticks: not the deadline, or not on the loop",
+                          (now_usec() - begin) / 1e3, t.n);
+        if (cancel && now_usec() - begin >= 300 * 1000ULL)
+                TEST_FAIL("the cancel did not end the wait");
+        sd_event_source_disable_unref(timer);
+        ASSERT_TRUE(asprintf(&cmd, "rm -rf '%s'", rundir) > 0);
+        ASSERT_EQ(system(cmd), 0);
+        free(cmd);
+        free(journal);
+}
+
+static void test_preflight_wait(void) {
+        run_waiting(-EBUSY, false, -EBUSY);     /* still held at the deadline: refused */
+        run_waiting(0, false, 0);               /* gone by then: the handover runs */
+        run_waiting(0, true, -ECANCELED);
+}
+
 int main(void) {
+        RUN(test_preflight_wait);
         RUN(test_slow_observe);
         return 0;
 }

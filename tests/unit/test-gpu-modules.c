@@ -153,7 +153,7 @@ static void test_observe_no_unload(void) {
 
         /* A handover refuses before the journal exists, naming the module. */
         ASSERT_TRUE(stage_gpu_modules.preflight != NULL);
-        ASSERT_EQ(stage_gpu_modules.preflight(m), -EPERM);
+        ASSERT_EQ(stage_gpu_modules.preflight(m, PREFLIGHT_LAST), -EPERM);
 }
 
 /* gpu-daemons, the stage before: nvidia's persistence daemon must stop before anything
@@ -179,8 +179,8 @@ static void test_refuse_nothing_to_unload(void) {
         _cleanup_(machine_freep) Machine *lab = load(FIXTURE("lab"));
         _cleanup_(machine_freep) Machine *shared = load(FIXTURE("shared-group"));
 
-        ASSERT_OK(stage_gpu_modules.preflight(lab));       /* bochs-drm: unbind only */
-        ASSERT_OK(stage_gpu_modules.preflight(shared));    /* no /sys/module: nothing seen loaded */
+        ASSERT_OK(stage_gpu_modules.preflight(lab, PREFLIGHT_LAST));       /* bochs-drm: unbind only */
+        ASSERT_OK(stage_gpu_modules.preflight(shared, PREFLIGHT_LAST));    /* no /sys/module: nothing seen loaded */
 }
 
 static void test_query_absent_module(void) {
