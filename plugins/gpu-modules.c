@@ -251,7 +251,8 @@ static int plan_unload(const char *const *policy, const char *root, char ***plan
         return 0;
 }
 
-int gpu_modules_observe(const Machine *m, StagePosition *ret_pos, char ***ret_plan) {
+int gpu_modules_observe(StageInstance *self, const StageContext *ctx, const Machine *m,
+                        StagePosition *ret_pos, char ***ret_plan) {
         _cleanup_strv_free_ char **plan = NULL;
         const char *const *policy;
         const char *driver = m->gpu ? m->gpu->driver : NULL;
@@ -280,7 +281,7 @@ int gpu_modules_observe(const Machine *m, StagePosition *ret_pos, char ***ret_pl
         return 0;
 }
 
-int gpu_modules_refuse(const Machine *m) {
+int gpu_modules_refuse(StageInstance *self, const StageContext *ctx, const Machine *m) {
         const char *const *policy = gpu_modules_for_driver(m->gpu ? m->gpu->driver : NULL);
         int r;
 
@@ -292,7 +293,7 @@ int gpu_modules_refuse(const Machine *m) {
 
                 r = gpu_module_query(m->root, *name, &st);
                 if (r < 0)
-                        return log_error_errno(r, "Failed to read the state of module %s: %m", *name);
+                        return stage_error_errno(ctx, r, "Failed to read the state of module %s: %m", *name);
                 if (st.initstate == -ENOENT)
                         continue;
                 /* Its users are the business of the stages before; only what no stage can
@@ -302,10 +303,10 @@ int gpu_modules_refuse(const Machine *m) {
                         continue;
                 r = gpu_module_busy_reason(&st, (char * const *) policy, &reason);
                 if (r < 0)
-                        return log_error_errno(r, "Failed to describe module %s: %m", *name);
-                return log_error_errno(SYNTHETIC_ERRNO(EPERM),
-                                       "Refusing to hand over: the GPU %s needs module %s unloaded, and it "
-                                       "cannot be: %s.", m->gpu->address, *name, strna(reason));
+                        return stage_error_errno(ctx, r, "Failed to describe module %s: %m", *name);
+                return stage_error_errno(ctx, SYNTHETIC_ERRNO(EPERM),
+                                         "Refusing to hand over: the GPU %s needs module %s unloaded, and it "
+                                         "cannot be: %s.", m->gpu->address, *name, strna(reason));
         }
         return 0;
 }
@@ -437,16 +438,18 @@ static int start_worker(ModuleChain *c, const char *name) {
 
         r = sd_event_now(step_event(c->step), CLOCK_MONOTONIC, &now);
         if (r < 0)
-                return log_error_errno(r, "Failed to read the loop's clock: %m");
+                return step_error_errno(c->step, r, "Failed to read the loop's clock: %m");
         log_info("%s %s.", c->op == GPU_MODULE_UNLOAD ? "Unloading" : "Loading", name);
 
         r = gpu_module_worker_fork(c->ctx, c->op, name, &pid);
         if (r < 0)
-                return log_error_errno(r, "Failed to fork a worker to %s %s: %m", op_verb(c->op), name);
+                return step_error_errno(c->step, r,
+                                        "Failed to fork a worker to %s %s: %m", op_verb(c->op), name);
         c->worker = pid;
         r = pidfd_wait_new(step_event(c->step), &pid, 1, now + c->timeout_usec, on_worker_done, c, &c->wait);
         if (r < 0)
-                return log_error_errno(r, "Failed to watch the worker that %ss %s: %m", op_verb(c->op), name);
+                return step_error_errno(c->step, r,
+                                        "Failed to watch the worker that %ss %s: %m", op_verb(c->op), name);
         return STEP_PENDING;
 }
 
@@ -458,7 +461,7 @@ static int needs_action(ModuleChain *c, const char *name) {
 
         r = gpu_module_query("/", name, &st);
         if (r < 0)
-                return log_error_errno(r, "Failed to read the state of module %s: %m", name);
+                return step_error_errno(c->step, r, "Failed to read the state of module %s: %m", name);
         if (c->op == GPU_MODULE_LOAD)
                 return st.initstate != KMOD_MODULE_LIVE && st.initstate != KMOD_MODULE_BUILTIN;
         if (!gpu_module_loaded(&st))
@@ -466,9 +469,10 @@ static int needs_action(ModuleChain *c, const char *name) {
         /* The modules that held it are gone by now: nothing may hold it any more. */
         r = gpu_module_busy_reason(&st, NULL, &reason);
         if (r < 0)
-                return log_error_errno(r, "Failed to describe module %s: %m", name);
+                return step_error_errno(c->step, r, "Failed to describe module %s: %m", name);
         if (r > 0)
-                return log_error_errno(SYNTHETIC_ERRNO(EBUSY), "Cannot unload %s: %s", name, reason);
+                return step_error_errno(c->step, SYNTHETIC_ERRNO(EBUSY),
+                                        "Cannot unload %s: %s", name, reason);
         return 1;
 }
 
@@ -479,13 +483,15 @@ static int verify_module(ModuleChain *c, const char *name) {
 
         r = gpu_module_query("/", name, &st);
         if (r < 0)
-                return log_error_errno(r, "Failed to read the state of module %s: %m", name);
+                return step_error_errno(c->step, r, "Failed to read the state of module %s: %m", name);
         if (c->op == GPU_MODULE_UNLOAD && st.initstate != -ENOENT)
-                return log_error_errno(SYNTHETIC_ERRNO(EBUSY), "%s is still in the kernel (%s) after its unload.",
-                                       name, kmod_module_initstate_str(st.initstate));
+                return step_error_errno(c->step, SYNTHETIC_ERRNO(EBUSY),
+                                        "%s is still in the kernel (%s) after its unload.",
+                                        name, kmod_module_initstate_str(st.initstate));
         if (c->op == GPU_MODULE_LOAD && st.initstate != KMOD_MODULE_LIVE && st.initstate != KMOD_MODULE_BUILTIN)
-                return log_error_errno(SYNTHETIC_ERRNO(EIO), "%s is not live after loading it (%s).", name,
-                                       st.initstate < 0 ? "not loaded" : kmod_module_initstate_str(st.initstate));
+                return step_error_errno(c->step, SYNTHETIC_ERRNO(EIO),
+                                        "%s is not live after loading it (%s).", name,
+                                        st.initstate < 0 ? "not loaded" : kmod_module_initstate_str(st.initstate));
         return 0;
 }
 
@@ -506,16 +512,19 @@ static int verify_gpu(ModuleChain *c) {
                 return 0;
         r = step_reobserve(c->step, &m);
         if (r < 0)
-                return log_error_errno(r, "Failed to observe the machine again: %m");
+                return step_error_errno(c->step, r, "Failed to observe the machine again: %m");
         d = find_pci(m, c->gpu);
         if (!d)
-                return log_error_errno(SYNTHETIC_ERRNO(ENODEV), "%s is gone from the PCI bus.", c->gpu);
+                return step_error_errno(c->step, SYNTHETIC_ERRNO(ENODEV),
+                                        "%s is gone from the PCI bus.", c->gpu);
         if (c->op == GPU_MODULE_UNLOAD && streq_ptr(d->driver, c->driver))
-                return log_error_errno(SYNTHETIC_ERRNO(EBUSY), "%s is still bound to %s after its modules were unloaded.",
-                                       c->gpu, c->driver);
+                return step_error_errno(c->step, SYNTHETIC_ERRNO(EBUSY),
+                                        "%s is still bound to %s after its modules were unloaded.",
+                                        c->gpu, c->driver);
         if (c->op == GPU_MODULE_LOAD && !streq_ptr(d->driver, c->driver))
-                return log_error_errno(SYNTHETIC_ERRNO(ENODEV), "%s is bound to %s after loading %s, not to %s.",
-                                       c->gpu, strna(d->driver), c->names[0], c->driver);
+                return step_error_errno(c->step, SYNTHETIC_ERRNO(ENODEV),
+                                        "%s is bound to %s after loading %s, not to %s.",
+                                        c->gpu, strna(d->driver), c->names[0], c->driver);
         return 0;
 }
 
@@ -543,18 +552,18 @@ static void on_worker_done(PidfdWait *w, const pid_t *survivors, size_t n_surviv
 
         c->wait = pidfd_wait_free(w);
         if (n_survivors > 0) {
-                step_finish(c->step, log_error_errno(SYNTHETIC_ERRNO(ETIMEDOUT),
-                                                     "Timed out after %.1fs waiting for the kernel to %s %s; "
-                                                     "worker pid %i is left behind.",
-                                                     c->timeout_usec / 1e6, op_verb(c->op), name, (int) c->worker));
+                step_finish(c->step, step_error_errno(c->step, SYNTHETIC_ERRNO(ETIMEDOUT),
+                                                      "Timed out after %.1fs waiting for the kernel to %s %s; "
+                                                      "worker pid %i is left behind.",
+                                                      c->timeout_usec / 1e6, op_verb(c->op), name, (int) c->worker));
                 return;
         }
         r = gpu_module_worker_result(c->worker);
         c->worker = 0;
         if (r == -ENOENT && c->op == GPU_MODULE_LOAD)
-                r = log_error_errno(r, "Failed to load %s: no such module for this kernel.", name);
+                r = step_error_errno(c->step, r, "Failed to load %s: no such module for this kernel.", name);
         else if (r < 0)
-                r = log_error_errno(r, "Failed to %s %s: %m", op_verb(c->op), name);
+                r = step_error_errno(c->step, r, "Failed to %s %s: %m", op_verb(c->op), name);
         else
                 r = verify_module(c, name);
         if (r < 0) {
@@ -597,7 +606,7 @@ static int chain_new(Step *s, GpuModuleOp op, char **names, const char *driver, 
 }
 
 /* Fails, naming the module, its refcount and holders, when one of those to unload is busy. */
-static int check_unloadable(const char *root, const char *const *policy, char ***ret_loaded) {
+static int check_unloadable(Step *s, const char *root, const char *const *policy, char ***ret_loaded) {
         _cleanup_strv_free_ char **loaded = NULL;
         int r;
 
@@ -607,17 +616,18 @@ static int check_unloadable(const char *root, const char *const *policy, char **
 
                 r = gpu_module_query(root, *name, &st);
                 if (r < 0)
-                        return log_error_errno(r, "Failed to read the state of module %s: %m", *name);
+                        return step_error_errno(s, r, "Failed to read the state of module %s: %m", *name);
                 if (st.initstate == -ENOENT)
                         continue;
                 r = gpu_module_busy_reason(&st, (char * const *) policy, &reason);
                 if (r < 0)
-                        return log_error_errno(r, "Failed to describe module %s: %m", *name);
+                        return step_error_errno(s, r, "Failed to describe module %s: %m", *name);
                 if (r > 0)
-                        return log_error_errno(SYNTHETIC_ERRNO(EBUSY), "Cannot unload %s: %s", *name, reason);
+                        return step_error_errno(s, SYNTHETIC_ERRNO(EBUSY),
+                                                "Cannot unload %s: %s", *name, reason);
                 r = strv_extend(&loaded, *name);
                 if (r < 0)
-                        return log_error_errno(r, "Failed to list the loaded modules: %m");
+                        return step_error_errno(s, r, "Failed to list the loaded modules: %m");
         }
         *ret_loaded = TAKE_PTR(loaded);
         return 0;
@@ -635,14 +645,14 @@ static int gpu_modules_to_guest(Step *s) {
         if (!policy)
                 return 0;       /* the vfio stage unbinds the device, the module stays */
         if (!root_is_live(s))
-                return log_error_errno(SYNTHETIC_ERRNO(EOPNOTSUPP),
-                                       "Not unloading modules of the machine below %s: only the running kernel's.",
-                                       step_root(s));
+                return step_error_errno(s, SYNTHETIC_ERRNO(EOPNOTSUPP),
+                                        "Not unloading modules of the machine below %s: only the running kernel's.",
+                                        step_root(s));
 
         r = chain_new(s, GPU_MODULE_UNLOAD, NULL, driver, &c);
         if (r < 0)
-                return log_error_errno(r, "Failed to set up unloading %s's modules: %m", driver);
-        r = check_unloadable(step_root(s), policy, &loaded);
+                return step_error_errno(s, r, "Failed to set up unloading %s's modules: %m", driver);
+        r = check_unloadable(s, step_root(s), policy, &loaded);
         if (r < 0)
                 return r;
         c->names = loaded;
@@ -651,14 +661,14 @@ static int gpu_modules_to_guest(Step *s) {
 
         r = strv_join(loaded, ",", &value);
         if (r < 0)
-                return log_error_errno(r, "Failed to record the loaded modules: %m");
+                return step_error_errno(s, r, "Failed to record the loaded modules: %m");
         r = step_record(s, "driver", driver);
         if (r >= 0)
                 r = step_record(s, "loaded", value);
         if (r >= 0)
                 r = step_commit(s);
         if (r < 0)
-                return log_error_errno(r, "Failed to record the loaded modules %s: %m", value);
+                return step_error_errno(s, r, "Failed to record the loaded modules %s: %m", value);
 
         return chain_next(c);
 }
@@ -677,24 +687,25 @@ static int gpu_modules_to_host(Step *s) {
         }
         r = gpu_modules_parse_loaded(driver, value, &loaded);
         if (r < 0)
-                return log_error_errno(r, "The recorded modules \"%s\" of driver %s are not ones baton unloads.",
-                                       value, strna(driver));
+                return step_error_errno(s, r,
+                                        "The recorded modules \"%s\" of driver %s are not ones baton unloads.",
+                                        value, strna(driver));
         if (!root_is_live(s))
-                return log_error_errno(SYNTHETIC_ERRNO(EOPNOTSUPP),
-                                       "Not loading modules for the machine below %s: only the running kernel's.",
-                                       step_root(s));
+                return step_error_errno(s, SYNTHETIC_ERRNO(EOPNOTSUPP),
+                                        "Not loading modules for the machine below %s: only the running kernel's.",
+                                        step_root(s));
 
         /* Loaded in the reverse of the unload order: each after the modules it needs. */
         n = strv_length(loaded);
         reversed = calloc(n + 1, sizeof(char *));
         if (!reversed)
-                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+                return step_error_errno(s, SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
         for (size_t i = 0; i < n; i++)
                 reversed[i] = TAKE_PTR(loaded[n - 1 - i]);
 
         r = chain_new(s, GPU_MODULE_LOAD, reversed, driver, &c);
         if (r < 0)
-                return log_error_errno(r, "Failed to set up loading %s: %m", value);
+                return step_error_errno(s, r, "Failed to set up loading %s: %m", value);
         return chain_next(c);
 }
 

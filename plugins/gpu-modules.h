@@ -74,10 +74,11 @@ int gpu_module_worker_result(pid_t pid);
  * one, like most fixture trees, has unknown module state and the plan says so). STAGE_AT_HOST while
  * the GPU is bound to a driver whose modules must go, STAGE_AT_GUEST when it is on
  * vfio-pci, STAGE_NOTHING_TO_DO otherwise. */
-int gpu_modules_observe(const Machine *m, StagePosition *ret_pos, char ***ret_plan);
+int gpu_modules_observe(StageInstance *self, const StageContext *ctx, const Machine *m,
+                        StagePosition *ret_pos, char ***ret_plan);
 
-/* The stage's refuse(): -EPERM, logged, when a module of the GPU driver's stack is loaded
+/* The stage's preflight(): -EPERM, logged, when a module of the GPU driver's stack is loaded
  * and can never be unloaded (built in, no_unload, held by a module outside the stack),
  * read from /sys/module below m->root. A module only in use now is no reason: the stages
  * before this one stop its users. */
-int gpu_modules_refuse(const Machine *m);
+int gpu_modules_refuse(StageInstance *self, const StageContext *ctx, const Machine *m);

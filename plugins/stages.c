@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "stage.h"
@@ -18,7 +19,7 @@ extern const Stage stage_host_tuning, stage_user_stages;
  * host-tuning comes once the desktop is gone (plugins/host-tuning.c says why);
  * the user's own stages come last by default, on a handed-over, tuned machine,
  * and so run first on the way back; [stages] after = in baton.conf moves them. */
-const Stage *stage_table[] = {
+const Stage *const stage_table[] = {
         &stage_session,
         &stage_display_manager,
         &stage_gpu_daemons,
@@ -40,27 +41,59 @@ const Stage *stage_find(const char *name) {
         return NULL;
 }
 
-int stage_table_place_user_stages(const char *after) {
-        size_t n = 0, from = SIZE_MAX, to = 0;
+int stage_order(const char *after, const Stage *ret[STAGE_TABLE_MAX]) {
+        size_t n = 0, to;
+        bool known = true;
 
-        for (; stage_table[n]; n++)
-                if (stage_table[n] == &stage_user_stages)
-                        from = n;
-        if (from == SIZE_MAX)
-                return -ENOENT;
-        /* Taken out first, then put back after its anchor ("begin": before every stage). */
-        memmove(&stage_table[from], &stage_table[from + 1], (n - from - 1) * sizeof(stage_table[0]));
-        stage_table[n - 1] = NULL;
-        if (!streq(after, "begin")) {
-                while (stage_table[to] && !streq(stage_table[to]->name, after))
+        /* Every stage but the user's own, then those put back after their anchor ("begin":
+         * before every stage, ""/unknown: last). */
+        for (const Stage *const *st = stage_table; *st; st++)
+                if (*st != &stage_user_stages)
+                        ret[n++] = *st;
+        if (isempty(after))
+                to = n;
+        else if (streq(after, "begin"))
+                to = 0;
+        else {
+                for (to = 0; to < n && !streq(ret[to]->name, after); to++)
+                        ;
+                known = to < n;
+                if (known)
                         to++;
-                if (!stage_table[to]) {
-                        stage_table[n - 1] = &stage_user_stages;        /* back at the end */
-                        return -EINVAL;
-                }
-                to++;
         }
-        memmove(&stage_table[to + 1], &stage_table[to], (n - 1 - to) * sizeof(stage_table[0]));
-        stage_table[to] = &stage_user_stages;
-        return 0;
+        memmove(&ret[to + 1], &ret[to], (n - to) * sizeof(ret[0]));
+        ret[to] = &stage_user_stages;
+        ret[n + 1] = NULL;
+        return known ? 0 : -EINVAL;
+}
+
+void stage_context_init(StageContext *ctx, const Config *c, const char *root) {
+        *ctx = (StageContext) { .config = c, .root = root };
+        for (DeadlineKind k = 0; k < _DEADLINE_MAX; k++)
+                ctx->deadline_usec[k] = c->deadline_usec[k] ?: deadline_default_usec(k);
+}
+
+StageInstance *stage_instance_new(const Stage *st) {
+        StageInstance *i = calloc(1, st->instance_size ?: sizeof(StageInstance));
+
+        if (i)
+                i->stage = st;
+        return i;
+}
+
+StageInstance *stage_instance_free(StageInstance *i) {
+        if (!i)
+                return NULL;
+        if (i->stage->done)
+                i->stage->done(i);
+        return mfree(i);
+}
+
+int stage_observe_once(const Stage *st, const StageContext *ctx, const Machine *m, StagePosition *ret_pos,
+                       char ***ret_plan) {
+        _cleanup_(stage_instance_freep) StageInstance *self = stage_instance_new(st);
+
+        if (!self)
+                return -ENOMEM;
+        return st->observe(self, ctx, m, ret_pos, ret_plan);
 }

@@ -24,6 +24,9 @@
 struct Step {
         Engine *engine;
         const Stage *stage;
+        StageInstance *instance;
+        StageContext context;           /* the engine's, with this step's sink */
+        LogSink sink;                   /* its first error (the reason) and first warning */
         bool to_guest;
         Machine *machine;
         char **record;                  /* KEY=VALUE; from the journal in to_host */
@@ -32,8 +35,6 @@ struct Step {
         void *userdata;
         void (*userdata_free)(void *);
         uint64_t start_usec;
-        char *reason;                   /* the first error logged while the step ran */
-        char *warning;                  /* the first warning logged while the step ran */
 };
 
 typedef struct Straggler {
@@ -48,7 +49,18 @@ struct Engine {
         sd_event *event;
         char *root;
         char *rundir;
+        char *vm;
         uint64_t deadline_usec[_DEADLINE_MAX];
+        /* A copy of the configuration in force (engine_set_config()), but for its input
+         * devices, which no stage reads. */
+        Config config;
+        /* What every method of a stage gets (with a sink of its own in a step). */
+        StageContext context;
+        /* The stages in the handover order in force, and their instances, made once: an
+         * instance keeps its state from a handover to its return (audio's reservations). */
+        const Stage *stages[STAGE_TABLE_MAX];
+        StageInstance *instances[STAGE_TABLE_MAX];
+        bool own_order;                 /* stages came from EngineOptions: [stages] after is not applied */
 
         bool running;
         EngineOp op;
@@ -177,33 +189,28 @@ static void engine_crash_point(Engine *e, const char *stage, const char *label) 
 
 /* --- Steps --- */
 
-static void step_keep_reason(const char *message, void *userdata) {
-        Step *s = userdata;
-
-        if (!s->reason)
-                s->reason = strdup(message);
-}
-
-static void step_keep_warning(const char *message, void *userdata) {
-        Step *s = userdata;
-
-        if (!s->warning)
-                s->warning = strdup(message);
-}
-
 static Step *step_free(Step *s) {
         if (!s)
                 return NULL;
-        log_set_error_sink(NULL, NULL);
-        log_set_warning_sink(NULL, NULL);
         if (s->userdata_free)
                 s->userdata_free(s->userdata);
-        free(s->reason);
-        free(s->warning);
+        log_sink_done(&s->sink);
         machine_free(s->machine);
         strv_free(s->record);
         free(s);
         return NULL;
+}
+
+StageInstance *step_instance(Step *s) {
+        return s->instance;
+}
+
+const StageContext *step_context(Step *s) {
+        return &s->context;
+}
+
+const Config *step_config(Step *s) {
+        return s->context.config;
 }
 
 const Machine *step_machine(Step *s) {
@@ -647,21 +654,37 @@ static void engine_finish(Engine *e) {
                 done(e, r, e->done_userdata);
 }
 
-static void stages_before_host(void) {
-        for (const Stage *const *st = stage_table; *st; st++)
-                if ((*st)->before_host)
-                        (*st)->before_host();
+/* The instance of st, made in engine_new(). */
+static StageInstance *engine_instance(const Engine *e, const Stage *st) {
+        for (size_t i = 0; e->stages[i]; i++)
+                if (e->stages[i] == st)
+                        return e->instances[i];
+        return NULL;
+}
+
+/* The stage of the journal called name. */
+static const Stage *engine_find_stage(const Engine *e, const char *name) {
+        for (size_t i = 0; e->stages[i]; i++)
+                if (streq(e->stages[i]->name, name))
+                        return e->stages[i];
+        return NULL;
+}
+
+static void stages_before_host(Engine *e) {
+        for (size_t i = 0; e->stages[i]; i++)
+                if (e->stages[i]->before_host)
+                        e->stages[i]->before_host(e->instances[i], &e->context);
 }
 
 /* Rollback: to_host for exactly the stages the journal says acted, newest first. */
 static int engine_begin_rollback(Engine *e) {
-        stages_before_host();
+        stages_before_host(e);
         e->rolling_back = true;
         e->to_guest = false;
         e->n_order = e->pos = 0;
         for (size_t i = e->journal->n_stages; i > 0; i--) {
                 const JournalStage *js = &e->journal->stages[i - 1];
-                const Stage *st = stage_find(js->name);
+                const Stage *st = engine_find_stage(e, js->name);
 
                 if (js->committed && !js->undone && st)
                         e->order[e->n_order++] = st;
@@ -680,7 +703,7 @@ static void step_complete(Step *s, int r) {
         int k;
 
         e->step = NULL;
-        timeline_add(e, st, e->to_guest, false, r, usec, TAKE_PTR(s->reason), TAKE_PTR(s->warning));
+        timeline_add(e, st, e->to_guest, false, r, usec, TAKE_PTR(s->sink.error), TAKE_PTR(s->sink.warning));
         step_free(s);
         if (e->progress)
                 e->progress(e, st->name, e->to_guest, true, r, usec, e->progress_userdata);
@@ -732,10 +755,9 @@ static int step_new(Engine *e, const Stage *st, Machine *m, uint64_t start_usec,
                 machine_free(m);
                 return -ENOMEM;
         }
-        *s = (Step) { .engine = e, .stage = st, .to_guest = e->to_guest, .machine = m,
-                      .start_usec = start_usec };
-        log_set_error_sink(step_keep_reason, s);
-        log_set_warning_sink(step_keep_warning, s);
+        *s = (Step) { .engine = e, .stage = st, .instance = engine_instance(e, st), .context = e->context,
+                      .to_guest = e->to_guest, .machine = m, .start_usec = start_usec };
+        s->context.sink = &s->sink;
         js = e->journal ? journal_find_stage(e->journal, st->name) : NULL;
         if (!e->to_guest && js && js->record) {
                 r = strv_extend_strv(&s->record, js->record);
@@ -830,7 +852,8 @@ static int observe_in_child(int out_fd, void *userdata) {
         FILE *f;
         int r;
 
-        r = e->observed_stage->observe(e->observed, &pos, &plan);
+        r = e->observed_stage->observe(engine_instance(e, e->observed_stage), &e->context, e->observed, &pos,
+                                       &plan);
         if (r < 0)
                 return r;
         f = fdopen(out_fd, "w");
@@ -947,9 +970,15 @@ int engine_new(sd_event *event, const EngineOptions *o, Engine **ret) {
         e->rundir = strdup(o->rundir);
         if (!e->root || !e->rundir)
                 return -ENOMEM;
-        engine_set_deadlines(e, o->deadline_usec);
-        for (const Stage *const *st = stage_table; *st; st++)
-                n++;
+        e->context = (StageContext) { .config = &e->config, .root = e->root };
+        e->own_order = o->stages;
+        for (const Stage *const *st = o->stages ?: stage_table; *st && n < STAGE_TABLE_MAX - 1; st++) {
+                e->stages[n] = *st;
+                e->instances[n] = stage_instance_new(*st);
+                if (!e->instances[n++])
+                        return -ENOMEM;
+        }
+        engine_set_config(e, o->config);
         e->order = calloc(n + 1, sizeof(Stage *));
         if (!e->order)
                 return -ENOMEM;
@@ -968,9 +997,44 @@ int engine_new(sd_event *event, const EngineOptions *o, Engine **ret) {
         return 0;
 }
 
-void engine_set_deadlines(Engine *e, const uint64_t deadline_usec[_DEADLINE_MAX]) {
+/* The stages' order follows [stages] after; their instances stay. */
+static void engine_place_stages(Engine *e) {
+        const Stage *order[STAGE_TABLE_MAX];
+        StageInstance *instances[STAGE_TABLE_MAX] = {};
+        size_t n = 0;
+
+        if (e->own_order)
+                return;
+        (void) stage_order(e->config.stages_after, order);
+        for (; order[n]; n++)
+                instances[n] = engine_instance(e, order[n]);
+        memcpy(e->stages, order, (n + 1) * sizeof(order[0]));
+        memcpy(e->instances, instances, n * sizeof(instances[0]));
+}
+
+void engine_set_config(Engine *e, const Config *c) {
+        if (c)
+                e->config = *c;
+        else
+                config_init(&e->config);
+        e->config.input_devices = NULL;         /* not the engine's: the caller's Config owns them */
         for (DeadlineKind k = 0; k < _DEADLINE_MAX; k++)
-                e->deadline_usec[k] = deadline_usec[k] ?: deadline_default_usec(k);
+                e->deadline_usec[k] = e->config.deadline_usec[k] ?: deadline_default_usec(k);
+        memcpy(e->context.deadline_usec, e->deadline_usec, sizeof(e->deadline_usec));
+        engine_place_stages(e);
+}
+
+int engine_set_vm(Engine *e, const char *vm) {
+        char *copy = NULL;
+
+        if (vm) {
+                copy = strdup(vm);
+                if (!copy)
+                        return -ENOMEM;
+        }
+        free(e->vm);
+        e->context.vm = e->vm = copy;
+        return 0;
 }
 
 Engine *engine_free(Engine *e) {
@@ -989,6 +1053,9 @@ Engine *engine_free(Engine *e) {
         transition_lock_release(&e->lock);
         sd_event_unref(e->event);
         free(e->order);
+        for (size_t i = 0; e->stages[i]; i++)
+                stage_instance_free(e->instances[i]);
+        free(e->vm);
         timeline_clear(e);
         strv_free(e->kept);
         free(e->gpu);
@@ -1024,9 +1091,9 @@ static int engine_plan_handover(Engine *e, const Machine *m) {
                 return log_error_errno(r, "Failed to read %s/journal: %m", e->rundir);
 
         /* Nothing is recorded or changed when a stage can already tell it would refuse. */
-        for (const Stage *const *st = stage_table; *st; st++)
-                if ((*st)->preflight) {
-                        r = (*st)->preflight(m);
+        for (size_t i = 0; e->stages[i]; i++)
+                if (e->stages[i]->preflight) {
+                        r = e->stages[i]->preflight(e->instances[i], &e->context, m);
                         if (r < 0)
                                 return r;
                 }
@@ -1035,8 +1102,8 @@ static int engine_plan_handover(Engine *e, const Machine *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to create the journal in %s: %m", e->rundir);
         e->to_guest = true;
-        for (const Stage *const *st = stage_table; *st; st++)
-                e->order[e->n_order++] = *st;
+        for (size_t i = 0; e->stages[i]; i++)
+                e->order[e->n_order++] = e->stages[i];
         return 1;
 }
 
@@ -1069,7 +1136,7 @@ static int engine_plan_to_host(Engine *e, EngineOp op) {
                                   e->rundir);
                 (void) journal_set_aside(e->rundir);
         }
-        stages_before_host();
+        stages_before_host(e);
         e->to_guest = false;
         if (e->journal) {
                 if (e->journal->torn)
@@ -1085,10 +1152,10 @@ static int engine_plan_to_host(Engine *e, EngineOp op) {
                 size_t n = 0;
 
                 log_info("No journal: converging every stage to host state from observation.");
-                while (stage_table[n])
+                while (e->stages[n])
                         n++;
                 while (n > 0)
-                        e->order[e->n_order++] = stage_table[--n];
+                        e->order[e->n_order++] = e->stages[--n];
         }
         return 1;
 }

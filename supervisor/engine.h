@@ -36,10 +36,14 @@ typedef enum DeadlineKind {
         _DEADLINE_INVALID = -EINVAL,
 } DeadlineKind;
 
+typedef struct Config Config;
+typedef struct Stage Stage;
+
 typedef struct EngineOptions {
         const char *root;                       /* "/" outside tests */
         const char *rundir;                     /* where the journal lives */
-        uint64_t deadline_usec[_DEADLINE_MAX];  /* 0: the built-in default */
+        const Config *config;                   /* in force, copied; NULL: the defaults */
+        const Stage *const *stages;             /* NULL: stage_table[] in [stages] after's order; tests */
 } EngineOptions;
 
 /* One stage's part of a transition, for the timeline. */
@@ -63,8 +67,12 @@ typedef void (*engine_progress_t)(Engine *e, const char *stage, bool to_guest, b
 void engine_set_progress(Engine *e, engine_progress_t progress, void *userdata);
 
 int engine_new(sd_event *event, const EngineOptions *o, Engine **ret);
-/* New deadlines (a configuration reload); 0 entries keep the built-in default. */
-void engine_set_deadlines(Engine *e, const uint64_t deadline_usec[_DEADLINE_MAX]);
+/* A new configuration in force (a reload; NULL: the defaults), copied but for its input
+ * devices: the stages' context, the deadlines (0 entries keep the built-in default), the
+ * place of the user's stages. A transition already recorded returns in the journal's order. */
+void engine_set_config(Engine *e, const Config *c);
+/* The guest the next handover is for, BATON_VM of the user's stages (NULL: none). */
+int engine_set_vm(Engine *e, const char *vm);
 Engine *engine_free(Engine *e);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Engine *, engine_free);
 

@@ -246,7 +246,7 @@ static void keep_first(const char *message, void *userdata) {
                 *kept = strdup(message);
 }
 
-/* The engine keeps a failing stage's first error as its reason through the sink. */
+/* The daemon keeps the first error that refuses a transition through the sink. */
 static void test_log_error_sink(void) {
         _cleanup_free_ char *kept = NULL;
 
@@ -264,6 +264,26 @@ static void test_log_error_sink(void) {
         kept = mfree(kept);
         (void) log_error("no sink: not kept");
         ASSERT_TRUE(kept == NULL);
+}
+
+/* A step's sink keeps its first error (the reason) and its first warning, and returns the
+ * error like log_error_errno(); a NULL sink only logs. */
+static void test_log_sink(void) {
+        LogSink sink = {};
+
+        log_set_target(LOG_TARGET_STDERR);
+        (void) log_sink_full_errno(&sink, LOG_INFO, 0, "not kept");
+        ASSERT_NULL(sink.error);
+        ASSERT_NULL(sink.warning);
+        (void) log_sink_full_errno(&sink, LOG_WARNING, 0, "vtcon1 is gone: not restored");
+        (void) log_sink_full_errno(&sink, LOG_WARNING, 0, "a second warning");
+        ASSERT_EQ(log_sink_full_errno(&sink, LOG_ERR, EBUSY, "Failed to unbind %s: %m", "0000:00:02.0"), -EBUSY);
+        (void) log_sink_full_errno(&sink, LOG_ERR, EIO, "a second error");
+        ASSERT_STREQ(sink.error, "Failed to unbind 0000:00:02.0: Device or resource busy");
+        ASSERT_STREQ(sink.warning, "vtcon1 is gone: not restored");
+        log_sink_done(&sink);
+        ASSERT_NULL(sink.error);
+        ASSERT_EQ(log_sink_full_errno(NULL, LOG_ERR, -ENOENT, "no sink"), -ENOENT);
 }
 
 static void test_log_errno(void) {
@@ -347,5 +367,6 @@ int main(void) {
         RUN(test_sysfs_read_entries);
         RUN(test_log_errno);
         RUN(test_log_error_sink);
+        RUN(test_log_sink);
         return 0;
 }

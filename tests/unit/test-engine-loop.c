@@ -28,7 +28,8 @@ static uint64_t now_usec(void) {
         return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000;
 }
 
-static int slow_observe(const Machine *m, StagePosition *ret_pos, char ***ret_plan) {
+static int slow_observe(StageInstance *self, const StageContext *ctx, const Machine *m, StagePosition *ret_pos,
+                        char ***ret_plan) {
         int fds[2];
 
         /* A peer that answers after SLOW_USEC: nothing ever arrives on this pipe. */
@@ -89,10 +90,8 @@ static void test_slow_observe(void) {
         char rundir[] = "/tmp/baton-test-engine-loop-XXXXXX", *cmd = NULL;
         sd_event_source *timer = NULL;
         Ticks t = {};
-        EngineOptions o = { .root = FIXTURE("lab") };
+        EngineOptions o = { .root = FIXTURE("lab"), .stages = (const Stage *const[]) { &slow_stage, NULL } };
 
-        stage_table[0] = &slow_stage;
-        stage_table[1] = NULL;
         ASSERT_TRUE(mkdtemp(rundir) != NULL);
         o.rundir = rundir;
         ASSERT_OK(sd_event_new(&event));
