@@ -20,13 +20,12 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "gpu-modules.h"
 #include "log.h"
 #include "parse-util.h"
-#include "pidfd-wait.h"
+#include "child.h"
 #include "stage.h"
 #include "strv.h"
 #include "sysfs-util.h"
@@ -322,8 +321,7 @@ typedef struct ModuleChain {
         size_t pos;
         char *gpu;                      /* PCI address; NULL: no GPU to check */
         char *driver;                   /* the GPU's driver before the handover */
-        pid_t worker;                   /* 0 when none runs */
-        PidfdWait *wait;
+        ChildRun *worker;               /* NULL when none runs */
         uint64_t timeout_usec;
 } ModuleChain;
 
@@ -333,7 +331,7 @@ static void module_chain_free(void *p) {
         if (!c)
                 return;
         /* A worker still running is stuck in the kernel: it cannot be killed, leave it. */
-        pidfd_wait_free(c->wait);
+        child_run_free(c->worker);
         kmod_unref(c->ctx);
         strv_free(c->names);
         free(c->gpu);
@@ -404,52 +402,26 @@ static int worker_load(struct kmod_ctx *ctx, const char *name) {
         return 0;
 }
 
-int gpu_module_worker_fork(struct kmod_ctx *ctx, GpuModuleOp op, const char *name, pid_t *ret_pid) {
-        pid_t pid;
-        int r;
+int gpu_module_worker(void *userdata) {
+        const GpuModuleWork *w = userdata;
 
-        pid = fork();
-        if (pid < 0)
-                return -errno;
-        if (pid == 0) {
-                r = op == GPU_MODULE_UNLOAD ? worker_unload(ctx, name) : worker_load(ctx, name);
-                _exit(r >= 0 ? 0 : -r < 256 ? -r : EIO);
-        }
-        *ret_pid = pid;
-        return 0;
+        return w->op == GPU_MODULE_UNLOAD ? worker_unload(w->ctx, w->name) : worker_load(w->ctx, w->name);
 }
 
-int gpu_module_worker_result(pid_t pid) {
-        int status;
-
-        if (waitpid(pid, &status, WNOHANG) <= 0)
-                return 0;
-        if (WIFEXITED(status))
-                return -WEXITSTATUS(status);
-        return -EINTR;
-}
-
-static void on_worker_done(PidfdWait *w, const pid_t *survivors, size_t n_survivors, void *userdata);
+static void on_worker_done(ChildRun *run, int r, const char *out, size_t size, void *userdata);
 
 static int start_worker(ModuleChain *c, const char *name) {
-        uint64_t now;
-        pid_t pid;
+        GpuModuleWork w = { .ctx = c->ctx, .op = c->op, .name = name };
         int r;
 
-        r = sd_event_now(step_event(c->step), CLOCK_MONOTONIC, &now);
-        if (r < 0)
-                return step_error_errno(c->step, r, "Failed to read the loop's clock: %m");
         log_info("%s %s.", c->op == GPU_MODULE_UNLOAD ? "Unloading" : "Loading", name);
-
-        r = gpu_module_worker_fork(c->ctx, c->op, name, &pid);
+        /* Left behind at its deadline, and not killed with baton: a module's exit or init
+         * stuck in the kernel cannot be interrupted. */
+        r = child_worker_async(step_event(c->step), c->timeout_usec, CHILD_LEAVE_BEHIND | CHILD_OUTLIVE,
+                               gpu_module_worker, &w, on_worker_done, c, &c->worker);
         if (r < 0)
                 return step_error_errno(c->step, r,
                                         "Failed to fork a worker to %s %s: %m", op_verb(c->op), name);
-        c->worker = pid;
-        r = pidfd_wait_new(step_event(c->step), &pid, 1, now + c->timeout_usec, on_worker_done, c, &c->wait);
-        if (r < 0)
-                return step_error_errno(c->step, r,
-                                        "Failed to watch the worker that %ss %s: %m", op_verb(c->op), name);
         return STEP_PENDING;
 }
 
@@ -544,22 +516,24 @@ static int chain_next(ModuleChain *c) {
         return verify_gpu(c);
 }
 
-static void on_worker_done(PidfdWait *w, const pid_t *survivors, size_t n_survivors, void *userdata) {
+static void on_worker_done(ChildRun *run, int r, const char *out, size_t size, void *userdata) {
         ModuleChain *c = userdata;
         const char *name = c->names[c->pos];
+        pid_t pid = child_run_pid(run);
         char label[64];
-        int r;
 
-        c->wait = pidfd_wait_free(w);
-        if (n_survivors > 0) {
-                step_finish(c->step, step_error_errno(c->step, SYNTHETIC_ERRNO(ETIMEDOUT),
+        c->worker = child_run_free(run);
+        if (r == -ETIMEDOUT) {
+                step_finish(c->step, step_error_errno(c->step, r,
                                                       "Timed out after %.1fs waiting for the kernel to %s %s; "
                                                       "worker pid %i is left behind.",
-                                                      c->timeout_usec / 1e6, op_verb(c->op), name, (int) c->worker));
+                                                      c->timeout_usec / 1e6, op_verb(c->op), name, (int) pid));
                 return;
         }
-        r = gpu_module_worker_result(c->worker);
-        c->worker = 0;
+        /* A status lost (-EPROTO: killed by someone else) is no verdict: the module's state,
+         * checked next, decides. */
+        if (r == -EPROTO)
+                r = 0;
         if (r == -ENOENT && c->op == GPU_MODULE_LOAD)
                 r = step_error_errno(c->step, r, "Failed to load %s: no such module for this kernel.", name);
         else if (r < 0)

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -391,47 +390,21 @@ int step_write(Step *s, const char *path, const char *value) {
 
 typedef struct AsyncWrite {
         Step *step;
-        pid_t pid;
-        int pidfd;
-        sd_event_source *io, *timer;
+        ChildRun *run;
         step_write_done_t done;
         void *userdata;
         char *path, *value;
+        char *full_path;                /* path below the root */
 } AsyncWrite;
 
 static void async_write_free(AsyncWrite *w) {
         if (!w)
                 return;
-        sd_event_source_disable_unref(w->io);
-        sd_event_source_disable_unref(w->timer);
-        if (w->pidfd >= 0)
-                close(w->pidfd);
+        child_run_free(w->run);         /* a worker still running is left behind, not killed */
         free(w->path);
         free(w->value);
+        free(w->full_path);
         free(w);
-}
-
-static void async_write_end(AsyncWrite *w, int r) {
-        step_write_done_t done = w->done;
-        Step *s = w->step;
-        void *userdata = w->userdata;
-
-        async_write_free(w);
-        done(s, r, userdata);
-}
-
-static int on_worker_exit(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
-        AsyncWrite *w = userdata;
-        int status = 0, r;
-
-        if (waitpid(w->pid, &status, WNOHANG) <= 0)
-                r = -ECHILD;
-        else if (WIFEXITED(status))
-                r = -WEXITSTATUS(status);
-        else
-                r = -EINTR;
-        async_write_end(w, r);
-        return 0;
 }
 
 static Straggler *straggler_free(Straggler *g) {
@@ -472,6 +445,7 @@ static int on_straggler_exit(sd_event_source *src, int fd, uint32_t revents, voi
  * may touch (or read) the device it writes to. */
 static int straggler_add(Engine *e, AsyncWrite *w) {
         Straggler **a, *g;
+        pid_t pid = child_run_pid(w->run);
         int r;
 
         a = reallocarray(e->stragglers, e->n_stragglers + 1, sizeof(Straggler *));
@@ -481,103 +455,73 @@ static int straggler_add(Engine *e, AsyncWrite *w) {
         g = calloc(1, sizeof(Straggler));
         if (!g)
                 return -ENOMEM;
-        *g = (Straggler) { .engine = e, .pid = w->pid, .pidfd = -EBADF };
-        w->io = sd_event_source_disable_unref(w->io);   /* the pidfd is watched here instead */
-        if (asprintf(&g->what, "%s to %s (worker pid %i)", w->value, w->path, (int) w->pid) < 0) {
+        *g = (Straggler) { .engine = e, .pid = pid, .pidfd = child_run_take_pidfd(w->run) };
+        if (g->pidfd < 0)
+                return straggler_free(g), 0;    /* it ended at its deadline after all */
+        if (asprintf(&g->what, "%s to %s (worker pid %i)", w->value, w->path, (int) pid) < 0) {
                 g->what = NULL;
                 return straggler_free(g), -ENOMEM;
         }
-        r = sd_event_add_io(e->event, &g->io, w->pidfd, EPOLLIN, on_straggler_exit, g);
+        r = sd_event_add_io(e->event, &g->io, g->pidfd, EPOLLIN, on_straggler_exit, g);
         if (r < 0)
                 return straggler_free(g), r;
-        g->pidfd = TAKE_FD(w->pidfd);
         e->stragglers[e->n_stragglers++] = g;
         return 0;
 }
 
-static int on_worker_deadline(sd_event_source *src, uint64_t usec, void *userdata) {
+static void on_write_done(ChildRun *c, int r, const char *out, size_t size, void *userdata) {
         AsyncWrite *w = userdata;
-        int r;
+        step_write_done_t done = w->done;
+        Step *s = w->step;
+        void *done_userdata = w->userdata;
+        int k;
 
-        /* The worker is stuck in the kernel (a driver that does not finish its remove());
-         * it cannot be killed out of uninterruptible sleep. The caller rolls back, and the
-         * engine makes the rollback wait for the worker (engine_wait_stragglers()). */
-        r = straggler_add(w->step->engine, w);
-        if (r < 0)
-                log_warning_errno(r, "Failed to keep watching the worker of %s, ignoring: %m", w->path);
-        async_write_end(w, -ETIMEDOUT);
-        return 0;
+        /* Past the deadline the worker is stuck in the kernel (a driver that does not finish
+         * its remove()); it cannot be killed out of uninterruptible sleep. The caller rolls
+         * back, and the engine makes the rollback wait for the worker (engine_wait_stragglers()). */
+        if (r == -ETIMEDOUT) {
+                k = straggler_add(s->engine, w);
+                if (k < 0)
+                        log_warning_errno(k, "Failed to keep watching the worker of %s, ignoring: %m", w->path);
+        }
+        async_write_free(w);
+        done(s, r, done_userdata);
 }
 
-static _Noreturn void worker_write(const char *path, const char *value) {
-        size_t n = strlen(value);
+/* In the worker: its result is the write's errno. */
+static int worker_write(void *userdata) {
+        AsyncWrite *w = userdata;
+        size_t n = strlen(w->value);
         ssize_t k;
         int fd;
 
-        /* A worker may outlive baton, stuck in the kernel: it must not keep baton's
-         * stdout and stderr open (a caller reading them to their end would hang too).
-         * Its result is its exit status. */
-        fd = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
-        if (fd >= 0) {
-                (void) dup2(fd, STDIN_FILENO);
-                (void) dup2(fd, STDOUT_FILENO);
-                (void) dup2(fd, STDERR_FILENO);
-                if (fd > STDERR_FILENO)
-                        close(fd);
-        }
-        fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
-
+        fd = open(w->full_path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
-                _exit(errno & 0xff);
-        k = write(fd, value, n);
+                return -errno;
+        k = write(fd, w->value, n);
         if (k < 0)
-                _exit(errno & 0xff);
-        _exit((size_t) k == n ? 0 : EIO);
+                return -errno;
+        return (size_t) k == n ? 0 : -EIO;
 }
 
 int step_write_async(Step *s, const char *path, const char *value, uint64_t timeout_usec,
                      step_write_done_t done, void *userdata) {
-        _cleanup_free_ char *p = NULL;
         AsyncWrite *w;
         int r;
 
-        r = root_path(s->engine->root, path, &p);
-        if (r < 0)
-                return r;
         w = calloc(1, sizeof(AsyncWrite));
         if (!w)
                 return -ENOMEM;
-        *w = (AsyncWrite) { .step = s, .pidfd = -EBADF, .done = done, .userdata = userdata,
+        *w = (AsyncWrite) { .step = s, .done = done, .userdata = userdata,
                             .path = strdup(path), .value = strdup(value) };
-        if (!w->path || !w->value) {
-                r = -ENOMEM;
-                goto fail;
-        }
-
-        fflush(NULL);
-        w->pid = fork();
-        if (w->pid < 0) {
-                r = -errno;
-                goto fail;
-        }
-        if (w->pid == 0)
-                worker_write(p, value);
-
-        w->pidfd = (int) syscall(SYS_pidfd_open, w->pid, 0);
-        if (w->pidfd < 0) {
-                r = -errno;
-                goto fail;
-        }
-        r = sd_event_add_io(s->engine->event, &w->io, w->pidfd, EPOLLIN, on_worker_exit, w);
+        r = w->path && w->value ? root_path(s->engine->root, path, &w->full_path) : -ENOMEM;
+        /* A worker may outlive baton, stuck in the kernel. */
+        if (r >= 0)
+                r = child_worker_async(s->engine->event, timeout_usec,
+                                       CHILD_LEAVE_BEHIND | CHILD_OUTLIVE | CHILD_NULL_STDIO, worker_write, w,
+                                       on_write_done, w, &w->run);
         if (r < 0)
-                goto fail;
-        r = sd_event_add_time_relative(s->engine->event, &w->timer, CLOCK_MONOTONIC, timeout_usec, 0,
-                                       on_worker_deadline, w);
-        if (r < 0)
-                goto fail;
-        return 0;
-fail:
-        async_write_free(w);
+                async_write_free(w);
         return r;
 }
 

@@ -9,6 +9,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "gpu-modules.h"
 #include "machine.h"
 #include "strv.h"
@@ -196,19 +197,14 @@ static void test_query_absent_module(void) {
         gpu_module_state_done(&st);
 }
 
-/* Forks the worker and waits for its exit without reaping it, as the stage's pidfd does. */
+/* Runs the worker in a child (common/child.h) and returns its result, its exit status. */
 static int worker_outcome(struct kmod_ctx *ctx, GpuModuleOp op, const char *name) {
-        siginfo_t si = {};
-        pid_t pid = 0;
-        int r;
+        GpuModuleWork w = { .ctx = ctx, .op = op, .name = name };
+        Child c;
 
-        ASSERT_OK(gpu_module_worker_fork(ctx, op, name, &pid));
-        ASSERT_TRUE(pid > 0);
-        ASSERT_OK(waitid(P_PID, pid, &si, WEXITED | WNOWAIT));
-        r = gpu_module_worker_result(pid);
-        /* Reaped now: a second look finds no status and leaves the verdict to the state check. */
-        ASSERT_EQ(gpu_module_worker_result(pid), 0);
-        return r;
+        ASSERT_OK(child_start(gpu_module_worker, &w, &c));
+        ASSERT_TRUE(c.pid > 0);
+        return child_wait(&c, 60 * 1000000ULL);
 }
 
 static void test_worker_absent_module(void) {
