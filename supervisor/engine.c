@@ -61,7 +61,7 @@ struct Engine {
         StageInstance *instances[STAGE_TABLE_MAX];
         bool own_order;                 /* stages came from EngineOptions: [stages] after is not applied */
 
-        bool running;
+        EngineState state;
         EngineOp op;
         engine_done_t done;
         void *done_userdata;
@@ -73,11 +73,8 @@ struct Engine {
         /* The stages of the current direction, in the order they run. */
         const Stage **order;
         size_t n_order, pos;
-        bool to_guest;
-        bool rolling_back;
         int error;                      /* the first failure of this transition */
-        bool rollback_incomplete;
-        bool cancel_requested;
+        bool rollback_incomplete;       /* of the last transition: the journal stays */
 
         engine_progress_t progress;
         void *progress_userdata;
@@ -118,6 +115,21 @@ struct Engine {
         const char *crash_at_name;      /* "STAGE: LABEL", from the environment */
         bool crash_list;
 };
+
+static const char *const engine_state_table[_ENGINE_STATE_MAX] = {
+        [ENGINE_IDLE] = "idle",
+        [ENGINE_TO_GUEST] = "to-guest",
+        [ENGINE_CANCELLING] = "cancelling",
+        [ENGINE_ROLLING_BACK] = "rolling-back",
+        [ENGINE_TO_HOST] = "to-host",
+};
+
+DEFINE_STRING_TABLE_LOOKUP(engine_state, EngineState);
+
+/* Whether the stages run towards the guest (to_guest()) now. */
+static bool engine_to_guest(const Engine *e) {
+        return e->state == ENGINE_TO_GUEST || e->state == ENGINE_CANCELLING;
+}
 
 /* How much longer than the "unit" deadline a stage's observation may take, and how much it
  * may say (its position and first plan line). */
@@ -577,7 +589,7 @@ static void engine_finish(Engine *e) {
         e->end_usec = now_usec();
         engine_keep_records(e);
 
-        if (e->to_guest && r == 0) {
+        if (engine_to_guest(e) && r == 0) {
                 r = journal_complete(e->journal);
                 if (r < 0)
                         log_error_errno(r, "Failed to record the completed handover: %m");
@@ -593,7 +605,7 @@ static void engine_finish(Engine *e) {
         e->journal = journal_free(e->journal);
         e->unchanged = machine_free(e->unchanged);
         transition_lock_release(&e->lock);
-        e->running = false;
+        e->state = ENGINE_IDLE;
         if (done)
                 done(e, r, e->done_userdata);
 }
@@ -623,8 +635,7 @@ static void stages_before_host(Engine *e) {
 /* Rollback: to_host for exactly the stages the journal says acted, newest first. */
 static int engine_begin_rollback(Engine *e) {
         stages_before_host(e);
-        e->rolling_back = true;
-        e->to_guest = false;
+        e->state = ENGINE_ROLLING_BACK;
         e->n_order = e->pos = 0;
         for (size_t i = e->journal->n_stages; i > 0; i--) {
                 const JournalStage *js = &e->journal->stages[i - 1];
@@ -642,20 +653,20 @@ static void step_complete(Step *s, int r) {
         Engine *e = s->engine;
         const Stage *st = s->stage;
         uint64_t usec = now_usec() - s->start_usec;
-        LogFields f = { .stage = st->name, .pci_address = e->gpu, .direction = e->to_guest ? "guest" : "host",
+        LogFields f = { .stage = st->name, .pci_address = e->gpu, .direction = engine_to_guest(e) ? "guest" : "host",
                         .duration_usec = usec };
         int k;
 
         e->step = NULL;
-        timeline_add(e, st, e->to_guest, false, r, usec, TAKE_PTR(s->sink.error), TAKE_PTR(s->sink.warning));
+        timeline_add(e, st, engine_to_guest(e), false, r, usec, TAKE_PTR(s->sink.error), TAKE_PTR(s->sink.warning));
         step_free(s);
         if (e->progress)
-                e->progress(e, st->name, e->to_guest, true, r, usec, e->progress_userdata);
+                e->progress(e, st->name, engine_to_guest(e), true, r, usec, e->progress_userdata);
         log_full_fields(r < 0 ? LOG_ERR : LOG_INFO, 0, &f, "%s %s: %s in %.1f ms",
-                        st->name, e->to_guest ? "to guest" : "to host", r < 0 ? "failed" : "done",
+                        st->name, engine_to_guest(e) ? "to guest" : "to host", r < 0 ? "failed" : "done",
                         usec / 1000.0);
 
-        if (e->to_guest) {
+        if (engine_to_guest(e)) {
                 if (r < 0) {
                         e->error = r;
                         engine_begin_rollback(e);
@@ -700,10 +711,10 @@ static int step_new(Engine *e, const Stage *st, Machine *m, uint64_t start_usec,
                 return -ENOMEM;
         }
         *s = (Step) { .engine = e, .stage = st, .instance = engine_instance(e, st), .context = e->context,
-                      .to_guest = e->to_guest, .machine = m, .start_usec = start_usec };
+                      .to_guest = engine_to_guest(e), .machine = m, .start_usec = start_usec };
         s->context.sink = &s->sink;
         js = e->journal ? journal_find_stage(e->journal, st->name) : NULL;
-        if (!e->to_guest && js && js->record) {
+        if (!engine_to_guest(e) && js && js->record) {
                 r = strv_extend_strv(&s->record, js->record);
                 if (r < 0) {
                         step_free(s);
@@ -719,10 +730,10 @@ static int step_new(Engine *e, const Stage *st, Machine *m, uint64_t start_usec,
  * towards the guest that fails the handover, towards the host it stays
  * pending in the journal for recover. */
 static void stage_failed_early(Engine *e, const Stage *st, int r) {
-        timeline_add(e, st, e->to_guest, false, r, 0, NULL, NULL);
+        timeline_add(e, st, engine_to_guest(e), false, r, 0, NULL, NULL);
         if (e->error == 0)
                 e->error = r;
-        if (e->to_guest)
+        if (engine_to_guest(e))
                 engine_begin_rollback(e);
         else {
                 e->rollback_incomplete = true;
@@ -782,8 +793,8 @@ static void stage_run(Engine *e, const Stage *st, Machine *m, uint64_t start_use
         if (e->prepare_usec == 0)
                 e->prepare_usec = now_usec() - e->start_usec;
         if (e->progress)
-                e->progress(e, st->name, e->to_guest, false, 0, 0, e->progress_userdata);
-        r = e->to_guest ? st->to_guest(s) : st->to_host(s);
+                e->progress(e, st->name, engine_to_guest(e), false, 0, 0, e->progress_userdata);
+        r = engine_to_guest(e) ? st->to_guest(s) : st->to_host(s);
         if (r != STEP_PENDING)
                 step_complete(s, r < 0 ? r : 0);
 }
@@ -867,10 +878,10 @@ static int on_next(sd_event_source *src, void *userdata) {
                 engine_finish(e);
                 return 0;
         }
-        if (!e->to_guest && e->n_stragglers > 0)
+        if (!engine_to_guest(e) && e->n_stragglers > 0)
                 return engine_wait_stragglers(e);
         st = e->order[e->pos];
-        if (e->to_guest && e->cancel_requested) {
+        if (e->state == ENGINE_CANCELLING) {
                 log_notice("Handover cancelled before stage %s: rolling back.", st->name);
                 e->unchanged = machine_free(e->unchanged);
                 e->error = -ECANCELED;
@@ -878,12 +889,12 @@ static int on_next(sd_event_source *src, void *userdata) {
                 engine_schedule_next(e);
                 return 0;
         }
-        if (e->to_guest)
+        if (engine_to_guest(e))
                 engine_crash_point(e, st->name, "before stage");
 
         /* One observation serves the skip decision and the step itself. */
         r = engine_observe(e, st, &m);
-        if (r >= 0 && e->to_guest)
+        if (r >= 0 && engine_to_guest(e))
                 r = stage_observe(e, st, m, start);
         else if (r >= 0)
                 stage_run(e, st, m, start);
@@ -1045,7 +1056,7 @@ static int engine_plan_handover(Engine *e, const Machine *m) {
         r = journal_create(e->rundir, e->gpu, &e->journal);
         if (r < 0)
                 return log_error_errno(r, "Failed to create the journal in %s: %m", e->rundir);
-        e->to_guest = true;
+        e->state = ENGINE_TO_GUEST;
         for (size_t i = 0; e->stages[i]; i++)
                 e->order[e->n_order++] = e->stages[i];
         return 1;
@@ -1081,7 +1092,7 @@ static int engine_plan_to_host(Engine *e, EngineOp op) {
                 (void) journal_set_aside(e->rundir);
         }
         stages_before_host(e);
-        e->to_guest = false;
+        e->state = ENGINE_TO_HOST;
         if (e->journal) {
                 if (e->journal->torn)
                         log_info("The journal's last line was torn by a crash; it was never acted on.");
@@ -1164,7 +1175,7 @@ int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata) {
         uint64_t requested = now_usec();
         int r;
 
-        if (e->running)
+        if (e->state != ENGINE_IDLE)
                 return -EBUSY;
         if (e->n_stragglers > 0)
                 return log_error_errno(SYNTHETIC_ERRNO(EBUSY),
@@ -1194,7 +1205,7 @@ int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata) {
         e->end_usec = e->handover_realtime_usec = 0;
         e->n_order = e->pos = 0;
         e->error = 0;
-        e->rolling_back = e->rollback_incomplete = e->cancel_requested = false;
+        e->rollback_incomplete = false;
         e->op = op;
         e->journal = journal_free(e->journal);
 
@@ -1203,11 +1214,11 @@ int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata) {
                 return r;
         r = op == ENGINE_HANDOVER ? engine_plan_handover(e, m) : engine_plan_to_host(e, op);
         if (r <= 0) {
+                e->state = ENGINE_IDLE;
                 e->journal = journal_free(e->journal);
                 transition_lock_release(&e->lock);
                 return r;
         }
-        e->running = true;
         e->done = done;
         e->done_userdata = userdata;
         engine_schedule_next(e);
@@ -1220,14 +1231,18 @@ void engine_set_progress(Engine *e, engine_progress_t progress, void *userdata) 
 }
 
 int engine_cancel(Engine *e) {
-        if (!e->running || !e->to_guest || e->cancel_requested)
+        if (e->state != ENGINE_TO_GUEST)
                 return 0;
-        e->cancel_requested = true;
+        e->state = ENGINE_CANCELLING;
         return 1;
 }
 
 bool engine_running(const Engine *e) {
-        return e->running;
+        return e->state != ENGINE_IDLE;
+}
+
+EngineState engine_state(const Engine *e) {
+        return e->state;
 }
 
 EngineOp engine_op(const Engine *e) {

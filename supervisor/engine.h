@@ -24,6 +24,17 @@ typedef enum EngineOp {
         _ENGINE_OP_MAX,
 } EngineOp;
 
+/* Where a transition is: one state instead of running/to_guest/rolling_back/cancel flags. */
+typedef enum EngineState {
+        ENGINE_IDLE,            /* nothing runs */
+        ENGINE_TO_GUEST,        /* a handover: to_guest() of each stage, in order */
+        ENGINE_CANCELLING,      /* a handover asked to stop at the next stage boundary */
+        ENGINE_ROLLING_BACK,    /* a failed or cancelled handover undone: to_host(), newest first */
+        ENGINE_TO_HOST,         /* a return or recover: to_host() of the recorded (or every) stage */
+        _ENGINE_STATE_MAX,
+        _ENGINE_STATE_INVALID = -EINVAL,
+} EngineState;
+
 typedef enum DeadlineKind {
         DEADLINE_HOLDERS,       /* processes releasing the GPU's nodes */
         DEADLINE_UNBIND,        /* a driver unbind */
@@ -88,7 +99,10 @@ int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata);
  * return requested during the handover). Returns 1 when it will, 0 when there
  * is nothing to cancel (no handover running, or already rolling back). */
 int engine_cancel(Engine *e);
-bool engine_running(const Engine *e);
+bool engine_running(const Engine *e);         /* engine_state() is not ENGINE_IDLE */
+EngineState engine_state(const Engine *e);
+const char *engine_state_to_string(EngineState s);
+EngineState engine_state_from_string(const char *s);
 EngineOp engine_op(const Engine *e);
 /* The stage running now, or NULL. */
 const char *engine_current_stage(const Engine *e);

@@ -82,6 +82,7 @@ static void on_done(Engine *e, int r, void *userdata) {
                 t->worst = now - t->last;
         t->result = r;
         t->done = true;
+        ASSERT_EQ(engine_state(e), ENGINE_IDLE);        /* before done() is called */
 }
 
 static void test_slow_observe(void) {
@@ -98,7 +99,10 @@ static void test_slow_observe(void) {
         ASSERT_OK(engine_new(event, &o, &e));
         ASSERT_OK(sd_event_add_time_relative(event, &timer, CLOCK_MONOTONIC, 10000, 1000, on_tick, &t));
         ASSERT_OK(sd_event_source_set_enabled(timer, SD_EVENT_ON));
+        ASSERT_EQ(engine_state(e), ENGINE_IDLE);
         ASSERT_EQ(engine_start(e, ENGINE_HANDOVER, on_done, &t), 1);
+        ASSERT_EQ(engine_state(e), ENGINE_TO_GUEST);
+        ASSERT_EQ(engine_start(e, ENGINE_RETURN, on_done, &t), -EBUSY);
         t.last = now_usec();
         while (!t.done)
                 ASSERT_OK(sd_event_run(event, UINT64_MAX));
@@ -114,7 +118,15 @@ static void test_slow_observe(void) {
         free(cmd);
 }
 
+static void test_state_names(void) {
+        for (EngineState s = 0; s < _ENGINE_STATE_MAX; s++)
+                ASSERT_EQ(engine_state_from_string(engine_state_to_string(s)), s);
+        ASSERT_STREQ(engine_state_to_string(ENGINE_ROLLING_BACK), "rolling-back");
+        ASSERT_EQ(engine_state_from_string("running"), -EINVAL);
+}
+
 int main(void) {
+        RUN(test_state_names);
         RUN(test_slow_observe);
         return 0;
 }
