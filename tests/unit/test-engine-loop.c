@@ -14,6 +14,7 @@
 
 #include <systemd/sd-event.h>
 
+#include "config-file.h"
 #include "engine.h"
 #include "stage.h"
 #include "strv.h"
@@ -118,6 +119,100 @@ static void test_slow_observe(void) {
         free(cmd);
 }
 
+/* --- A failure's reason travels with its step --- */
+
+static int at_host(StageInstance *self, const StageContext *ctx, const Machine *m, StagePosition *ret_pos,
+                   char ***ret_plan) {
+        *ret_pos = STAGE_AT_HOST;
+        return 0;
+}
+
+static int acts_to_guest(Step *s) {
+        ASSERT_OK(step_record(s, "done", "1"));
+        ASSERT_OK(step_commit(s));
+        step_warning(s, "acts: something was not quite right");
+        return 0;
+}
+
+static int acts_to_host(Step *s) {
+        return 0;
+}
+
+/* Says whose session it would have ended: the user of the engine's configuration. */
+static int fails_to_guest(Step *s) {
+        log_error("noise: logged while the step runs, but not the step's");
+        return step_error_errno(s, SYNTHETIC_ERRNO(EIO), "fails: %s's device said no",
+                                step_config(s)->session_user);
+}
+
+static const Stage acts_stage = {
+        .name = "acts", .summary = "a stage that acts", .observe = at_host,
+        .to_guest = acts_to_guest, .to_host = acts_to_host,
+};
+
+static const Stage fails_stage = {
+        .name = "fails", .summary = "a stage that fails", .observe = at_host,
+        .to_guest = fails_to_guest, .to_host = never,
+};
+
+static void on_failed(Engine *e, int r, void *userdata) {
+        Ticks *t = userdata;
+
+        t->result = r;
+        t->done = true;
+}
+
+/* Runs a handover of acts and fails with [session] user = user; *ret is the engine, for its timeline. */
+static void handover_failing(const char *user, Engine **ret) {
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        char rundir[] = "/tmp/baton-test-engine-loop-XXXXXX", *cmd = NULL;
+        EngineOptions o = { .root = FIXTURE("lab"),
+                            .stages = (const Stage *const[]) { &acts_stage, &fails_stage, NULL } };
+        Ticks t = {};
+        Config c;
+
+        config_init(&c);
+        strcpy(c.session_user, user);
+        o.config = &c;
+        ASSERT_TRUE(mkdtemp(rundir) != NULL);
+        o.rundir = rundir;
+        ASSERT_OK(sd_event_new(&event));
+        ASSERT_OK(engine_new(event, &o, ret));
+        ASSERT_EQ(engine_start(*ret, ENGINE_HANDOVER, on_failed, &t), 1);
+        while (!t.done)
+                ASSERT_OK(sd_event_run(event, UINT64_MAX));
+        ASSERT_EQ(t.result, -EIO);
+        ASSERT_FALSE(engine_rollback_incomplete(*ret));
+        ASSERT_TRUE(asprintf(&cmd, "rm -rf '%s'", rundir) > 0);
+        ASSERT_EQ(system(cmd), 0);
+        free(cmd);
+}
+
+/* Issue 14 item 1: the timeline's reason is what the stage logged through its step (not the
+ * first error anybody logged meanwhile), its warning the step's first warning, and the step's
+ * configuration is its engine's: two engines in one process, two users, two reasons. */
+static void test_reason_from_step(void) {
+        _cleanup_(engine_freep) Engine *a = NULL, *b = NULL;
+        const StageTiming *ta, *tb;
+        size_t na, nb;
+
+        handover_failing("alice", &a);
+        handover_failing("bob", &b);
+        ta = engine_timeline(a, &na);
+        tb = engine_timeline(b, &nb);
+        ASSERT_EQ(na, 3);                       /* acts, fails, acts rolled back */
+        ASSERT_EQ(nb, 3);
+        ASSERT_STREQ(ta[0].stage, "acts");
+        ASSERT_STREQ(ta[0].warning, "acts: something was not quite right");
+        ASSERT_STREQ(ta[1].stage, "fails");
+        ASSERT_EQ(ta[1].result, -EIO);
+        ASSERT_STREQ(ta[1].reason, "fails: alice's device said no");
+        ASSERT_STREQ(tb[1].reason, "fails: bob's device said no");
+        ASSERT_FALSE(ta[2].to_guest);
+        ASSERT_EQ(ta[2].result, 0);
+        ASSERT_NULL(ta[2].warning);
+}
+
 static void test_state_names(void) {
         for (EngineState s = 0; s < _ENGINE_STATE_MAX; s++)
                 ASSERT_EQ(engine_state_from_string(engine_state_to_string(s)), s);
@@ -128,5 +223,6 @@ static void test_state_names(void) {
 int main(void) {
         RUN(test_state_names);
         RUN(test_slow_observe);
+        RUN(test_reason_from_step);
         return 0;
 }
