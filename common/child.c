@@ -186,8 +186,7 @@ static int on_child_deadline(sd_event_source *s, uint64_t usec, void *userdata) 
         return 0;
 }
 
-/* A child that may outlive baton (stuck in the kernel) must not keep baton's stdout and
- * stderr open: a caller reading them to their end would hang too. */
+/* CHILD_NULL_STDIO (child.h says why). */
 static int null_stdio(void) {
         int fd = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
 
@@ -205,8 +204,8 @@ static _Noreturn void child_run_child(ChildFlags flags, int (*f)(int out_fd, voi
                                       int out_fd) {
         int r = 0;
 
-        /* Nothing outlives the process that waits for it (a daemon killed meanwhile), but
-         * what must finish what it started. */
+        /* Nothing outlives the process that waits for it (a daemon killed meanwhile), unless
+         * it must finish what it started (CHILD_OUTLIVE). */
         if (!(flags & CHILD_OUTLIVE) && prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
                 r = -errno;
         if (r >= 0 && (flags & CHILD_NULL_STDIO))
