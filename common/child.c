@@ -75,6 +75,7 @@ void child_abandon(Child *c) {
 
 struct ChildRun {
         pid_t pid;
+        ChildFlags flags;
         int pidfd, out_fd;
         sd_event_source *out_io, *exit_io, *timer;
         char *buf;
@@ -88,6 +89,14 @@ struct ChildRun {
 static void child_run_reap(ChildRun *c) {
         if (c->pidfd < 0 || c->exited)
                 return;
+        /* One stuck in the kernel is neither killed nor waited for; reaped if it is done. */
+        if (c->flags & CHILD_LEAVE_BEHIND) {
+                siginfo_t si = {};
+
+                if (waitid(P_PIDFD, (id_t) c->pidfd, &si, WEXITED | WNOHANG) >= 0 && si.si_pid != 0)
+                        c->exited = true;
+                return;
+        }
         /* A child past its deadline waits in a bus call or an open(): SIGKILL ends it at once. */
         (void) kill(c->pid, SIGKILL);
         (void) waitid(P_PIDFD, (id_t) c->pidfd, &(siginfo_t) {}, WEXITED);
@@ -177,12 +186,30 @@ static int on_child_deadline(sd_event_source *s, uint64_t usec, void *userdata) 
         return 0;
 }
 
-static _Noreturn void child_run_child(int (*f)(int out_fd, void *userdata), void *f_userdata, int out_fd) {
+/* CHILD_NULL_STDIO (child.h says why). */
+static int null_stdio(void) {
+        int fd = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
+
+        if (fd < 0)
+                return -errno;
+        for (int i = STDIN_FILENO; i <= STDERR_FILENO; i++)
+                if (dup2(fd, i) < 0)
+                        return -errno;
+        if (fd > STDERR_FILENO)
+                close(fd);
+        return 0;
+}
+
+static _Noreturn void child_run_child(ChildFlags flags, int (*f)(int out_fd, void *userdata), void *f_userdata,
+                                      int out_fd) {
         int r = 0;
 
-        /* Nothing outlives the process that waits for it (a daemon killed meanwhile). */
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+        /* Nothing outlives the process that waits for it (a daemon killed meanwhile), unless
+         * it must finish what it started (CHILD_OUTLIVE). */
+        if (!(flags & CHILD_OUTLIVE) && prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
                 r = -errno;
+        if (r >= 0 && (flags & CHILD_NULL_STDIO))
+                r = null_stdio();
         if (r >= 0)
                 r = f(out_fd, f_userdata);
         _exit(r < 0 ? (-r & 0xff) ?: EIO : 0);
@@ -190,13 +217,19 @@ static _Noreturn void child_run_child(int (*f)(int out_fd, void *userdata), void
 
 int child_run_async(sd_event *e, uint64_t timeout_usec, int (*f)(int out_fd, void *userdata), void *f_userdata,
                     size_t max_out, child_run_done_t done, void *userdata, ChildRun **ret) {
+        return child_run_async_flags(e, timeout_usec, 0, f, f_userdata, max_out, done, userdata, ret);
+}
+
+int child_run_async_flags(sd_event *e, uint64_t timeout_usec, ChildFlags flags, int (*f)(int out_fd, void *userdata),
+                          void *f_userdata, size_t max_out, child_run_done_t done, void *userdata, ChildRun **ret) {
         ChildRun *c;
         int fds[2], r;
 
         c = calloc(1, sizeof(ChildRun));
         if (!c)
                 return -ENOMEM;
-        *c = (ChildRun) { .pidfd = -EBADF, .out_fd = -EBADF, .max = max_out, .done = done, .userdata = userdata };
+        *c = (ChildRun) { .flags = flags, .pidfd = -EBADF, .out_fd = -EBADF, .max = max_out, .done = done,
+                          .userdata = userdata };
         c->buf = malloc(max_out + 1);
         if (!c->buf || pipe2(fds, O_CLOEXEC) < 0) {
                 r = c->buf ? -errno : -ENOMEM;
@@ -214,7 +247,7 @@ int child_run_async(sd_event *e, uint64_t timeout_usec, int (*f)(int out_fd, voi
         }
         if (c->pid == 0) {
                 close(fds[0]);
-                child_run_child(f, f_userdata, fds[1]);
+                child_run_child(flags, f, f_userdata, fds[1]);
         }
         close(fds[1]);
         c->pidfd = (int) syscall(SYS_pidfd_open, c->pid, 0);
@@ -232,7 +265,7 @@ int child_run_async(sd_event *e, uint64_t timeout_usec, int (*f)(int out_fd, voi
                 r = sd_event_add_io(e, &c->out_io, c->out_fd, EPOLLIN, on_child_output, c);
         if (r >= 0)
                 r = sd_event_add_io(e, &c->exit_io, c->pidfd, EPOLLIN, on_child_exit, c);
-        if (r >= 0)
+        if (r >= 0 && timeout_usec != UINT64_MAX)
                 r = sd_event_add_time_relative(e, &c->timer, CLOCK_MONOTONIC, timeout_usec, CHILD_ACCURACY_USEC,
                                                on_child_deadline, c);
         if (r < 0) {
@@ -241,6 +274,39 @@ int child_run_async(sd_event *e, uint64_t timeout_usec, int (*f)(int out_fd, voi
         }
         *ret = c;
         return 0;
+}
+
+pid_t child_run_pid(const ChildRun *c) {
+        return c->pid;
+}
+
+int child_run_take_pidfd(ChildRun *c) {
+        if (c->exited)
+                return -EBADF;
+        c->exit_io = sd_event_source_disable_unref(c->exit_io);
+        c->exited = true;       /* not ours to reap any more */
+        return TAKE_FD(c->pidfd);
+}
+
+/* A worker says nothing but its result: its output pipe is closed at once. */
+typedef struct Worker {
+        int (*f)(void *userdata);
+        void *userdata;
+} Worker;
+
+static int worker_run(int out_fd, void *userdata) {
+        Worker *w = userdata;
+
+        close(out_fd);
+        return w->f(w->userdata);
+}
+
+int child_worker_async(sd_event *e, uint64_t timeout_usec, ChildFlags flags, int (*f)(void *userdata),
+                       void *f_userdata, child_run_done_t done, void *userdata, ChildRun **ret) {
+        /* Read by the child, in its copy of this frame, before this returns. */
+        Worker w = { .f = f, .userdata = f_userdata };
+
+        return child_run_async_flags(e, timeout_usec, flags, worker_run, &w, 0, done, userdata, ret);
 }
 
 typedef struct ChildRunSync {

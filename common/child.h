@@ -32,6 +32,21 @@ void child_abandon(Child *c);
 
 typedef struct ChildRun ChildRun;
 
+typedef enum ChildFlags {
+        /* At its deadline, and when freed, the child is neither killed nor waited for: one
+         * stuck in the kernel (a driver's remove() or probe() under a sysfs write, a module's
+         * exit or init) sits in D state, where SIGKILL does not reach it and a wait would
+         * block the loop. It is left running; child_run_take_pidfd() lets the caller keep
+         * watching it. */
+        CHILD_LEAVE_BEHIND = 1 << 0,
+        /* The child does not die with this process: a worker or `baton recover` that must
+         * finish what it started. */
+        CHILD_OUTLIVE = 1 << 1,
+        /* stdin, stdout and stderr on /dev/null: a child that may outlive this process must
+         * not keep its output open (a caller reading it to its end would hang too). */
+        CHILD_NULL_STDIO = 1 << 2,
+} ChildFlags;
+
 /* Called once, from the loop: r is f's result (0 or a negative errno), -ETIMEDOUT when
  * the child still ran at the deadline (it is killed), -EFBIG when it wrote more than
  * max_out bytes. out holds what f wrote to out_fd, NUL-terminated, valid during the call
@@ -43,8 +58,20 @@ typedef void (*child_run_done_t)(ChildRun *c, int r, const char *out, size_t siz
  * 0, or a negative errno when the child could not be started (done() is then not called). */
 int child_run_async(sd_event *e, uint64_t timeout_usec, int (*f)(int out_fd, void *userdata), void *f_userdata,
                     size_t max_out, child_run_done_t done, void *userdata, ChildRun **ret);
-/* Kills a child still running and reaps it; done() is not called. NULL is fine. */
+/* The same with flags; timeout_usec UINT64_MAX: no deadline. */
+int child_run_async_flags(sd_event *e, uint64_t timeout_usec, ChildFlags flags, int (*f)(int out_fd, void *userdata),
+                          void *f_userdata, size_t max_out, child_run_done_t done, void *userdata, ChildRun **ret);
+/* A worker: f(f_userdata)'s result (0 or a negative errno below 256, from its exit status)
+ * is all it says; done() gets it (out is empty). Otherwise like child_run_async_flags(). */
+int child_worker_async(sd_event *e, uint64_t timeout_usec, ChildFlags flags, int (*f)(void *userdata),
+                       void *f_userdata, child_run_done_t done, void *userdata, ChildRun **ret);
+/* Kills a child still running and reaps it (CHILD_LEAVE_BEHIND: leaves it running, reaped
+ * if it is done); done() is not called. NULL is fine. */
 ChildRun *child_run_free(ChildRun *c);
+pid_t child_run_pid(const ChildRun *c);
+/* The pidfd of a child still running (after its deadline, with CHILD_LEAVE_BEHIND), for the
+ * caller to watch and reap (waitid(P_PIDFD)); -EBADF when it has exited. */
+int child_run_take_pidfd(ChildRun *c);
 
 /* The same, waited for on a private loop: for callers without a loop of their own (the
  * CLI's plan, a worker). Blocks up to timeout_usec. *ret_out (may be NULL) on success. */

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 
@@ -95,24 +96,28 @@ static void log_to_journal(int level, int error, const LogFields *fields,
 static log_error_sink_t error_sink;
 static void *error_sink_userdata;
 
-static log_error_sink_t warning_sink;
-static void *warning_sink_userdata;
-
 void log_set_error_sink(log_error_sink_t sink, void *userdata) {
         error_sink = sink;
         error_sink_userdata = userdata;
 }
 
-void log_set_warning_sink(log_error_sink_t sink, void *userdata) {
-        warning_sink = sink;
-        warning_sink_userdata = userdata;
+void log_sink_done(LogSink *sink) {
+        sink->error = mfree(sink->error);
+        sink->warning = mfree(sink->warning);
 }
 
-int log_internal(int level, int error, const LogFields *fields,
-                 const char *file, int line, const char *func,
-                 const char *format, ...) {
+static void sink_keep(char **kept, const char *message) {
+        if (!*kept)
+                *kept = strdup(message);        /* informational: a failed copy loses only the words */
+}
+
+static int log_internalv(LogSink *keep, int level, int error, const LogFields *fields,
+                         const char *file, int line, const char *func,
+                         const char *format, va_list ap) _printf_(8, 0);
+static int log_internalv(LogSink *keep, int level, int error, const LogFields *fields,
+                         const char *file, int line, const char *func,
+                         const char *format, va_list ap) {
         char message[2048];
-        va_list ap;
 
         if (error < 0)
                 error = -error;
@@ -121,23 +126,18 @@ int log_internal(int level, int error, const LogFields *fields,
 
         /* For %m. Set right before formatting, nothing in between may touch errno. */
         errno = error;
-        va_start(ap, format);
         (void) vsnprintf(message, sizeof(message), format, ap);
-        va_end(ap);
 
+        if (keep && level <= LOG_ERR)
+                sink_keep(&keep->error, message);
+        if (keep && level == LOG_WARNING)
+                sink_keep(&keep->warning, message);
         if (level <= LOG_ERR && error_sink) {
                 log_error_sink_t sink = error_sink;
 
                 error_sink = NULL;      /* a sink that logs does not call itself */
                 sink(message, error_sink_userdata);
                 error_sink = sink;
-        }
-        if (level == LOG_WARNING && warning_sink) {
-                log_error_sink_t sink = warning_sink;
-
-                warning_sink = NULL;
-                sink(message, warning_sink_userdata);
-                warning_sink = sink;
         }
         if (log_target_resolve() == LOG_TARGET_JOURNAL)
                 log_to_journal(level, error, fields, file, line, func, message);
@@ -146,4 +146,28 @@ int log_internal(int level, int error, const LogFields *fields,
 
         errno = error;
         return -error;
+}
+
+int log_internal(int level, int error, const LogFields *fields,
+                 const char *file, int line, const char *func,
+                 const char *format, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, format);
+        r = log_internalv(NULL, level, error, fields, file, line, func, format, ap);
+        va_end(ap);
+        return r;
+}
+
+int log_sink_internal(LogSink *sink, int level, int error,
+                      const char *file, int line, const char *func,
+                      const char *format, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, format);
+        r = log_internalv(sink, level, error, NULL, file, line, func, format, ap);
+        va_end(ap);
+        return r;
 }

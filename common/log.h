@@ -33,13 +33,30 @@ void log_set_target(LogTarget target);
 LogTarget log_target_resolve(void);
 
 /* Every message at LOG_ERR or more severe is also handed to sink, when one is set: the
- * engine keeps the first one of a failing stage as the stage's reason (engine.h). */
+ * daemon keeps the first one that refuses a transition, for its D-Bus reply. (A stage's
+ * reason goes to its step instead, through a LogSink below.) */
 typedef void (*log_error_sink_t)(const char *message, void *userdata);
 void log_set_error_sink(log_error_sink_t sink, void *userdata);
-/* Every message at LOG_WARNING exactly goes to this sink, when one is set: the engine keeps
- * the first one of a stage that succeeded, so its timeline says what it did not bring back
- * (a console the kernel removed) instead of a bare "ok". */
-void log_set_warning_sink(log_error_sink_t sink, void *userdata);
+
+/* Where one piece of work keeps the first error and the first warning it logged, for whoever
+ * reports on it: a stage logs through its StageContext's sink (core/stage.h), and the
+ * engine's timeline shows the step's first error as its reason and, when it succeeded, its
+ * first warning (what it could not bring back, e.g. a console the kernel removed). */
+typedef struct LogSink {
+        char *error;
+        char *warning;
+} LogSink;
+
+void log_sink_done(LogSink *sink);
+
+/* Logs like log_full_errno(), and keeps the message in sink (which may be NULL) when it is
+ * the first error (LOG_ERR or more severe) or the first warning (LOG_WARNING exactly). */
+int log_sink_internal(LogSink *sink, int level, int error,
+                      const char *file, int line, const char *func,
+                      const char *format, ...) _printf_(7, 8);
+
+#define log_sink_full_errno(sink, level, error, ...) \
+        log_sink_internal((sink), (level), (error), __FILE__, __LINE__, __func__, __VA_ARGS__)
 
 int log_internal(int level, int error, const LogFields *fields,
                  const char *file, int line, const char *func,

@@ -5,6 +5,8 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -785,6 +787,17 @@ int config_load(const char *dir, Config *ret) {
         return parser_finish(&p, ret);
 }
 
+void config_apply_environment(Config *c) {
+        const char *e = getenv(CONFIG_DISPLAY_MANAGER_ENV);
+
+        /* A longer name is no unit systemd has: the stage says so when it looks it up. */
+        if (!isempty(e))
+                (void) snprintf(c->display_manager_unit, sizeof(c->display_manager_unit), "%s", e);
+        e = getenv(CONFIG_ALLOW_FOREIGN_ENV);
+        if (e && streq(e, "1"))
+                c->allow_foreign_devices = true;
+}
+
 static const Config *config_current = NULL;
 
 const Config *config_get(void) {
@@ -802,7 +815,4 @@ const Config *config_get(void) {
 
 void config_set(const Config *c) {
         config_current = c;
-        /* The handover order follows the configuration in force; a transition already
-         * recorded returns in the journal's order. */
-        (void) stage_table_place_user_stages(config_get()->stages_after);
 }

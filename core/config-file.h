@@ -101,12 +101,20 @@ int config_dump_public(const Config *c, FILE *f);
  * stages' observe() and config_dump() show. */
 void config_override_deadlines(Config *c, const uint64_t deadline_usec[_DEADLINE_MAX]);
 
+/* The environment's overrides, for tests, which the front ends (CLI, daemon, doctor) put over
+ * the Config they load, so that the stages read them there: $BATON_DISPLAY_MANAGER (when not
+ * empty) is [display-manager] unit, $BATON_VFIO_ALLOW_FOREIGN=1 is [gpu]
+ * allow-foreign-devices = yes. */
+#define CONFIG_DISPLAY_MANAGER_ENV "BATON_DISPLAY_MANAGER"
+#define CONFIG_ALLOW_FOREIGN_ENV "BATON_VFIO_ALLOW_FOREIGN"
+void config_apply_environment(Config *c);
+
 const char *audio_release_to_string(AudioRelease a);
 AudioRelease audio_release_from_string(const char *s);
 
 /* The configuration in force in this process: what the CLI loaded, or what the
  * daemon loaded last without error (a reload that fails keeps the previous
- * one). Stages read it here because observe() runs without a Step. Like the
+ * one), for the front ends; stages get theirs in their StageContext. Like the
  * arg_* variables, it is process state set once per (re)load; config_get()
  * returns built-in defaults until config_set() was called. c must outlive its
  * use: the caller keeps it and calls config_set() again before freeing it. */

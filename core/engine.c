@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +24,9 @@
 struct Step {
         Engine *engine;
         const Stage *stage;
+        StageInstance *instance;
+        StageContext context;           /* the engine's, with this step's sink */
+        LogSink sink;                   /* its first error (the reason) and first warning */
         bool to_guest;
         Machine *machine;
         char **record;                  /* KEY=VALUE; from the journal in to_host */
@@ -33,8 +35,6 @@ struct Step {
         void *userdata;
         void (*userdata_free)(void *);
         uint64_t start_usec;
-        char *reason;                   /* the first error logged while the step ran */
-        char *warning;                  /* the first warning logged while the step ran */
 };
 
 typedef struct Straggler {
@@ -49,9 +49,20 @@ struct Engine {
         sd_event *event;
         char *root;
         char *rundir;
+        char *vm;
         uint64_t deadline_usec[_DEADLINE_MAX];
+        /* A copy of the configuration in force (engine_set_config()), but for its input
+         * devices, which no stage reads. */
+        Config config;
+        /* What every method of a stage gets (with a sink of its own in a step). */
+        StageContext context;
+        /* The stages in the handover order in force, and their instances, made once: an
+         * instance keeps its state from a handover to its return (audio's reservations). */
+        const Stage *stages[STAGE_TABLE_MAX];
+        StageInstance *instances[STAGE_TABLE_MAX];
+        bool own_order;                 /* stages came from EngineOptions: [stages] after is not applied */
 
-        bool running;
+        EngineState state;
         EngineOp op;
         engine_done_t done;
         void *done_userdata;
@@ -63,11 +74,8 @@ struct Engine {
         /* The stages of the current direction, in the order they run. */
         const Stage **order;
         size_t n_order, pos;
-        bool to_guest;
-        bool rolling_back;
         int error;                      /* the first failure of this transition */
-        bool rollback_incomplete;
-        bool cancel_requested;
+        bool rollback_incomplete;       /* of the last transition: the journal stays */
 
         engine_progress_t progress;
         void *progress_userdata;
@@ -115,6 +123,22 @@ struct Engine {
         const char *crash_at_name;      /* "STAGE: LABEL", from the environment */
         bool crash_list;
 };
+
+static const char *const engine_state_table[_ENGINE_STATE_MAX] = {
+        [ENGINE_IDLE] = "idle",
+        [ENGINE_PREFLIGHT] = "pre-flight",
+        [ENGINE_TO_GUEST] = "to-guest",
+        [ENGINE_CANCELLING] = "cancelling",
+        [ENGINE_ROLLING_BACK] = "rolling-back",
+        [ENGINE_TO_HOST] = "to-host",
+};
+
+DEFINE_STRING_TABLE_LOOKUP(engine_state, EngineState);
+
+/* Whether the stages run towards the guest (to_guest()) now. */
+static bool engine_to_guest(const Engine *e) {
+        return e->state == ENGINE_TO_GUEST || e->state == ENGINE_CANCELLING;
+}
 
 /* How much longer than the "unit" deadline a stage's observation may take, and how much it
  * may say (its position and first plan line). */
@@ -185,33 +209,28 @@ static void engine_crash_point(Engine *e, const char *stage, const char *label) 
 
 /* --- Steps --- */
 
-static void step_keep_reason(const char *message, void *userdata) {
-        Step *s = userdata;
-
-        if (!s->reason)
-                s->reason = strdup(message);
-}
-
-static void step_keep_warning(const char *message, void *userdata) {
-        Step *s = userdata;
-
-        if (!s->warning)
-                s->warning = strdup(message);
-}
-
 static Step *step_free(Step *s) {
         if (!s)
                 return NULL;
-        log_set_error_sink(NULL, NULL);
-        log_set_warning_sink(NULL, NULL);
         if (s->userdata_free)
                 s->userdata_free(s->userdata);
-        free(s->reason);
-        free(s->warning);
+        log_sink_done(&s->sink);
         machine_free(s->machine);
         strv_free(s->record);
         free(s);
         return NULL;
+}
+
+StageInstance *step_instance(Step *s) {
+        return s->instance;
+}
+
+const StageContext *step_context(Step *s) {
+        return &s->context;
+}
+
+const Config *step_config(Step *s) {
+        return s->context.config;
 }
 
 const Machine *step_machine(Step *s) {
@@ -392,47 +411,21 @@ int step_write(Step *s, const char *path, const char *value) {
 
 typedef struct AsyncWrite {
         Step *step;
-        pid_t pid;
-        int pidfd;
-        sd_event_source *io, *timer;
+        ChildRun *run;
         step_write_done_t done;
         void *userdata;
         char *path, *value;
+        char *full_path;                /* path below the root */
 } AsyncWrite;
 
 static void async_write_free(AsyncWrite *w) {
         if (!w)
                 return;
-        sd_event_source_disable_unref(w->io);
-        sd_event_source_disable_unref(w->timer);
-        if (w->pidfd >= 0)
-                close(w->pidfd);
+        child_run_free(w->run);         /* a worker still running is left behind, not killed */
         free(w->path);
         free(w->value);
+        free(w->full_path);
         free(w);
-}
-
-static void async_write_end(AsyncWrite *w, int r) {
-        step_write_done_t done = w->done;
-        Step *s = w->step;
-        void *userdata = w->userdata;
-
-        async_write_free(w);
-        done(s, r, userdata);
-}
-
-static int on_worker_exit(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
-        AsyncWrite *w = userdata;
-        int status = 0, r;
-
-        if (waitpid(w->pid, &status, WNOHANG) <= 0)
-                r = -ECHILD;
-        else if (WIFEXITED(status))
-                r = -WEXITSTATUS(status);
-        else
-                r = -EINTR;
-        async_write_end(w, r);
-        return 0;
 }
 
 static Straggler *straggler_free(Straggler *g) {
@@ -474,6 +467,7 @@ static int on_straggler_exit(sd_event_source *src, int fd, uint32_t revents, voi
  * may touch (or read) the device it writes to. */
 static int straggler_add(Engine *e, AsyncWrite *w) {
         Straggler **a, *g;
+        pid_t pid = child_run_pid(w->run);
         int r;
 
         a = reallocarray(e->stragglers, e->n_stragglers + 1, sizeof(Straggler *));
@@ -483,103 +477,73 @@ static int straggler_add(Engine *e, AsyncWrite *w) {
         g = calloc(1, sizeof(Straggler));
         if (!g)
                 return -ENOMEM;
-        *g = (Straggler) { .engine = e, .pid = w->pid, .pidfd = -EBADF };
-        w->io = sd_event_source_disable_unref(w->io);   /* the pidfd is watched here instead */
-        if (asprintf(&g->what, "%s to %s (worker pid %i)", w->value, w->path, (int) w->pid) < 0) {
+        *g = (Straggler) { .engine = e, .pid = pid, .pidfd = child_run_take_pidfd(w->run) };
+        if (g->pidfd < 0)
+                return straggler_free(g), 0;    /* it ended at its deadline after all */
+        if (asprintf(&g->what, "%s to %s (worker pid %i)", w->value, w->path, (int) pid) < 0) {
                 g->what = NULL;
                 return straggler_free(g), -ENOMEM;
         }
-        r = sd_event_add_io(e->event, &g->io, w->pidfd, EPOLLIN, on_straggler_exit, g);
+        r = sd_event_add_io(e->event, &g->io, g->pidfd, EPOLLIN, on_straggler_exit, g);
         if (r < 0)
                 return straggler_free(g), r;
-        g->pidfd = TAKE_FD(w->pidfd);
         e->stragglers[e->n_stragglers++] = g;
         return 0;
 }
 
-static int on_worker_deadline(sd_event_source *src, uint64_t usec, void *userdata) {
+static void on_write_done(ChildRun *c, int r, const char *out, size_t size, void *userdata) {
         AsyncWrite *w = userdata;
-        int r;
+        step_write_done_t done = w->done;
+        Step *s = w->step;
+        void *done_userdata = w->userdata;
+        int k;
 
-        /* The worker is stuck in the kernel (a driver that does not finish its remove());
-         * it cannot be killed out of uninterruptible sleep. The caller rolls back, and the
-         * engine makes the rollback wait for the worker (engine_wait_stragglers()). */
-        r = straggler_add(w->step->engine, w);
-        if (r < 0)
-                log_warning_errno(r, "Failed to keep watching the worker of %s, ignoring: %m", w->path);
-        async_write_end(w, -ETIMEDOUT);
-        return 0;
+        /* Past the deadline the worker is stuck in the kernel (a driver that does not finish
+         * its remove()); it cannot be killed out of uninterruptible sleep. The caller rolls
+         * back, and the engine makes the rollback wait for the worker (engine_wait_stragglers()). */
+        if (r == -ETIMEDOUT) {
+                k = straggler_add(s->engine, w);
+                if (k < 0)
+                        log_warning_errno(k, "Failed to keep watching the worker of %s, ignoring: %m", w->path);
+        }
+        async_write_free(w);
+        done(s, r, done_userdata);
 }
 
-static _Noreturn void worker_write(const char *path, const char *value) {
-        size_t n = strlen(value);
+/* In the worker: its result is the write's errno. */
+static int worker_write(void *userdata) {
+        AsyncWrite *w = userdata;
+        size_t n = strlen(w->value);
         ssize_t k;
         int fd;
 
-        /* A worker may outlive baton, stuck in the kernel: it must not keep baton's
-         * stdout and stderr open (a caller reading them to their end would hang too).
-         * Its result is its exit status. */
-        fd = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
-        if (fd >= 0) {
-                (void) dup2(fd, STDIN_FILENO);
-                (void) dup2(fd, STDOUT_FILENO);
-                (void) dup2(fd, STDERR_FILENO);
-                if (fd > STDERR_FILENO)
-                        close(fd);
-        }
-        fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
-
+        fd = open(w->full_path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
-                _exit(errno & 0xff);
-        k = write(fd, value, n);
+                return -errno;
+        k = write(fd, w->value, n);
         if (k < 0)
-                _exit(errno & 0xff);
-        _exit((size_t) k == n ? 0 : EIO);
+                return -errno;
+        return (size_t) k == n ? 0 : -EIO;
 }
 
 int step_write_async(Step *s, const char *path, const char *value, uint64_t timeout_usec,
                      step_write_done_t done, void *userdata) {
-        _cleanup_free_ char *p = NULL;
         AsyncWrite *w;
         int r;
 
-        r = root_path(s->engine->root, path, &p);
-        if (r < 0)
-                return r;
         w = calloc(1, sizeof(AsyncWrite));
         if (!w)
                 return -ENOMEM;
-        *w = (AsyncWrite) { .step = s, .pidfd = -EBADF, .done = done, .userdata = userdata,
+        *w = (AsyncWrite) { .step = s, .done = done, .userdata = userdata,
                             .path = strdup(path), .value = strdup(value) };
-        if (!w->path || !w->value) {
-                r = -ENOMEM;
-                goto fail;
-        }
-
-        fflush(NULL);
-        w->pid = fork();
-        if (w->pid < 0) {
-                r = -errno;
-                goto fail;
-        }
-        if (w->pid == 0)
-                worker_write(p, value);
-
-        w->pidfd = (int) syscall(SYS_pidfd_open, w->pid, 0);
-        if (w->pidfd < 0) {
-                r = -errno;
-                goto fail;
-        }
-        r = sd_event_add_io(s->engine->event, &w->io, w->pidfd, EPOLLIN, on_worker_exit, w);
+        r = w->path && w->value ? root_path(s->engine->root, path, &w->full_path) : -ENOMEM;
+        /* A worker may outlive baton, stuck in the kernel. */
+        if (r >= 0)
+                r = child_worker_async(s->engine->event, timeout_usec,
+                                       CHILD_LEAVE_BEHIND | CHILD_OUTLIVE | CHILD_NULL_STDIO, worker_write, w,
+                                       on_write_done, w, &w->run);
         if (r < 0)
-                goto fail;
-        r = sd_event_add_time_relative(s->engine->event, &w->timer, CLOCK_MONOTONIC, timeout_usec, 0,
-                                       on_worker_deadline, w);
-        if (r < 0)
-                goto fail;
-        return 0;
-fail:
-        async_write_free(w);
+                async_write_free(w);
         return r;
 }
 
@@ -635,7 +599,7 @@ static void engine_finish(Engine *e) {
         e->end_usec = now_usec();
         engine_keep_records(e);
 
-        if (e->to_guest && r == 0) {
+        if (engine_to_guest(e) && r == 0) {
                 r = journal_complete(e->journal);
                 if (r < 0)
                         log_error_errno(r, "Failed to record the completed handover: %m");
@@ -651,26 +615,41 @@ static void engine_finish(Engine *e) {
         e->journal = journal_free(e->journal);
         e->unchanged = machine_free(e->unchanged);
         transition_lock_release(&e->lock);
-        e->running = false;
+        e->state = ENGINE_IDLE;
         if (done)
                 done(e, r, e->done_userdata);
 }
 
-static void stages_before_host(void) {
-        for (const Stage *const *st = stage_table; *st; st++)
-                if ((*st)->before_host)
-                        (*st)->before_host();
+/* The instance of st, made in engine_new(). */
+static StageInstance *engine_instance(const Engine *e, const Stage *st) {
+        for (size_t i = 0; e->stages[i]; i++)
+                if (e->stages[i] == st)
+                        return e->instances[i];
+        return NULL;
+}
+
+/* The stage of the journal called name. */
+static const Stage *engine_find_stage(const Engine *e, const char *name) {
+        for (size_t i = 0; e->stages[i]; i++)
+                if (streq(e->stages[i]->name, name))
+                        return e->stages[i];
+        return NULL;
+}
+
+static void stages_before_host(Engine *e) {
+        for (size_t i = 0; e->stages[i]; i++)
+                if (e->stages[i]->before_host)
+                        e->stages[i]->before_host(e->instances[i], &e->context);
 }
 
 /* Rollback: to_host for exactly the stages the journal says acted, newest first. */
 static int engine_begin_rollback(Engine *e) {
-        stages_before_host();
-        e->rolling_back = true;
-        e->to_guest = false;
+        stages_before_host(e);
+        e->state = ENGINE_ROLLING_BACK;
         e->n_order = e->pos = 0;
         for (size_t i = e->journal->n_stages; i > 0; i--) {
                 const JournalStage *js = &e->journal->stages[i - 1];
-                const Stage *st = stage_find(js->name);
+                const Stage *st = engine_find_stage(e, js->name);
 
                 if (js->committed && !js->undone && st)
                         e->order[e->n_order++] = st;
@@ -684,20 +663,20 @@ static void step_complete(Step *s, int r) {
         Engine *e = s->engine;
         const Stage *st = s->stage;
         uint64_t usec = now_usec() - s->start_usec;
-        LogFields f = { .stage = st->name, .pci_address = e->gpu, .direction = e->to_guest ? "guest" : "host",
+        LogFields f = { .stage = st->name, .pci_address = e->gpu, .direction = engine_to_guest(e) ? "guest" : "host",
                         .duration_usec = usec };
         int k;
 
         e->step = NULL;
-        timeline_add(e, st, e->to_guest, false, r, usec, TAKE_PTR(s->reason), TAKE_PTR(s->warning));
+        timeline_add(e, st, engine_to_guest(e), false, r, usec, TAKE_PTR(s->sink.error), TAKE_PTR(s->sink.warning));
         step_free(s);
         if (e->progress)
-                e->progress(e, st->name, e->to_guest, true, r, usec, e->progress_userdata);
+                e->progress(e, st->name, engine_to_guest(e), true, r, usec, e->progress_userdata);
         log_full_fields(r < 0 ? LOG_ERR : LOG_INFO, 0, &f, "%s %s: %s in %.1f ms",
-                        st->name, e->to_guest ? "to guest" : "to host", r < 0 ? "failed" : "done",
+                        st->name, engine_to_guest(e) ? "to guest" : "to host", r < 0 ? "failed" : "done",
                         usec / 1000.0);
 
-        if (e->to_guest) {
+        if (engine_to_guest(e)) {
                 if (r < 0) {
                         e->error = r;
                         engine_begin_rollback(e);
@@ -741,12 +720,11 @@ static int step_new(Engine *e, const Stage *st, Machine *m, uint64_t start_usec,
                 machine_free(m);
                 return -ENOMEM;
         }
-        *s = (Step) { .engine = e, .stage = st, .to_guest = e->to_guest, .machine = m,
-                      .start_usec = start_usec };
-        log_set_error_sink(step_keep_reason, s);
-        log_set_warning_sink(step_keep_warning, s);
+        *s = (Step) { .engine = e, .stage = st, .instance = engine_instance(e, st), .context = e->context,
+                      .to_guest = engine_to_guest(e), .machine = m, .start_usec = start_usec };
+        s->context.sink = &s->sink;
         js = e->journal ? journal_find_stage(e->journal, st->name) : NULL;
-        if (!e->to_guest && js && js->record) {
+        if (!engine_to_guest(e) && js && js->record) {
                 r = strv_extend_strv(&s->record, js->record);
                 if (r < 0) {
                         step_free(s);
@@ -762,10 +740,10 @@ static int step_new(Engine *e, const Stage *st, Machine *m, uint64_t start_usec,
  * towards the guest that fails the handover, towards the host it stays
  * pending in the journal for recover. */
 static void stage_failed_early(Engine *e, const Stage *st, int r) {
-        timeline_add(e, st, e->to_guest, false, r, 0, NULL, NULL);
+        timeline_add(e, st, engine_to_guest(e), false, r, 0, NULL, NULL);
         if (e->error == 0)
                 e->error = r;
-        if (e->to_guest)
+        if (engine_to_guest(e))
                 engine_begin_rollback(e);
         else {
                 e->rollback_incomplete = true;
@@ -825,8 +803,8 @@ static void stage_run(Engine *e, const Stage *st, Machine *m, uint64_t start_use
         if (e->prepare_usec == 0)
                 e->prepare_usec = now_usec() - e->start_usec;
         if (e->progress)
-                e->progress(e, st->name, e->to_guest, false, 0, 0, e->progress_userdata);
-        r = e->to_guest ? st->to_guest(s) : st->to_host(s);
+                e->progress(e, st->name, engine_to_guest(e), false, 0, 0, e->progress_userdata);
+        r = engine_to_guest(e) ? st->to_guest(s) : st->to_host(s);
         if (r != STEP_PENDING)
                 step_complete(s, r < 0 ? r : 0);
 }
@@ -839,7 +817,8 @@ static int observe_in_child(int out_fd, void *userdata) {
         FILE *f;
         int r;
 
-        r = e->observed_stage->observe(e->observed, &pos, &plan);
+        r = e->observed_stage->observe(engine_instance(e, e->observed_stage), &e->context, e->observed, &pos,
+                                       &plan);
         if (r < 0)
                 return r;
         f = fdopen(out_fd, "w");
@@ -909,10 +888,10 @@ static int on_next(sd_event_source *src, void *userdata) {
                 engine_finish(e);
                 return 0;
         }
-        if (!e->to_guest && e->n_stragglers > 0)
+        if (!engine_to_guest(e) && e->n_stragglers > 0)
                 return engine_wait_stragglers(e);
         st = e->order[e->pos];
-        if (e->to_guest && e->cancel_requested) {
+        if (e->state == ENGINE_CANCELLING) {
                 log_notice("Handover cancelled before stage %s: rolling back.", st->name);
                 e->unchanged = machine_free(e->unchanged);
                 e->error = -ECANCELED;
@@ -920,12 +899,12 @@ static int on_next(sd_event_source *src, void *userdata) {
                 engine_schedule_next(e);
                 return 0;
         }
-        if (e->to_guest)
+        if (engine_to_guest(e))
                 engine_crash_point(e, st->name, "before stage");
 
         /* One observation serves the skip decision and the step itself. */
         r = engine_observe(e, st, &m);
-        if (r >= 0 && e->to_guest)
+        if (r >= 0 && engine_to_guest(e))
                 r = stage_observe(e, st, m, start);
         else if (r >= 0)
                 stage_run(e, st, m, start);
@@ -956,9 +935,15 @@ int engine_new(sd_event *event, const EngineOptions *o, Engine **ret) {
         e->rundir = strdup(o->rundir);
         if (!e->root || !e->rundir)
                 return -ENOMEM;
-        engine_set_deadlines(e, o->deadline_usec);
-        for (const Stage *const *st = stage_table; *st; st++)
-                n++;
+        e->context = (StageContext) { .config = &e->config, .root = e->root };
+        e->own_order = o->stages;
+        for (const Stage *const *st = o->stages ?: stage_table; *st && n < STAGE_TABLE_MAX - 1; st++) {
+                e->stages[n] = *st;
+                e->instances[n] = stage_instance_new(*st);
+                if (!e->instances[n++])
+                        return -ENOMEM;
+        }
+        engine_set_config(e, o->config);
         e->order = calloc(n + 1, sizeof(Stage *));
         if (!e->order)
                 return -ENOMEM;
@@ -977,9 +962,44 @@ int engine_new(sd_event *event, const EngineOptions *o, Engine **ret) {
         return 0;
 }
 
-void engine_set_deadlines(Engine *e, const uint64_t deadline_usec[_DEADLINE_MAX]) {
+/* The stages' order follows [stages] after; their instances stay. */
+static void engine_place_stages(Engine *e) {
+        const Stage *order[STAGE_TABLE_MAX];
+        StageInstance *instances[STAGE_TABLE_MAX] = {};
+        size_t n = 0;
+
+        if (e->own_order)
+                return;
+        (void) stage_order(e->config.stages_after, order);
+        for (; order[n]; n++)
+                instances[n] = engine_instance(e, order[n]);
+        memcpy(e->stages, order, (n + 1) * sizeof(order[0]));
+        memcpy(e->instances, instances, n * sizeof(instances[0]));
+}
+
+void engine_set_config(Engine *e, const Config *c) {
+        if (c)
+                e->config = *c;
+        else
+                config_init(&e->config);
+        e->config.input_devices = NULL;         /* not the engine's: the caller's Config owns them */
         for (DeadlineKind k = 0; k < _DEADLINE_MAX; k++)
-                e->deadline_usec[k] = deadline_usec[k] ?: deadline_default_usec(k);
+                e->deadline_usec[k] = e->config.deadline_usec[k] ?: deadline_default_usec(k);
+        memcpy(e->context.deadline_usec, e->deadline_usec, sizeof(e->deadline_usec));
+        engine_place_stages(e);
+}
+
+int engine_set_vm(Engine *e, const char *vm) {
+        char *copy = NULL;
+
+        if (vm) {
+                copy = strdup(vm);
+                if (!copy)
+                        return -ENOMEM;
+        }
+        free(e->vm);
+        e->context.vm = e->vm = copy;
+        return 0;
 }
 
 Engine *engine_free(Engine *e) {
@@ -999,6 +1019,9 @@ Engine *engine_free(Engine *e) {
         transition_lock_release(&e->lock);
         sd_event_unref(e->event);
         free(e->order);
+        for (size_t i = 0; e->stages[i]; i++)
+                stage_instance_free(e->instances[i]);
+        free(e->vm);
         timeline_clear(e);
         strv_free(e->kept);
         free(e->gpu);
@@ -1020,13 +1043,13 @@ static void engine_keep_observation(Engine *e, Machine *m, MachineFlags flags) {
 
 /* Every stage's pre-flight on m: the first refusal, else -EAGAIN when a stage asks to wait
  * (never with PREFLIGHT_LAST), else 0. */
-static int engine_preflight(const Machine *m, PreflightMode mode) {
+static int engine_preflight(Engine *e, const Machine *m, PreflightMode mode) {
         int waiting = 0, r;
 
-        for (const Stage *const *st = stage_table; *st; st++) {
-                if (!(*st)->preflight)
+        for (size_t i = 0; e->stages[i]; i++) {
+                if (!e->stages[i]->preflight)
                         continue;
-                r = (*st)->preflight(m, mode);
+                r = e->stages[i]->preflight(e->instances[i], &e->context, m, mode);
                 if (r == -EAGAIN && mode != PREFLIGHT_LAST)
                         waiting = r;
                 else if (r < 0)
@@ -1041,9 +1064,9 @@ static int engine_begin_handover(Engine *e) {
         r = journal_create(e->rundir, e->gpu, &e->journal);
         if (r < 0)
                 return log_error_errno(r, "Failed to create the journal in %s: %m", e->rundir);
-        e->to_guest = true;
-        for (const Stage *const *st = stage_table; *st; st++)
-                e->order[e->n_order++] = *st;
+        e->state = ENGINE_TO_GUEST;
+        for (size_t i = 0; e->stages[i]; i++)
+                e->order[e->n_order++] = e->stages[i];
         return 1;
 }
 
@@ -1107,7 +1130,7 @@ static void preflight_check(Engine *e, PreflightMode mode) {
         _cleanup_(machine_freep) Machine *m = NULL;
         int r;
 
-        if (e->cancel_requested) {
+        if (e->state == ENGINE_CANCELLING) {
                 log_notice("Handover cancelled while waiting for its pre-flight: nothing was changed.");
                 return preflight_fail(e, -ECANCELED);
         }
@@ -1116,7 +1139,7 @@ static void preflight_check(Engine *e, PreflightMode mode) {
         r = machine_load(e->root, 0, &m);
         if (r < 0)
                 return preflight_fail(e, log_error_errno(r, "Failed to observe the machine: %m"));
-        r = engine_preflight(m, mode);
+        r = engine_preflight(e, m, mode);
         if (r == -EAGAIN) {
                 r = preflight_watch(e, m);
                 if (r < 0)
@@ -1149,6 +1172,7 @@ static int preflight_wait_start(Engine *e, const Machine *m) {
         int r;
 
         log_info("Waiting up to %.1f s (the \"holders\" deadline) before anything changes.", deadline / 1e6);
+        e->state = ENGINE_PREFLIGHT;
         r = sd_event_add_time_relative(e->event, &e->preflight_deadline, CLOCK_MONOTONIC, deadline, 0,
                                        on_preflight_deadline, e);
         if (r >= 0)
@@ -1190,7 +1214,7 @@ static int engine_plan_handover(Engine *e, const Machine *m) {
                 return log_error_errno(r, "Failed to read %s/journal: %m", e->rundir);
 
         /* Nothing is recorded or changed when a stage can already tell it would refuse. */
-        r = engine_preflight(m, PREFLIGHT_MAY_WAIT);
+        r = engine_preflight(e, m, PREFLIGHT_MAY_WAIT);
         if (r == -EAGAIN)
                 return preflight_wait_start(e, m);
         if (r < 0)
@@ -1227,8 +1251,8 @@ static int engine_plan_to_host(Engine *e, EngineOp op) {
                                   e->rundir);
                 (void) journal_set_aside(e->rundir);
         }
-        stages_before_host();
-        e->to_guest = false;
+        stages_before_host(e);
+        e->state = ENGINE_TO_HOST;
         if (e->journal) {
                 if (e->journal->torn)
                         log_info("The journal's last line was torn by a crash; it was never acted on.");
@@ -1243,10 +1267,10 @@ static int engine_plan_to_host(Engine *e, EngineOp op) {
                 size_t n = 0;
 
                 log_info("No journal: converging every stage to host state from observation.");
-                while (stage_table[n])
+                while (e->stages[n])
                         n++;
                 while (n > 0)
-                        e->order[e->n_order++] = stage_table[--n];
+                        e->order[e->n_order++] = e->stages[--n];
         }
         return 1;
 }
@@ -1311,7 +1335,7 @@ int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata) {
         uint64_t requested = now_usec();
         int r;
 
-        if (e->running)
+        if (e->state != ENGINE_IDLE)
                 return -EBUSY;
         if (e->n_stragglers > 0)
                 return log_error_errno(SYNTHETIC_ERRNO(EBUSY),
@@ -1341,7 +1365,7 @@ int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata) {
         e->end_usec = e->handover_realtime_usec = 0;
         e->n_order = e->pos = 0;
         e->error = 0;
-        e->rolling_back = e->rollback_incomplete = e->cancel_requested = false;
+        e->rollback_incomplete = false;
         e->op = op;
         e->journal = journal_free(e->journal);
 
@@ -1350,11 +1374,11 @@ int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata) {
                 return r;
         r = op == ENGINE_HANDOVER ? engine_plan_handover(e, m) : engine_plan_to_host(e, op);
         if (r <= 0) {
+                e->state = ENGINE_IDLE;
                 e->journal = journal_free(e->journal);
                 transition_lock_release(&e->lock);
                 return r;
         }
-        e->running = true;
         e->done = done;
         e->done_userdata = userdata;
         if (r == 1) {
@@ -1371,22 +1395,24 @@ void engine_set_progress(Engine *e, engine_progress_t progress, void *userdata) 
 }
 
 int engine_cancel(Engine *e) {
-        if (!e->running || e->cancel_requested)
-                return 0;
-        if (e->preflight_again) {
-                /* Waiting in the pre-flight: end the wait from the loop. */
-                e->cancel_requested = true;
+        if (e->state == ENGINE_PREFLIGHT) {
+                /* Waiting in the pre-flight: the wait ends from the loop. */
+                e->state = ENGINE_CANCELLING;
                 (void) sd_event_source_set_enabled(e->preflight_again, SD_EVENT_ONESHOT);
                 return 1;
         }
-        if (!e->to_guest)
+        if (e->state != ENGINE_TO_GUEST)
                 return 0;
-        e->cancel_requested = true;
+        e->state = ENGINE_CANCELLING;
         return 1;
 }
 
 bool engine_running(const Engine *e) {
-        return e->running;
+        return e->state != ENGINE_IDLE;
+}
+
+EngineState engine_state(const Engine *e) {
+        return e->state;
 }
 
 EngineOp engine_op(const Engine *e) {

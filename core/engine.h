@@ -24,6 +24,19 @@ typedef enum EngineOp {
         _ENGINE_OP_MAX,
 } EngineOp;
 
+/* Where a transition is: one state instead of running/to_guest/rolling_back/cancel flags. */
+typedef enum EngineState {
+        ENGINE_IDLE,            /* nothing runs */
+        ENGINE_PREFLIGHT,       /* a handover waiting, before anything changes, for a holder a
+                                 * pre-flight named (stage.h, PreflightMode) */
+        ENGINE_TO_GUEST,        /* a handover: to_guest() of each stage, in order */
+        ENGINE_CANCELLING,      /* a handover asked to stop at the next stage boundary */
+        ENGINE_ROLLING_BACK,    /* a failed or cancelled handover undone: to_host(), newest first */
+        ENGINE_TO_HOST,         /* a return or recover: to_host() of the recorded (or every) stage */
+        _ENGINE_STATE_MAX,
+        _ENGINE_STATE_INVALID = -EINVAL,
+} EngineState;
+
 typedef enum DeadlineKind {
         DEADLINE_HOLDERS,       /* processes releasing the GPU's nodes */
         DEADLINE_UNBIND,        /* a driver unbind */
@@ -36,10 +49,14 @@ typedef enum DeadlineKind {
         _DEADLINE_INVALID = -EINVAL,
 } DeadlineKind;
 
+typedef struct Config Config;
+typedef struct Stage Stage;
+
 typedef struct EngineOptions {
         const char *root;                       /* "/" outside tests */
         const char *rundir;                     /* where the journal lives */
-        uint64_t deadline_usec[_DEADLINE_MAX];  /* 0: the built-in default */
+        const Config *config;                   /* in force, copied; NULL: the defaults */
+        const Stage *const *stages;             /* NULL: stage_table[] in [stages] after's order; tests */
 } EngineOptions;
 
 /* One stage's part of a transition, for the timeline. */
@@ -63,8 +80,12 @@ typedef void (*engine_progress_t)(Engine *e, const char *stage, bool to_guest, b
 void engine_set_progress(Engine *e, engine_progress_t progress, void *userdata);
 
 int engine_new(sd_event *event, const EngineOptions *o, Engine **ret);
-/* New deadlines (a configuration reload); 0 entries keep the built-in default. */
-void engine_set_deadlines(Engine *e, const uint64_t deadline_usec[_DEADLINE_MAX]);
+/* A new configuration in force (a reload; NULL: the defaults), copied but for its input
+ * devices: the stages' context, the deadlines (0 entries keep the built-in default), the
+ * place of the user's stages. A transition already recorded returns in the journal's order. */
+void engine_set_config(Engine *e, const Config *c);
+/* The guest the next handover is for, BATON_VM of the user's stages (NULL: none). */
+int engine_set_vm(Engine *e, const char *vm);
 Engine *engine_free(Engine *e);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Engine *, engine_free);
 
@@ -80,7 +101,10 @@ int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata);
  * return requested during the handover). Returns 1 when it will, 0 when there
  * is nothing to cancel (no handover running, or already rolling back). */
 int engine_cancel(Engine *e);
-bool engine_running(const Engine *e);
+bool engine_running(const Engine *e);         /* engine_state() is not ENGINE_IDLE */
+EngineState engine_state(const Engine *e);
+const char *engine_state_to_string(EngineState s);
+EngineState engine_state_from_string(const char *s);
 EngineOp engine_op(const Engine *e);
 /* The stage running now, or NULL. */
 const char *engine_current_stage(const Engine *e);

@@ -5,12 +5,22 @@
 
 #include <systemd/sd-event.h>
 
+#include "config-file.h"
 #include "engine.h"
+#include "log.h"
 #include "machine.h"
 
 /* A stage moves one thing between its host position and its guest position
  * (the transition engine: core/engine.h). The engine runs the stages of
- * stage_table[] in order towards the guest and backwards towards the host.
+ * stage_table[] (in the order of stage_order()) towards the guest, and backwards
+ * towards the host.
+ *
+ * A Stage is the class (a table of methods, like systemd's UnitVTable or a wlroots impl
+ * struct); a StageInstance is one object of it, made by stage_instance_new() and owned by
+ * whoever runs the stages (the engine; plan and doctor for a look). Every method gets its
+ * instance and a StageContext: what was configured, the deadlines in force, the root, and
+ * where its errors go. A stage reads no global configuration and keeps no state outside
+ * its instance (a stage with state embeds StageInstance first and sets instance_size).
  *
  * The contract of every stage:
  *
@@ -35,7 +45,8 @@
  *
  * - to_guest() and to_host() return 0 when done, a negative errno on failure
  *   (after logging, once, an error that names what failed: device, driver,
- *   unit, pid and comm of a holder), or STEP_PENDING when they have set up
+ *   unit, pid and comm of a holder; logged with step_error_errno(), it is kept
+ *   with the step as its reason for the timeline), or STEP_PENDING when they have set up
  *   event sources on step_event() and will call step_finish() later. Every
  *   wait has a deadline. Nothing sleeps, and nothing waits on the loop: a D-Bus
  *   call is sd_bus_call_async(), a child (user_child_async(), child_run_async())
@@ -45,6 +56,26 @@
 #define STEP_PENDING 1
 
 typedef struct Step Step;
+typedef struct Stage Stage;
+
+/* What every method of a stage is given: the engine's for a transition (a step's has a
+ * sink of its own), or one made with stage_context_init() for a look. */
+typedef struct StageContext {
+        const Config *config;           /* the configuration in force (core/config-file.h) */
+        uint64_t deadline_usec[_DEADLINE_MAX]; /* the deadlines in force, never 0 */
+        const char *root;               /* sysfs and /proc are below it: "/" outside tests */
+        const char *vm;                 /* the guest a handover is for (BATON_VM), or NULL */
+        LogSink *sink;                  /* keeps the first error and warning; NULL: log only */
+} StageContext;
+
+/* A context for a look without a transition (plan, doctor, tests): c's deadlines, the
+ * built-in default where c has 0, no VM, no sink. c must outlive ctx. */
+void stage_context_init(StageContext *ctx, const Config *c, const char *root);
+
+/* One object of a stage's class. A stage with state of its own embeds this first. */
+typedef struct StageInstance {
+        const Stage *stage;
+} StageInstance;
 
 typedef enum StagePosition {
         STAGE_AT_HOST,
@@ -60,18 +91,24 @@ typedef enum PreflightMode {
         PREFLIGHT_LAST,         /* the "holders" deadline passed: go (0) or refuse, no more waiting */
 } PreflightMode;
 
-typedef struct Stage {
+struct Stage {
         const char *name;       /* kebab-case, also the journal key */
         const char *summary;    /* one line for plan and status */
+        /* The size of the stage's instance type, which starts with a StageInstance; 0 for a
+         * stage without state. done() releases what the instance holds (optional). */
+        size_t instance_size;
+        void (*done)(StageInstance *self);
 
         /* ret_plan: strv of human lines (may be empty), owned by the caller. */
-        int (*observe)(const Machine *m, StagePosition *ret_pos, char ***ret_plan);
+        int (*observe)(StageInstance *self, const StageContext *ctx, const Machine *m, StagePosition *ret_pos,
+                       char ***ret_plan);
+        /* step_instance() and step_context() give the instance and context. */
         int (*to_guest)(Step *s);
         int (*to_host)(Step *s);
         /* Optional: called once when a walk towards the host (return, recover, rollback)
          * begins, before any stage's to_host runs; must not block. The audio stage lets
          * go of its device reservations here, before vfio gives the card back. */
-        void (*before_host)(void);
+        void (*before_host)(StageInstance *self, const StageContext *ctx);
         /* Optional: called on the observed machine when a handover is asked for, before
          * the journal exists and before any stage acts. Returns a negative errno, after
          * logging why, when observation already predicts a refusal (no IOMMU group, a
@@ -82,24 +119,52 @@ typedef struct Stage {
          * holder that may still let go by itself (a plain ALSA client): it observes again
          * after every close of a held node, and asks with PREFLIGHT_LAST once the "holders"
          * deadline has passed. */
-        int (*preflight)(const Machine *m, PreflightMode mode);
+        int (*preflight)(StageInstance *self, const StageContext *ctx, const Machine *m, PreflightMode mode);
         /* The stage reads the processes that hold the GPU's nodes and their sessions
          * (Machine.holders, .sessions): the engine walks /proc for it. For every other
          * stage it does not, since that walk is the dearest part of an observation
          * and the engine observes before each stage. */
         bool observes_holders;
-} Stage;
+};
 
-/* NULL-terminated, in handover order (stages/stages.c). Only
- * stage_table_place_user_stages() changes it. */
-extern const Stage *stage_table[];
+/* NULL-terminated, in the built-in handover order (stages/stages.c). */
+extern const Stage *const stage_table[];
+#define STAGE_TABLE_MAX 16
 const Stage *stage_find(const char *name);
-/* Moves the user-stages stage right after the built-in stage called after, or first
- * for "begin" (config_set() does, from [stages] after). -EINVAL for an unknown name
- * (the stage is then last). */
-int stage_table_place_user_stages(const char *after);
+/* The handover order in force, NULL-terminated, into ret[STAGE_TABLE_MAX]: stage_table[]
+ * with the user-stages stage moved right after the built-in stage called after, or first
+ * for "begin" ([stages] after of baton.conf; "" keeps it last). -EINVAL for an unknown
+ * name (the stage is then last). */
+int stage_order(const char *after, const Stage *ret[STAGE_TABLE_MAX]);
+
+/* A new instance of st, zeroed but for its stage; NULL when out of memory. */
+StageInstance *stage_instance_new(const Stage *st);
+StageInstance *stage_instance_free(StageInstance *i);
+DEFINE_TRIVIAL_CLEANUP_FUNC(StageInstance *, stage_instance_free);
+
+/* observe() of st on an instance of its own, for a look without a transition (plan, doctor). */
+int stage_observe_once(const Stage *st, const StageContext *ctx, const Machine *m, StagePosition *ret_pos,
+                       char ***ret_plan);
+
+/* Logging from a stage: like log_error_errno() and friends, and the first error (warning)
+ * is kept in the context's sink, as the reason (warning) of the step in the timeline. */
+#define stage_log_errno(ctx, level, error, ...) \
+        log_sink_full_errno((ctx)->sink, (level), (error), __VA_ARGS__)
+#define stage_error_errno(ctx, error, ...) stage_log_errno((ctx), LOG_ERR, (error), __VA_ARGS__)
+#define stage_warning_errno(ctx, error, ...) stage_log_errno((ctx), LOG_WARNING, (error), __VA_ARGS__)
+#define stage_error(ctx, ...) (void) stage_log_errno((ctx), LOG_ERR, 0, __VA_ARGS__)
+#define stage_warning(ctx, ...) (void) stage_log_errno((ctx), LOG_WARNING, 0, __VA_ARGS__)
+#define step_error_errno(s, error, ...) stage_error_errno(step_context(s), (error), __VA_ARGS__)
+#define step_warning_errno(s, error, ...) stage_warning_errno(step_context(s), (error), __VA_ARGS__)
+#define step_error(s, ...) stage_error(step_context(s), __VA_ARGS__)
+#define step_warning(s, ...) stage_warning(step_context(s), __VA_ARGS__)
 
 /* --- What the engine gives a running step (core/engine.c) --- */
+
+/* The instance whose step this is, and the context it runs in. */
+StageInstance *step_instance(Step *s);
+const StageContext *step_context(Step *s);
+const Config *step_config(Step *s);
 
 /* The machine as observed right before this step ran. */
 const Machine *step_machine(Step *s);

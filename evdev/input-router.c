@@ -6,12 +6,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <systemd/sd-device.h>
@@ -21,6 +18,7 @@
 #include <libevdev/libevdev-uinput.h>
 #include <linux/uinput.h>
 
+#include "child.h"
 #include "input-router.h"
 #include "log.h"
 #include "macro.h"
@@ -60,9 +58,7 @@ struct InputRouter {
         size_t n_sources;
         uint64_t n_syn_dropped;
 
-        pid_t recover_pid;
-        int recover_pidfd;
-        sd_event_source *recover_io;
+        ChildRun *recover;              /* `baton recover`, while it runs */
 };
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct libevdev *, libevdev_free);
@@ -482,53 +478,53 @@ static int output_create(InputRouter *r, InputSide side, InputKind kind) {
 
 /* --- The recover chord --- */
 
-static int on_recover_exit(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
+static void on_recover_exit(ChildRun *c, int k, const char *out, size_t size, void *userdata) {
         InputRouter *r = userdata;
-        int status = 0;
+        pid_t pid = child_run_pid(c);
 
-        if (waitpid(r->recover_pid, &status, WNOHANG) <= 0)
-                return 0;
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-                log_info("baton recover (pid %d) succeeded.", (int) r->recover_pid);
+        r->recover = child_run_free(c);
+        if (k >= 0)
+                log_info("baton recover (pid %d) succeeded.", (int) pid);
+        else if (k == -EPROTO)
+                log_error("baton recover (pid %d) was killed by a signal.", (int) pid);
         else
-                log_error("baton recover (pid %d) failed with status %d.", (int) r->recover_pid,
-                          WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-        r->recover_io = sd_event_source_disable_unref(r->recover_io);
-        (void) close(r->recover_pidfd);
-        r->recover_pidfd = -EBADF;
-        r->recover_pid = 0;
-        return 0;
+                log_error("baton recover (pid %d) failed with status %d.", (int) pid, -k);
+}
+
+typedef struct RecoverExec {
+        const char *binary;
+} RecoverExec;
+
+/* In the child: its result is exec's errno, or recover's exit status. */
+static int exec_recover(void *userdata) {
+        const RecoverExec *x = userdata;
+        char *argv[] = { (char *) "baton", (char *) "recover", NULL };
+        sigset_t none;
+
+        /* The daemon blocks the signals its loop handles; recover must not inherit that. */
+        (void) sigemptyset(&none);
+        if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
+                return -errno;
+        (void) execve(x->binary, argv, environ);
+        return -errno;
 }
 
 static void spawn_recover(InputRouter *r) {
-        const char *binary = r->recover_binary ?: "/proc/self/exe";
-        char *argv[] = { (char *) "baton", (char *) "recover", NULL };
-        posix_spawnattr_t attr;
-        sigset_t none;
-        pid_t pid;
+        RecoverExec x = { .binary = r->recover_binary ?: "/proc/self/exe" };
         int k;
 
-        if (r->recover_pid > 0) {
-                log_notice("Recover chord: baton recover (pid %d) still runs.", (int) r->recover_pid);
+        if (r->recover) {
+                log_notice("Recover chord: baton recover (pid %d) still runs.", (int) child_run_pid(r->recover));
                 return;
         }
-        /* The daemon blocks the signals its loop handles; the child must not inherit that. */
-        (void) sigemptyset(&none);
-        (void) posix_spawnattr_init(&attr);
-        (void) posix_spawnattr_setsigmask(&attr, &none);
-        (void) posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-        k = posix_spawn(&pid, binary, NULL, &attr, argv, environ);
-        (void) posix_spawnattr_destroy(&attr);
-        if (k != 0) {
-                log_error_errno(k, "Recover chord: failed to run %s recover: %m", binary);
+        /* No deadline, and it finishes what it started even if the daemon goes away. */
+        k = child_worker_async(r->event, UINT64_MAX, CHILD_LEAVE_BEHIND | CHILD_OUTLIVE, exec_recover, &x,
+                               on_recover_exit, r, &r->recover);
+        if (k < 0) {
+                log_error_errno(k, "Recover chord: failed to run %s recover: %m", x.binary);
                 return;
         }
-        log_notice("Recover chord: running baton recover (pid %d).", (int) pid);
-        r->recover_pid = pid;
-        r->recover_pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
-        if (r->recover_pidfd < 0 ||
-            sd_event_add_io(r->event, &r->recover_io, r->recover_pidfd, EPOLLIN, on_recover_exit, r) < 0)
-                log_warning("Failed to watch baton recover (pid %d); it will not be reaped.", (int) pid);
+        log_notice("Recover chord: running baton recover (pid %d).", (int) child_run_pid(r->recover));
 }
 
 /* --- The router --- */
@@ -541,7 +537,6 @@ int input_router_new(sd_event *event, const InputRouterOptions *o, InputRouter *
         if (!r)
                 return -ENOMEM;
         r->event = sd_event_ref(event);
-        r->recover_pidfd = -EBADF;
         for (unsigned i = 0; i < _INPUT_OUTPUT_MAX; i++)
                 r->output_fds[i] = -EBADF;
         r->on_target = o->on_target;
@@ -586,9 +581,7 @@ InputRouter *input_router_free(InputRouter *r) {
                 if (r->output_fds[o] >= 0)
                         (void) close(r->output_fds[o]);
         }
-        sd_event_source_disable_unref(r->recover_io);
-        if (r->recover_pidfd >= 0)
-                (void) close(r->recover_pidfd);
+        child_run_free(r->recover);    /* a recover under way goes on */
         input_core_free(r->core);
         strv_free(r->devices);
         free(r->prefix);

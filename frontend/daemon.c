@@ -33,7 +33,6 @@
 #include "log.h"
 #include "macro.h"
 #include "parse-util.h"
-#include "user-stages.h"
 #include "polkit.h"
 
 typedef struct Waiter {
@@ -289,7 +288,8 @@ static void remember_vm(Daemon *d, sd_bus_message *call) {
                 (void) sd_bus_message_read(call, "s", &vm);
         free(d->handover_vm);
         d->handover_vm = vm ? strdup(vm) : NULL;
-        user_stages_set_vm(d->handover_vm);     /* BATON_VM of the user's stages */
+        if (engine_set_vm(d->engine, d->handover_vm) < 0)    /* BATON_VM of the user's stages */
+                log_warning("Out of memory: the user's stages see no BATON_VM, ignoring.");
 }
 
 /* Start op for call, or join/cancel what runs (the rules at the top). call may be
@@ -322,11 +322,11 @@ static void request(Daemon *d, sd_bus_message *call, EngineOp op) {
 
         if (op == ENGINE_HANDOVER)
                 remember_vm(d, call);
+        /* What refuses the transition is said before engine_start() returns; the steps' own
+         * reasons go to their steps (core/stage.h). */
         log_set_error_sink(keep_first_error, &refusal);
         r = engine_start(d->engine, op, on_engine_done, d);
-        /* Unless a step took the sink over, synchronously. */
-        if (!engine_running(d->engine))
-                log_set_error_sink(NULL, NULL);
+        log_set_error_sink(NULL, NULL);
         if (r <= 0) {
                 /* Nothing to do (0), or refused before anything changed. */
                 reply(call, r, refusal, r == 0 ? "nothing to do\n" : NULL, engine_op_to_string(op));
@@ -526,7 +526,7 @@ static const sd_bus_vtable baton_vtable[] = {
 };
 
 /* Put a loaded configuration in force: deadlines (command-line overrides win),
- * the admin group, and what the stages read through config_get(). */
+ * the admin group, and the engine's, which its stages read. */
 static int daemon_apply_config(Daemon *d, Config *c) {
         gid_t gid = (gid_t) -1;
 
@@ -539,6 +539,7 @@ static int daemon_apply_config(Daemon *d, Config *c) {
                 gid = g->gr_gid;
         }
         config_override_deadlines(c, d->options->deadline_usec);
+        config_apply_environment(c);
         config_set(NULL);
         config_done(&d->config);
         d->config = *c;
@@ -546,7 +547,7 @@ static int daemon_apply_config(Daemon *d, Config *c) {
         config_set(&d->config);
         d->admin_gid = gid;
         if (d->engine)
-                engine_set_deadlines(d->engine, d->config.deadline_usec);
+                engine_set_config(d->engine, &d->config);
         return 0;
 }
 
@@ -639,7 +640,7 @@ int daemon_run(const DaemonOptions *o) {
         if (r < 0)
                 return r;
 
-        memcpy(eo.deadline_usec, d.config.deadline_usec, sizeof(eo.deadline_usec));
+        eo.config = &d.config;
         r = engine_new(d.event, &eo, &d.engine);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the engine: %m");

@@ -366,7 +366,7 @@ static void check_display_manager(Doctor *d) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(unit_info_done) UnitInfo info = {};
         _cleanup_free_ char *message = NULL;
-        const char *name = display_manager_unit_name();
+        const char *name = display_manager_unit_name(config_get());
         bool configured = !isempty(config_get()->display_manager_unit);
         int r;
 
@@ -402,12 +402,14 @@ static void check_display_manager(Doctor *d) {
 static void check_stage_plan(Doctor *d, const Machine *m, const char *name) {
         _cleanup_strv_free_ char **plan = NULL;
         const Stage *st = stage_find(name);
+        StageContext ctx;
         StagePosition pos;
         int r;
 
         if (!st || !m)
                 return;
-        r = st->observe(m, &pos, &plan);
+        stage_context_init(&ctx, config_get(), m->root);
+        r = stage_observe_once(st, &ctx, m, &pos, &plan);
         if (r < 0) {
                 report(d, DOCTOR_FAIL, name, NULL, "cannot be planned: %s", strerror(-r));
                 return;
@@ -623,6 +625,7 @@ int doctor_run(const DoctorOptions *o, FILE *f) {
 
         config_init(&c);
         check_config(&d, &c);
+        config_apply_environment(&c);
         config_set(&c);
 
         r = machine_load(o->root, MACHINE_SKIP_HOLDERS, &m);

@@ -37,7 +37,6 @@
 #include "notify.h"
 #include "outcome.h"
 #include "parse-util.h"
-#include "user-stages.h"
 #include "stage.h"
 #include "start.h"
 #include "status.h"
@@ -261,6 +260,8 @@ static void print_deadlines(void) {
 /* A dry run: what a handover would do on this machine, stage by stage. Reads only. */
 static int verb_plan(int argc, char *argv[]) {
         _cleanup_(machine_freep) Machine *m = NULL;
+        const Stage *order[STAGE_TABLE_MAX];
+        StageContext ctx;
         unsigned i = 0;
         int r;
 
@@ -278,11 +279,13 @@ static int verb_plan(int argc, char *argv[]) {
                 printf("Handover plan for GPU %s (IOMMU group %d); nothing is changed by this command.\n",
                        m->gpu->address, m->group.number);
         print_deadlines();
-        for (const Stage *const *st = stage_table; *st; st++) {
+        stage_context_init(&ctx, config_get(), arg_root);
+        (void) stage_order(config_get()->stages_after, order);
+        for (const Stage *const *st = order; *st; st++) {
                 char **lines = NULL;
                 StagePosition pos;
 
-                r = (*st)->observe(m, &pos, &lines);
+                r = stage_observe_once(*st, &ctx, m, &pos, &lines);
                 if (r < 0)
                         printf("%2u. %-14s %s: cannot observe: %s\n", ++i, (*st)->name, (*st)->summary, strerror(-r));
                 else
@@ -317,15 +320,16 @@ static void on_transition_done(Engine *e, int r, void *userdata) {
 static int run_transition(EngineOp op, const char *vm) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(engine_freep) Engine *e = NULL;
-        EngineOptions o = { .root = arg_root, .rundir = arg_rundir };
+        EngineOptions o = { .root = arg_root, .rundir = arg_rundir, .config = config_get() };
         TransitionResult t = {};
         int r;
 
-        memcpy(o.deadline_usec, config_get()->deadline_usec, sizeof(o.deadline_usec));
         r = sd_event_default(&event);
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate the event loop: %m");
         r = engine_new(event, &o, &e);
+        if (r >= 0 && op == ENGINE_HANDOVER)
+                r = engine_set_vm(e, vm);       /* BATON_VM of the user's stages */
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the engine: %m");
         t.event = event;
@@ -436,8 +440,6 @@ static int transition(EngineOp op, const char *method, const char *vm) {
         /* A return or recover names, in the history, the VM that had the GPU. */
         if (!vm && streq(arg_root, "/") && streq(arg_rundir, BATON_RUNDIR))
                 (void) guest_marker_read(BATON_STATEDIR, &guest_vm);
-        if (op == ENGINE_HANDOVER)
-                user_stages_set_vm(vm);         /* BATON_VM of the user's stages */
         return update_marker(run_transition(op, vm ?: guest_vm), vm);
 }
 
@@ -702,6 +704,7 @@ static int dispatch(int argc, char *argv[]) {
                         log_warning("Going on with the built-in defaults: recovery must not depend on a valid configuration.");
                 }
                 config_override_deadlines(&arg_config, arg_deadline_usec);
+                config_apply_environment(&arg_config);
                 config_set(&arg_config);
         }
         return v->run(argc, argv) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -12,9 +12,9 @@
  * inotify close events and PipeWire's registry (never by polling), until no process holds
  * the card's /dev/snd nodes and PipeWire lists no device for the card.
  *
- * The reservation lasts as long as this process: it is kept in a list of this file, the
- * only state that outlives a step, and freed when a walk towards the host begins
- * (before_host). The daemon holds it until the return. A CLI that hands over without
+ * The reservation lasts as long as the stage's instance (the engine's, so this process): it
+ * is kept in the AudioStage, the only state that outlives a step, and freed when a walk
+ * towards the host begins (before_host). The daemon holds it until the return. A CLI that hands over without
  * the daemon frees it when it exits: WirePlumber then lists the card's Device again
  * (profile "off", the card itself being gone) until the card comes back.
  *
@@ -62,17 +62,28 @@ static const char *const pipewire_units[] = {
         NULL,
 };
 
-/* The reservations this process holds (see the comment at the top). */
-static Reservation **kept;
-static size_t n_kept;
+/* The stage's instance: the reservations it holds (see the comment at the top). */
+typedef struct AudioStage {
+        StageInstance base;
+        Reservation **kept;
+        size_t n_kept;
+} AudioStage;
 
-static void kept_release_all(void) {
-        for (size_t i = 0; i < n_kept; i++) {
-                log_info("Releasing org.freedesktop.ReserveDevice1.%s.", reservation_device(kept[i]));
-                reservation_free(kept[i]);
+static void kept_release_all(StageInstance *self, bool say) {
+        AudioStage *st = (AudioStage *) self;
+
+        for (size_t i = 0; i < st->n_kept; i++) {
+                if (say)
+                        log_info("Releasing org.freedesktop.ReserveDevice1.%s.", reservation_device(st->kept[i]));
+                reservation_free(st->kept[i]);
         }
-        kept = mfree(kept);
-        n_kept = 0;
+        st->kept = mfree(st->kept);
+        st->n_kept = 0;
+}
+
+/* The process lets go of them anyway when it exits, right after. */
+static void audio_stage_done(StageInstance *self) {
+        kept_release_all(self, false);
 }
 
 typedef struct Audio Audio;
@@ -144,8 +155,8 @@ static int holder_uid(const Machine *m, uid_t *ret) {
         return -ENXIO;
 }
 
-static int find_user(const Machine *m, UserIdentity *ret) {
-        const char *name = config_get()->audio_user;
+static int find_user(const Config *c, const Machine *m, UserIdentity *ret) {
+        const char *name = c->audio_user;
         uid_t seat = 0, holder = 0, uid;
         int seat_r, holder_r, r;
 
@@ -170,9 +181,10 @@ static size_t count_holders(const Machine *m) {
 
 /* --- observe --- */
 
-static int audio_observe(const Machine *m, StagePosition *ret_pos, char ***ret_plan) {
+static int audio_observe(StageInstance *self, const StageContext *ctx, const Machine *m,
+                         StagePosition *ret_pos, char ***ret_plan) {
         _cleanup_strv_free_ char **plan = NULL, **functions = NULL;
-        AudioRelease release = config_get()->audio_release;
+        AudioRelease release = ctx->config->audio_release;
         AudioCard *cards = NULL;
         size_t n_cards = 0, n_holders;
         StagePosition pos = STAGE_NOTHING_TO_DO;
@@ -220,12 +232,14 @@ static int audio_observe(const Machine *m, StagePosition *ret_pos, char ***ret_p
 /* --- Waiting: until the cards are free (to_guest) or back in PipeWire (to_host) --- */
 
 static void audio_done(Audio *a, int r) {
+        AudioStage *st = (AudioStage *) step_instance(a->step);
+
         if (r >= 0 && a->to_guest)
                 for (size_t i = 0; i < a->n_pending; i++) {
-                        Reservation **k = array_append(&kept, &n_kept, sizeof(Reservation *));
+                        Reservation **k = array_append(&st->kept, &st->n_kept, sizeof(Reservation *));
 
                         if (!k) {
-                                r = log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+                                r = step_error_errno(a->step, SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
                                 break;
                         }
                         *k = TAKE_PTR(a->pending[i]);
@@ -253,7 +267,8 @@ static void evaluate(Audio *a) {
                         }
         r = snd_holders_describe("/", a->nodes, getpid(), &holders);
         if (r < 0)
-                return audio_done(a, log_error_errno(r, "Failed to look for holders of the sound card: %m"));
+                return audio_done(a, step_error_errno(a->step, r,
+                                                      "Failed to look for holders of the sound card: %m"));
         if (holders) {
                 log_debug("Still held: %s", holders);
                 return;
@@ -271,8 +286,8 @@ static void on_pw_changed(PwWatch *w, int r, void *userdata) {
                 return evaluate(a);
         }
         if (r < 0)
-                return audio_done(a, log_error_errno(r, "Lost the connection to %s's PipeWire: %m",
-                                                     a->user.name));
+                return audio_done(a, step_error_errno(a->step, r, "Lost the connection to %s's PipeWire: %m",
+                                                      a->user.name));
         evaluate(a);
 }
 
@@ -290,16 +305,18 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
                 /* Row 13 of issue 19: the card is back with its driver (vfio's to_host ran
                  * first); PipeWire listing it is only the confirmation. A slow WirePlumber
                  * failed the return or rollback and kept the journal even after recover. */
-                log_warning("%s's PipeWire did not list the GPU's sound card (%s) again within %s: the card "
-                            "is back with its driver, and PipeWire takes it up by itself.",
-                            a->user.name, a->cards[0].pci_address, wait);
+                step_warning(a->step,
+                             "%s's PipeWire did not list the GPU's sound card (%s) again within %s: the card "
+                             "is back with its driver, and PipeWire takes it up by itself.",
+                             a->user.name, a->cards[0].pci_address, wait);
                 audio_done(a, 0);
                 return 0;
         }
         (void) snd_holders_describe("/", a->nodes, getpid(), &holders);
-        audio_done(a, log_error_errno(SYNTHETIC_ERRNO(ETIMEDOUT), "Timed out after %s waiting for the GPU's "
-                                      "sound card to be released: %s", wait,
-                                      holders ?: "PipeWire still lists its device"));
+        audio_done(a, step_error_errno(a->step, SYNTHETIC_ERRNO(ETIMEDOUT),
+                                       "Timed out after %s waiting for the GPU's "
+                                       "sound card to be released: %s", wait,
+                                       holders ?: "PipeWire still lists its device"));
         return 0;
 }
 
@@ -311,11 +328,11 @@ static int start_wait(Audio *a, DeadlineKind deadline) {
         r = sd_event_add_time_relative(step_event(s), &a->timer, CLOCK_MONOTONIC, a->timeout_usec, 0,
                                        on_timeout, a);
         if (r < 0)
-                return log_error_errno(r, "Failed to set up a deadline: %m");
+                return step_error_errno(a->step, r, "Failed to set up a deadline: %m");
         if (a->to_guest) {
                 r = snd_watch_new(step_event(s), a->nodes, on_closed, a, &a->snd);
                 if (r < 0)
-                        return log_error_errno(r, "Failed to watch the sound card's nodes: %m");
+                        return step_error_errno(a->step, r, "Failed to watch the sound card's nodes: %m");
         }
         r = pw_watch_new(step_event(s), &a->user, on_pw_changed, a, &a->pw);
         if (r < 0 && a->to_guest) {
@@ -325,7 +342,7 @@ static int start_wait(Audio *a, DeadlineKind deadline) {
                 return STEP_PENDING;
         }
         if (r < 0)
-                return log_error_errno(r, "Failed to connect to %s's PipeWire: %m", a->user.name);
+                return step_error_errno(a->step, r, "Failed to connect to %s's PipeWire: %m", a->user.name);
         return STEP_PENDING;
 }
 
@@ -338,7 +355,7 @@ static void on_unit_job(UnitJob *j, int r, const char *message, void *userdata) 
 
         a->job = unit_job_free(j);
         if (r < 0)
-                return audio_done(a, log_error_errno(r, "%s", message));
+                return audio_done(a, step_error_errno(a->step, r, "%s", message));
         step_crash_point(a->step, a->to_guest ? "a PipeWire unit stopped, before the next"
                                               : "a PipeWire unit started, before the next");
         r = next_unit(a);
@@ -373,7 +390,7 @@ static int open_bus(Audio *a, int (*then)(Audio *a, sd_bus *bus), int (*connect_
 }
 
 static int units_connect_failed(Audio *a, int r) {
-        return log_error_errno(r, "Failed to connect to %s's session bus: %m", a->user.name);
+        return step_error_errno(a->step, r, "Failed to connect to %s's session bus: %m", a->user.name);
 }
 
 static int next_unit_on_bus(Audio *a, sd_bus *bus) {
@@ -395,8 +412,8 @@ static int next_unit(Audio *a) {
         r = unit_job_run(a->bus, step_event(a->step), method, unit, step_deadline_usec(a->step, DEADLINE_UNIT),
                          on_unit_job, a, &a->job);
         if (r < 0)
-                return log_error_errno(r, "Failed to %s %s of %s: %m", unit_job_verb(method), unit,
-                                       a->user.name);
+                return step_error_errno(a->step, r, "Failed to %s %s of %s: %m", unit_job_verb(method), unit,
+                                        a->user.name);
         return STEP_PENDING;
 }
 
@@ -406,7 +423,8 @@ static void on_reserved(Reservation *rv, int r, const char *message, void *userd
         Audio *a = userdata;
 
         if (r < 0) {
-                log_warning_errno(r, "%s: stopping %s's PipeWire units instead.", message, a->user.name);
+                step_warning_errno(a->step, r,
+                                   "%s: stopping %s's PipeWire units instead.", message, a->user.name);
                 for (size_t i = 0; i < a->n_pending; i++)
                         if (a->pending[i] == rv)
                                 a->pending[i] = reservation_free(rv);
@@ -428,8 +446,9 @@ static void on_reserved(Reservation *rv, int r, const char *message, void *userd
 }
 
 static int reserve_connect_failed(Audio *a, int r) {
-        log_warning_errno(r, "Failed to connect to %s's session bus (%m): stopping the PipeWire units instead.",
-                          a->user.name);
+        step_warning_errno(a->step, r,
+                           "Failed to connect to %s's session bus (%m): stopping the PipeWire units instead.",
+                           a->user.name);
         a->n_waiting = 0;
         a->fell_back = true;
         return next_unit(a);
@@ -449,16 +468,17 @@ static int reserve_on_bus(Audio *a, sd_bus *bus) {
         r = audio_reserve_device_name(a->cards[a->next_card++].index, &device);
         if (r < 0) {
                 sd_bus_unref(bus);
-                return log_error_errno(r, "Out of memory.");
+                return step_error_errno(a->step, r, "Out of memory.");
         }
         rv = array_append(&a->pending, &a->n_pending, sizeof(Reservation *));
         if (!rv) {
                 sd_bus_unref(bus);
-                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+                return step_error_errno(a->step, SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
         }
         r = reservation_new(bus, device, step_deadline_usec(a->step, DEADLINE_UNIT), on_reserved, a, rv);
         if (r < 0)
-                return log_error_errno(r, "Failed to request org.freedesktop.ReserveDevice1.%s: %m", device);
+                return step_error_errno(a->step, r,
+                                        "Failed to request org.freedesktop.ReserveDevice1.%s: %m", device);
         if (a->next_card < a->n_cards)
                 return open_bus(a, reserve_on_bus, reserve_connect_failed);
         return STEP_PENDING;
@@ -480,7 +500,7 @@ static int units_known(Audio *a) {
 
         r = record(a, a->release);
         if (r < 0)
-                return log_error_errno(r, "Failed to record the audio state: %m");
+                return step_error_errno(a->step, r, "Failed to record the audio state: %m");
         if (a->release == AUDIO_RELEASE_STOP_UNITS)
                 return next_unit(a);
         return reserve_all(a);
@@ -494,11 +514,12 @@ static void on_unit_info(UnitQuery *q, int r, UnitInfo *info, const char *messag
 
         a->query = unit_query_free(q);
         if (r < 0)
-                r = log_error_errno(r, "Failed to ask %s's systemd manager about PipeWire: %s", a->user.name,
-                                    message);
+                r = step_error_errno(a->step, r,
+                                     "Failed to ask %s's systemd manager about PipeWire: %s", a->user.name,
+                                     message);
         else if (unit_info_exists(info) && unit_active_state_is_up(info->active_state) &&
                  strv_extend(&a->units, unit) < 0)
-                r = log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+                r = step_error_errno(a->step, SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
         else
                 r = query_next(a);
         if (r != STEP_PENDING)
@@ -513,7 +534,8 @@ static int query_next(Audio *a) {
                 return units_known(a);
         r = unit_query_new(a->bus, unit, step_deadline_usec(a->step, DEADLINE_UNIT), on_unit_info, a, &a->query);
         if (r < 0)
-                return log_error_errno(r, "Failed to ask %s's systemd manager about %s: %m", a->user.name, unit);
+                return step_error_errno(a->step, r,
+                                        "Failed to ask %s's systemd manager about %s: %m", a->user.name, unit);
         return STEP_PENDING;
 }
 
@@ -523,14 +545,15 @@ static int query_on_bus(Audio *a, sd_bus *bus) {
 }
 
 static int query_connect_failed(Audio *a, int r) {
-        return log_error_errno(r, "Failed to ask %s's systemd manager about PipeWire: %m", a->user.name);
+        return step_error_errno(a->step, r,
+                                "Failed to ask %s's systemd manager about PipeWire: %m", a->user.name);
 }
 
 static int audio_new(Step *s, bool to_guest, Audio **ret) {
         Audio *a = calloc(1, sizeof(Audio));
 
         if (!a)
-                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+                return step_error_errno(s, SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
         *a = (Audio) { .step = s, .to_guest = to_guest };
         step_set_userdata(s, a, audio_free);
         *ret = a;
@@ -567,7 +590,7 @@ static int record(Audio *a, AudioRelease release) {
 
 static int audio_to_guest(Step *s) {
         const Machine *m = step_machine(s);
-        AudioRelease release = config_get()->audio_release;
+        AudioRelease release = step_config(s)->audio_release;
         Audio *a = NULL;
         int r;
 
@@ -578,15 +601,16 @@ static int audio_to_guest(Step *s) {
                 return r;
         r = audio_cards_of_group(m, &a->cards, &a->n_cards);
         if (r < 0)
-                return log_error_errno(r, "Failed to read the sound cards of the GPU's group: %m");
+                return step_error_errno(s, r, "Failed to read the sound cards of the GPU's group: %m");
         for (size_t i = 0; i < a->n_cards; i++)
                 STRV_FOREACH(node, m->snd_nodes)
                         if (audio_node_of_card(*node, a->cards[i].index) && strv_extend(&a->nodes, *node) < 0)
-                                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
-        r = find_user(m, &a->user);
+                                return step_error_errno(s, SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+        r = find_user(step_config(s), m, &a->user);
         if (r < 0)
-                return log_error_errno(r, "Failed to find whose PipeWire holds the GPU's sound card (set "
-                                       "[audio] user): %m");
+                return step_error_errno(s, r,
+                                        "Failed to find whose PipeWire holds the GPU's sound card (set "
+                                        "[audio] user): %m");
         a->release = release;
         return open_bus(a, query_on_bus, query_connect_failed);
 }
@@ -597,8 +621,8 @@ static int audio_to_guest(Step *s) {
  * the name made WirePlumber (0.4) give up on the returning card in the lab: it asked
  * while the name was busy and did not ask again once it was free. Freed before the
  * card comes back, WirePlumber owns the name when the card appears. */
-static void audio_before_host(void) {
-        kept_release_all();
+static void audio_before_host(StageInstance *self, const StageContext *ctx) {
+        kept_release_all(self, true);
 }
 
 static int audio_to_host(Step *s) {
@@ -607,7 +631,7 @@ static int audio_to_host(Step *s) {
         Audio *a = NULL;
         int r;
 
-        kept_release_all();
+        kept_release_all(step_instance(s), true);
         if (!streq(step_root(s), "/"))
                 return 0;
         if (!step_has_record(s)) {
@@ -615,26 +639,26 @@ static int audio_to_host(Step *s) {
                 return 0;
         }
         if (!user)
-                return log_error_errno(SYNTHETIC_ERRNO(EBADMSG), "The audio record names no user.");
+                return step_error_errno(s, SYNTHETIC_ERRNO(EBADMSG), "The audio record names no user.");
         r = audio_new(s, false, &a);
         if (r < 0)
                 return r;
         r = user_identity_from_name(user, &a->user);
         if (r < 0)
-                return log_error_errno(r, "Failed to look up user %s: %m", user);
+                return step_error_errno(s, r, "Failed to look up user %s: %m", user);
 
         cards = step_keys(s, "card.");
         STRV_FOREACH(k, cards) {
                 AudioCard *c = array_append(&a->cards, &a->n_cards, sizeof(AudioCard));
 
                 if (!c || !(c->pci_address = strdup(*k + strlen("card."))))
-                        return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+                        return step_error_errno(s, SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
         }
         /* Sockets first for the way back too: a service is started by its socket's activation. */
         units = step_keys(s, "unit.");
         STRV_FOREACH(k, units)
                 if (strv_extend(&a->units, *k + strlen("unit.")) < 0)
-                        return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+                        return step_error_errno(s, SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
         return next_unit(a);
 }
 
@@ -655,7 +679,7 @@ static bool holder_askable(const Holder *h, const UserIdentity *u) {
         return audio_holder_is_pipewire(h->comm, cgroup);
 }
 
-static int audio_preflight(const Machine *m, PreflightMode mode) {
+static int audio_preflight(StageInstance *self, const StageContext *ctx, const Machine *m, PreflightMode mode) {
         _cleanup_(user_identity_done) UserIdentity u = {};
         _cleanup_free_ char *bus = NULL, *text = NULL, *why = NULL;
         bool askable = false;
@@ -663,16 +687,16 @@ static int audio_preflight(const Machine *m, PreflightMode mode) {
         FILE *f;
         int r;
 
-        if (!streq(m->root, "/") || config_get()->audio_release == AUDIO_RELEASE_NONE || count_holders(m) == 0)
+        if (!streq(m->root, "/") || ctx->config->audio_release == AUDIO_RELEASE_NONE || count_holders(m) == 0)
                 return 0;
-        r = find_user(m, &u);
+        r = find_user(ctx->config, m, &u);
         if (r >= 0 && asprintf(&bus, "%s/bus", u.runtime_dir) < 0)
-                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+                return stage_error_errno(ctx, SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
         askable = r >= 0 && access(bus, F_OK) >= 0;
 
         f = open_memstream(&text, &size);
         if (!f)
-                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+                return stage_error_errno(ctx, SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
         for (size_t i = 0; i < m->holders.n_holders; i++) {
                 const Holder *h = &m->holders.holders[i];
 
@@ -680,7 +704,7 @@ static int audio_preflight(const Machine *m, PreflightMode mode) {
                         fprintf(f, "%spid %i (%s) holds %s", n++ > 0 ? ", " : "", (int) h->pid, h->comm, h->node);
         }
         if (fclose(f) != 0)
-                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+                return stage_error_errno(ctx, SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
         if (n == 0)
                 return 0;
 
@@ -688,24 +712,26 @@ static int audio_preflight(const Machine *m, PreflightMode mode) {
                 r = asprintf(&why, "it is not %s's PipeWire, which baton can ask to let go", u.name);
         else if (r >= 0)
                 r = asprintf(&why, "%s has no session bus (%s), so there is no PipeWire to ask", u.name, bus);
-        else if (!isempty(config_get()->audio_user))
-                r = asprintf(&why, "[audio] user = %s: %s", config_get()->audio_user, strerror(-r));
+        else if (!isempty(ctx->config->audio_user))
+                r = asprintf(&why, "[audio] user = %s: %s", ctx->config->audio_user, strerror(-r));
         else
                 r = asprintf(&why, "nobody is logged in to a desktop on seat0 and no holder belongs to a user "
                              "whose PipeWire could be asked");
         if (r < 0)
-                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+                return stage_error_errno(ctx, SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
         if (mode == PREFLIGHT_MAY_WAIT)
                 log_info("Waiting for the GPU's sound card to be closed: %s; %s.", text, why);
         if (mode != PREFLIGHT_LAST)
                 return -EAGAIN;
-        return log_error_errno(SYNTHETIC_ERRNO(EBUSY), "Not handing the GPU over: %s, the GPU's sound card, still "
-                               "after the \"holders\" deadline: %s. Close it, or set [audio] user to whose "
-                               "PipeWire holds it.", text, why);
+        return stage_error_errno(ctx, SYNTHETIC_ERRNO(EBUSY), "Not handing the GPU over: %s, the GPU's sound card, "
+                                 "still after the \"holders\" deadline: %s. Close it, or set [audio] user to "
+                                 "whose PipeWire holds it.", text, why);
 }
 
 const Stage stage_audio = {
         .name = "audio",
+        .instance_size = sizeof(AudioStage),
+        .done = audio_stage_done,
         .observes_holders = true,
         .summary = "PipeWire's hold on the GPU's audio function",
         .observe = audio_observe,

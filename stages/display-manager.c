@@ -57,14 +57,10 @@
 
 /* --- What the stage says: pure functions, unit-tested --- */
 
-const char *display_manager_unit_name(void) {
-        /* [display-manager] unit = in baton.conf; the environment wins, for tests. */
-        const char *e = getenv("BATON_DISPLAY_MANAGER");
-
-        if (!isempty(e))
-                return e;
-        return isempty(config_get()->display_manager_unit) ? "display-manager.service" :
-                config_get()->display_manager_unit;
+const char *display_manager_unit_name(const Config *c) {
+        /* [display-manager] unit = in baton.conf (BATON_DISPLAY_MANAGER in tests: the front
+         * ends put it there, config_apply_environment()). */
+        return isempty(c->display_manager_unit) ? "display-manager.service" : c->display_manager_unit;
 }
 
 bool display_manager_systemd_unreachable(int error) {
@@ -210,16 +206,16 @@ static int display_manager_new(Step *s, DisplayManager **ret) {
 
         dm = calloc(1, sizeof(DisplayManager));
         if (!dm)
-                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+                return step_error_errno(s, SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
         *dm = (DisplayManager) { .step = s, .timeout_usec = step_deadline_usec(s, DEADLINE_UNIT) };
         step_set_userdata(s, dm, display_manager_free);
 
         r = sd_bus_open_system(&dm->bus);
         if (r < 0)
-                return log_error_errno(r, "Failed to connect to the system bus: %m");
+                return step_error_errno(s, r, "Failed to connect to the system bus: %m");
         r = sd_bus_attach_event(dm->bus, step_event(s), SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
-                return log_error_errno(r, "Failed to attach the system bus to the event loop: %m");
+                return step_error_errno(s, r, "Failed to attach the system bus to the event loop: %m");
         *ret = dm;
         return 0;
 }
@@ -228,7 +224,7 @@ static void on_unit_info(UnitQuery *q, int r, UnitInfo *info, const char *messag
         DisplayManager *dm = userdata;
 
         dm->query = unit_query_free(q);
-        r = r < 0 ? log_error_errno(r, "%s", message) : dm->then(dm, info);
+        r = r < 0 ? step_error_errno(dm->step, r, "%s", message) : dm->then(dm, info);
         if (r != STEP_PENDING)
                 step_finish(dm->step, r);       /* frees dm */
 }
@@ -240,7 +236,7 @@ static int look_up(DisplayManager *dm, const char *unit, then_t then) {
         dm->then = then;
         r = unit_query_new(dm->bus, unit, dm->timeout_usec, on_unit_info, dm, &dm->query);
         if (r < 0)
-                return log_error_errno(r, "Failed to look up %s: %m", unit);
+                return step_error_errno(dm->step, r, "Failed to look up %s: %m", unit);
         return STEP_PENDING;
 }
 
@@ -258,12 +254,13 @@ static void on_job_done(UnitJob *j, int r, const char *message, void *userdata) 
                  * queue the rollback's StartUnit behind that job, to time out in turn; so
                  * after the unit deadline baton does what systemd would do later. */
                 format_usec(dm->timeout_usec, t, sizeof(t));
-                log_warning("%s did not stop within %s (does it ignore its stop signal?): killing its "
-                            "processes with SIGKILL, as systemd would at its TimeoutStopSec.", dm->unit, t);
+                step_warning(dm->step,
+                             "%s did not stop within %s (does it ignore its stop signal?): killing its "
+                             "processes with SIGKILL, as systemd would at its TimeoutStopSec.", dm->unit, t);
                 dm->killed = true;
                 r = kill_unit(dm);
         } else if (r < 0)
-                r = log_error_errno(r, "%s", message);
+                r = step_error_errno(dm->step, r, "%s", message);
         else {
                 step_crash_point(dm->step, "job done, before the unit is checked");
                 /* The job's result says what systemd did; the unit's state is what counts. */
@@ -281,7 +278,7 @@ static int run_job(DisplayManager *dm, const char *method, then_t check) {
         r = unit_job_run(dm->bus, step_event(dm->step), method, dm->unit, dm->timeout_usec,
                          on_job_done, dm, &dm->job);
         if (r < 0)
-                return log_error_errno(r, "Failed to %s %s: %m", unit_job_verb(method), dm->unit);
+                return step_error_errno(dm->step, r, "Failed to %s %s: %m", unit_job_verb(method), dm->unit);
         return STEP_PENDING;
 }
 
@@ -292,8 +289,9 @@ static int on_killed(sd_bus_message *reply, void *userdata, sd_bus_error *ret_er
 
         dm->kill = sd_bus_slot_unref(dm->kill);
         if (e)
-                r = log_error_errno(sd_bus_message_get_errno(reply) ?: EIO, "Failed to kill the processes of %s: %s",
-                                    dm->unit, e->message ?: e->name);
+                r = step_error_errno(dm->step, sd_bus_message_get_errno(reply) ?: EIO,
+                                     "Failed to kill the processes of %s: %s",
+                                     dm->unit, e->message ?: e->name);
         else
                 /* The stop job still runs: a StopUnit now joins it and ends with it, within
                  * another unit deadline. */
@@ -311,14 +309,15 @@ static int kill_unit(DisplayManager *dm) {
                                      "org.freedesktop.systemd1.Manager", "KillUnit", on_killed, dm, "ssi",
                                      dm->unit, "all", (int32_t) SIGKILL);
         if (r < 0)
-                return log_error_errno(r, "Failed to kill the processes of %s: %m", dm->unit);
+                return step_error_errno(dm->step, r, "Failed to kill the processes of %s: %m", dm->unit);
         return STEP_PENDING;
 }
 
 static int check_stopped(DisplayManager *dm, UnitInfo *info) {
         if (!unit_active_state_is_down(info->active_state))
-                return log_error_errno(SYNTHETIC_ERRNO(EBUSY), "%s is still %s after its stop job finished.",
-                                       dm->unit, info->active_state);
+                return step_error_errno(dm->step, SYNTHETIC_ERRNO(EBUSY),
+                                        "%s is still %s after its stop job finished.",
+                                        dm->unit, info->active_state);
         log_info("Stopped %s.", dm->unit);
         return 0;
 }
@@ -342,7 +341,7 @@ static int recheck_at(DisplayManager *dm, uint64_t when) {
 
         r = sd_event_add_time(step_event(dm->step), &dm->recheck, CLOCK_MONOTONIC, when, 10000, on_recheck, dm);
         if (r < 0)
-                return log_error_errno(r, "Failed to watch %s while it starts: %m", dm->unit);
+                return step_error_errno(dm->step, r, "Failed to watch %s while it starts: %m", dm->unit);
         return STEP_PENDING;
 }
 
@@ -363,7 +362,7 @@ static int check_started(DisplayManager *dm, UnitInfo *info) {
 
         r = sd_event_now(step_event(dm->step), CLOCK_MONOTONIC, &now);
         if (r < 0)
-                return log_error_errno(r, "Failed to read the clock: %m");
+                return step_error_errno(dm->step, r, "Failed to read the clock: %m");
         if (dm->give_up_at == 0) {
                 dm->give_up_at = now + dm->timeout_usec;
                 dm->settle_at = now + (DM_SETTLE_USEC < dm->timeout_usec ? DM_SETTLE_USEC : dm->timeout_usec);
@@ -391,20 +390,21 @@ static int check_started(DisplayManager *dm, UnitInfo *info) {
                  * framebuffer removed) no display manager can run until the next boot; a
                  * failure here would only keep the journal, and every recover would fail. */
                 if (!display_manager_machine_has_display(step_machine(dm->step))) {
-                        log_warning("%s is %s right after it started: the GPU has no native driver and no "
-                                    "framebuffer left to draw on, so no display manager can run until the "
-                                    "next boot.", dm->unit, info->active_state);
+                        step_warning(dm->step,
+                                     "%s is %s right after it started: the GPU has no native driver and no "
+                                     "framebuffer left to draw on, so no display manager can run until the "
+                                     "next boot.", dm->unit, info->active_state);
                         return 0;
                 }
                 break;
         }
-        return log_error_errno(SYNTHETIC_ERRNO(EIO), "%s is %s after its start job finished%s.",
-                               dm->unit, info->active_state,
-                               unit_active_state_is_down(info->active_state) ? "" : " and did not settle");
+        return step_error_errno(dm->step, SYNTHETIC_ERRNO(EIO), "%s is %s after its start job finished%s.",
+                                dm->unit, info->active_state,
+                                unit_active_state_is_down(info->active_state) ? "" : " and did not settle");
 }
 
 static int stop_found(DisplayManager *dm, UnitInfo *info) {
-        const char *name = display_manager_unit_name();
+        const char *name = display_manager_unit_name(step_config(dm->step));
         _cleanup_free_ char *label = NULL;
         Step *s = dm->step;
         int r;
@@ -415,7 +415,7 @@ static int stop_found(DisplayManager *dm, UnitInfo *info) {
         }
         r = display_manager_label(name, info->id, &label);
         if (r < 0)
-                return log_error_errno(r, "Failed to describe %s: %m", info->id);
+                return step_error_errno(dm->step, r, "Failed to describe %s: %m", info->id);
 
         /* Starting, reloading: running as far as the way back is concerned. Stopping: not,
          * but it still holds the GPU until its stop job is done, so it is waited for. */
@@ -425,7 +425,7 @@ static int stop_found(DisplayManager *dm, UnitInfo *info) {
         if (r >= 0)
                 r = step_commit(s);
         if (r < 0)
-                return log_error_errno(r, "Failed to record the state of %s: %m", label);
+                return step_error_errno(dm->step, r, "Failed to record the state of %s: %m", label);
 
         if (unit_active_state_is_down(info->active_state)) {
                 log_info("%s is %s: nothing to stop.", label, info->active_state);
@@ -438,7 +438,7 @@ static int stop_found(DisplayManager *dm, UnitInfo *info) {
 
 /* No record: start the display manager when the machine is set up to run it. */
 static int start_unrecorded(DisplayManager *dm, UnitInfo *info) {
-        const char *name = display_manager_unit_name();
+        const char *name = display_manager_unit_name(step_config(dm->step));
         _cleanup_free_ char *label = NULL;
         int r;
 
@@ -448,7 +448,7 @@ static int start_unrecorded(DisplayManager *dm, UnitInfo *info) {
         }
         r = display_manager_label(name, info->id, &label);
         if (r < 0)
-                return log_error_errno(r, "Failed to describe %s: %m", info->id);
+                return step_error_errno(dm->step, r, "Failed to describe %s: %m", info->id);
         if (info->job_id != 0 && display_manager_should_start(name, info)) {
                 /* At boot, baton-recover.service runs before the display manager, whose start
                  * job waits for it: waiting for that job here would wait for ourselves. */
@@ -466,13 +466,13 @@ static int start_unrecorded(DisplayManager *dm, UnitInfo *info) {
         return run_job(dm, "StartUnit", check_started);
 }
 
-static int display_manager_observe(const Machine *m, StagePosition *ret_pos, char ***ret_plan) {
+static int display_manager_observe(StageInstance *self, const StageContext *ctx, const Machine *m,
+                                   StagePosition *ret_pos, char ***ret_plan) {
         _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
         _cleanup_(unit_info_done) UnitInfo info = {};
         _cleanup_free_ char *message = NULL;
-        const char *name = display_manager_unit_name();
-        /* observe() has no Step: the configured deadline, else the default. */
-        uint64_t wait_usec = config_get()->deadline_usec[DEADLINE_UNIT] ?: deadline_default_usec(DEADLINE_UNIT);
+        const char *name = display_manager_unit_name(ctx->config);
+        uint64_t wait_usec = ctx->deadline_usec[DEADLINE_UNIT];
         int r;
 
         if (!streq(m->root, "/")) {
@@ -511,7 +511,7 @@ static int display_manager_to_guest(Step *s) {
         r = display_manager_new(s, &dm);
         if (r < 0)
                 return r;
-        return look_up(dm, display_manager_unit_name(), stop_found);
+        return look_up(dm, display_manager_unit_name(step_config(s)), stop_found);
 }
 
 static int start_recorded(DisplayManager *dm, UnitInfo *info);
@@ -529,11 +529,11 @@ static int display_manager_to_host(Step *s) {
                 r = display_manager_new(s, &dm);
                 if (r < 0)
                         return r;
-                return look_up(dm, display_manager_unit_name(), start_unrecorded);
+                return look_up(dm, display_manager_unit_name(step_config(s)), start_unrecorded);
         }
         if (!unit)
-                return log_error_errno(SYNTHETIC_ERRNO(EBADMSG),
-                                       "The display manager's record names no unit.");
+                return step_error_errno(s, SYNTHETIC_ERRNO(EBADMSG),
+                                        "The display manager's record names no unit.");
         if (!streq_ptr(step_get(s, "active"), "1")) {
                 log_info("%s was not running before the handover: leaving it stopped.", unit);
                 return 0;
@@ -545,24 +545,25 @@ static int display_manager_to_host(Step *s) {
         /* Row 9 of issue 19: the journal is trusted only as far as the machine and the
          * configuration confirm it: the unit started is the configured one (what its name,
          * display-manager.service an alias, resolves to now), never just what is written. */
-        return look_up(dm, display_manager_unit_name(), start_recorded);
+        return look_up(dm, display_manager_unit_name(step_config(s)), start_recorded);
 }
 
 static int start_recorded(DisplayManager *dm, UnitInfo *info) {
-        const char *name = display_manager_unit_name(), *unit = step_get(dm->step, "unit");
+        const char *name = display_manager_unit_name(step_config(dm->step)), *unit = step_get(dm->step, "unit");
 
         if (!unit_info_exists(info) || !streq(info->id, unit)) {
                 /* Not failed: no later recover could use the record either. The configured
                  * display manager is then handled as without a record. */
-                log_warning("The journal names %s as the display manager, but [display-manager] unit is "
-                            "%s%s%s: not starting it.", unit, name,
-                            unit_info_exists(info) ? ", which is " : " (not on this machine)",
-                            unit_info_exists(info) ? info->id : "");
+                step_warning(dm->step,
+                             "The journal names %s as the display manager, but [display-manager] unit is "
+                             "%s%s%s: not starting it.", unit, name,
+                             unit_info_exists(info) ? ", which is " : " (not on this machine)",
+                             unit_info_exists(info) ? info->id : "");
                 return start_unrecorded(dm, info);
         }
         dm->unit = strdup(unit);
         if (!dm->unit)
-                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+                return step_error_errno(dm->step, SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
         log_info("Starting %s again.", unit);
         return run_job(dm, "StartUnit", check_started);
 }

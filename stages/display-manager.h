@@ -9,9 +9,9 @@
 
 /* The display-manager stage's pure parts, unit-tested without a bus. */
 
-/* The unit that is the display manager: $BATON_DISPLAY_MANAGER when set, else
+/* The unit that is the display manager: [display-manager] unit of c, else
  * display-manager.service, the alias every display manager installs. */
-const char *display_manager_unit_name(void);
+const char *display_manager_unit_name(const Config *c);
 
 /* True for the errors that mean no systemd can be asked at all: no system bus socket,
  * nobody listening on it, nobody owning org.freedesktop.systemd1 there. */

@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "config-file.h"
 #include "drm-idle.h"
 #include "engine.h"
 #include "log.h"
@@ -378,10 +377,9 @@ static void idle_wait_free(void *p) {
         free(iw);
 }
 
-static int drm_idle_observe(const Machine *m, StagePosition *ret_pos, char ***ret_plan) {
-        /* observe() has no Step: the deadline in force is the Config's, --deadline included. */
-        return drm_idle_observe_machine(m, getpid(), config_get()->deadline_usec[DEADLINE_HOLDERS],
-                                        ret_pos, ret_plan);
+static int drm_idle_observe(StageInstance *self, const StageContext *ctx, const Machine *m,
+                            StagePosition *ret_pos, char ***ret_plan) {
+        return drm_idle_observe_machine(m, getpid(), ctx->deadline_usec[DEADLINE_HOLDERS], ret_pos, ret_plan);
 }
 
 /* No process holds the GPU's nodes any more: judge what is left on the display. */
@@ -406,18 +404,19 @@ static int check_display(Step *s, const Machine *m) {
         else {
                 r = drm_probe_card(card, &probe);
                 if (r < 0)
-                        log_warning_errno(r, "Failed to probe %s for a DRM master and lit CRTCs, ignoring: %m",
-                                          card);
+                        step_warning_errno(s, r,
+                                           "Failed to probe %s for a DRM master and lit CRTCs, ignoring: %m",
+                                           card);
                 probed = r >= 0;
         }
 
         r = drm_idle_judge_display(card, machine_drm_master(m), probed ? &probe : NULL, &message);
         if (r < 0 && !message)
-                return log_error_errno(r, "Failed to judge the display of %s: %m", card);
+                return step_error_errno(s, r, "Failed to judge the display of %s: %m", card);
         if (r < 0)
-                return log_error_errno(r, "%s", message);
+                return step_error_errno(s, r, "%s", message);
         if (message)
-                log_warning("%s", message);
+                step_warning(s, "%s", message);
         return 0;
 }
 
@@ -432,10 +431,10 @@ static int holders_timed_out(const IdleWait *iw, const Machine *m, const char *f
 
         r = drm_idle_timeout_message(m, getpid(), iw->wait_usec, &message);
         if (r < 0)
-                return log_error_errno(r, "Failed to describe the GPU's holders: %m");
+                return step_error_errno(iw->step, r, "Failed to describe the GPU's holders: %m");
         if (!message && !fallback)
                 return 0;
-        return log_error_errno(SYNTHETIC_ERRNO(EBUSY), "%s", message ?: fallback);
+        return step_error_errno(iw->step, SYNTHETIC_ERRNO(EBUSY), "%s", message ?: fallback);
 }
 
 /* One round: wait for the processes that hold the GPU now, or, when none do, check the
@@ -450,15 +449,15 @@ static int wait_or_check(IdleWait *iw, const Machine *m) {
 
         r = drm_idle_holder_pids(&m->holders, getpid(), &pids, &n);
         if (r < 0)
-                return log_error_errno(r, "Failed to list the GPU's holders: %m");
+                return step_error_errno(iw->step, r, "Failed to list the GPU's holders: %m");
         r = holders_text(m, getpid(), &holders);
         if (r < 0)
-                return log_error_errno(r, "Failed to describe the GPU's holders: %m");
+                return step_error_errno(iw->step, r, "Failed to describe the GPU's holders: %m");
         if (n == 0 && !holders)
                 return check_display(iw->step, m);
         r = sd_event_now(step_event(iw->step), CLOCK_MONOTONIC, &now);
         if (r < 0)
-                return log_error_errno(r, "Failed to read the loop's clock: %m");
+                return step_error_errno(iw->step, r, "Failed to read the loop's clock: %m");
         /* Listed as holders, yet not there to wait for (a pid of another pid namespace,
          * a fixture's /proc): each round would end at once, forever. */
         if (now >= iw->deadline)
@@ -469,14 +468,14 @@ static int wait_or_check(IdleWait *iw, const Machine *m) {
                 r = sd_event_add_time(step_event(iw->step), &iw->recheck, CLOCK_MONOTONIC,
                                       now + LOGIND_RECHECK_USEC < iw->deadline ? now + LOGIND_RECHECK_USEC : iw->deadline, 0, on_recheck, iw);
                 if (r < 0)
-                        return log_error_errno(r, "Failed to arm a timer: %m");
+                        return step_error_errno(iw->step, r, "Failed to arm a timer: %m");
                 return STEP_PENDING;
         }
         log_info("Waiting up to %s for %zu process(es) to exit: %s", left, n, holders);
 
         r = pidfd_wait_new(step_event(iw->step), pids, n, iw->deadline, on_holders_gone, iw, &iw->wait);
         if (r < 0)
-                return log_error_errno(r, "Failed to watch the processes holding the GPU: %m");
+                return step_error_errno(iw->step, r, "Failed to watch the processes holding the GPU: %m");
         return STEP_PENDING;
 }
 
@@ -492,7 +491,7 @@ static void on_holders_gone(PidfdWait *w, const pid_t *survivors, size_t n_survi
          * respawned, a survivor may have closed its fds without exiting. */
         r = step_reobserve(s, &m);
         if (r < 0) {
-                step_finish(s, log_error_errno(r, "Failed to observe the machine again: %m"));
+                step_finish(s, step_error_errno(s, r, "Failed to observe the machine again: %m"));
                 return;
         }
         if (n_survivors > 0) {
@@ -516,7 +515,7 @@ static int on_recheck(sd_event_source *source, uint64_t usec, void *userdata) {
         iw->recheck = sd_event_source_disable_unref(iw->recheck);
         r = step_reobserve(s, &m);
         if (r < 0) {
-                step_finish(s, log_error_errno(r, "Failed to observe the machine again: %m"));
+                step_finish(s, step_error_errno(s, r, "Failed to observe the machine again: %m"));
                 return 0;
         }
         r = wait_or_check(iw, m);
@@ -532,15 +531,15 @@ static int drm_idle_to_guest(Step *s) {
         int r;
 
         if (m->holders.n_unreadable > 0)
-                log_warning("%u process(es) could not be inspected for the GPU's nodes; "
-                            "waiting only for the ones baton can see.", m->holders.n_unreadable);
+                step_warning(s, "%u process(es) could not be inspected for the GPU's nodes; "
+                             "waiting only for the ones baton can see.", m->holders.n_unreadable);
 
         r = sd_event_now(step_event(s), CLOCK_MONOTONIC, &now);
         if (r < 0)
-                return log_error_errno(r, "Failed to read the loop's clock: %m");
+                return step_error_errno(s, r, "Failed to read the loop's clock: %m");
         iw = calloc(1, sizeof(*iw));
         if (!iw)
-                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+                return step_error_errno(s, SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
         *iw = (IdleWait) { .step = s, .wait_usec = step_deadline_usec(s, DEADLINE_HOLDERS) };
         iw->deadline = now + iw->wait_usec;
         /* The step owns the wait from here: its sources and pidfds go when the step ends. */

@@ -88,7 +88,8 @@ bool firmware_fb_lost_for_good(const Machine *m, const FirmwareFb *f) {
         return f->driver && m->gpu && !m->gpu->driver;
 }
 
-static int firmware_fb_observe(const Machine *m, StagePosition *ret_pos, char ***ret_plan) {
+static int firmware_fb_observe(StageInstance *self, const StageContext *ctx, const Machine *m,
+                               StagePosition *ret_pos, char ***ret_plan) {
         _cleanup_strv_free_ char **plan = NULL;
         size_t n_bound = 0;
         int r;
@@ -118,19 +119,20 @@ static int check_current(Step *s, FbJob *j, int r) {
         _cleanup_free_ char *dir = NULL, *now = NULL, *label = NULL;
 
         if (r < 0)
-                return log_error_errno(r, "Failed to %s %s %s %s: %m", j->bind ? "bind" : "unbind",
-                                       name, j->bind ? "to" : "from", driver);
+                return step_error_errno(s, r, "Failed to %s %s %s %s: %m", j->bind ? "bind" : "unbind",
+                                        name, j->bind ? "to" : "from", driver);
         if (asprintf(&dir, PLATFORM_DEVICES_DIR "/%s", name) < 0)
                 return -ENOMEM;
         r = sysfs_read_attr_link(step_root(s), dir, "driver", &now);
         if (r < 0)
-                return log_error_errno(r, "Failed to read the driver of %s: %m", name);
+                return step_error_errno(s, r, "Failed to read the driver of %s: %m", name);
         if (j->bind && r == 0)
-                return log_error_errno(SYNTHETIC_ERRNO(EIO), "%s has no driver after binding it to %s",
-                                       name, driver);
+                return step_error_errno(s, SYNTHETIC_ERRNO(EIO), "%s has no driver after binding it to %s",
+                                        name, driver);
         if (!j->bind && r > 0)
-                return log_error_errno(SYNTHETIC_ERRNO(EBUSY), "%s is still bound to %s after unbinding it",
-                                       name, now);
+                return step_error_errno(s, SYNTHETIC_ERRNO(EBUSY),
+                                        "%s is still bound to %s after unbinding it",
+                                        name, now);
 
         if (asprintf(&label, "%s %s", j->bind ? "bound" : "unbound", name) < 0)
                 return -ENOMEM;
@@ -158,7 +160,7 @@ static int start_current(Step *s, FbJob *j) {
         r = step_write_async(s, path, name, step_deadline_usec(s, j->bind ? DEADLINE_PROBE : DEADLINE_UNBIND),
                              write_done, j);
         if (r < 0)
-                return log_error_errno(r, "Failed to start writing %s to %s: %m", name, path);
+                return step_error_errno(s, r, "Failed to start writing %s to %s: %m", name, path);
         return STEP_PENDING;
 }
 
@@ -196,7 +198,7 @@ static int firmware_fb_to_guest(Step *s) {
                         return -ENOMEM;
                 r = step_record(s, key, strempty(f->driver));
                 if (r < 0)
-                        return log_error_errno(r, "Failed to record %s: %m", f->name);
+                        return step_error_errno(s, r, "Failed to record %s: %m", f->name);
                 if (f->driver) {
                         r = fb_job_add(j, f->name, f->driver);
                         if (r < 0)
@@ -205,13 +207,13 @@ static int firmware_fb_to_guest(Step *s) {
         }
         r = step_commit(s);
         if (r < 0)
-                return log_error_errno(r, "Failed to commit the firmware framebuffer record: %m");
+                return step_error_errno(s, r, "Failed to commit the firmware framebuffer record: %m");
 
         return run(s, TAKE_PTR(j));
 }
 
 /* A recorded device the kernel deleted: the display is back when something else drives it. */
-static int check_taken_over(const Machine *m, const char *name) {
+static int check_taken_over(Step *s, const Machine *m, const char *name) {
         const PciDevice *gpu = m->gpu;
         const char *card = machine_card_node(m);
 
@@ -226,9 +228,10 @@ static int check_taken_over(const Machine *m, const char *name) {
                 }
 
         if (gpu && gpu->driver && !streq(gpu->driver, "vfio-pci")) {
-                log_warning("%s is gone for good (the kernel removed it when vfio-pci took the GPU over), "
-                            "and %s, the GPU's driver, gives no framebuffer console: the text console stays "
-                            "dark until the next boot.", name, gpu->driver);
+                step_warning(s,
+                             "%s is gone for good (the kernel removed it when vfio-pci took the GPU over), "
+                             "and %s, the GPU's driver, gives no framebuffer console: the text console stays "
+                             "dark until the next boot.", name, gpu->driver);
                 return 0;
         }
         /* Row 20 of issue 19: a GPU with no native driver had only this framebuffer. Nothing
@@ -236,15 +239,16 @@ static int check_taken_over(const Machine *m, const char *name) {
          * the journal, and every recover would fail the same way: the rest of the way back
          * goes on, and this is said once, as a warning (plan and doctor said it before). */
         if (gpu && !gpu->driver) {
-                log_warning("%s is gone for good (the kernel removed it when vfio-pci took the GPU over), "
-                            "and the GPU %s has no native driver to draw a console: the display stays dark "
-                            "until the next boot.", name, gpu->address);
+                step_warning(s,
+                             "%s is gone for good (the kernel removed it when vfio-pci took the GPU over), "
+                             "and the GPU %s has no native driver to draw a console: the display stays dark "
+                             "until the next boot.", name, gpu->address);
                 return 0;
         }
-        return log_error_errno(SYNTHETIC_ERRNO(ENODEV),
-                               "%s is gone and nothing took the display over: the GPU %s has no native "
-                               "driver with a DRM card node (driver: %s) and no frame-buffer console is bound",
-                               name, gpu ? gpu->address : "(none)", gpu && gpu->driver ? gpu->driver : "none");
+        return step_error_errno(s, SYNTHETIC_ERRNO(ENODEV),
+                                "%s is gone and nothing took the display over: the GPU %s has no native "
+                                "driver with a DRM card node (driver: %s) and no frame-buffer console is bound",
+                                name, gpu ? gpu->address : "(none)", gpu && gpu->driver ? gpu->driver : "none");
 }
 
 static const FirmwareFb *find_fb(const Machine *m, const char *name) {
@@ -266,7 +270,7 @@ static int add_recorded(Step *s, FbJob *j) {
                 if (isempty(driver))
                         continue;       /* unbound before the handover: stays so */
                 if (!f) {
-                        r = check_taken_over(m, name);
+                        r = check_taken_over(s, m, name);
                 } else if (f->driver) {
                         log_info("%s is bound to %s already.", name, f->driver);
                         r = 0;
@@ -294,7 +298,7 @@ static int add_observed(Step *s, FbJob *j) {
                         return -ENOMEM;
                 r = sysfs_exists(step_root(s), dir);
                 if (r < 0)
-                        return log_error_errno(r, "Failed to check for %s: %m", dir);
+                        return step_error_errno(s, r, "Failed to check for %s: %m", dir);
                 if (r == 0) {
                         log_info("%s is unbound and no platform driver %s is registered: leaving it.",
                                  name, driver);

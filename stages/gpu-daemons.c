@@ -73,16 +73,16 @@ static int daemons_new(Step *s, bool to_guest, Daemons **ret) {
 
         d = calloc(1, sizeof(Daemons));
         if (!d)
-                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+                return step_error_errno(s, SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
         *d = (Daemons) { .step = s, .to_guest = to_guest, .timeout_usec = step_deadline_usec(s, DEADLINE_UNIT) };
         step_set_userdata(s, d, daemons_free);
 
         r = sd_bus_open_system(&d->bus);
         if (r < 0)
-                return log_error_errno(r, "Failed to connect to the system bus: %m");
+                return step_error_errno(s, r, "Failed to connect to the system bus: %m");
         r = sd_bus_attach_event(d->bus, step_event(s), SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
-                return log_error_errno(r, "Failed to attach the system bus to the event loop: %m");
+                return step_error_errno(s, r, "Failed to attach the system bus to the event loop: %m");
         *ret = d;
         return 0;
 }
@@ -95,13 +95,14 @@ static void on_checked(UnitQuery *q, int r, UnitInfo *info, const char *message,
 
         d->query = unit_query_free(q);
         if (r < 0)
-                r = log_error_errno(r, "%s", message);
+                r = step_error_errno(d->step, r, "%s", message);
         else if (d->to_guest && !unit_active_state_is_down(info->active_state))
-                r = log_error_errno(SYNTHETIC_ERRNO(EBUSY), "%s is still %s after its stop job finished.",
-                                    unit, info->active_state);
+                r = step_error_errno(d->step, SYNTHETIC_ERRNO(EBUSY),
+                                     "%s is still %s after its stop job finished.",
+                                     unit, info->active_state);
         else if (!d->to_guest && !unit_active_state_is_up(info->active_state))
-                r = log_error_errno(SYNTHETIC_ERRNO(EIO), "%s is %s after its start job finished.",
-                                    unit, info->active_state);
+                r = step_error_errno(d->step, SYNTHETIC_ERRNO(EIO), "%s is %s after its start job finished.",
+                                     unit, info->active_state);
         else {
                 log_info("%s %s.", d->to_guest ? "Stopped" : "Started", unit);
                 d->pos++;
@@ -116,13 +117,13 @@ static void on_job_done(UnitJob *j, int r, const char *message, void *userdata) 
 
         d->job = unit_job_free(j);
         if (r < 0)
-                r = log_error_errno(r, "%s", message);
+                r = step_error_errno(d->step, r, "%s", message);
         else {
                 step_crash_point(d->step, "job done, before the unit is checked");
                 /* The job's result says what systemd did; the unit's state is what counts. */
                 r = unit_query_new(d->bus, d->units[d->pos], d->timeout_usec, on_checked, d, &d->query);
                 if (r < 0)
-                        r = log_error_errno(r, "Failed to look up %s: %m", d->units[d->pos]);
+                        r = step_error_errno(d->step, r, "Failed to look up %s: %m", d->units[d->pos]);
                 else
                         r = STEP_PENDING;
         }
@@ -141,7 +142,7 @@ static int next(Daemons *d) {
         log_info("%s %s.", d->to_guest ? "Stopping" : "Starting", unit);
         r = unit_job_run(d->bus, step_event(d->step), method, unit, d->timeout_usec, on_job_done, d, &d->job);
         if (r < 0)
-                return log_error_errno(r, "Failed to %s %s: %m", unit_job_verb(method), unit);
+                return step_error_errno(d->step, r, "Failed to %s %s: %m", unit_job_verb(method), unit);
         return STEP_PENDING;
 }
 
@@ -157,7 +158,7 @@ static void on_looked_up(UnitQuery *q, int r, UnitInfo *info, const char *messag
 
         d->query = unit_query_free(q);
         if (r < 0) {
-                step_finish(d->step, log_error_errno(r, "%s", message));
+                step_finish(d->step, step_error_errno(d->step, r, "%s", message));
                 return;
         }
         up = unit_info_exists(info) && unit_active_state_is_up(info->active_state);
@@ -168,7 +169,8 @@ static void on_looked_up(UnitQuery *q, int r, UnitInfo *info, const char *messag
         if (r >= 0 && up)
                 r = strv_extend(&d->units, unit);
         if (r < 0) {
-                step_finish(d->step, log_error_errno(r, "Failed to record the state of %s: %m", unit));
+                step_finish(d->step, step_error_errno(d->step, r,
+                                                      "Failed to record the state of %s: %m", unit));
                 return;
         }
         log_debug("%s is %s.", unit, unit_info_exists(info) ? info->active_state : "not installed");
@@ -184,12 +186,12 @@ static int look_up_next(Daemons *d, size_t i) {
         if (d->policy[i]) {
                 r = unit_query_new(d->bus, d->policy[i], d->timeout_usec, on_looked_up, d, &d->query);
                 if (r < 0)
-                        return log_error_errno(r, "Failed to look up %s: %m", d->policy[i]);
+                        return step_error_errno(d->step, r, "Failed to look up %s: %m", d->policy[i]);
                 return STEP_PENDING;
         }
         r = step_commit(d->step);
         if (r < 0)
-                return log_error_errno(r, "Failed to commit the services' record: %m");
+                return step_error_errno(d->step, r, "Failed to commit the services' record: %m");
         d->pos = 0;
         if (!d->units)
                 return 0;       /* none running */
@@ -225,13 +227,13 @@ static int recorded_running(Step *s, char ***ret) {
                 const char *unit = *k + strlen(UNIT_KEY);
 
                 if (!strv_contains((char **) nvidia_daemons, unit))
-                        return log_error_errno(SYNTHETIC_ERRNO(EBADMSG),
-                                               "The record names %s, not a service baton stops.", unit);
+                        return step_error_errno(s, SYNTHETIC_ERRNO(EBADMSG),
+                                                "The record names %s, not a service baton stops.", unit);
                 if (!streq_ptr(step_get(s, *k), "1"))
                         continue;
                 r = strv_extend(&units, unit);
                 if (r < 0)
-                        return log_error_errno(r, "Out of memory.");
+                        return step_error_errno(s, r, "Out of memory.");
         }
         *ret = TAKE_PTR(units);
         return 0;
@@ -262,7 +264,8 @@ static int gpu_daemons_to_host(Step *s) {
         return next(d);
 }
 
-static int gpu_daemons_observe(const Machine *m, StagePosition *ret_pos, char ***ret_plan) {
+static int gpu_daemons_observe(StageInstance *self, const StageContext *ctx, const Machine *m,
+                               StagePosition *ret_pos, char ***ret_plan) {
         const char *const *policy = gpu_daemons_for_driver(m->gpu ? m->gpu->driver : NULL);
         _cleanup_strv_free_ char **plan = NULL;
         _cleanup_free_ char *names = NULL;

@@ -20,13 +20,12 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "gpu-modules.h"
 #include "log.h"
 #include "parse-util.h"
-#include "pidfd-wait.h"
+#include "child.h"
 #include "stage.h"
 #include "strv.h"
 #include "sysfs-util.h"
@@ -251,7 +250,8 @@ static int plan_unload(const char *const *policy, const char *root, char ***plan
         return 0;
 }
 
-int gpu_modules_observe(const Machine *m, StagePosition *ret_pos, char ***ret_plan) {
+int gpu_modules_observe(StageInstance *self, const StageContext *ctx, const Machine *m,
+                        StagePosition *ret_pos, char ***ret_plan) {
         _cleanup_strv_free_ char **plan = NULL;
         const char *const *policy;
         const char *driver = m->gpu ? m->gpu->driver : NULL;
@@ -280,7 +280,7 @@ int gpu_modules_observe(const Machine *m, StagePosition *ret_pos, char ***ret_pl
         return 0;
 }
 
-int gpu_modules_refuse(const Machine *m, PreflightMode mode) {
+int gpu_modules_refuse(StageInstance *self, const StageContext *ctx, const Machine *m, PreflightMode mode) {
         const char *const *policy = gpu_modules_for_driver(m->gpu ? m->gpu->driver : NULL);
         int r;
 
@@ -292,7 +292,7 @@ int gpu_modules_refuse(const Machine *m, PreflightMode mode) {
 
                 r = gpu_module_query(m->root, *name, &st);
                 if (r < 0)
-                        return log_error_errno(r, "Failed to read the state of module %s: %m", *name);
+                        return stage_error_errno(ctx, r, "Failed to read the state of module %s: %m", *name);
                 if (st.initstate == -ENOENT)
                         continue;
                 /* Its users are the business of the stages before; only what no stage can
@@ -302,10 +302,10 @@ int gpu_modules_refuse(const Machine *m, PreflightMode mode) {
                         continue;
                 r = gpu_module_busy_reason(&st, (char * const *) policy, &reason);
                 if (r < 0)
-                        return log_error_errno(r, "Failed to describe module %s: %m", *name);
-                return log_error_errno(SYNTHETIC_ERRNO(EPERM),
-                                       "Refusing to hand over: the GPU %s needs module %s unloaded, and it "
-                                       "cannot be: %s.", m->gpu->address, *name, strna(reason));
+                        return stage_error_errno(ctx, r, "Failed to describe module %s: %m", *name);
+                return stage_error_errno(ctx, SYNTHETIC_ERRNO(EPERM),
+                                         "Refusing to hand over: the GPU %s needs module %s unloaded, and it "
+                                         "cannot be: %s.", m->gpu->address, *name, strna(reason));
         }
         return 0;
 }
@@ -321,8 +321,7 @@ typedef struct ModuleChain {
         size_t pos;
         char *gpu;                      /* PCI address; NULL: no GPU to check */
         char *driver;                   /* the GPU's driver before the handover */
-        pid_t worker;                   /* 0 when none runs */
-        PidfdWait *wait;
+        ChildRun *worker;               /* NULL when none runs */
         uint64_t timeout_usec;
 } ModuleChain;
 
@@ -332,7 +331,7 @@ static void module_chain_free(void *p) {
         if (!c)
                 return;
         /* A worker still running is stuck in the kernel: it cannot be killed, leave it. */
-        pidfd_wait_free(c->wait);
+        child_run_free(c->worker);
         kmod_unref(c->ctx);
         strv_free(c->names);
         free(c->gpu);
@@ -403,50 +402,26 @@ static int worker_load(struct kmod_ctx *ctx, const char *name) {
         return 0;
 }
 
-int gpu_module_worker_fork(struct kmod_ctx *ctx, GpuModuleOp op, const char *name, pid_t *ret_pid) {
-        pid_t pid;
-        int r;
+int gpu_module_worker(void *userdata) {
+        const GpuModuleWork *w = userdata;
 
-        pid = fork();
-        if (pid < 0)
-                return -errno;
-        if (pid == 0) {
-                r = op == GPU_MODULE_UNLOAD ? worker_unload(ctx, name) : worker_load(ctx, name);
-                _exit(r >= 0 ? 0 : -r < 256 ? -r : EIO);
-        }
-        *ret_pid = pid;
-        return 0;
+        return w->op == GPU_MODULE_UNLOAD ? worker_unload(w->ctx, w->name) : worker_load(w->ctx, w->name);
 }
 
-int gpu_module_worker_result(pid_t pid) {
-        int status;
-
-        if (waitpid(pid, &status, WNOHANG) <= 0)
-                return 0;
-        if (WIFEXITED(status))
-                return -WEXITSTATUS(status);
-        return -EINTR;
-}
-
-static void on_worker_done(PidfdWait *w, const pid_t *survivors, size_t n_survivors, void *userdata);
+static void on_worker_done(ChildRun *run, int r, const char *out, size_t size, void *userdata);
 
 static int start_worker(ModuleChain *c, const char *name) {
-        uint64_t now;
-        pid_t pid;
+        GpuModuleWork w = { .ctx = c->ctx, .op = c->op, .name = name };
         int r;
 
-        r = sd_event_now(step_event(c->step), CLOCK_MONOTONIC, &now);
-        if (r < 0)
-                return log_error_errno(r, "Failed to read the loop's clock: %m");
         log_info("%s %s.", c->op == GPU_MODULE_UNLOAD ? "Unloading" : "Loading", name);
-
-        r = gpu_module_worker_fork(c->ctx, c->op, name, &pid);
+        /* Left behind at its deadline, and not killed with baton: a module's exit or init
+         * stuck in the kernel cannot be interrupted. */
+        r = child_worker_async(step_event(c->step), c->timeout_usec, CHILD_LEAVE_BEHIND | CHILD_OUTLIVE,
+                               gpu_module_worker, &w, on_worker_done, c, &c->worker);
         if (r < 0)
-                return log_error_errno(r, "Failed to fork a worker to %s %s: %m", op_verb(c->op), name);
-        c->worker = pid;
-        r = pidfd_wait_new(step_event(c->step), &pid, 1, now + c->timeout_usec, on_worker_done, c, &c->wait);
-        if (r < 0)
-                return log_error_errno(r, "Failed to watch the worker that %ss %s: %m", op_verb(c->op), name);
+                return step_error_errno(c->step, r,
+                                        "Failed to fork a worker to %s %s: %m", op_verb(c->op), name);
         return STEP_PENDING;
 }
 
@@ -458,7 +433,7 @@ static int needs_action(ModuleChain *c, const char *name) {
 
         r = gpu_module_query("/", name, &st);
         if (r < 0)
-                return log_error_errno(r, "Failed to read the state of module %s: %m", name);
+                return step_error_errno(c->step, r, "Failed to read the state of module %s: %m", name);
         if (c->op == GPU_MODULE_LOAD)
                 return st.initstate != KMOD_MODULE_LIVE && st.initstate != KMOD_MODULE_BUILTIN;
         if (!gpu_module_loaded(&st))
@@ -466,9 +441,10 @@ static int needs_action(ModuleChain *c, const char *name) {
         /* The modules that held it are gone by now: nothing may hold it any more. */
         r = gpu_module_busy_reason(&st, NULL, &reason);
         if (r < 0)
-                return log_error_errno(r, "Failed to describe module %s: %m", name);
+                return step_error_errno(c->step, r, "Failed to describe module %s: %m", name);
         if (r > 0)
-                return log_error_errno(SYNTHETIC_ERRNO(EBUSY), "Cannot unload %s: %s", name, reason);
+                return step_error_errno(c->step, SYNTHETIC_ERRNO(EBUSY),
+                                        "Cannot unload %s: %s", name, reason);
         return 1;
 }
 
@@ -479,13 +455,15 @@ static int verify_module(ModuleChain *c, const char *name) {
 
         r = gpu_module_query("/", name, &st);
         if (r < 0)
-                return log_error_errno(r, "Failed to read the state of module %s: %m", name);
+                return step_error_errno(c->step, r, "Failed to read the state of module %s: %m", name);
         if (c->op == GPU_MODULE_UNLOAD && st.initstate != -ENOENT)
-                return log_error_errno(SYNTHETIC_ERRNO(EBUSY), "%s is still in the kernel (%s) after its unload.",
-                                       name, kmod_module_initstate_str(st.initstate));
+                return step_error_errno(c->step, SYNTHETIC_ERRNO(EBUSY),
+                                        "%s is still in the kernel (%s) after its unload.",
+                                        name, kmod_module_initstate_str(st.initstate));
         if (c->op == GPU_MODULE_LOAD && st.initstate != KMOD_MODULE_LIVE && st.initstate != KMOD_MODULE_BUILTIN)
-                return log_error_errno(SYNTHETIC_ERRNO(EIO), "%s is not live after loading it (%s).", name,
-                                       st.initstate < 0 ? "not loaded" : kmod_module_initstate_str(st.initstate));
+                return step_error_errno(c->step, SYNTHETIC_ERRNO(EIO),
+                                        "%s is not live after loading it (%s).", name,
+                                        st.initstate < 0 ? "not loaded" : kmod_module_initstate_str(st.initstate));
         return 0;
 }
 
@@ -506,16 +484,19 @@ static int verify_gpu(ModuleChain *c) {
                 return 0;
         r = step_reobserve(c->step, &m);
         if (r < 0)
-                return log_error_errno(r, "Failed to observe the machine again: %m");
+                return step_error_errno(c->step, r, "Failed to observe the machine again: %m");
         d = find_pci(m, c->gpu);
         if (!d)
-                return log_error_errno(SYNTHETIC_ERRNO(ENODEV), "%s is gone from the PCI bus.", c->gpu);
+                return step_error_errno(c->step, SYNTHETIC_ERRNO(ENODEV),
+                                        "%s is gone from the PCI bus.", c->gpu);
         if (c->op == GPU_MODULE_UNLOAD && streq_ptr(d->driver, c->driver))
-                return log_error_errno(SYNTHETIC_ERRNO(EBUSY), "%s is still bound to %s after its modules were unloaded.",
-                                       c->gpu, c->driver);
+                return step_error_errno(c->step, SYNTHETIC_ERRNO(EBUSY),
+                                        "%s is still bound to %s after its modules were unloaded.",
+                                        c->gpu, c->driver);
         if (c->op == GPU_MODULE_LOAD && !streq_ptr(d->driver, c->driver))
-                return log_error_errno(SYNTHETIC_ERRNO(ENODEV), "%s is bound to %s after loading %s, not to %s.",
-                                       c->gpu, strna(d->driver), c->names[0], c->driver);
+                return step_error_errno(c->step, SYNTHETIC_ERRNO(ENODEV),
+                                        "%s is bound to %s after loading %s, not to %s.",
+                                        c->gpu, strna(d->driver), c->names[0], c->driver);
         return 0;
 }
 
@@ -535,26 +516,28 @@ static int chain_next(ModuleChain *c) {
         return verify_gpu(c);
 }
 
-static void on_worker_done(PidfdWait *w, const pid_t *survivors, size_t n_survivors, void *userdata) {
+static void on_worker_done(ChildRun *run, int r, const char *out, size_t size, void *userdata) {
         ModuleChain *c = userdata;
         const char *name = c->names[c->pos];
+        pid_t pid = child_run_pid(run);
         char label[64];
-        int r;
 
-        c->wait = pidfd_wait_free(w);
-        if (n_survivors > 0) {
-                step_finish(c->step, log_error_errno(SYNTHETIC_ERRNO(ETIMEDOUT),
-                                                     "Timed out after %.1fs waiting for the kernel to %s %s; "
-                                                     "worker pid %i is left behind.",
-                                                     c->timeout_usec / 1e6, op_verb(c->op), name, (int) c->worker));
+        c->worker = child_run_free(run);
+        if (r == -ETIMEDOUT) {
+                step_finish(c->step, step_error_errno(c->step, r,
+                                                      "Timed out after %.1fs waiting for the kernel to %s %s; "
+                                                      "worker pid %i is left behind.",
+                                                      c->timeout_usec / 1e6, op_verb(c->op), name, (int) pid));
                 return;
         }
-        r = gpu_module_worker_result(c->worker);
-        c->worker = 0;
+        /* A status lost (-EPROTO: killed by someone else) is no verdict: the module's state,
+         * checked next, decides. */
+        if (r == -EPROTO)
+                r = 0;
         if (r == -ENOENT && c->op == GPU_MODULE_LOAD)
-                r = log_error_errno(r, "Failed to load %s: no such module for this kernel.", name);
+                r = step_error_errno(c->step, r, "Failed to load %s: no such module for this kernel.", name);
         else if (r < 0)
-                r = log_error_errno(r, "Failed to %s %s: %m", op_verb(c->op), name);
+                r = step_error_errno(c->step, r, "Failed to %s %s: %m", op_verb(c->op), name);
         else
                 r = verify_module(c, name);
         if (r < 0) {
@@ -597,7 +580,7 @@ static int chain_new(Step *s, GpuModuleOp op, char **names, const char *driver, 
 }
 
 /* Fails, naming the module, its refcount and holders, when one of those to unload is busy. */
-static int check_unloadable(const char *root, const char *const *policy, char ***ret_loaded) {
+static int check_unloadable(Step *s, const char *root, const char *const *policy, char ***ret_loaded) {
         _cleanup_strv_free_ char **loaded = NULL;
         int r;
 
@@ -607,17 +590,18 @@ static int check_unloadable(const char *root, const char *const *policy, char **
 
                 r = gpu_module_query(root, *name, &st);
                 if (r < 0)
-                        return log_error_errno(r, "Failed to read the state of module %s: %m", *name);
+                        return step_error_errno(s, r, "Failed to read the state of module %s: %m", *name);
                 if (st.initstate == -ENOENT)
                         continue;
                 r = gpu_module_busy_reason(&st, (char * const *) policy, &reason);
                 if (r < 0)
-                        return log_error_errno(r, "Failed to describe module %s: %m", *name);
+                        return step_error_errno(s, r, "Failed to describe module %s: %m", *name);
                 if (r > 0)
-                        return log_error_errno(SYNTHETIC_ERRNO(EBUSY), "Cannot unload %s: %s", *name, reason);
+                        return step_error_errno(s, SYNTHETIC_ERRNO(EBUSY),
+                                                "Cannot unload %s: %s", *name, reason);
                 r = strv_extend(&loaded, *name);
                 if (r < 0)
-                        return log_error_errno(r, "Failed to list the loaded modules: %m");
+                        return step_error_errno(s, r, "Failed to list the loaded modules: %m");
         }
         *ret_loaded = TAKE_PTR(loaded);
         return 0;
@@ -635,14 +619,14 @@ static int gpu_modules_to_guest(Step *s) {
         if (!policy)
                 return 0;       /* the vfio stage unbinds the device, the module stays */
         if (!root_is_live(s))
-                return log_error_errno(SYNTHETIC_ERRNO(EOPNOTSUPP),
-                                       "Not unloading modules of the machine below %s: only the running kernel's.",
-                                       step_root(s));
+                return step_error_errno(s, SYNTHETIC_ERRNO(EOPNOTSUPP),
+                                        "Not unloading modules of the machine below %s: only the running kernel's.",
+                                        step_root(s));
 
         r = chain_new(s, GPU_MODULE_UNLOAD, NULL, driver, &c);
         if (r < 0)
-                return log_error_errno(r, "Failed to set up unloading %s's modules: %m", driver);
-        r = check_unloadable(step_root(s), policy, &loaded);
+                return step_error_errno(s, r, "Failed to set up unloading %s's modules: %m", driver);
+        r = check_unloadable(s, step_root(s), policy, &loaded);
         if (r < 0)
                 return r;
         c->names = loaded;
@@ -651,14 +635,14 @@ static int gpu_modules_to_guest(Step *s) {
 
         r = strv_join(loaded, ",", &value);
         if (r < 0)
-                return log_error_errno(r, "Failed to record the loaded modules: %m");
+                return step_error_errno(s, r, "Failed to record the loaded modules: %m");
         r = step_record(s, "driver", driver);
         if (r >= 0)
                 r = step_record(s, "loaded", value);
         if (r >= 0)
                 r = step_commit(s);
         if (r < 0)
-                return log_error_errno(r, "Failed to record the loaded modules %s: %m", value);
+                return step_error_errno(s, r, "Failed to record the loaded modules %s: %m", value);
 
         return chain_next(c);
 }
@@ -677,24 +661,25 @@ static int gpu_modules_to_host(Step *s) {
         }
         r = gpu_modules_parse_loaded(driver, value, &loaded);
         if (r < 0)
-                return log_error_errno(r, "The recorded modules \"%s\" of driver %s are not ones baton unloads.",
-                                       value, strna(driver));
+                return step_error_errno(s, r,
+                                        "The recorded modules \"%s\" of driver %s are not ones baton unloads.",
+                                        value, strna(driver));
         if (!root_is_live(s))
-                return log_error_errno(SYNTHETIC_ERRNO(EOPNOTSUPP),
-                                       "Not loading modules for the machine below %s: only the running kernel's.",
-                                       step_root(s));
+                return step_error_errno(s, SYNTHETIC_ERRNO(EOPNOTSUPP),
+                                        "Not loading modules for the machine below %s: only the running kernel's.",
+                                        step_root(s));
 
         /* Loaded in the reverse of the unload order: each after the modules it needs. */
         n = strv_length(loaded);
         reversed = calloc(n + 1, sizeof(char *));
         if (!reversed)
-                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+                return step_error_errno(s, SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
         for (size_t i = 0; i < n; i++)
                 reversed[i] = TAKE_PTR(loaded[n - 1 - i]);
 
         r = chain_new(s, GPU_MODULE_LOAD, reversed, driver, &c);
         if (r < 0)
-                return log_error_errno(r, "Failed to set up loading %s: %m", value);
+                return step_error_errno(s, r, "Failed to set up loading %s: %m", value);
         return chain_next(c);
 }
 

@@ -56,28 +56,31 @@ typedef enum GpuModuleOp {
         GPU_MODULE_LOAD,
 } GpuModuleOp;
 
-/* Forks a worker that makes the one libkmod call that may block in the kernel (a module's
- * exit or init runs the driver's remove() or probe() on the GPU) and exits with its errno:
- * unload is kmod_module_remove_module(), which fails at once for a module in use instead of
- * waiting; load looks name up (aliases included: Debian ships nvidia as nvidia-current.ko)
- * and calls kmod_module_probe_insert_module() with modprobe.d's options and install
- * commands. A name nothing matches makes a load fail with ENOENT. The caller watches the
- * worker's exit, e.g. with a pidfd, and never blocks on it. */
-int gpu_module_worker_fork(struct kmod_ctx *ctx, GpuModuleOp op, const char *name, pid_t *ret_pid);
+/* What the worker does (gpu_module_worker()). */
+typedef struct GpuModuleWork {
+        struct kmod_ctx *ctx;
+        GpuModuleOp op;
+        const char *name;
+} GpuModuleWork;
 
-/* The exited worker's result, reaping it: 0 or a negative errno; 0 also when its status is
- * lost (reaped by someone else): the module's state, checked afterwards, decides. Does not
- * block; call it once the worker has exited. */
-int gpu_module_worker_result(pid_t pid);
+/* Run in a forked worker (common/child.h, child_worker_async()): the one libkmod call that
+ * may block in the kernel (a module's exit or init runs the driver's remove() or probe() on
+ * the GPU) for userdata, a GpuModuleWork; returns 0 or its negative errno, the worker's
+ * result: unload is kmod_module_remove_module(), which fails at once for a module in use
+ * instead of waiting; load looks name up (aliases included: Debian ships nvidia as
+ * nvidia-current.ko) and calls kmod_module_probe_insert_module() with modprobe.d's options
+ * and install commands. A name nothing matches makes a load fail with ENOENT. */
+int gpu_module_worker(void *userdata);
 
 /* The stage's observe(): module state comes from /sys/module below m->root (a root without
  * one, like most fixture trees, has unknown module state and the plan says so). STAGE_AT_HOST while
  * the GPU is bound to a driver whose modules must go, STAGE_AT_GUEST when it is on
  * vfio-pci, STAGE_NOTHING_TO_DO otherwise. */
-int gpu_modules_observe(const Machine *m, StagePosition *ret_pos, char ***ret_plan);
+int gpu_modules_observe(StageInstance *self, const StageContext *ctx, const Machine *m,
+                        StagePosition *ret_pos, char ***ret_plan);
 
-/* The stage's refuse(): -EPERM, logged, when a module of the GPU driver's stack is loaded
+/* The stage's preflight(): -EPERM, logged, when a module of the GPU driver's stack is loaded
  * and can never be unloaded (built in, no_unload, held by a module outside the stack),
  * read from /sys/module below m->root. A module only in use now is no reason: the stages
  * before this one stop its users. */
-int gpu_modules_refuse(const Machine *m, PreflightMode mode);
+int gpu_modules_refuse(StageInstance *self, const StageContext *ctx, const Machine *m, PreflightMode mode);

@@ -74,8 +74,8 @@ static int read_cpu_list(const char *root, const char *path, CpuSet *ret) {
 }
 
 /* The CPUs whose governor the stage sets: governor-cpus, or every online CPU. */
-static int governor_cpus(const char *root, CpuSet *ret) {
-        const char *list = config_get()->tuning_governor_cpus;
+static int governor_cpus(const Config *c, const char *root, CpuSet *ret) {
+        const char *list = c->tuning_governor_cpus;
 
         if (!isempty(list))
                 return cpu_set_parse(list, ret);
@@ -148,7 +148,7 @@ static int plan_governor(const Machine *m, const Config *c, char ***plan) {
 
         if (isempty(c->tuning_governor))
                 return 0;
-        r = governor_cpus(m->root, &cpus);
+        r = governor_cpus(c, m->root, &cpus);
         if (r < 0)
                 return strv_extendf(plan, "the CPUs cannot be listed (%s): the governor step is skipped",
                                     strerror(-r));
@@ -162,9 +162,10 @@ static int plan_governor(const Machine *m, const Config *c, char ***plan) {
         return r < 0 ? r : 1;
 }
 
-static int host_tuning_observe(const Machine *m, StagePosition *ret_pos, char ***ret_plan) {
+static int host_tuning_observe(StageInstance *self, const StageContext *ctx, const Machine *m,
+                               StagePosition *ret_pos, char ***ret_plan) {
         _cleanup_strv_free_ char **plan = NULL;
-        const Config *c = config_get();
+        const Config *c = ctx->config;
         bool work = !isempty(c->tuning_host_cpus) || c->tuning_hugepages > 0;
         int r;
 
@@ -244,7 +245,7 @@ static int tuning_new(Step *s, const phase_t *phases, Tuning **ret) {
         Tuning *t = calloc(1, sizeof(Tuning));
 
         if (!t)
-                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+                return step_error_errno(s, SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
         *t = (Tuning) { .step = s, .phases = phases, .timeout_usec = step_deadline_usec(s, DEADLINE_TUNING) };
         step_set_userdata(s, t, tuning_free);
         *ret = t;
@@ -258,19 +259,19 @@ static int tuning_bus(Tuning *t) {
                 return 0;
         r = sd_bus_open_system(&t->bus);
         if (r < 0)
-                return log_error_errno(r, "Failed to connect to the system bus: %m");
+                return step_error_errno(t->step, r, "Failed to connect to the system bus: %m");
         r = sd_bus_attach_event(t->bus, step_event(t->step), SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
-                return log_error_errno(r, "Failed to attach the system bus to the event loop: %m");
+                return step_error_errno(t->step, r, "Failed to attach the system bus to the event loop: %m");
         return 0;
 }
 
-static int reply_error(sd_bus_message *reply, const char *what, const char *unit) {
+static int reply_error(Tuning *t, sd_bus_message *reply, const char *what, const char *unit) {
         const sd_bus_error *e = sd_bus_message_get_error(reply);
         int k = sd_bus_message_get_errno(reply);
 
-        return log_error_errno(k > 0 ? -k : -EIO, "Failed to %s AllowedCPUs of %s: %s", what, unit,
-                               e->message ?: e->name);
+        return step_error_errno(t->step, k > 0 ? -k : -EIO, "Failed to %s AllowedCPUs of %s: %s", what, unit,
+                                e->message ?: e->name);
 }
 
 /* --- AllowedCPUs --- */
@@ -289,7 +290,8 @@ static int get_allowed_cpus(Tuning *t, sd_bus_message_handler_t callback) {
         if (r >= 0)
                 r = sd_bus_call_async(t->bus, &t->slot, m, callback, t, t->timeout_usec);
         if (r < 0)
-                return log_error_errno(r, "Failed to ask for AllowedCPUs of %s: %m", slices[t->unit].unit);
+                return step_error_errno(t->step, r,
+                                        "Failed to ask for AllowedCPUs of %s: %m", slices[t->unit].unit);
         return STEP_PENDING;
 }
 
@@ -299,14 +301,15 @@ static int parse_allowed_cpus(Tuning *t, sd_bus_message *reply, CpuSet *ret) {
         int r;
 
         if (sd_bus_message_is_method_error(reply, NULL))
-                return reply_error(reply, "read", slices[t->unit].unit);
+                return reply_error(t, reply, "read", slices[t->unit].unit);
         r = sd_bus_message_enter_container(reply, 'v', "ay");
         if (r >= 0)
                 r = sd_bus_message_read_array(reply, 'y', &bytes, &n);
         if (r >= 0)
                 r = cpu_set_from_bytes(bytes, n, ret);
         if (r < 0)
-                return log_error_errno(r, "Failed to parse AllowedCPUs of %s: %m", slices[t->unit].unit);
+                return step_error_errno(t->step, r,
+                                        "Failed to parse AllowedCPUs of %s: %m", slices[t->unit].unit);
         return 0;
 }
 
@@ -346,10 +349,11 @@ static int on_verified(sd_bus_message *reply, void *userdata, sd_bus_error *ret_
         t->slot = sd_bus_slot_unref(t->slot);
         r = parse_allowed_cpus(t, reply, &now);
         if (r >= 0 && (cpu_set_format(&t->target[t->unit], &want) < 0 || cpu_set_format(&now, &got) < 0))
-                r = log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+                r = step_error_errno(t->step, SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
         if (r >= 0 && !cpu_set_equal(&now, &t->target[t->unit]))
-                r = log_error_errno(SYNTHETIC_ERRNO(EIO), "AllowedCPUs of %s is '%s' after setting it to '%s'.",
-                                    unit, got, want);
+                r = step_error_errno(t->step, SYNTHETIC_ERRNO(EIO),
+                                     "AllowedCPUs of %s is '%s' after setting it to '%s'.",
+                                     unit, got, want);
         if (r >= 0) {
                 log_info("AllowedCPUs of %s is '%s'%s.", unit, want, isempty(want) ? " (every CPU)" : "");
                 if (asprintf(&label, "AllowedCPUs of %s set", unit) >= 0)
@@ -366,7 +370,7 @@ static int on_set(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error
 
         t->slot = sd_bus_slot_unref(t->slot);
         if (sd_bus_message_is_method_error(reply, NULL))
-                r = reply_error(reply, "set", slices[t->unit].unit);
+                r = reply_error(t, reply, "set", slices[t->unit].unit);
         else
                 r = get_allowed_cpus(t, on_verified);   /* what systemd applied, not what it said */
         if (r != STEP_PENDING)
@@ -398,7 +402,8 @@ static int set_allowed_cpus(Tuning *t) {
         if (r >= 0)
                 r = sd_bus_call_async(t->bus, &t->slot, m, on_set, t, t->timeout_usec);
         if (r < 0)
-                return log_error_errno(r, "Failed to set AllowedCPUs of %s: %m", slices[t->unit].unit);
+                return step_error_errno(t->step, r,
+                                        "Failed to set AllowedCPUs of %s: %m", slices[t->unit].unit);
         return STEP_PENDING;
 }
 
@@ -428,11 +433,11 @@ static void on_hugepages_write(Step *s, int r, void *userdata) {
 
         if (r < 0 && t->compacting) {
                 /* Compaction only helps; a kernel without it still reserves what it can. */
-                log_warning_errno(r, "Failed to compact memory (%s), going on: %m", COMPACT_MEMORY);
+                step_warning_errno(s, r, "Failed to compact memory (%s), going on: %m", COMPACT_MEMORY);
                 r = 0;
         } else if (r < 0)
-                r = log_error_errno(r, "Failed to write the hugepage count: %m%s",
-                                    r == -ETIMEDOUT ? " (the tuning deadline passed)" : "");
+                r = step_error_errno(s, r, "Failed to write the hugepage count: %m%s",
+                                     r == -ETIMEDOUT ? " (the tuning deadline passed)" : "");
         resume(t, r);
 }
 
@@ -444,17 +449,17 @@ static int write_hugepages(Tuning *t, unsigned size_kb, unsigned count) {
 
         r = hugepages_path(size_kb, "nr_hugepages", &path);
         if (r < 0)
-                return log_error_errno(r, "Out of memory.");
+                return step_error_errno(t->step, r, "Out of memory.");
         (void) snprintf(value, sizeof(value), "%u", count);
         r = step_write_async(t->step, path, value, t->timeout_usec, on_hugepages_write, t);
         if (r < 0)
-                return log_error_errno(r, "Failed to start writing %s to %s: %m", value, path);
+                return step_error_errno(t->step, r, "Failed to start writing %s to %s: %m", value, path);
         return STEP_PENDING;
 }
 
 /* Phase (to guest): compact, reserve, check what the kernel gave. */
 static int phase_reserve_hugepages(Tuning *t) {
-        const Config *c = config_get();
+        const Config *c = step_config(t->step);
         unsigned got;
         int r;
 
@@ -467,7 +472,7 @@ static int phase_reserve_hugepages(Tuning *t) {
                 t->compacting = true;
                 r = step_write_async(t->step, COMPACT_MEMORY, "1", t->timeout_usec, on_hugepages_write, t);
                 if (r < 0)
-                        return log_error_errno(r, "Failed to start compacting memory: %m");
+                        return step_error_errno(t->step, r, "Failed to start compacting memory: %m");
                 return STEP_PENDING;
         case 1:
                 t->compacting = false;
@@ -475,16 +480,18 @@ static int phase_reserve_hugepages(Tuning *t) {
         default:
                 r = read_hugepages(step_root(t->step), c->tuning_hugepage_size_kb, &got);
                 if (r < 0)
-                        return log_error_errno(r, "Failed to read back hugepages-%ukB: %m", c->tuning_hugepage_size_kb);
+                        return step_error_errno(t->step, r,
+                                                "Failed to read back hugepages-%ukB: %m", c->tuning_hugepage_size_kb);
                 step_crash_point(t->step, "hugepages reserved");
                 if (got < c->tuning_hugepages && !c->tuning_hugepages_partial)
-                        return log_error_errno(SYNTHETIC_ERRNO(ENOMEM),
-                                               "The kernel reserved only %u of %u hugepages of %u kB (memory "
-                                               "too fragmented or too little free); hugepages-partial = yes "
-                                               "accepts that.", got, c->tuning_hugepages, c->tuning_hugepage_size_kb);
+                        return step_error_errno(t->step, SYNTHETIC_ERRNO(ENOMEM),
+                                                "The kernel reserved only %u of %u hugepages of %u kB (memory "
+                                                "too fragmented or too little free); hugepages-partial = yes "
+                                                "accepts that.", got, c->tuning_hugepages, c->tuning_hugepage_size_kb);
                 if (got < c->tuning_hugepages)
-                        log_warning("The kernel reserved only %u of %u hugepages of %u kB; going on "
-                                    "(hugepages-partial = yes).", got, c->tuning_hugepages, c->tuning_hugepage_size_kb);
+                        step_warning(t->step,
+                                     "The kernel reserved only %u of %u hugepages of %u kB; going on "
+                                     "(hugepages-partial = yes).", got, c->tuning_hugepages, c->tuning_hugepage_size_kb);
                 else
                         log_info("Reserved %u hugepages of %u kB.", got, c->tuning_hugepage_size_kb);
                 return 0;
@@ -500,17 +507,19 @@ static int phase_restore_hugepages(Tuning *t) {
         if (!pool || !count)
                 return 0;
         if (sscanf(pool, "hugepages-%ukB", &size_kb) != 1 || sscanf(count, "%u", &want) != 1)
-                return log_error_errno(SYNTHETIC_ERRNO(EBADMSG), "The hugepages record is unreadable: %s %s.",
-                                       pool, count);
+                return step_error_errno(t->step, SYNTHETIC_ERRNO(EBADMSG),
+                                        "The hugepages record is unreadable: %s %s.",
+                                        pool, count);
         if (t->hugepages_state++ == 0)
                 return write_hugepages(t, size_kb, want);
         r = read_hugepages(step_root(t->step), size_kb, &got);
         if (r < 0)
-                return log_error_errno(r, "Failed to read back %s: %m", pool);
+                return step_error_errno(t->step, r, "Failed to read back %s: %m", pool);
         /* Pages still in use (a guest that has not quite gone) are freed when released. */
         if (got != want)
-                return log_error_errno(SYNTHETIC_ERRNO(EBUSY), "%s holds %u hugepages after writing %u "
-                                       "(pages still in use?).", pool, got, want);
+                return step_error_errno(t->step, SYNTHETIC_ERRNO(EBUSY),
+                                        "%s holds %u hugepages after writing %u "
+                                        "(pages still in use?).", pool, got, want);
         log_info("%s is back to %u hugepages.", pool, want);
         return 0;
 }
@@ -523,23 +532,25 @@ static int set_governor(Step *s, unsigned cpu, const char *governor) {
 
         r = governor_path(cpu, &path);
         if (r < 0)
-                return log_error_errno(r, "Out of memory.");
+                return step_error_errno(s, r, "Out of memory.");
         r = step_write(s, path, governor);
         if (r < 0)
-                return log_error_errno(r, "Failed to set the cpufreq governor of CPU %u to %s: %m", cpu, governor);
+                return step_error_errno(s, r,
+                                        "Failed to set the cpufreq governor of CPU %u to %s: %m", cpu, governor);
         r = sysfs_read_string(step_root(s), path, &now);
         if (r < 0)
-                return log_error_errno(r, "Failed to read back %s: %m", path);
+                return step_error_errno(s, r, "Failed to read back %s: %m", path);
         if (!streq(now, governor))
-                return log_error_errno(SYNTHETIC_ERRNO(EIO), "CPU %u's governor is %s after setting it to %s.",
-                                       cpu, now, governor);
+                return step_error_errno(s, SYNTHETIC_ERRNO(EIO),
+                                        "CPU %u's governor is %s after setting it to %s.",
+                                        cpu, now, governor);
         if (asprintf(&label, "governor of cpu%u set", cpu) >= 0)
                 step_crash_point(s, label);
         return 0;
 }
 
 static int phase_set_governors(Tuning *t) {
-        const char *governor = config_get()->tuning_governor;
+        const char *governor = step_config(t->step)->tuning_governor;
         _cleanup_strv_free_ char **keys = step_keys(t->step, "governor.cpu");
         unsigned cpu;
         int r;
@@ -584,9 +595,9 @@ static int record_governors(Step *s, const Config *c) {
 
         if (isempty(c->tuning_governor))
                 return 0;
-        r = governor_cpus(step_root(s), &cpus);
+        r = governor_cpus(c, step_root(s), &cpus);
         if (r < 0)
-                return log_error_errno(r, "Failed to list the CPUs for the governor: %m");
+                return step_error_errno(s, r, "Failed to list the CPUs for the governor: %m");
         for (unsigned cpu = 0; cpu < CPU_SET_MAX; cpu++) {
                 _cleanup_free_ char *path = NULL, *governor = NULL, *key = NULL;
 
@@ -600,7 +611,7 @@ static int record_governors(Step *s, const Config *c) {
                 if (r >= 0)
                         r = asprintf(&key, "governor.cpu%u", cpu) < 0 ? -ENOMEM : step_record(s, key, governor);
                 if (r < 0)
-                        return log_error_errno(r, "Failed to record the governor of CPU %u: %m", cpu);
+                        return step_error_errno(s, r, "Failed to record the governor of CPU %u: %m", cpu);
         }
         return 0;
 }
@@ -613,21 +624,22 @@ static int record_hugepages(Step *s, const Config *c) {
                 return 0;
         r = read_hugepages(step_root(s), c->tuning_hugepage_size_kb, &count);
         if (r == -ENOENT)
-                return log_error_errno(r, "There is no hugepages-%ukB pool on this machine (%s): check "
-                                       "hugepage-size in [tuning].", c->tuning_hugepage_size_kb, HUGEPAGES_DIR);
+                return step_error_errno(s, r, "There is no hugepages-%ukB pool on this machine (%s): check "
+                                        "hugepage-size in [tuning].", c->tuning_hugepage_size_kb, HUGEPAGES_DIR);
         if (r < 0)
-                return log_error_errno(r, "Failed to read hugepages-%ukB: %m", c->tuning_hugepage_size_kb);
+                return step_error_errno(s, r,
+                                        "Failed to read hugepages-%ukB: %m", c->tuning_hugepage_size_kb);
         r = step_recordf(s, "hugepages.pool", "hugepages-%ukB", c->tuning_hugepage_size_kb);
         if (r >= 0)
                 r = step_recordf(s, "hugepages.count", "%u", count);
         if (r < 0)
-                return log_error_errno(r, "Failed to record the hugepages: %m");
+                return step_error_errno(s, r, "Failed to record the hugepages: %m");
         return 0;
 }
 
 /* Phase: everything found is recorded and committed; the CPU targets are set up. */
 static int phase_record(Tuning *t) {
-        const Config *c = config_get();
+        const Config *c = step_config(t->step);
         Step *s = t->step;
         CpuSet host;
         int r;
@@ -635,7 +647,8 @@ static int phase_record(Tuning *t) {
         if (!isempty(c->tuning_host_cpus)) {
                 r = cpu_set_parse(c->tuning_host_cpus, &host);
                 if (r < 0)
-                        return log_error_errno(r, "Invalid host-cpus '%s' in [tuning].", c->tuning_host_cpus);
+                        return step_error_errno(t->step, r,
+                                                "Invalid host-cpus '%s' in [tuning].", c->tuning_host_cpus);
                 for (size_t i = 0; i < N_SLICES; i++) {
                         _cleanup_free_ char *text = NULL, *key = NULL;
 
@@ -643,7 +656,8 @@ static int phase_record(Tuning *t) {
                         if (r >= 0)
                                 r = asprintf(&key, "cpus.%s", slices[i].unit) < 0 ? -ENOMEM : step_record(s, key, text);
                         if (r < 0)
-                                return log_error_errno(r, "Failed to record AllowedCPUs of %s: %m", slices[i].unit);
+                                return step_error_errno(t->step, r,
+                                                        "Failed to record AllowedCPUs of %s: %m", slices[i].unit);
                         t->set[i] = true;
                         t->target[i] = host;
                 }
@@ -656,13 +670,13 @@ static int phase_record(Tuning *t) {
                 return r;
         r = step_commit(s);
         if (r < 0)
-                return log_error_errno(r, "Failed to commit the host tuning record: %m");
+                return step_error_errno(t->step, r, "Failed to commit the host tuning record: %m");
         return 0;
 }
 
 /* Refuses a CPU list that names CPUs this machine does not have online: systemd would take
  * it, and the host would end up on fewer CPUs than asked, or none. */
-static int check_host_cpus(const char *root, const char *list) {
+static int check_host_cpus(Step *s, const char *root, const char *list) {
         CpuSet host, online;
         int r;
 
@@ -670,20 +684,20 @@ static int check_host_cpus(const char *root, const char *list) {
                 return 0;
         r = cpu_set_parse(list, &host);
         if (r < 0)
-                return log_error_errno(r, "Invalid host-cpus '%s' in [tuning].", list);
+                return step_error_errno(s, r, "Invalid host-cpus '%s' in [tuning].", list);
         r = read_cpu_list(root, CPU_DIR "/online", &online);
         if (r < 0)
-                return log_error_errno(r, "Failed to read %s/online: %m", CPU_DIR);
+                return step_error_errno(s, r, "Failed to read %s/online: %m", CPU_DIR);
         for (unsigned cpu = 0; cpu < CPU_SET_MAX; cpu++)
                 if (cpu_set_has(&host, cpu) && !cpu_set_has(&online, cpu))
-                        return log_error_errno(SYNTHETIC_ERRNO(EINVAL),
-                                               "host-cpus '%s' in [tuning] names CPU %u, which is not online.",
-                                               list, cpu);
+                        return step_error_errno(s, SYNTHETIC_ERRNO(EINVAL),
+                                                "host-cpus '%s' in [tuning] names CPU %u, which is not online.",
+                                                list, cpu);
         return 0;
 }
 
 static int phase_read_cpus_if_isolating(Tuning *t) {
-        return isempty(config_get()->tuning_host_cpus) ? 0 : phase_read_cpus(t);
+        return isempty(step_config(t->step)->tuning_host_cpus) ? 0 : phase_read_cpus(t);
 }
 
 static const phase_t to_guest_phases[] = {
@@ -699,10 +713,11 @@ static int host_tuning_to_guest(Step *s) {
         Tuning *t;
         int r;
 
-        if (!streq(step_root(s), "/") && !isempty(config_get()->tuning_host_cpus))
-                return log_error_errno(SYNTHETIC_ERRNO(EOPNOTSUPP), "Not isolating CPUs: the machine is read "
-                                       "from %s, and this system's slices are not its.", step_root(s));
-        r = check_host_cpus(step_root(s), config_get()->tuning_host_cpus);
+        if (!streq(step_root(s), "/") && !isempty(step_config(s)->tuning_host_cpus))
+                return step_error_errno(s, SYNTHETIC_ERRNO(EOPNOTSUPP),
+                                        "Not isolating CPUs: the machine is read "
+                                        "from %s, and this system's slices are not its.", step_root(s));
+        r = check_host_cpus(s, step_root(s), step_config(s)->tuning_host_cpus);
         if (r < 0)
                 return r;
         r = tuning_new(s, to_guest_phases, &t);
@@ -720,13 +735,14 @@ static int phase_cpu_targets(Tuning *t) {
                 const char *v;
 
                 if (asprintf(&key, "cpus.%s", slices[i].unit) < 0)
-                        return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+                        return step_error_errno(t->step, SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
                 v = step_get(t->step, key);
                 if (!v)
                         continue;
                 if (cpu_set_parse(v, &t->target[i]) < 0)
-                        return log_error_errno(SYNTHETIC_ERRNO(EBADMSG), "The record of %s is unreadable: '%s'.",
-                                               key, v);
+                        return step_error_errno(t->step, SYNTHETIC_ERRNO(EBADMSG),
+                                                "The record of %s is unreadable: '%s'.",
+                                                key, v);
                 t->set[i] = true;
         }
         return 0;
@@ -734,7 +750,7 @@ static int phase_cpu_targets(Tuning *t) {
 
 /* Phase, without a record: reset only the slices that hold exactly what baton sets. */
 static int phase_unrecorded_targets(Tuning *t) {
-        const char *list = config_get()->tuning_host_cpus;
+        const char *list = step_config(t->step)->tuning_host_cpus;
         CpuSet host;
 
         if (cpu_set_parse(list, &host) < 0)
@@ -769,7 +785,7 @@ static int host_tuning_to_host(Step *s) {
         int r;
 
         if (!step_has_record(s)) {
-                if (isempty(config_get()->tuning_host_cpus) || !streq(step_root(s), "/")) {
+                if (isempty(step_config(s)->tuning_host_cpus) || !streq(step_root(s), "/")) {
                         log_debug("No record of the host tuning, and nothing to infer from observation.");
                         return 0;
                 }

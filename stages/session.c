@@ -114,7 +114,7 @@ static int session_new(Step *s, Session **ret) {
         Session *se = calloc(1, sizeof(Session));
 
         if (!se)
-                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+                return step_error_errno(s, SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
         *se = (Session) { .step = s };
         step_set_userdata(s, se, session_free);
         *ret = se;
@@ -123,14 +123,8 @@ static int session_new(Step *s, Session **ret) {
 
 /* --- Whose session, and what runs in it --- */
 
-/* The whole look at the user's session (their bus and files) takes at most the configured
- * "unit" deadline: it blocks whoever observes. */
-static uint64_t unit_deadline_usec(void) {
-        return config_get()->deadline_usec[DEADLINE_UNIT] ?: deadline_default_usec(DEADLINE_UNIT);
-}
-
-static int find_user(UserIdentity *ret, char **ret_why) {
-        const char *name = config_get()->session_user;
+static int find_user(const Config *c, UserIdentity *ret, char **ret_why) {
+        const char *name = c->session_user;
         uid_t uid;
         int r;
 
@@ -153,14 +147,14 @@ static int find_user(UserIdentity *ret, char **ret_why) {
 
 /* 1 when there is a user whose session to look at (u filled); 0 with *ret_why saying why
  * there is nothing to do; a negative errno with *ret_message saying what failed. */
-static int look_who(UserIdentity *u, char **ret_why, char **ret_message) {
+static int look_who(const Config *c, UserIdentity *u, char **ret_why, char **ret_message) {
         int r;
 
-        if (!config_get()->session_logout) {
+        if (!c->session_logout) {
                 *ret_why = strdup("[session] logout = no: the desktop session is left alone");
                 return *ret_why ? 0 : -ENOMEM;
         }
-        r = find_user(u, ret_why);
+        r = find_user(c, u, ret_why);
         if (r < 0 && *ret_why) {
                 *ret_message = TAKE_PTR(*ret_why);
                 return r;
@@ -197,15 +191,16 @@ static int look_judge(const UserIdentity *u, int r, const DesktopSession *d, cha
 }
 
 /* The same, waited for: for observe(), which runs off the engine's loop (the CLI's plan, or
- * the engine's observation worker). */
-static int look(UserIdentity *u, DesktopSession *d, char **ret_why, char **ret_message) {
+ * the engine's observation worker). The whole look at the user's session (their bus and
+ * files) takes at most the "unit" deadline in force: it blocks whoever observes. */
+static int look(const StageContext *ctx, UserIdentity *u, DesktopSession *d, char **ret_why, char **ret_message) {
         char *message = NULL;
         int r;
 
-        r = look_who(u, ret_why, ret_message);
+        r = look_who(ctx->config, u, ret_why, ret_message);
         if (r <= 0)
                 return r;
-        r = desktop_session_read(u, unit_deadline_usec(), d, &message);
+        r = desktop_session_read(u, ctx->deadline_usec[DEADLINE_UNIT], d, &message);
         return look_judge(u, r, d, message, ret_why, ret_message);
 }
 
@@ -222,8 +217,7 @@ static int join_escaped(char * const *l, char **ret) {
         return escape_text(joined, ret);
 }
 
-static int plan_lines(const UserIdentity *u, const DesktopSession *d, char ***plan) {
-        const Config *c = config_get();
+static int plan_lines(const Config *c, const UserIdentity *u, const DesktopSession *d, char ***plan) {
         _cleanup_free_ char *ids = NULL, *left = NULL, *autostart = NULL;
         char wait[32];
         int r;
@@ -257,7 +251,8 @@ static int plan_lines(const UserIdentity *u, const DesktopSession *d, char ***pl
         return r;
 }
 
-static int session_observe(const Machine *m, StagePosition *ret_pos, char ***ret_plan) {
+static int session_observe(StageInstance *self, const StageContext *ctx, const Machine *m,
+                           StagePosition *ret_pos, char ***ret_plan) {
         _cleanup_(user_identity_done) UserIdentity u = {};
         _cleanup_(desktop_session_done) DesktopSession d = {};
         _cleanup_free_ char *why = NULL, *message = NULL;
@@ -269,7 +264,7 @@ static int session_observe(const Machine *m, StagePosition *ret_pos, char ***ret
                 r = strv_extendf(&plan, "the desktop session not looked up: the machine is read from %s",
                                  m->root);
         else {
-                r = look(&u, &d, &why, &message);
+                r = look(ctx, &u, &d, &why, &message);
                 if (r < 0 && !message)
                         return r;
                 if (r < 0) {
@@ -280,7 +275,7 @@ static int session_observe(const Machine *m, StagePosition *ret_pos, char ***ret
                         r = strv_extend(&plan, why);
                 else {
                         pos = STAGE_AT_HOST;
-                        r = plan_lines(&u, &d, &plan);
+                        r = plan_lines(ctx->config, &u, &d, &plan);
                 }
         }
         if (r < 0)
@@ -306,7 +301,8 @@ static void on_relaunch_written(ChildRun *c, int r, const char *out, size_t size
 
         se->relaunch = child_run_free(c);
         if (r < 0)
-                r = log_error_errno(r, "Failed to write %s's relaunch entry %s: %m", se->user.name, autostart);
+                r = step_error_errno(se->step, r,
+                                     "Failed to write %s's relaunch entry %s: %m", se->user.name, autostart);
         else if (out[0] == DESKTOP_RELAUNCH_IN_PLACE)
                 log_info("%s is in place: %s's apps come back at their next login.", autostart, se->user.name);
         else if (out[0] == DESKTOP_RELAUNCH_SESSION_RUNS)
@@ -315,8 +311,9 @@ static void on_relaunch_written(ChildRun *c, int r, const char *out, size_t size
                 log_info("Wrote %s: it relaunches %zu app(s) at %s's next login.", autostart,
                          strv_length(se->desktop.ids), se->user.name);
         else
-                r = log_error_errno(SYNTHETIC_ERRNO(ENOENT), "The relaunch entry %s is not there after it was "
-                                    "written: %m", autostart);
+                r = step_error_errno(se->step, SYNTHETIC_ERRNO(ENOENT),
+                                     "The relaunch entry %s is not there after it was "
+                                     "written: %m", autostart);
         session_done(se, r);
 }
 
@@ -330,8 +327,9 @@ static int write_relaunch(Session *se, bool ensure) {
                                            d->autostart_path, d->ids, d->execs, on_relaunch_written, se,
                                            &se->relaunch);
         if (r < 0)
-                return log_error_errno(r, "Failed to write %s's relaunch entry %s: %m", se->user.name,
-                                       d->autostart_path);
+                return step_error_errno(se->step, r,
+                                        "Failed to write %s's relaunch entry %s: %m", se->user.name,
+                                        d->autostart_path);
         return STEP_PENDING;
 }
 
@@ -389,8 +387,9 @@ static int on_units(sd_bus_message *reply, void *userdata, sd_bus_error *ret_err
                 if (!streq(load, "not-found") && !unit_active_state_is_down(active))
                         r = strv_extend(&running, name);
         if (r < 0) {
-                session_done(se, log_error_errno(r, "Failed to ask %s's systemd manager about the app scopes: %m",
-                                                 se->user.name));
+                session_done(se, step_error_errno(se->step, r,
+                                                  "Failed to ask %s's systemd manager about the app scopes: %m",
+                                                  se->user.name));
                 return 0;
         }
         strv_free(se->desktop.scopes);
@@ -424,8 +423,9 @@ static void check(Session *se) {
         if (r < 0 && !sd_bus_is_open(se->bus))
                 bus_gone(se);
         else if (r < 0)
-                session_done(se, log_error_errno(r, "Failed to ask %s's systemd manager about the app scopes: %m",
-                                                 se->user.name));
+                session_done(se, step_error_errno(se->step, r,
+                                                  "Failed to ask %s's systemd manager about the app scopes: %m",
+                                                  se->user.name));
 }
 
 static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
@@ -472,8 +472,9 @@ static int on_session_running(sd_bus_message *m, void *userdata, sd_bus_error *r
         log_info("GNOME's session manager of %s is running now.", se->user.name);
         r = send_logout(se);
         if (r < 0)
-                session_done(se, log_error_errno(r, "Failed to ask GNOME's session manager to log %s out: %m",
-                                                 se->user.name));
+                session_done(se, step_error_errno(se->step, r,
+                                                  "Failed to ask GNOME's session manager to log %s out: %m",
+                                                  se->user.name));
         return 0;
 }
 
@@ -505,8 +506,9 @@ static int on_logout_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
         if (e && sd_bus_error_has_name(e, "org.gnome.SessionManager.NotInRunning")) {
                 r = defer_logout(se);
                 if (r < 0)
-                        session_done(se, log_error_errno(r, "Failed to wait for GNOME's session manager of %s "
-                                                         "to run: %m", se->user.name));
+                        session_done(se, step_error_errno(se->step, r,
+                                                          "Failed to wait for GNOME's session manager of %s "
+                                                          "to run: %m", se->user.name));
                 return 0;
         }
         /* A session manager that quits before it replies, or is gone already, has logged out
@@ -515,8 +517,9 @@ static int on_logout_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
                                          SD_BUS_ERROR_NAME_HAS_NO_OWNER)))
                 se->name_gone = true;
         else if (e) {
-                session_done(se, log_error_errno(sd_bus_message_get_errno(reply), "GNOME's session manager "
-                                                 "did not log %s out: %s", se->user.name, e->message));
+                session_done(se, step_error_errno(se->step, sd_bus_message_get_errno(reply),
+                                                  "GNOME's session manager "
+                                                  "did not log %s out: %s", se->user.name, e->message));
                 return 0;
         }
         log_info("GNOME's session manager is logging %s out.", se->user.name);
@@ -530,9 +533,10 @@ static int on_subscribed(sd_bus_message *reply, void *userdata, sd_bus_error *re
 
         se->subscribe = sd_bus_slot_unref(se->subscribe);
         if (sd_bus_message_is_method_error(reply, NULL))
-                log_warning("Failed to subscribe to %s's systemd manager (%s): the scopes are checked when "
-                            "the session manager leaves, ignoring.", se->user.name,
-                            sd_bus_message_get_error(reply)->message);
+                step_warning(se->step,
+                             "Failed to subscribe to %s's systemd manager (%s): the scopes are checked when "
+                             "the session manager leaves, ignoring.", se->user.name,
+                             sd_bus_message_get_error(reply)->message);
         return 0;
 }
 
@@ -543,12 +547,13 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
 
         format_usec(se->timeout_usec, wait, sizeof(wait));
         (void) join_escaped(se->desktop.scopes, &scopes);
-        session_done(se, log_error_errno(SYNTHETIC_ERRNO(ETIMEDOUT), "The GNOME session of %s did not end "
-                                         "within %s ([session] logout-timeout) after the logout was asked for: "
-                                         "%s%s%s", se->user.name, wait,
-                                         se->name_gone ? "" : GNOME_SESSION_NAME " is still on the bus",
-                                         se->name_gone || isempty(scopes) ? "" : "; ",
-                                         isempty(scopes) ? "" : scopes));
+        session_done(se, step_error_errno(se->step, SYNTHETIC_ERRNO(ETIMEDOUT),
+                                          "The GNOME session of %s did not end "
+                                          "within %s ([session] logout-timeout) after the logout was asked for: "
+                                          "%s%s%s", se->user.name, wait,
+                                          se->name_gone ? "" : GNOME_SESSION_NAME " is still on the bus",
+                                          se->name_gone || isempty(scopes) ? "" : "; ",
+                                          isempty(scopes) ? "" : scopes));
         return 0;
 }
 
@@ -564,7 +569,8 @@ static int send_logout_watched(Session *se, unsigned mode) {
 
         r = sd_bus_attach_event(se->bus, step_event(s), SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
-                return log_error_errno(r, "Failed to connect to %s's session bus: %m", se->user.name);
+                return step_error_errno(se->step, r,
+                                        "Failed to connect to %s's session bus: %m", se->user.name);
         /* The matches are in place before the logout goes out: the bus handles our messages in order. */
         r = sd_bus_match_signal_async(se->bus, &se->name_match, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                                       "org.freedesktop.DBus", "NameOwnerChanged", on_name_owner_changed, NULL, se);
@@ -585,13 +591,14 @@ static int send_logout_watched(Session *se, unsigned mode) {
         if (r >= 0)
                 r = send_logout(se);
         if (r < 0)
-                return log_error_errno(r, "Failed to ask GNOME's session manager to log %s out: %m", se->user.name);
+                return step_error_errno(se->step, r,
+                                        "Failed to ask GNOME's session manager to log %s out: %m", se->user.name);
 
-        se->timeout_usec = config_get()->logout_timeout_usec;
+        se->timeout_usec = step_config(s)->logout_timeout_usec;
         r = sd_event_add_time_relative(step_event(s), &se->timer, CLOCK_MONOTONIC, se->timeout_usec, 0,
                                        on_timeout, se);
         if (r < 0)
-                return log_error_errno(r, "Failed to set up the logout deadline: %m");
+                return step_error_errno(se->step, r, "Failed to set up the logout deadline: %m");
         log_info("Asked GNOME's session manager to log %s out%s.", se->user.name,
                  mode == GNOME_LOGOUT_FORCE ? ", forcefully" : " without confirmation");
         return STEP_PENDING;
@@ -603,7 +610,8 @@ static void on_bus_open(UserBusOpen *o, int r, sd_bus *bus, void *userdata) {
         se->open = user_bus_open_free(o);
         se->bus = bus;
         if (r < 0)
-                r = log_error_errno(r, "Failed to connect to %s's session bus: %m", se->user.name);
+                r = step_error_errno(se->step, r,
+                                     "Failed to connect to %s's session bus: %m", se->user.name);
         else
                 r = send_logout_watched(se, se->logout_mode);
         if (r != STEP_PENDING)
@@ -617,7 +625,8 @@ static int logout(Session *se, unsigned mode) {
         se->logout_mode = mode;
         r = user_bus_open_async(&se->user, step_event(se->step), on_bus_open, se, &se->open);
         if (r < 0)
-                return log_error_errno(r, "Failed to connect to %s's session bus: %m", se->user.name);
+                return step_error_errno(se->step, r,
+                                        "Failed to connect to %s's session bus: %m", se->user.name);
         return STEP_PENDING;
 }
 
@@ -651,26 +660,28 @@ static int record(Session *se) {
 
 static int go_on(Session *se, int r, char *why, char *message) {
         _cleanup_free_ char *w = why, *m = message;
-        bool force = config_get()->force_logout;
+        bool force = step_config(se->step)->force_logout;
 
         if (r < 0)
-                return log_error_errno(r, "%s", m ?: "Failed to look at the desktop session: %m");
+                return step_error_errno(se->step, r, "%s", m ?: "Failed to look at the desktop session: %m");
         if (r == 0) {
                 log_info("Not logging anybody out: %s.", w);
                 return 0;
         }
         if (se->desktop.inhibitors && !force)
-                return log_error_errno(SYNTHETIC_ERRNO(EBUSY), "Not handing the GPU over: the logout of %s is "
-                                       "inhibited by %s. Save and close them, or set [session] force-logout = yes "
-                                       "to log out anyway.", se->user.name, se->desktop.inhibitors);
+                return step_error_errno(se->step, SYNTHETIC_ERRNO(EBUSY),
+                                        "Not handing the GPU over: the logout of %s is "
+                                        "inhibited by %s. Save and close them, or set [session] force-logout = yes "
+                                        "to log out anyway.", se->user.name, se->desktop.inhibitors);
         if (se->desktop.inhibitors)
-                log_warning("The logout of %s is inhibited by %s: logging out anyway ([session] force-logout = yes).",
-                            se->user.name, se->desktop.inhibitors);
+                step_warning(se->step,
+                             "The logout of %s is inhibited by %s: logging out anyway ([session] force-logout = yes).",
+                             se->user.name, se->desktop.inhibitors);
 
-        se->save = config_get()->session_save;
+        se->save = step_config(se->step)->session_save;
         r = record(se);
         if (r < 0)
-                return log_error_errno(r, "Failed to record the desktop session: %m");
+                return step_error_errno(se->step, r, "Failed to record the desktop session: %m");
         return logout(se, se->desktop.inhibitors ? GNOME_LOGOUT_FORCE : GNOME_LOGOUT_NO_CONFIRMATION);
 }
 
@@ -699,15 +710,16 @@ static int session_to_guest(Step *s) {
         r = session_new(s, &se);
         if (r < 0)
                 return r;
-        r = look_who(&se->user, &why, &message);
+        r = look_who(step_config(s), &se->user, &why, &message);
         if (r <= 0)
                 return go_on(se, r, why, message);
         /* The look at the session shares the stage's one "unit" deadline with the engine's
          * observation of it: a session bus that never answers costs that deadline once. */
         r = desktop_session_read_async(&se->user, step_event(s), step_time_left_usec(s, DEADLINE_UNIT),
-                                       unit_deadline_usec(), on_session_read, se, &se->read);
+                                       step_deadline_usec(s, DEADLINE_UNIT), on_session_read, se, &se->read);
         if (r < 0)
-                return log_error_errno(r, "Failed to look at the desktop session of %s: %m", se->user.name);
+                return step_error_errno(s, r,
+                                        "Failed to look at the desktop session of %s: %m", se->user.name);
         return STEP_PENDING;
 }
 
@@ -726,7 +738,7 @@ static int session_to_host(Step *s) {
                 return 0;
         }
         if (!user)
-                return log_error_errno(SYNTHETIC_ERRNO(EBADMSG), "The session record names no user.");
+                return step_error_errno(s, SYNTHETIC_ERRNO(EBADMSG), "The session record names no user.");
         r = session_new(s, &se);
         if (r < 0)
                 return r;
@@ -742,7 +754,7 @@ static int session_to_host(Step *s) {
                 if (!id || !exec)
                         break;
                 if (strv_extend(&d->ids, id) < 0 || strv_extend(&d->execs, exec) < 0)
-                        return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+                        return step_error_errno(s, SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
         }
         if (!streq_ptr(step_get(s, "save"), "1") || STRV_EMPTY(d->ids) || !autostart || !script) {
                 log_info("No app of %s to relaunch.", user);
@@ -751,21 +763,22 @@ static int session_to_host(Step *s) {
 
         r = user_identity_from_name(user, &se->user);
         if (r < 0)
-                return log_error_errno(r, "Failed to look up user %s: %m", user);
+                return step_error_errno(s, r, "Failed to look up user %s: %m", user);
         /* Row 9 of issue 19: only what the machine confirms; writes go as the user anyway. */
         r = session_record_valid(se->user.uid, se->user.home, autostart, script);
         if (r < 0)
-                return log_error_errno(r, "Out of memory.");
+                return step_error_errno(s, r, "Out of memory.");
         if (r == 0) {
                 /* A warning: no later recover could use this record either. */
-                log_warning("The session record names user %s with %s and %s: not baton's relaunch files in "
-                            "that user's home, not writing them.", user, autostart, script);
+                step_warning(s,
+                             "The session record names user %s with %s and %s: not baton's relaunch files in "
+                             "that user's home, not writing them.", user, autostart, script);
                 return 0;
         }
         d->autostart_path = strdup(autostart);
         d->script_path = strdup(script);
         if (!d->autostart_path || !d->script_path)
-                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+                return step_error_errno(s, SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
         /* The entry is written again when it is missing and the session does not run (it ran on:
          * the logout never happened, nothing to relaunch). */
         return write_relaunch(se, true);

@@ -58,15 +58,8 @@
 /* How long a killed script's process may take to go away. */
 #define KILL_WAIT_USEC (5 * 1000000ULL)
 
-static char *current_vm = NULL;
-
-void user_stages_set_vm(const char *vm) {
-        free(current_vm);
-        current_vm = vm ? strdup(vm) : NULL;
-}
-
-int user_stages_dir(char **ret) {
-        const char *dir = config_get()->dir;
+int user_stages_dir(const Config *c, char **ret) {
+        const char *dir = c->dir;
 
         return asprintf(ret, "%s/stages.d", isempty(dir) ? BATON_SYSCONFDIR : dir) < 0 ? -ENOMEM : 0;
 }
@@ -123,13 +116,14 @@ static int list_scripts(const char *dir, char ***ret, char **ret_error) {
         return 0;
 }
 
-static int user_stages_observe(const Machine *m, StagePosition *ret_pos, char ***ret_plan) {
+static int user_stages_observe(StageInstance *self, const StageContext *ctx, const Machine *m,
+                               StagePosition *ret_pos, char ***ret_plan) {
         _cleanup_strv_free_ char **plan = NULL, **scripts = NULL;
         _cleanup_free_ char *dir = NULL, *error = NULL;
         char wait[SECONDS_STRING_MAX];
         int r;
 
-        r = user_stages_dir(&dir);
+        r = user_stages_dir(ctx->config, &dir);
         if (r < 0)
                 return r;
         r = list_scripts(dir, &scripts, &error);
@@ -139,7 +133,7 @@ static int user_stages_observe(const Machine *m, StagePosition *ret_pos, char **
                 r = strv_extendf(&plan, "refused: %s; the handover will fail", error);
         else if (strv_length(scripts) == 0)
                 r = strv_extendf(&plan, "no stages of your own in %s", dir);
-        (void) format_seconds(config_get()->deadline_usec[DEADLINE_STAGE], wait);
+        (void) format_seconds(ctx->deadline_usec[DEADLINE_STAGE], wait);
         STRV_FOREACH(s, scripts)
                 if (r >= 0)
                         r = strv_extendf(&plan, "run %s/%s to-guest (up to %s s); to-host on the way back", dir, *s,
@@ -235,24 +229,28 @@ static int script_result(Runner *u, const char *name) {
 
         u->pid = 0;
         if (waitpid(pid, &status, WNOHANG) <= 0)
-                return log_error_errno(SYNTHETIC_ERRNO(ECHILD), "Lost %s/%s %s (pid %i).", u->dir, name, u->verb,
-                                       (int) pid);
+                return step_error_errno(u->step, SYNTHETIC_ERRNO(ECHILD),
+                                        "Lost %s/%s %s (pid %i).", u->dir, name, u->verb,
+                                        (int) pid);
         if (u->killed)
-                return log_error_errno(SYNTHETIC_ERRNO(ETIMEDOUT),
-                                       "%s/%s %s did not finish within %.0f s: killed.", u->dir, name, u->verb,
-                                       step_deadline_usec(u->step, DEADLINE_STAGE) / 1e6);
+                return step_error_errno(u->step, SYNTHETIC_ERRNO(ETIMEDOUT),
+                                        "%s/%s %s did not finish within %.0f s: killed.", u->dir, name, u->verb,
+                                        step_deadline_usec(u->step, DEADLINE_STAGE) / 1e6);
         if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
                 log_info("%s/%s %s: done.", u->dir, name, u->verb);
                 return 0;
         }
         if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-                return log_error_errno(SYNTHETIC_ERRNO(ENOEXEC), "%s/%s %s could not be run (exit status 127).",
-                                       u->dir, name, u->verb);
+                return step_error_errno(u->step, SYNTHETIC_ERRNO(ENOEXEC),
+                                        "%s/%s %s could not be run (exit status 127).",
+                                        u->dir, name, u->verb);
         if (WIFEXITED(status))
-                return log_error_errno(SYNTHETIC_ERRNO(EIO), "%s/%s %s failed: exit status %i.", u->dir, name,
-                                       u->verb, WEXITSTATUS(status));
-        return log_error_errno(SYNTHETIC_ERRNO(EIO), "%s/%s %s failed: killed by signal %s.", u->dir, name, u->verb,
-                               strsignal(WTERMSIG(status)));
+                return step_error_errno(u->step, SYNTHETIC_ERRNO(EIO),
+                                        "%s/%s %s failed: exit status %i.", u->dir, name,
+                                        u->verb, WEXITSTATUS(status));
+        return step_error_errno(u->step, SYNTHETIC_ERRNO(EIO),
+                                "%s/%s %s failed: killed by signal %s.", u->dir, name, u->verb,
+                                strsignal(WTERMSIG(status)));
 }
 
 static void on_script_exit(PidfdWait *w, const pid_t *survivors, size_t n_survivors, void *userdata) {
@@ -263,8 +261,9 @@ static void on_script_exit(PidfdWait *w, const pid_t *survivors, size_t n_surviv
 
         u->wait = pidfd_wait_free(w);
         if (n_survivors > 0 && !u->killed) {
-                log_warning("%s/%s %s is still running after %.0f s: killing it.", u->dir, name, u->verb,
-                            step_deadline_usec(u->step, DEADLINE_STAGE) / 1e6);
+                step_warning(u->step,
+                             "%s/%s %s is still running after %.0f s: killing it.", u->dir, name, u->verb,
+                             step_deadline_usec(u->step, DEADLINE_STAGE) / 1e6);
                 u->killed = true;
                 (void) kill(-u->pid, SIGKILL);
                 (void) sd_event_now(step_event(u->step), CLOCK_MONOTONIC, &now);
@@ -273,8 +272,9 @@ static void on_script_exit(PidfdWait *w, const pid_t *survivors, size_t n_surviv
                         return;
         }
         if (n_survivors > 0) {
-                r = log_error_errno(SYNTHETIC_ERRNO(ETIMEDOUT), "%s/%s %s (pid %i) does not go away even after "
-                                    "SIGKILL.", u->dir, name, u->verb, (int) u->pid);
+                r = step_error_errno(u->step, SYNTHETIC_ERRNO(ETIMEDOUT),
+                                     "%s/%s %s (pid %i) does not go away even after "
+                                     "SIGKILL.", u->dir, name, u->verb, (int) u->pid);
                 u->pid = 0;
         } else
                 r = script_result(u, name);
@@ -295,10 +295,10 @@ static int start_script(Runner *u, const char *name) {
         int r;
 
         if (asprintf(&path, "%s/%s", u->dir, name) < 0 || asprintf(&ident, "baton-stage-%s", name) < 0)
-                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+                return step_error_errno(u->step, SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
         r = build_env(u, &env);
         if (r < 0)
-                return log_error_errno(r, "Failed to run %s: %m", path);
+                return step_error_errno(u->step, r, "Failed to run %s: %m", path);
         /* Without journald (a build machine) the output goes where baton's goes. */
         out = sd_journal_stream_fd(ident, LOG_INFO, false);
         if (out < 0)
@@ -309,7 +309,7 @@ static int start_script(Runner *u, const char *name) {
         u->killed = false;
         u->pid = fork();
         if (u->pid < 0)
-                return log_error_errno(errno, "Failed to run %s: %m", path);
+                return step_error_errno(u->step, errno, "Failed to run %s: %m", path);
         if (u->pid == 0)
                 child_exec(path, u->verb, env, out);
         (void) setpgid(u->pid, u->pid);         /* the child does too: whoever is first */
@@ -319,7 +319,7 @@ static int start_script(Runner *u, const char *name) {
                            on_script_exit, u, &u->wait);
         if (r < 0) {
                 (void) kill(-u->pid, SIGKILL);
-                return log_error_errno(r, "Failed to wait for %s: %m", path);
+                return step_error_errno(u->step, r, "Failed to wait for %s: %m", path);
         }
         return STEP_PENDING;
 }
@@ -332,9 +332,10 @@ static int run_next(Runner *u) {
 
                 free(path);
                 if (asprintf(&path, "%s/%s", u->dir, name) < 0)
-                        return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+                        return step_error_errno(u->step, SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
                 if (access(path, X_OK) < 0 && streq(u->verb, "to-host")) {
-                        log_warning("%s is gone or no longer executable: its to-host is not run.", path);
+                        step_warning(u->step,
+                                     "%s is gone or no longer executable: its to-host is not run.", path);
                         continue;
                 }
                 return start_script(u, name);
@@ -346,11 +347,11 @@ static int runner_new(Step *s, const char *verb, Runner **ret) {
         Runner *u = calloc(1, sizeof(Runner));
 
         if (!u)
-                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+                return step_error_errno(s, SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
         *u = (Runner) { .step = s, .verb = verb };
         step_set_userdata(s, u, runner_free);
-        if (user_stages_dir(&u->dir) < 0)
-                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
+        if (user_stages_dir(step_config(s), &u->dir) < 0)
+                return step_error_errno(s, SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
         *ret = u;
         return 0;
 }
@@ -365,11 +366,12 @@ static int user_stages_to_guest(Step *s) {
                 return r;
         r = list_scripts(u->dir, &u->scripts, &error);
         if (r < 0)
-                return log_error_errno(r, "Failed to list %s: %m", u->dir);
+                return step_error_errno(s, r, "Failed to list %s: %m", u->dir);
         if (error)
-                return log_error_errno(SYNTHETIC_ERRNO(EPERM), "Refusing to run the stages in %s: %s.", u->dir, error);
+                return step_error_errno(s, SYNTHETIC_ERRNO(EPERM),
+                                        "Refusing to run the stages in %s: %s.", u->dir, error);
 
-        r = step_record(s, "vm", strempty(current_vm));
+        r = step_record(s, "vm", strempty(step_context(s)->vm));
         if (r >= 0)
                 r = step_record(s, "gpu", step_machine(s)->gpu ? step_machine(s)->gpu->address : "");
         STRV_FOREACH(n, u->scripts) {
@@ -381,7 +383,7 @@ static int user_stages_to_guest(Step *s) {
         if (r >= 0)
                 r = step_commit(s);
         if (r < 0)
-                return log_error_errno(r, "Failed to record the stages of %s: %m", u->dir);
+                return step_error_errno(s, r, "Failed to record the stages of %s: %m", u->dir);
         return run_next(u);
 }
 
@@ -401,7 +403,7 @@ static int user_stages_to_host(Step *s) {
         for (size_t i = strv_length(keys); i > 0; i--) {
                 r = strv_extend(&u->scripts, keys[i - 1] + strlen("script:"));
                 if (r < 0)
-                        return log_error_errno(r, "Out of memory.");
+                        return step_error_errno(s, r, "Out of memory.");
         }
         return run_next(u);
 }

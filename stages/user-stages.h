@@ -4,13 +4,15 @@
 #include <stdbool.h>
 #include <sys/stat.h>
 
+#include "config-file.h"
+
 /* The user's own stages (stages/user-stages.c). */
 
-/* The VM the next handover is for, as BATON_VM of the scripts; NULL: none named. */
-void user_stages_set_vm(const char *vm);
+/* The VM the handover is for, BATON_VM of the scripts, is the StageContext's vm
+ * (engine_set_vm()). */
 
-/* CONFIG_DIR/stages.d, CONFIG_DIR being where baton.conf was read from. */
-int user_stages_dir(char **ret);
+/* CONFIG_DIR/stages.d, CONFIG_DIR being where c (baton.conf) was read from. */
+int user_stages_dir(const Config *c, char **ret);
 
 /* Why root must not run a file (or use a directory) with this stat: "not owned by root",
  * "writable by its group", "writable by everyone"; NULL when it may, and always when

@@ -4,7 +4,8 @@
  * On the host, the GPU and its other functions (HDMI audio, USB-C) have their native
  * drivers. to_guest refuses, before recording or changing anything, when the group holds an
  * endpoint that is not part of the graphics card (it would leave the host too), unless
- * allow-foreign-devices = yes in [gpu] of baton.conf (or BATON_VFIO_ALLOW_FOREIGN=1).
+ * allow-foreign-devices = yes in [gpu] of baton.conf (or BATON_VFIO_ALLOW_FOREIGN=1, which the
+ * front ends put into the Config: core/config-file.h).
  * It loads vfio_pci and vfio_iommu_type1 with libkmod, then takes one device after the other:
  * writes vfio-pci to its driver_override, unbinds it from its driver (a blocking write, in a
  * worker with the "unbind" deadline), writes its address to /sys/bus/pci/drivers_probe (the
@@ -61,10 +62,8 @@
  * without it the group has no IOMMU backend for QEMU. */
 static const char *const vfio_modules[] = { "vfio_pci", "vfio_iommu_type1" };
 
-bool vfio_allow_foreign(void) {
-        const char *e = getenv(VFIO_ALLOW_FOREIGN_ENV);
-
-        return (e && streq(e, "1")) || config_get()->allow_foreign_devices;
+bool vfio_allow_foreign(const Config *c) {
+        return c->allow_foreign_devices;
 }
 
 bool vfio_is_target(const GroupDevice *d) {
@@ -210,10 +209,11 @@ int vfio_plan(const Machine *m, bool allow_foreign, char ***ret) {
         return 0;
 }
 
-static int vfio_observe(const Machine *m, StagePosition *ret_pos, char ***ret_plan) {
+static int vfio_observe(StageInstance *self, const StageContext *ctx, const Machine *m,
+                        StagePosition *ret_pos, char ***ret_plan) {
         int r;
 
-        r = vfio_plan(m, vfio_allow_foreign(), ret_plan);
+        r = vfio_plan(m, vfio_allow_foreign(ctx->config), ret_plan);
         if (r < 0)
                 return r;
         *ret_pos = vfio_position(m);
@@ -316,7 +316,7 @@ static int read_device(Step *s, const char *address, PciDevice *ret) {
 
         r = pci_device_read(step_root(s), address, ret);
         if (r < 0)
-                return log_error_errno(r, "Failed to read PCI device %s: %m", address);
+                return step_error_errno(s, r, "Failed to read PCI device %s: %m", address);
         return 0;
 }
 
@@ -329,7 +329,7 @@ static int start_write_value(Step *s, Job *j, const char *path, const char *valu
 
         r = step_write_async(s, path, v, step_deadline_usec(s, deadline), write_done, j);
         if (r < 0)
-                return log_error_errno(r, "Failed to start writing %s to %s: %m", v, path);
+                return step_error_errno(s, r, "Failed to start writing %s to %s: %m", v, path);
         return STEP_PENDING;
 }
 
@@ -347,14 +347,15 @@ static int phase_override(Step *s, Job *j, Target *t) {
         /* A lone newline clears the override: sysfs reads "(null)" afterwards. */
         r = step_write(s, path, t->override ?: "\n");
         if (r < 0)
-                return log_error_errno(r, "Failed to set the driver_override of %s to %s: %m",
-                                       t->address, t->override ?: "(null)");
+                return step_error_errno(s, r, "Failed to set the driver_override of %s to %s: %m",
+                                        t->address, t->override ?: "(null)");
         r = read_device(s, t->address, &d);
         if (r < 0)
                 return r;
         if (!streq_ptr(d.driver_override, t->override))
-                return log_error_errno(SYNTHETIC_ERRNO(EIO), "The driver_override of %s reads %s after writing %s",
-                                       t->address, d.driver_override ?: "(null)", t->override ?: "(null)");
+                return step_error_errno(s, SYNTHETIC_ERRNO(EIO),
+                                        "The driver_override of %s reads %s after writing %s",
+                                        t->address, d.driver_override ?: "(null)", t->override ?: "(null)");
         return crash_point(s, "driver_override", t->address);
 }
 
@@ -401,7 +402,7 @@ static int phase_probe(Step *s, Job *j, Target *t) {
                         return 0;       /* it had no driver before the handover either */
                 r = driver_registered(s, t->want);
                 if (r < 0)
-                        return log_error_errno(r, "Failed to check for driver %s: %m", t->want);
+                        return step_error_errno(s, r, "Failed to check for driver %s: %m", t->want);
                 if (r == 0) {
                         log_info("%s stays unbound: driver %s is not loaded; it binds when its module loads.",
                                  t->address, t->want);
@@ -425,15 +426,15 @@ static int phase_verify(Step *s, Job *j, Target *t) {
          * driver's probe failed. A card a guest left in a state its driver cannot
          * initialise (AMD's reset bug) comes back only after a reset. */
         if (!j->to_guest && !d.driver && t->want && !streq(t->want, VFIO_DRIVER_NONE)) {
-                log_warning("%s did not bind to %s: its probe failed (the kernel log says why). Walking "
-                            "the reset ladder: a function reset, then a remove and rescan of the device.",
-                            t->address, t->want);
+                step_warning(s, "%s did not bind to %s: its probe failed (the kernel log says why). Walking "
+                             "the reset ladder: a function reset, then a remove and rescan of the device.",
+                             t->address, t->want);
                 t->ladder = true;
                 return 0;
         }
-        return log_error_errno(SYNTHETIC_ERRNO(EIO), "%s has driver %s, expected %s",
-                               t->address, d.driver ?: "none",
-                               t->want ?: "any driver but " VFIO_DRIVER);
+        return step_error_errno(s, SYNTHETIC_ERRNO(EIO), "%s has driver %s, expected %s",
+                                t->address, d.driver ?: "none",
+                                t->want ?: "any driver but " VFIO_DRIVER);
 }
 
 /* --- The reset ladder: each rung only while Target.ladder is set --- */
@@ -455,7 +456,7 @@ static int phase_reset(Step *s, Job *j, Target *t) {
          * a bus or slot reset, a device-specific one). */
         r = sysfs_exists(step_root(s), path);
         if (r < 0)
-                return log_error_errno(r, "Failed to check for %s: %m", path);
+                return step_error_errno(s, r, "Failed to check for %s: %m", path);
         if (r == 0) {
                 log_notice("Reset ladder, %s: no function reset (the device has no reset method).", t->address);
                 return 0;
@@ -523,9 +524,10 @@ static int phase_ladder_verify(Step *s, Job *j, Target *t) {
         r = ladder_check(s, t, "a remove and rescan");
         if (r != 0)
                 return r < 0 ? r : 0;
-        return log_error_errno(SYNTHETIC_ERRNO(EIO), "%s has no driver after the reset ladder (function reset %s, "
-                               "remove and rescan done), expected %s: the card needs a reboot",
-                               t->address, t->did_reset ? "done" : "not available", t->want);
+        return step_error_errno(s, SYNTHETIC_ERRNO(EIO),
+                                "%s has no driver after the reset ladder (function reset %s, "
+                                "remove and rescan done), expected %s: the card needs a reboot",
+                                t->address, t->did_reset ? "done" : "not available", t->want);
 }
 
 typedef int (*phase_func_t)(Step *s, Job *j, Target *t);
@@ -551,10 +553,10 @@ static int check_group_node(Step *s, int group) {
                 return -ENOMEM;
         r = sysfs_exists(step_root(s), path);
         if (r < 0)
-                return log_error_errno(r, "Failed to check for %s: %m", path);
+                return step_error_errno(s, r, "Failed to check for %s: %m", path);
         if (r == 0)
-                return log_error_errno(SYNTHETIC_ERRNO(ENOENT),
-                                       "%s does not exist after binding IOMMU group %d to vfio-pci", path, group);
+                return step_error_errno(s, SYNTHETIC_ERRNO(ENOENT),
+                                        "%s does not exist after binding IOMMU group %d to vfio-pci", path, group);
         return 0;
 }
 
@@ -582,7 +584,7 @@ static int advance(Step *s, Job *j) {
                                 j->rescanning = true;
                                 return start_write_value(s, j, PCI_RESCAN, "1", DEADLINE_PROBE);
                         }
-                        log_warning("%s is gone, ignoring.", t->address);
+                        step_warning(s, "%s is gone, ignoring.", t->address);
                         continue;
                 }
                 for (; j->phase < _PHASE_MAX; j->phase++) {
@@ -604,54 +606,58 @@ static int check_write(Step *s, Job *j, int r) {
         case PHASE_RESET:
                 /* A failed rung is no failure: the next one may work. */
                 if (r < 0)
-                        log_warning_errno(r, "Reset ladder, %s: the function reset failed: %m", address);
+                        step_warning_errno(s, r, "Reset ladder, %s: the function reset failed: %m", address);
                 t->did_reset = r >= 0;
                 return r < 0 ? 0 : crash_point(s, "reset", address);
         case PHASE_RESET_PROBE:
                 if (r < 0)
-                        log_warning_errno(r, "drivers_probe for %s after its reset failed: %m", address);
+                        step_warning_errno(s, r, "drivers_probe for %s after its reset failed: %m", address);
                 return crash_point(s, "drivers_probe after reset", address);
         case PHASE_REMOVE:
                 if (r < 0)
-                        return log_error_errno(r, "Failed to remove %s from the PCI bus: %m", address);
+                        return step_error_errno(s, r, "Failed to remove %s from the PCI bus: %m", address);
                 return 0;       /* no crash point: rescan must follow; advance() rescans after a crash */
         case PHASE_RESCAN:
                 if (r < 0)
-                        return log_error_errno(r, "Failed to rescan the PCI bus for %s: %m", address);
+                        return step_error_errno(s, r, "Failed to rescan the PCI bus for %s: %m", address);
                 if (device_gone(s, address))
-                        return log_error_errno(SYNTHETIC_ERRNO(ENODEV), "%s did not come back after a rescan "
-                                               "of the PCI bus", address);
+                        return step_error_errno(s, SYNTHETIC_ERRNO(ENODEV),
+                                                "%s did not come back after a rescan "
+                                                "of the PCI bus", address);
                 return crash_point(s, "rescanned", address);
         default:
                 break;
         }
 
         if (j->phase == PHASE_PROBE && r == -ETIMEDOUT)
-                return log_error_errno(r, "drivers_probe for %s did not finish within the probe deadline "
-                                       "(%.0f s): a driver's probe() is stuck", address,
-                                       step_deadline_usec(s, DEADLINE_PROBE) / 1e6);
+                return step_error_errno(s, r,
+                                        "drivers_probe for %s did not finish within the probe deadline "
+                                        "(%.0f s): a driver's probe() is stuck", address,
+                                        step_deadline_usec(s, DEADLINE_PROBE) / 1e6);
         /* On the way back a driver whose probe failed may fail the write too: the
          * check after it decides, and the reset ladder acts on it. */
         if (j->phase == PHASE_PROBE && r < 0 && !j->to_guest)
-                log_warning_errno(r, "drivers_probe for %s failed: %m", address);
+                step_warning_errno(s, r, "drivers_probe for %s failed: %m", address);
         else if (j->phase == PHASE_PROBE && r < 0)
-                return log_error_errno(r, "Failed to probe drivers for %s: %m", address);
+                return step_error_errno(s, r, "Failed to probe drivers for %s: %m", address);
         if (j->phase == PHASE_PROBE)
                 return crash_point(s, "drivers_probe", address);
 
         if (r == -ETIMEDOUT)
-                return log_error_errno(r, "Unbinding %s from %s did not finish within the unbind deadline "
-                                       "(%.0f s): the driver's remove() is stuck, waiting on something that "
-                                       "still uses the device", address, j->unbinding,
-                                       step_deadline_usec(s, DEADLINE_UNBIND) / 1e6);
+                return step_error_errno(s, r,
+                                        "Unbinding %s from %s did not finish within the unbind deadline "
+                                        "(%.0f s): the driver's remove() is stuck, waiting on something that "
+                                        "still uses the device", address, j->unbinding,
+                                        step_deadline_usec(s, DEADLINE_UNBIND) / 1e6);
         if (r < 0)
-                return log_error_errno(r, "Failed to unbind %s from %s: %m", address, j->unbinding);
+                return step_error_errno(s, r, "Failed to unbind %s from %s: %m", address, j->unbinding);
         r = read_device(s, address, &d);
         if (r < 0)
                 return r;
         if (d.driver)
-                return log_error_errno(SYNTHETIC_ERRNO(EBUSY), "%s is still bound to %s after unbinding it",
-                                       address, d.driver);
+                return step_error_errno(s, SYNTHETIC_ERRNO(EBUSY),
+                                        "%s is still bound to %s after unbinding it",
+                                        address, d.driver);
         return crash_point(s, "unbound", address);
 }
 
@@ -661,7 +667,7 @@ static void write_done(Step *s, int r, void *userdata) {
         if (j->rescanning && j->phase == PHASE_OVERRIDE) {
                 /* The rescan for a missing device: advance() looks at it again. */
                 if (r < 0)
-                        log_warning_errno(r, "Failed to rescan the PCI bus: %m");
+                        step_warning_errno(s, r, "Failed to rescan the PCI bus: %m");
                 r = advance(s, j);
                 if (r != STEP_PENDING)
                         step_finish(s, r);
@@ -682,25 +688,30 @@ static int run(Step *s, Job *j) {
         return advance(s, j);
 }
 
-static int refuse_unless_possible(const Machine *m, PreflightMode mode) {
+static int refuse_unless_possible(const StageContext *ctx, const Machine *m) {
         _cleanup_free_ char *reason = NULL;
         const GroupDevice *f;
         int r;
 
         if (!m->gpu)
-                return log_error_errno(SYNTHETIC_ERRNO(ENODEV), "No display-class GPU: nothing to hand over");
+                return stage_error_errno(ctx, SYNTHETIC_ERRNO(ENODEV),
+                                         "No display-class GPU: nothing to hand over");
         if (m->group.number < 0)
-                return log_error_errno(SYNTHETIC_ERRNO(ENODEV),
-                                       "The GPU %s has no IOMMU group: enable the IOMMU "
-                                       "(intel_iommu=on or amd_iommu=on) to hand it over", m->gpu->address);
+                return stage_error_errno(ctx, SYNTHETIC_ERRNO(ENODEV),
+                                         "The GPU %s has no IOMMU group: enable the IOMMU "
+                                         "(intel_iommu=on or amd_iommu=on) to hand it over", m->gpu->address);
         f = vfio_find_foreign(&m->group);
-        if (!f || vfio_allow_foreign())
+        if (!f || vfio_allow_foreign(ctx->config))
                 return 0;
         r = foreign_reason(m, f, &reason);
         if (r < 0)
                 return r;
-        return log_error_errno(SYNTHETIC_ERRNO(EPERM), "Refusing to hand over: %s; set "
-                               VFIO_ALLOW_FOREIGN_ADVICE " to give it to the guest too", reason);
+        return stage_error_errno(ctx, SYNTHETIC_ERRNO(EPERM), "Refusing to hand over: %s; set "
+                                 VFIO_ALLOW_FOREIGN_ADVICE " to give it to the guest too", reason);
+}
+
+static int vfio_preflight(StageInstance *self, const StageContext *ctx, const Machine *m, PreflightMode mode) {
+        return refuse_unless_possible(ctx, m);
 }
 
 static int record(Step *s, const char *prefix, const char *name, const char *value) {
@@ -711,7 +722,7 @@ static int record(Step *s, const char *prefix, const char *name, const char *val
                 return -ENOMEM;
         r = step_record(s, key, value);
         if (r < 0)
-                return log_error_errno(r, "Failed to record %s: %m", key);
+                return step_error_errno(s, r, "Failed to record %s: %m", key);
         return 0;
 }
 
@@ -721,7 +732,7 @@ static int record_host(Step *s, const Machine *m) {
         for (size_t i = 0; i < ELEMENTSOF(vfio_modules); i++) {
                 r = module_loaded(step_root(s), vfio_modules[i]);
                 if (r < 0)
-                        return log_error_errno(r, "Failed to check for module %s: %m", vfio_modules[i]);
+                        return step_error_errno(s, r, "Failed to check for module %s: %m", vfio_modules[i]);
                 r = record(s, "module.", vfio_modules[i], r > 0 ? "present" : "absent");
                 if (r < 0)
                         return r;
@@ -749,17 +760,18 @@ static int load_module(Step *s, struct kmod_ctx *ctx, const char *name) {
 
         r = kmod_module_new_from_name(ctx, name, &mod);
         if (r < 0)
-                return log_error_errno(r, "Failed to look up module %s: %m", name);
+                return step_error_errno(s, r, "Failed to look up module %s: %m", name);
         /* No KMOD_PROBE_APPLY_BLACKLIST: a blacklist entry keeps vfio-pci from being
          * autoloaded, not from an explicit load (modprobe does the same). */
         r = kmod_module_probe_insert_module(mod, 0, NULL, NULL, NULL, NULL);
         if (r < 0)
-                return log_error_errno(r, "Failed to load module %s: %m", name);
+                return step_error_errno(s, r, "Failed to load module %s: %m", name);
         r = module_loaded(step_root(s), name);
         if (r < 0)
-                return log_error_errno(r, "Failed to check for module %s: %m", name);
+                return step_error_errno(s, r, "Failed to check for module %s: %m", name);
         if (r == 0)
-                return log_error_errno(SYNTHETIC_ERRNO(ENOENT), "Module %s is not there after loading it", name);
+                return step_error_errno(s, SYNTHETIC_ERRNO(ENOENT),
+                                        "Module %s is not there after loading it", name);
         return crash_point(s, "loaded module", name);
 }
 
@@ -775,7 +787,7 @@ static int load_modules(Step *s) {
         }
         ctx = kmod_new(NULL, NULL);
         if (!ctx)
-                return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Failed to set up libkmod");
+                return step_error_errno(s, SYNTHETIC_ERRNO(ENOMEM), "Failed to set up libkmod");
         for (size_t i = 0; i < ELEMENTSOF(vfio_modules); i++) {
                 if (module_loaded(step_root(s), vfio_modules[i]) > 0)
                         continue;
@@ -791,7 +803,7 @@ static int vfio_to_guest(Step *s) {
         _cleanup_(job_freep) Job *j = NULL;
         int r;
 
-        r = refuse_unless_possible(m, PREFLIGHT_LAST);
+        r = refuse_unless_possible(step_context(s), m);
         if (r < 0)
                 return r;
         r = record_host(s, m);
@@ -799,7 +811,7 @@ static int vfio_to_guest(Step *s) {
                 return r;
         r = step_commit(s);
         if (r < 0)
-                return log_error_errno(r, "Failed to commit the vfio record: %m");
+                return step_error_errno(s, r, "Failed to commit the vfio record: %m");
 
         r = load_modules(s);
         if (r < 0)
@@ -837,8 +849,9 @@ static int add_recorded(Step *s, Job *j) {
                  * A record that names another device is skipped with a warning, not failed:
                  * no later recover could use it either, and the journal must clear. */
                 if (!vfio_recorded_address_valid(&m->group, address)) {
-                        log_warning("The journal names %s, which is not an endpoint of the GPU's IOMMU group "
-                                    "%i: not touching it.", address, m->group.number);
+                        step_warning(s,
+                                     "The journal names %s, which is not an endpoint of the GPU's IOMMU group "
+                                     "%i: not touching it.", address, m->group.number);
                         continue;
                 }
 
@@ -885,7 +898,7 @@ static int vfio_to_host(Step *s) {
 const Stage stage_vfio = {
         .name = "vfio",
         .summary = "vfio-pci for the IOMMU group",
-        .preflight = refuse_unless_possible,
+        .preflight = vfio_preflight,
         .observe = vfio_observe,
         .to_guest = vfio_to_guest,
         .to_host = vfio_to_host,

@@ -13,13 +13,12 @@
 /* Recorded as a device's original driver when it had none. */
 #define VFIO_DRIVER_NONE "none"
 
-/* allow-foreign-devices = yes in baton.conf, or BATON_VFIO_ALLOW_FOREIGN=1, lets the stage
- * hand over endpoints of the GPU's IOMMU group that are not part of the graphics card (an
- * NVMe disk, a NIC): they leave the host with it. */
-#define VFIO_ALLOW_FOREIGN_ENV "BATON_VFIO_ALLOW_FOREIGN"
+/* allow-foreign-devices = yes in baton.conf (or BATON_VFIO_ALLOW_FOREIGN=1, see
+ * config_apply_environment()) lets the stage hand over endpoints of the GPU's IOMMU group
+ * that are not part of the graphics card (an NVMe disk, a NIC): they leave the host with it. */
 /* What a refusal tells the user to set: the config key, the way doctor says it too. */
 #define VFIO_ALLOW_FOREIGN_ADVICE "allow-foreign-devices = yes in [gpu] of baton.conf"
-bool vfio_allow_foreign(void);
+bool vfio_allow_foreign(const Config *c);
 
 /* Whether a member of the GPU's group goes to vfio-pci: every endpoint; PCI bridges keep
  * their driver (vfio-pci does not take bridges, and the group stays viable with them). */

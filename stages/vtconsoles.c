@@ -27,7 +27,8 @@
 
 #define VTCONSOLE_DIR "/sys/class/vtconsole"
 
-static int vtconsoles_observe(const Machine *m, StagePosition *ret_pos, char ***ret_plan) {
+static int vtconsoles_observe(StageInstance *self, const StageContext *ctx, const Machine *m,
+                              StagePosition *ret_pos, char ***ret_plan) {
         _cleanup_strv_free_ char **plan = NULL;
         size_t n_fb = 0, n_bound = 0;
         int r;
@@ -64,14 +65,14 @@ static int set_bound(Step *s, const char *id, bool bind) {
                 return -ENOMEM;
         r = step_write(s, path, bind ? "1" : "0");
         if (r < 0)
-                return log_error_errno(r, "Failed to %s %s: %m", bind ? "bind" : "unbind", id);
+                return step_error_errno(s, r, "Failed to %s %s: %m", bind ? "bind" : "unbind", id);
         r = sysfs_read_unsigned(step_root(s), path, 10, &bound);
         if (r < 0)
-                return log_error_errno(r, "Failed to read back %s: %m", path);
+                return step_error_errno(s, r, "Failed to read back %s: %m", path);
         if ((bound != 0) != bind)
-                return log_error_errno(SYNTHETIC_ERRNO(EBUSY),
-                                       "%s is still %s after writing %s to its bind attribute",
-                                       id, bound ? "bound" : "unbound", bind ? "1" : "0");
+                return step_error_errno(s, SYNTHETIC_ERRNO(EBUSY),
+                                        "%s is still %s after writing %s to its bind attribute",
+                                        id, bound ? "bound" : "unbound", bind ? "1" : "0");
 
         step_crash_point(s, label);
         return 0;
@@ -90,11 +91,11 @@ static int vtconsoles_to_guest(Step *s) {
                         continue;
                 r = step_record(s, v->id, v->bound ? "1" : "0");
                 if (r < 0)
-                        return log_error_errno(r, "Failed to record %s: %m", v->id);
+                        return step_error_errno(s, r, "Failed to record %s: %m", v->id);
         }
         r = step_commit(s);
         if (r < 0)
-                return log_error_errno(r, "Failed to commit the vtconsole record: %m");
+                return step_error_errno(s, r, "Failed to commit the vtconsole record: %m");
 
         for (size_t i = 0; i < m->n_vtcons; i++)
                 if (m->vtcons[i].is_fb && m->vtcons[i].bound) {
@@ -125,8 +126,9 @@ static int rebind_recorded(Step *s) {
                         continue;
                 if (!v) {
                         /* Row 20 of issue 19: not restored, and said so in the timeline. */
-                        log_warning("%s was bound before the handover and is gone now (the kernel removed "
-                                    "its framebuffer): not restored.", *id);
+                        step_warning(s,
+                                     "%s was bound before the handover and is gone now (the kernel removed "
+                                     "its framebuffer): not restored.", *id);
                         continue;
                 }
                 if (v->bound) {

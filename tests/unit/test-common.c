@@ -2,8 +2,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "log.h"
 
 #include "parse-util.h"
@@ -246,7 +250,7 @@ static void keep_first(const char *message, void *userdata) {
                 *kept = strdup(message);
 }
 
-/* The engine keeps a failing stage's first error as its reason through the sink. */
+/* The daemon keeps the first error that refuses a transition through the sink. */
 static void test_log_error_sink(void) {
         _cleanup_free_ char *kept = NULL;
 
@@ -264,6 +268,97 @@ static void test_log_error_sink(void) {
         kept = mfree(kept);
         (void) log_error("no sink: not kept");
         ASSERT_TRUE(kept == NULL);
+}
+
+/* A step's sink keeps its first error (the reason) and its first warning, and returns the
+ * error like log_error_errno(); a NULL sink only logs. */
+static void test_log_sink(void) {
+        LogSink sink = {};
+
+        log_set_target(LOG_TARGET_STDERR);
+        (void) log_sink_full_errno(&sink, LOG_INFO, 0, "not kept");
+        ASSERT_NULL(sink.error);
+        ASSERT_NULL(sink.warning);
+        (void) log_sink_full_errno(&sink, LOG_WARNING, 0, "vtcon1 is gone: not restored");
+        (void) log_sink_full_errno(&sink, LOG_WARNING, 0, "a second warning");
+        ASSERT_EQ(log_sink_full_errno(&sink, LOG_ERR, EBUSY, "Failed to unbind %s: %m", "0000:00:02.0"), -EBUSY);
+        (void) log_sink_full_errno(&sink, LOG_ERR, EIO, "a second error");
+        ASSERT_STREQ(sink.error, "Failed to unbind 0000:00:02.0: Device or resource busy");
+        ASSERT_STREQ(sink.warning, "vtcon1 is gone: not restored");
+        log_sink_done(&sink);
+        ASSERT_NULL(sink.error);
+        ASSERT_EQ(log_sink_full_errno(NULL, LOG_ERR, -ENOENT, "no sink"), -ENOENT);
+}
+
+/* --- common/child.h: one worker module for the engine, gpu-modules and the input router --- */
+
+typedef struct WorkerDone {
+        sd_event *event;
+        int r;
+        pid_t pid;
+        int pidfd;              /* taken after a deadline with CHILD_LEAVE_BEHIND */
+        bool done;
+} WorkerDone;
+
+static int fail_with(void *userdata) {
+        return -*(int *) userdata;
+}
+
+static int sleep_long(void *userdata) {
+        (void) poll(NULL, 0, 60 * 1000);
+        return 0;
+}
+
+static void on_worker(ChildRun *c, int r, const char *out, size_t size, void *userdata) {
+        WorkerDone *w = userdata;
+
+        w->r = r;
+        w->pid = child_run_pid(c);
+        w->pidfd = r == -ETIMEDOUT ? child_run_take_pidfd(c) : -EBADF;
+        child_run_free(c);
+        w->done = true;
+}
+
+static void run_worker(uint64_t timeout_usec, ChildFlags flags, int (*f)(void *), void *arg, WorkerDone *w) {
+        ChildRun *c = NULL;
+
+        *w = (WorkerDone) { .pidfd = -EBADF };
+        ASSERT_OK(sd_event_new(&w->event));
+        ASSERT_OK(child_worker_async(w->event, timeout_usec, flags, f, arg, on_worker, w, &c));
+        ASSERT_TRUE(c != NULL);
+        while (!w->done)
+                ASSERT_OK(sd_event_run(w->event, UINT64_MAX));
+        w->event = sd_event_unref(w->event);
+}
+
+/* A worker's result is its errno; one left behind at its deadline is still running, and the
+ * caller watches it through the pidfd it took; without a deadline nothing ends the wait but
+ * the worker. */
+static void test_child_worker(void) {
+        int e = ENOENT, ok = 0;
+        siginfo_t si = {};
+        WorkerDone w;
+
+        run_worker(10 * 1000000ULL, 0, fail_with, &e, &w);
+        ASSERT_EQ(w.r, -ENOENT);
+        run_worker(UINT64_MAX, CHILD_OUTLIVE | CHILD_NULL_STDIO, fail_with, &ok, &w);
+        ASSERT_EQ(w.r, 0);
+
+        run_worker(50 * 1000ULL, CHILD_LEAVE_BEHIND | CHILD_OUTLIVE, sleep_long, NULL, &w);
+        ASSERT_EQ(w.r, -ETIMEDOUT);
+        ASSERT_TRUE(w.pidfd >= 0);
+        ASSERT_EQ(kill(w.pid, 0), 0);                   /* left behind, not killed */
+        ASSERT_EQ(poll(&(struct pollfd) { .fd = w.pidfd, .events = POLLIN }, 1, 0), 0);
+        ASSERT_EQ(kill(w.pid, SIGKILL), 0);
+        ASSERT_OK(waitid(P_PIDFD, (id_t) w.pidfd, &si, WEXITED));
+        ASSERT_EQ(si.si_code, CLD_KILLED);
+        close(w.pidfd);
+
+        /* Without CHILD_LEAVE_BEHIND the deadline kills and reaps it. */
+        run_worker(50 * 1000ULL, 0, sleep_long, NULL, &w);
+        ASSERT_EQ(w.r, -ETIMEDOUT);
+        ASSERT_TRUE(w.pidfd < 0);
+        ASSERT_TRUE(kill(w.pid, 0) < 0);
 }
 
 static void test_log_errno(void) {
@@ -347,5 +442,7 @@ int main(void) {
         RUN(test_sysfs_read_entries);
         RUN(test_log_errno);
         RUN(test_log_error_sink);
+        RUN(test_log_sink);
+        RUN(test_child_worker);
         return 0;
 }

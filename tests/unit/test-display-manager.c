@@ -9,6 +9,7 @@
 
 #include "display-manager.h"
 #include "strv.h"
+#include "test-stage.h"
 #include "tests.h"
 #include "unit-job.h"
 
@@ -16,14 +17,24 @@
 
 extern const Stage stage_session, stage_display_manager;
 
+/* The test hook BATON_DISPLAY_MANAGER reaches the stage through the Config the front end
+ * loads (config_apply_environment()). */
 static void test_unit_name(void) {
-        ASSERT_OK(unsetenv("BATON_DISPLAY_MANAGER"));
-        ASSERT_STREQ(display_manager_unit_name(), "display-manager.service");
-        ASSERT_OK(setenv("BATON_DISPLAY_MANAGER", "", 1));
-        ASSERT_STREQ(display_manager_unit_name(), "display-manager.service");
-        ASSERT_OK(setenv("BATON_DISPLAY_MANAGER", "sddm.service", 1));
-        ASSERT_STREQ(display_manager_unit_name(), "sddm.service");
-        ASSERT_OK(unsetenv("BATON_DISPLAY_MANAGER"));
+        Config c;
+
+        config_init(&c);
+        ASSERT_OK(unsetenv(CONFIG_DISPLAY_MANAGER_ENV));
+        config_apply_environment(&c);
+        ASSERT_STREQ(display_manager_unit_name(&c), "display-manager.service");
+        ASSERT_OK(setenv(CONFIG_DISPLAY_MANAGER_ENV, "", 1));
+        config_apply_environment(&c);
+        ASSERT_STREQ(display_manager_unit_name(&c), "display-manager.service");
+        ASSERT_OK(setenv(CONFIG_DISPLAY_MANAGER_ENV, "sddm.service", 1));
+        config_apply_environment(&c);
+        ASSERT_STREQ(display_manager_unit_name(&c), "sddm.service");
+        ASSERT_OK(unsetenv(CONFIG_DISPLAY_MANAGER_ENV));
+        c.display_manager_unit[0] = '\0';
+        ASSERT_STREQ(display_manager_unit_name(&c), "display-manager.service");
 }
 
 static void test_active_states(void) {
@@ -235,7 +246,7 @@ static void test_fixture_root(void) {
 
         /* A fixture is another machine: this system's bus is not asked at all. */
         ASSERT_OK(setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent/baton-test/socket", 1));
-        ASSERT_OK(stage_display_manager.observe(&m, &pos, &plan));
+        ASSERT_OK(stage_test_observe(&stage_display_manager, NULL, &m, &pos, &plan));
         ASSERT_EQ(pos, STAGE_NOTHING_TO_DO);
         ASSERT_EQ(strv_length(plan), 1);
         ASSERT_TRUE(startswith(plan[0], "display-manager.service not looked up: the machine is read from "));
@@ -248,7 +259,7 @@ static void test_no_bus(void) {
 
         /* As on the build machine: `baton plan` says why, and the handover skips the stage. */
         ASSERT_OK(setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent/baton-test/socket", 1));
-        ASSERT_OK(stage_display_manager.observe(&m, &pos, &plan));
+        ASSERT_OK(stage_test_observe(&stage_display_manager, NULL, &m, &pos, &plan));
         ASSERT_EQ(pos, STAGE_NOTHING_TO_DO);
         ASSERT_EQ(strv_length(plan), 1);
         ASSERT_TRUE(startswith(plan[0], NO_BUS_LINE));

@@ -10,6 +10,7 @@
 #include "machine.h"
 #include "parse-util.h"
 #include "strv.h"
+#include "test-stage.h"
 #include "tests.h"
 
 extern const Stage stage_drm_idle;
@@ -153,7 +154,7 @@ static void test_observe_lab(void) {
         _cleanup_strv_free_ char **plan = NULL;
         StagePosition pos = STAGE_MIXED;
 
-        ASSERT_OK(stage_drm_idle.observe(m, &pos, &plan));
+        ASSERT_OK(stage_test_observe(&stage_drm_idle, NULL, m, &pos, &plan));
         ASSERT_EQ(pos, STAGE_AT_HOST);
         ASSERT_EQ(strv_length(plan), 5);
         ASSERT_STREQ(plan[0], "wait up to 10s for pid 412 (cage) to release /dev/dri/card0");

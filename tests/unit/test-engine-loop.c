@@ -15,6 +15,7 @@
 
 #include <systemd/sd-event.h>
 
+#include "config-file.h"
 #include "engine.h"
 #include "stage.h"
 #include "strv.h"
@@ -29,7 +30,8 @@ static uint64_t now_usec(void) {
         return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000;
 }
 
-static int slow_observe(const Machine *m, StagePosition *ret_pos, char ***ret_plan) {
+static int slow_observe(StageInstance *self, const StageContext *ctx, const Machine *m, StagePosition *ret_pos,
+                        char ***ret_plan) {
         int fds[2];
 
         /* A peer that answers after SLOW_USEC: nothing ever arrives on this pipe. */
@@ -82,6 +84,7 @@ static void on_done(Engine *e, int r, void *userdata) {
                 t->worst = now - t->last;
         t->result = r;
         t->done = true;
+        ASSERT_EQ(engine_state(e), ENGINE_IDLE);        /* before done() is called */
 }
 
 static void test_slow_observe(void) {
@@ -90,17 +93,18 @@ static void test_slow_observe(void) {
         char rundir[] = "/tmp/baton-test-engine-loop-XXXXXX", *cmd = NULL;
         sd_event_source *timer = NULL;
         Ticks t = {};
-        EngineOptions o = { .root = FIXTURE("lab") };
+        EngineOptions o = { .root = FIXTURE("lab"), .stages = (const Stage *const[]) { &slow_stage, NULL } };
 
-        stage_table[0] = &slow_stage;
-        stage_table[1] = NULL;
         ASSERT_TRUE(mkdtemp(rundir) != NULL);
         o.rundir = rundir;
         ASSERT_OK(sd_event_new(&event));
         ASSERT_OK(engine_new(event, &o, &e));
         ASSERT_OK(sd_event_add_time_relative(event, &timer, CLOCK_MONOTONIC, 10000, 1000, on_tick, &t));
         ASSERT_OK(sd_event_source_set_enabled(timer, SD_EVENT_ON));
+        ASSERT_EQ(engine_state(e), ENGINE_IDLE);
         ASSERT_EQ(engine_start(e, ENGINE_HANDOVER, on_done, &t), 1);
+        ASSERT_EQ(engine_state(e), ENGINE_TO_GUEST);
+        ASSERT_EQ(engine_start(e, ENGINE_RETURN, on_done, &t), -EBUSY);
         t.last = now_usec();
         while (!t.done)
                 ASSERT_OK(sd_event_run(event, UINT64_MAX));
@@ -116,17 +120,119 @@ static void test_slow_observe(void) {
         free(cmd);
 }
 
+/* --- A failure's reason travels with its step --- */
+
+static int at_host(StageInstance *self, const StageContext *ctx, const Machine *m, StagePosition *ret_pos,
+                   char ***ret_plan) {
+        *ret_pos = STAGE_AT_HOST;
+        return 0;
+}
+
+static int acts_to_guest(Step *s) {
+        ASSERT_OK(step_record(s, "done", "1"));
+        ASSERT_OK(step_commit(s));
+        step_warning(s, "acts: something was not quite right");
+        return 0;
+}
+
+static int acts_to_host(Step *s) {
+        return 0;
+}
+
+/* Says whose session it would have ended: the user of the engine's configuration. */
+static int fails_to_guest(Step *s) {
+        log_error("noise: logged while the step runs, but not the step's");
+        return step_error_errno(s, SYNTHETIC_ERRNO(EIO), "fails: %s's device said no",
+                                step_config(s)->session_user);
+}
+
+static const Stage acts_stage = {
+        .name = "acts", .summary = "a stage that acts", .observe = at_host,
+        .to_guest = acts_to_guest, .to_host = acts_to_host,
+};
+
+static const Stage fails_stage = {
+        .name = "fails", .summary = "a stage that fails", .observe = at_host,
+        .to_guest = fails_to_guest, .to_host = never,
+};
+
+static void on_failed(Engine *e, int r, void *userdata) {
+        Ticks *t = userdata;
+
+        t->result = r;
+        t->done = true;
+}
+
+/* Runs a handover of acts and fails with [session] user = user; *ret is the engine, for its timeline. */
+static void handover_failing(const char *user, Engine **ret) {
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        char rundir[] = "/tmp/baton-test-engine-loop-XXXXXX", *cmd = NULL;
+        EngineOptions o = { .root = FIXTURE("lab"),
+                            .stages = (const Stage *const[]) { &acts_stage, &fails_stage, NULL } };
+        Ticks t = {};
+        Config c;
+
+        config_init(&c);
+        strcpy(c.session_user, user);
+        o.config = &c;
+        ASSERT_TRUE(mkdtemp(rundir) != NULL);
+        o.rundir = rundir;
+        ASSERT_OK(sd_event_new(&event));
+        ASSERT_OK(engine_new(event, &o, ret));
+        ASSERT_EQ(engine_start(*ret, ENGINE_HANDOVER, on_failed, &t), 1);
+        while (!t.done)
+                ASSERT_OK(sd_event_run(event, UINT64_MAX));
+        ASSERT_EQ(t.result, -EIO);
+        ASSERT_FALSE(engine_rollback_incomplete(*ret));
+        ASSERT_TRUE(asprintf(&cmd, "rm -rf '%s'", rundir) > 0);
+        ASSERT_EQ(system(cmd), 0);
+        free(cmd);
+}
+
+/* Issue 14 item 1: the timeline's reason is what the stage logged through its step (not the
+ * first error anybody logged meanwhile), its warning the step's first warning, and the step's
+ * configuration is its engine's: two engines in one process, two users, two reasons. */
+static void test_reason_from_step(void) {
+        _cleanup_(engine_freep) Engine *a = NULL, *b = NULL;
+        const StageTiming *ta, *tb;
+        size_t na, nb;
+
+        handover_failing("alice", &a);
+        handover_failing("bob", &b);
+        ta = engine_timeline(a, &na);
+        tb = engine_timeline(b, &nb);
+        ASSERT_EQ(na, 3);                       /* acts, fails, acts rolled back */
+        ASSERT_EQ(nb, 3);
+        ASSERT_STREQ(ta[0].stage, "acts");
+        ASSERT_STREQ(ta[0].warning, "acts: something was not quite right");
+        ASSERT_STREQ(ta[1].stage, "fails");
+        ASSERT_EQ(ta[1].result, -EIO);
+        ASSERT_STREQ(ta[1].reason, "fails: alice's device said no");
+        ASSERT_STREQ(tb[1].reason, "fails: bob's device said no");
+        ASSERT_FALSE(ta[2].to_guest);
+        ASSERT_EQ(ta[2].result, 0);
+        ASSERT_NULL(ta[2].warning);
+}
+
+static void test_state_names(void) {
+        for (EngineState s = 0; s < _ENGINE_STATE_MAX; s++)
+                ASSERT_EQ(engine_state_from_string(engine_state_to_string(s)), s);
+        ASSERT_STREQ(engine_state_to_string(ENGINE_ROLLING_BACK), "rolling-back");
+        ASSERT_EQ(engine_state_from_string("running"), -EINVAL);
+}
+
 /* Row 13 of issue 19: a pre-flight that waits for a holder (-EAGAIN). The engine waits on its
  * loop, within the "holders" deadline, with nothing recorded; then asks a last time and goes on
  * or refuses, and a cancel ends the wait. */
 static int preflight_answer, n_preflight[3];
 
-static int waiting_preflight(const Machine *m, PreflightMode mode) {
+static int waiting_preflight(StageInstance *self, const StageContext *ctx, const Machine *m, PreflightMode mode) {
         n_preflight[mode]++;
         return mode == PREFLIGHT_LAST ? preflight_answer : -EAGAIN;
 }
 
-static int idle_observe(const Machine *m, StagePosition *ret_pos, char ***ret_plan) {
+static int idle_observe(StageInstance *self, const StageContext *ctx, const Machine *m, StagePosition *ret_pos,
+                        char ***ret_plan) {
         *ret_pos = STAGE_NOTHING_TO_DO;
         return 0;
 }
@@ -145,18 +251,20 @@ static void run_waiting(int answer, bool cancel, int expect) {
         _cleanup_(engine_freep) Engine *e = NULL;
         char rundir[] = "/tmp/baton-test-engine-wait-XXXXXX", *journal = NULL, *cmd = NULL;
         sd_event_source *timer = NULL;
-        EngineOptions o = { .root = FIXTURE("lab") };
+        EngineOptions o = { .root = FIXTURE("lab"),
+                            .stages = (const Stage *const[]) { &waiting_stage, NULL } };
         Ticks t = {};
         uint64_t begin;
+        Config c;
 
-        stage_table[0] = &waiting_stage;
-        stage_table[1] = NULL;
+        config_init(&c);
+        c.deadline_usec[DEADLINE_HOLDERS] = 300 * 1000ULL;
+        o.config = &c;
         preflight_answer = answer;
         memset(n_preflight, 0, sizeof(n_preflight));
         ASSERT_TRUE(mkdtemp(rundir) != NULL);
         ASSERT_TRUE(asprintf(&journal, "%s/journal", rundir) > 0);
         o.rundir = rundir;
-        o.deadline_usec[DEADLINE_HOLDERS] = 300 * 1000ULL;
         ASSERT_OK(sd_event_new(&event));
         ASSERT_OK(engine_new(event, &o, &e));
         ASSERT_OK(sd_event_add_time_relative(event, &timer, CLOCK_MONOTONIC, 10000, 1000, on_tick, &t));
@@ -195,6 +303,8 @@ static void test_preflight_wait(void) {
 
 int main(void) {
         RUN(test_preflight_wait);
+        RUN(test_state_names);
         RUN(test_slow_observe);
+        RUN(test_reason_from_step);
         return 0;
 }

@@ -9,9 +9,11 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "gpu-modules.h"
 #include "machine.h"
 #include "strv.h"
+#include "test-stage.h"
 #include "tests.h"
 
 extern const Stage stage_gpu_modules, stage_gpu_daemons;
@@ -142,7 +144,7 @@ static void test_observe_no_unload(void) {
         _cleanup_strv_free_ char **plan = NULL;
         StagePosition pos = STAGE_MIXED;
 
-        ASSERT_OK(stage_gpu_modules.observe(m, &pos, &plan));
+        ASSERT_OK(stage_test_observe(&stage_gpu_modules, NULL, m, &pos, &plan));
         ASSERT_EQ(pos, STAGE_AT_HOST);
         ASSERT_EQ(strv_length(plan), 5);
         ASSERT_STREQ(plan[0], "nvidia_drm is not loaded");
@@ -153,7 +155,7 @@ static void test_observe_no_unload(void) {
 
         /* A handover refuses before the journal exists, naming the module. */
         ASSERT_TRUE(stage_gpu_modules.preflight != NULL);
-        ASSERT_EQ(stage_gpu_modules.preflight(m, PREFLIGHT_LAST), -EPERM);
+        ASSERT_EQ(stage_test_preflight(&stage_gpu_modules, NULL, m), -EPERM);
 }
 
 /* gpu-daemons, the stage before: nvidia's persistence daemon must stop before anything
@@ -164,12 +166,12 @@ static void test_daemons_observe(void) {
         _cleanup_strv_free_ char **a = NULL, **b = NULL;
         StagePosition pos = STAGE_MIXED;
 
-        ASSERT_OK(stage_gpu_daemons.observe(nv, &pos, &a));
+        ASSERT_OK(stage_test_observe(&stage_gpu_daemons, NULL, nv, &pos, &a));
         ASSERT_EQ(pos, STAGE_AT_HOST);
         ASSERT_EQ(strv_length(a), 1);
         ASSERT_STREQ(a[0], "stop nvidia-persistenced.service if running (it keeps nvidia's device nodes open), "
                            "start it again on return");
-        ASSERT_OK(stage_gpu_daemons.observe(lab, &pos, &b));
+        ASSERT_OK(stage_test_observe(&stage_gpu_daemons, NULL, lab, &pos, &b));
         ASSERT_EQ(pos, STAGE_NOTHING_TO_DO);
         ASSERT_EQ(strv_length(b), 1);
         ASSERT_STREQ(b[0], "bochs-drm: no service of its holds the GPU's nodes");
@@ -179,8 +181,8 @@ static void test_refuse_nothing_to_unload(void) {
         _cleanup_(machine_freep) Machine *lab = load(FIXTURE("lab"));
         _cleanup_(machine_freep) Machine *shared = load(FIXTURE("shared-group"));
 
-        ASSERT_OK(stage_gpu_modules.preflight(lab, PREFLIGHT_LAST));       /* bochs-drm: unbind only */
-        ASSERT_OK(stage_gpu_modules.preflight(shared, PREFLIGHT_LAST));    /* no /sys/module: nothing seen loaded */
+        ASSERT_OK(stage_test_preflight(&stage_gpu_modules, NULL, lab));       /* bochs-drm: unbind only */
+        ASSERT_OK(stage_test_preflight(&stage_gpu_modules, NULL, shared));    /* no /sys/module: nothing seen loaded */
 }
 
 static void test_query_absent_module(void) {
@@ -195,19 +197,14 @@ static void test_query_absent_module(void) {
         gpu_module_state_done(&st);
 }
 
-/* Forks the worker and waits for its exit without reaping it, as the stage's pidfd does. */
+/* Runs the worker in a child (common/child.h) and returns its result, its exit status. */
 static int worker_outcome(struct kmod_ctx *ctx, GpuModuleOp op, const char *name) {
-        siginfo_t si = {};
-        pid_t pid = 0;
-        int r;
+        GpuModuleWork w = { .ctx = ctx, .op = op, .name = name };
+        Child c;
 
-        ASSERT_OK(gpu_module_worker_fork(ctx, op, name, &pid));
-        ASSERT_TRUE(pid > 0);
-        ASSERT_OK(waitid(P_PID, pid, &si, WEXITED | WNOWAIT));
-        r = gpu_module_worker_result(pid);
-        /* Reaped now: a second look finds no status and leaves the verdict to the state check. */
-        ASSERT_EQ(gpu_module_worker_result(pid), 0);
-        return r;
+        ASSERT_OK(child_start(gpu_module_worker, &w, &c));
+        ASSERT_TRUE(c.pid > 0);
+        return child_wait(&c, 60 * 1000000ULL);
 }
 
 static void test_worker_absent_module(void) {
@@ -236,17 +233,17 @@ static void test_observe(void) {
         _cleanup_strv_free_ char **a = NULL, **b = NULL, **c = NULL;
         StagePosition pos = STAGE_MIXED;
 
-        ASSERT_OK(stage_gpu_modules.observe(lab, &pos, &a));
+        ASSERT_OK(stage_test_observe(&stage_gpu_modules, NULL, lab, &pos, &a));
         ASSERT_EQ(pos, STAGE_NOTHING_TO_DO);
         ASSERT_EQ(strv_length(a), 1);
         ASSERT_STREQ(a[0], "bochs-drm: unbind only, module stays loaded");
 
-        ASSERT_OK(stage_gpu_modules.observe(boot, &pos, &b));
+        ASSERT_OK(stage_test_observe(&stage_gpu_modules, NULL, boot, &pos, &b));
         ASSERT_EQ(pos, STAGE_NOTHING_TO_DO);
         ASSERT_STREQ(b[0], "the GPU has no driver bound: no module to unload");
 
         /* A root without /sys/module (most fixtures): module state is unknown. */
-        ASSERT_OK(stage_gpu_modules.observe(shared, &pos, &c));
+        ASSERT_OK(stage_test_observe(&stage_gpu_modules, NULL, shared, &pos, &c));
         ASSERT_EQ(pos, STAGE_AT_HOST);
         ASSERT_EQ(strv_length(c), 1);
         ASSERT_STREQ(c[0], "unload those of nvidia_drm, nvidia_modeset, nvidia_uvm, nvidia_peermem, "
@@ -265,7 +262,7 @@ static void test_observe_live_state(void) {
         free(shared->root);
         shared->root = strdup("/");
         ASSERT_TRUE(shared->root != NULL);
-        ASSERT_OK(gpu_modules_observe(shared, &pos, &plan));
+        ASSERT_OK(stage_test_observe(&stage_gpu_modules, NULL, shared, &pos, &plan));
         ASSERT_EQ(pos, STAGE_AT_HOST);
         ASSERT_EQ(strv_length(plan), 5);
         ASSERT_TRUE(startswith(plan[0], "nvidia_drm is not loaded") || startswith(plan[0], "unload nvidia_drm") ||
@@ -285,7 +282,7 @@ static void test_observe_vfio(void) {
         free(gpu->driver);
         gpu->driver = strdup("vfio-pci");
         ASSERT_TRUE(gpu->driver != NULL);
-        ASSERT_OK(gpu_modules_observe(lab, &pos, &plan));
+        ASSERT_OK(stage_test_observe(&stage_gpu_modules, NULL, lab, &pos, &plan));
         ASSERT_EQ(pos, STAGE_AT_GUEST);
         ASSERT_EQ(strv_length(plan), 1);
 }

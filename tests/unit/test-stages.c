@@ -23,12 +23,22 @@ static Machine *load(const char *tree) {
         return m;
 }
 
-static char **observe(const Stage *st, const Machine *m, StagePosition *ret_pos) {
+static char **observe_in(const StageContext *ctx, const Stage *st, const Machine *m, StagePosition *ret_pos) {
         char **plan = NULL;
 
         *ret_pos = (StagePosition) -1;
-        ASSERT_OK(st->observe(m, ret_pos, &plan));
+        ASSERT_OK(stage_observe_once(st, ctx, m, ret_pos, &plan));
         return plan;
+}
+
+/* observe() with the built-in configuration. */
+static char **observe(const Stage *st, const Machine *m, StagePosition *ret_pos) {
+        StageContext ctx;
+        Config c;
+
+        config_init(&c);
+        stage_context_init(&ctx, &c, m->root);
+        return observe_in(&ctx, st, m, ret_pos);
 }
 
 /* A writable copy of a fixture tree: cp -a keeps its relative symlinks working. */
@@ -191,23 +201,54 @@ static void test_vfio_plan_shared_group(void) {
         ASSERT_EQ(vfio_position(m), STAGE_AT_HOST);
 }
 
-static void test_vfio_observe_env(void) {
+/* Issue 14 item 1: a stage reads the configuration of the context it is given, not the
+ * process's. Two contexts in one process, one with allow-foreign-devices = yes: the same
+ * stage on the same machine plans a refusal in one and the handover in the other, and each
+ * preflight() decides as its own context says. */
+static void test_vfio_two_contexts(void) {
         _cleanup_(machine_freep) Machine *m = load(FIXTURE("shared-group"));
-        _cleanup_strv_free_ char **refused = NULL, **allowed = NULL;
+        _cleanup_strv_free_ char **refused = NULL, **allowed = NULL, **again = NULL;
+        _cleanup_(stage_instance_freep) StageInstance *self = stage_instance_new(&stage_vfio);
+        StageContext strict, lenient;
+        Config a, b;
         StagePosition pos;
 
-        ASSERT_EQ(unsetenv(VFIO_ALLOW_FOREIGN_ENV), 0);
-        ASSERT_FALSE(vfio_allow_foreign());
-        refused = observe(&stage_vfio, m, &pos);
-        ASSERT_TRUE(startswith(refused[0], "refuse: 0000:02:00.0"));
+        config_init(&a);
+        config_init(&b);
+        b.allow_foreign_devices = true;
+        stage_context_init(&strict, &a, m->root);
+        stage_context_init(&lenient, &b, m->root);
+        ASSERT_FALSE(vfio_allow_foreign(&a));
+        ASSERT_TRUE(vfio_allow_foreign(&b));
 
-        ASSERT_EQ(setenv(VFIO_ALLOW_FOREIGN_ENV, "yes", 1), 0);
-        ASSERT_FALSE(vfio_allow_foreign());     /* only "1" says so */
-        ASSERT_EQ(setenv(VFIO_ALLOW_FOREIGN_ENV, "1", 1), 0);
-        ASSERT_TRUE(vfio_allow_foreign());
-        allowed = observe(&stage_vfio, m, &pos);
+        refused = observe_in(&strict, &stage_vfio, m, &pos);
+        ASSERT_TRUE(startswith(refused[0], "refuse: 0000:02:00.0"));
+        allowed = observe_in(&lenient, &stage_vfio, m, &pos);
         ASSERT_FALSE(startswith(allowed[0], "refuse:"));
-        ASSERT_EQ(unsetenv(VFIO_ALLOW_FOREIGN_ENV), 0);
+        again = observe_in(&strict, &stage_vfio, m, &pos);
+        ASSERT_TRUE(startswith(again[0], "refuse: 0000:02:00.0"));
+
+        ASSERT_TRUE(self != NULL);
+        ASSERT_EQ(stage_vfio.preflight(self, &strict, m, PREFLIGHT_LAST), -EPERM);
+        ASSERT_OK(stage_vfio.preflight(self, &lenient, m, PREFLIGHT_LAST));
+}
+
+/* The test hook BATON_VFIO_ALLOW_FOREIGN=1 reaches the stage through the Config the front
+ * end loads (config_apply_environment()), never from the stage's own getenv. */
+static void test_vfio_observe_env(void) {
+        Config c;
+
+        ASSERT_EQ(unsetenv(CONFIG_ALLOW_FOREIGN_ENV), 0);
+        config_init(&c);
+        config_apply_environment(&c);
+        ASSERT_FALSE(vfio_allow_foreign(&c));
+        ASSERT_EQ(setenv(CONFIG_ALLOW_FOREIGN_ENV, "yes", 1), 0);
+        config_apply_environment(&c);
+        ASSERT_FALSE(vfio_allow_foreign(&c));   /* only "1" says so */
+        ASSERT_EQ(setenv(CONFIG_ALLOW_FOREIGN_ENV, "1", 1), 0);
+        config_apply_environment(&c);
+        ASSERT_TRUE(vfio_allow_foreign(&c));
+        ASSERT_EQ(unsetenv(CONFIG_ALLOW_FOREIGN_ENV), 0);
 }
 
 static void test_vfio_group_members(void) {
@@ -310,6 +351,7 @@ int main(void) {
         RUN(test_vfio_observe_boot);
         RUN(test_vfio_plan_shared_group);
         RUN(test_vfio_observe_env);
+        RUN(test_vfio_two_contexts);
         RUN(test_vfio_group_members);
         RUN(test_vfio_position);
         RUN(test_vfio_nothing_without_gpu);

@@ -15,6 +15,7 @@
 #include "user-stages.h"
 #include "stage.h"
 #include "strv.h"
+#include "test-stage.h"
 #include "tests.h"
 
 extern const Stage stage_host_tuning;
@@ -123,8 +124,7 @@ static void test_observe(void) {
 
         ASSERT_OK(machine_load(FIXTURE("lab"), 0, &m));
         config_init(&c);
-        config_set(&c);
-        ASSERT_OK(stage_host_tuning.observe(m, &pos, &none));
+        ASSERT_OK(stage_test_observe(&stage_host_tuning, &c, m, &pos, &none));
         ASSERT_EQ(pos, STAGE_NOTHING_TO_DO);
         ASSERT_STREQ(none[0], "no host tuning configured ([tuning] in baton.conf)");
 
@@ -132,16 +132,15 @@ static void test_observe(void) {
         strcpy(c.tuning_governor, "performance");
         strv_free(none);
         none = NULL;
-        ASSERT_OK(stage_host_tuning.observe(m, &pos, &none));
+        ASSERT_OK(stage_test_observe(&stage_host_tuning, &c, m, &pos, &none));
         ASSERT_EQ(pos, STAGE_NOTHING_TO_DO);
         ASSERT_STREQ(none[0], "no cpufreq driver on this machine: setting the performance governor is skipped");
 
         c.tuning_hugepages = 3;
         c.tuning_hugepage_size_kb = 1048576;
-        ASSERT_OK(stage_host_tuning.observe(m, &pos, &plan));
+        ASSERT_OK(stage_test_observe(&stage_host_tuning, &c, m, &pos, &plan));
         ASSERT_EQ(pos, STAGE_AT_HOST);
         ASSERT_STREQ(plan[0], "no hugepages-1048576kB pool on this machine: reserving 3 hugepages will fail");
-        config_set(NULL);
 }
 
 /* A machine with cpufreq on CPU 1 only: the governor step plans for it. */
@@ -161,49 +160,50 @@ static void test_observe_cpufreq(void) {
         ASSERT_OK(machine_load(dir, 0, &m));
         config_init(&c);
         strcpy(c.tuning_governor, "performance");
-        config_set(&c);
-        ASSERT_OK(stage_host_tuning.observe(m, &pos, &plan));
+        ASSERT_OK(stage_test_observe(&stage_host_tuning, &c, m, &pos, &plan));
         ASSERT_EQ(pos, STAGE_AT_HOST);
         ASSERT_STREQ(plan[0], "set the cpufreq governor to performance on every CPU");
-        config_set(NULL);
         free(cmd);
         ASSERT_TRUE(asprintf(&cmd, "rm -rf '%s'", dir) > 0);
         ASSERT_EQ(system(cmd), 0);
 }
 
-static size_t position(const char *name) {
+static size_t position(const Stage *const *order, const char *name) {
         size_t i = 0;
 
-        while (stage_table[i] && !streq(stage_table[i]->name, name))
+        while (order[i] && !streq(order[i]->name, name))
                 i++;
-        ASSERT_TRUE(stage_table[i] != NULL);
+        ASSERT_TRUE(order[i] != NULL);
         return i;
 }
 
 static void test_placement(void) {
         _cleanup_(config_done) Config c = {};
+        const Stage *o[STAGE_TABLE_MAX];
         size_t n = 0;
 
         while (stage_table[n])
                 n++;
-        ASSERT_EQ(position("user-stages"), n - 1);      /* the default: after vfio, the last */
-        ASSERT_OK(stage_table_place_user_stages("begin"));
-        ASSERT_EQ(position("user-stages"), 0);
-        ASSERT_EQ(position("session"), 1);
-        ASSERT_OK(stage_table_place_user_stages("display-manager"));
-        ASSERT_EQ(position("user-stages"), position("display-manager") + 1);
-        ASSERT_EQ(position("session"), 0);
-        ASSERT_EQ(stage_table_place_user_stages("nope"), -EINVAL);
-        ASSERT_EQ(position("user-stages"), n - 1);
-        ASSERT_TRUE(stage_table[n] == NULL);
+        ASSERT_EQ(position(stage_table, "user-stages"), n - 1);        /* the built-in order: the last */
+        ASSERT_OK(stage_order("begin", o));
+        ASSERT_EQ(position(o, "user-stages"), 0);
+        ASSERT_EQ(position(o, "session"), 1);
+        ASSERT_OK(stage_order("display-manager", o));
+        ASSERT_EQ(position(o, "user-stages"), position(o, "display-manager") + 1);
+        ASSERT_EQ(position(o, "session"), 0);
+        ASSERT_EQ(stage_order("nope", o), -EINVAL);
+        ASSERT_EQ(position(o, "user-stages"), n - 1);
+        ASSERT_TRUE(o[n] == NULL);
 
-        /* config_set() places them as [stages] after says; unknown names are refused. */
+        /* [stages] after places them; the default is after vfio; unknown names are refused. */
         ASSERT_OK(config_load_string("[stages]\nafter = host-tuning\n", "test.conf", &c));
-        config_set(&c);
-        ASSERT_EQ(position("user-stages"), position("host-tuning") + 1);
-        ASSERT_EQ(position("vfio"), n - 1);
-        config_set(NULL);
-        ASSERT_EQ(position("user-stages"), n - 1);
+        ASSERT_OK(stage_order(c.stages_after, o));
+        ASSERT_EQ(position(o, "user-stages"), position(o, "host-tuning") + 1);
+        ASSERT_EQ(position(o, "vfio"), n - 1);
+        config_done(&c);
+        config_init(&c);
+        ASSERT_OK(stage_order(c.stages_after, o));
+        ASSERT_EQ(position(o, "user-stages"), n - 1);
         for (const char *const *v = (const char *const[]) { "user-stages", "Vfio", "", "end", NULL }; *v; v++) {
                 Config d = {};
                 _cleanup_free_ char *text = NULL;

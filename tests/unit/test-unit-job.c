@@ -34,6 +34,7 @@
 #include "machine.h"
 #include "stage.h"
 #include "strv.h"
+#include "test-stage.h"
 #include "tests.h"
 #include "unit-job.h"
 
@@ -511,6 +512,7 @@ static void test_method_error(sd_event *e, sd_bus *bus) {
 /* --- observe(), which blocks: it runs in a thread while the loop serves the fake --- */
 
 typedef struct Observe {
+        const char *name;               /* [display-manager] unit; NULL: the default */
         int done_fd;
         int r;
         StagePosition pos;
@@ -520,8 +522,12 @@ typedef struct Observe {
 static void *observe_thread(void *userdata) {
         Machine m = { .root = (char *) "/" };
         Observe *ob = userdata;
+        Config c;
 
-        ob->r = stage_display_manager.observe(&m, &ob->pos, &ob->plan);
+        config_init(&c);
+        if (ob->name)
+                strcpy(c.display_manager_unit, ob->name);
+        ob->r = stage_test_observe(&stage_display_manager, &c, &m, &ob->pos, &ob->plan);
         ASSERT_EQ(eventfd_write(ob->done_fd, 1), 0);
         return NULL;
 }
@@ -538,11 +544,7 @@ static void observe(sd_event *e, const char *name, Observe *ob) {
         unsigned calls = 0;
         pthread_t t;
 
-        if (name)
-                ASSERT_OK(setenv("BATON_DISPLAY_MANAGER", name, 1));
-        else
-                ASSERT_OK(unsetenv("BATON_DISPLAY_MANAGER"));
-        *ob = (Observe) { .done_fd = eventfd(0, EFD_CLOEXEC), .pos = (StagePosition) -1 };
+        *ob = (Observe) { .name = name, .done_fd = eventfd(0, EFD_CLOEXEC), .pos = (StagePosition) -1 };
         ASSERT_TRUE(ob->done_fd >= 0);
         ASSERT_OK(sd_event_add_io(e, &done, ob->done_fd, EPOLLIN, on_observed, &calls));
         ASSERT_EQ(pthread_create(&t, NULL, observe_thread, ob), 0);
@@ -575,7 +577,6 @@ static void test_observe(sd_event *e) {
         strv_free(running.plan);
         strv_free(stopped.plan);
         strv_free(gone.plan);
-        ASSERT_OK(unsetenv("BATON_DISPLAY_MANAGER"));
 }
 
 static void test_observe_without_systemd(void) {
@@ -587,7 +588,7 @@ static void test_observe_without_systemd(void) {
         sd_bus *bus;
 
         /* A bus, but nobody owns org.freedesktop.systemd1 on it: nothing to stop. */
-        ASSERT_OK(stage_display_manager.observe(&m, &pos, &plan));
+        ASSERT_OK(stage_test_observe(&stage_display_manager, NULL, &m, &pos, &plan));
         ASSERT_EQ(pos, STAGE_NOTHING_TO_DO);
         ASSERT_TRUE(startswith(plan[0], "systemd cannot be reached on the system bus"));
 
