@@ -97,6 +97,7 @@ struct Engine {
          * a watch on each held node (any close means observing again), and the deferred
          * look after a close (closes come in bursts). */
         sd_event_source *preflight_deadline, *preflight_again;
+        LogSink preflight_sink;         /* the pre-flights' refusal, for engine_refusal() */
         sd_event_source **preflight_watches;
         size_t n_preflight_watches;
 
@@ -1007,6 +1008,7 @@ Engine *engine_free(Engine *e) {
                 return NULL;
         step_free(e->step);
         preflight_wait_stop(e);
+        log_sink_done(&e->preflight_sink);
         child_run_free(e->observing);
         machine_free(e->observed);
         for (size_t i = 0; i < e->n_stragglers; i++)
@@ -1044,12 +1046,14 @@ static void engine_keep_observation(Engine *e, Machine *m, MachineFlags flags) {
 /* Every stage's pre-flight on m: the first refusal, else -EAGAIN when a stage asks to wait
  * (never with PREFLIGHT_LAST), else 0. */
 static int engine_preflight(Engine *e, const Machine *m, PreflightMode mode) {
+        StageContext ctx = e->context;
         int waiting = 0, r;
 
+        ctx.sink = &e->preflight_sink;
         for (size_t i = 0; e->stages[i]; i++) {
                 if (!e->stages[i]->preflight)
                         continue;
-                r = e->stages[i]->preflight(e->instances[i], &e->context, m, mode);
+                r = e->stages[i]->preflight(e->instances[i], &ctx, m, mode);
                 if (r == -EAGAIN && mode != PREFLIGHT_LAST)
                         waiting = r;
                 else if (r < 0)
@@ -1358,6 +1362,7 @@ int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata) {
                 return -ENOMEM;
 
         timeline_clear(e);
+        log_sink_done(&e->preflight_sink);
         e->prepare_usec = 0;
         e->kept = strv_free(e->kept);
         e->start_usec = requested;
@@ -1467,6 +1472,10 @@ int engine_format_timeline(const Engine *e, int result, char **ret) {
 const StageTiming *engine_timeline(const Engine *e, size_t *ret_n) {
         *ret_n = e->n_timeline;
         return e->timeline;
+}
+
+const char *engine_refusal(const Engine *e) {
+        return e->preflight_sink.error;
 }
 
 bool engine_rollback_incomplete(const Engine *e) {

@@ -116,6 +116,9 @@ const char *engine_op_to_string(EngineOp op);
 
 /* What the last transition did, stage by stage, in the order they ran. */
 const StageTiming *engine_timeline(const Engine *e, size_t *ret_n);
+/* The error a pre-flight refused the last handover with, before anything changed (after a
+ * wait, this is the only place that says why); NULL when none refused. */
+const char *engine_refusal(const Engine *e);
 /* True when the last handover failed and its rollback did not restore
  * everything: the journal stays and `baton recover` is the way out. */
 bool engine_rollback_incomplete(const Engine *e);

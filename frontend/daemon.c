@@ -145,7 +145,8 @@ static char *first_reason(Engine *e) {
         for (size_t i = 0; i < n; i++)
                 if (t[i].result < 0 && !isempty(t[i].reason))
                         return asprintf(&s, "%s: %s", t[i].stage, t[i].reason) < 0 ? NULL : s;
-        return NULL;
+        /* Refused by a pre-flight after waiting for a holder: no stage ran. */
+        return engine_refusal(e) ? strdup(engine_refusal(e)) : NULL;
 }
 
 /* Keeps the first error logged while the engine decides whether to start. */

@@ -228,7 +228,11 @@ static int preflight_answer, n_preflight[3];
 
 static int waiting_preflight(StageInstance *self, const StageContext *ctx, const Machine *m, PreflightMode mode) {
         n_preflight[mode]++;
-        return mode == PREFLIGHT_LAST ? preflight_answer : -EAGAIN;
+        if (mode != PREFLIGHT_LAST)
+                return -EAGAIN;
+        if (preflight_answer < 0)
+                return stage_error_errno(ctx, preflight_answer, "Not handing the GPU over: pid 42 (aplay) holds it");
+        return 0;
 }
 
 static int idle_observe(StageInstance *self, const StageContext *ctx, const Machine *m, StagePosition *ret_pos,
@@ -283,6 +287,11 @@ static void run_waiting(int answer, bool cancel, int expect) {
         /* A handover that ran leaves its completed journal; a refused one, none. */
         ASSERT_EQ(access(journal, F_OK) >= 0, expect == 0);
         ASSERT_EQ(n_preflight[PREFLIGHT_LAST], cancel ? 0 : 1);
+        /* The refusal after the wait is kept for the daemon's reply. */
+        if (expect == -EBUSY)
+                ASSERT_STREQ(engine_refusal(e), "Not handing the GPU over: pid 42 (aplay) holds it");
+        else
+                ASSERT_NULL(engine_refusal(e));
         if (!cancel && (now_usec() - begin < 300 * 1000ULL || t.n < 5))
                 TEST_FAIL("the wait ended after %.0f ms with %u ticks: not the deadline, or not on the loop",
                           (now_usec() - begin) / 1e3, t.n);
