@@ -97,7 +97,11 @@ struct Engine {
          * a watch on each held node (any close means observing again), and the deferred
          * look after a close (closes come in bursts). */
         sd_event_source *preflight_deadline, *preflight_again;
-        LogSink preflight_sink;         /* the pre-flights' refusal, for engine_refusal() */
+        LogSink preflight_sink;         /* what refused the start, for engine_refusal() */
+
+        /* A return or recover reads the machine in a worker first (engine_start_observable()). */
+        ChildRun *observable;
+        sd_event_source *observable_notice;
         sd_event_source **preflight_watches;
         size_t n_preflight_watches;
 
@@ -127,6 +131,7 @@ struct Engine {
 
 static const char *const engine_state_table[_ENGINE_STATE_MAX] = {
         [ENGINE_IDLE] = "idle",
+        [ENGINE_OBSERVING] = "observing",
         [ENGINE_PREFLIGHT] = "pre-flight",
         [ENGINE_TO_GUEST] = "to-guest",
         [ENGINE_CANCELLING] = "cancelling",
@@ -1009,6 +1014,8 @@ Engine *engine_free(Engine *e) {
         step_free(e->step);
         preflight_wait_stop(e);
         log_sink_done(&e->preflight_sink);
+        child_run_free(e->observable);
+        sd_event_source_disable_unref(e->observable_notice);
         child_run_free(e->observing);
         machine_free(e->observed);
         for (size_t i = 0; i < e->n_stragglers; i++)
@@ -1301,6 +1308,51 @@ static int engine_lock(Engine *e, EngineOp op) {
         return 0;
 }
 
+/* Whether a transition is recorded. A return without one has nothing to do, and no driver
+ * unbind of a return can be in the kernel. */
+static bool engine_journal_exists(const Engine *e) {
+        _cleanup_free_ char *path = NULL;
+
+        return asprintf(&path, "%s/journal", e->rundir) >= 0 && access(path, F_OK) >= 0;
+}
+
+/* The rest of a start, on a machine that answers: observe it, plan, and run. Returns 1 when
+ * the first stage is scheduled (or a pre-flight waits), 0 when there is nothing to do, or a
+ * logged negative errno. */
+static int engine_start_observed(Engine *e, EngineOp op, bool locked) {
+        _cleanup_(machine_freep) Machine *m = NULL;
+        int r;
+
+        r = machine_load(e->root, machine_flags(e), &m);
+        if (r < 0)
+                return log_sink_full_errno(&e->preflight_sink, LOG_ERR, r, "Failed to observe the machine: %m");
+        if (!machine_has_gpu(m))
+                return log_sink_full_errno(&e->preflight_sink, LOG_ERR, SYNTHETIC_ERRNO(ENODEV),
+                                           "refusing: no display-class GPU on this machine");
+        free(e->gpu);
+        e->gpu = strdup(m->gpu->address);
+        if (!e->gpu)
+                return -ENOMEM;
+        if (!locked) {
+                r = engine_lock(e, op);
+                if (r < 0)
+                        return r;
+        }
+        r = op == ENGINE_HANDOVER ? engine_plan_handover(e, m) : engine_plan_to_host(e, op);
+        if (r == 1) {
+                /* Issue 17: nothing changed since this observation; it serves the first stage. */
+                engine_keep_observation(e, TAKE_PTR(m), machine_flags(e));
+                engine_schedule_next(e);
+        }
+        return r < 0 ? r : r > 0;
+}
+
+static void engine_start_failed(Engine *e, int r) {
+        e->error = r < 0 ? r : 0;
+        e->journal = journal_free(e->journal);
+        engine_finish(e);       /* releases the lock, calls done() */
+}
+
 static int load_in_child(void *userdata) {
         _cleanup_(machine_freep) Machine *m = NULL;
         Engine *e = userdata;
@@ -1308,34 +1360,56 @@ static int load_in_child(void *userdata) {
         return machine_load(e->root, MACHINE_SKIP_HOLDERS, &m);
 }
 
+static void on_observable(ChildRun *c, int r, const char *out, size_t size, void *userdata) {
+        Engine *e = userdata;
+        uint64_t deadline = e->deadline_usec[DEADLINE_UNBIND];
+
+        e->observable = child_run_free(c);
+        e->observable_notice = sd_event_source_disable_unref(e->observable_notice);
+        if (r == -ETIMEDOUT)
+                return engine_start_failed(e, log_sink_full_errno(&e->preflight_sink, LOG_ERR,
+                                           SYNTHETIC_ERRNO(ETIMEDOUT), "The kernel is still writing to a "
+                                           "device after %.0f s (a driver unbind that does not return): nothing "
+                                           "can be changed until it finishes. Try again later.", deadline / 1e6));
+        /* What failed in the child, machine_load() says again. */
+        r = engine_start_observed(e, e->op, true);
+        if (r <= 0)
+                engine_start_failed(e, r);
+}
+
+static int on_observable_slow(sd_event_source *src, uint64_t usec, void *userdata) {
+        Engine *e = userdata;
+
+        log_notice("The machine's sysfs does not answer: the kernel is still writing to a device (a driver unbind "
+                   "in flight). Waiting up to %.0f s for it.", e->deadline_usec[DEADLINE_UNBIND] / 1e6);
+        return 0;
+}
+
 /* Row 17 of issue 19: a device whose driver unbind is still in the kernel (a process killed
  * during the unbind, a card held by an fd in flight) blocks every reader of its sysfs
- * attributes. Towards the host, wait for that, up to the "unbind" deadline, in a child, and
- * say so; never block without a word. */
-static int engine_wait_observable(Engine *e) {
+ * attributes. Towards the host the machine is first read by a worker, up to the "unbind"
+ * deadline, awaited on the loop (issue 14: the daemon's loop routes the keyboard and mouse
+ * meanwhile); after a second without an answer baton says what it waits for. A worker stuck
+ * in the kernel is left behind, its output on /dev/null (it must not hold a caller's pipe
+ * open), and dies with this process once the kernel lets go of it. */
+static int engine_start_observable(Engine *e) {
         uint64_t deadline = e->deadline_usec[DEADLINE_UNBIND];
-        Child c;
         int r;
 
-        r = child_start(load_in_child, e, &c);
-        if (r < 0)
+        r = child_worker_async(e->event, deadline, CHILD_LEAVE_BEHIND | CHILD_NULL_STDIO, load_in_child, e, on_observable, e,
+                               &e->observable);
+        if (r >= 0 && deadline > 1000000ULL)
+                r = sd_event_add_time_relative(e->event, &e->observable_notice, CLOCK_MONOTONIC, 1000000ULL, 0,
+                                               on_observable_slow, e);
+        if (r < 0) {
+                e->observable = child_run_free(e->observable);
                 return log_error_errno(r, "Failed to start looking at the machine: %m");
-        r = child_wait(&c, deadline < 1000000ULL ? deadline : 1000000ULL);
-        if (r != -ETIMEDOUT)
-                return 0;       /* what failed, machine_load() below says again */
-        log_notice("The machine's sysfs does not answer: the kernel is still writing to a device (a driver unbind "
-                   "in flight). Waiting up to %.0f s for it.", deadline / 1e6);
-        r = child_wait(&c, deadline);
-        if (r != -ETIMEDOUT)
-                return 0;
-        child_abandon(&c);
-        return log_error_errno(SYNTHETIC_ERRNO(ETIMEDOUT), "The kernel is still writing to a device after %.0f s "
-                               "(a driver unbind that does not return): nothing can be changed until it finishes. "
-                               "Try again later.", deadline / 1e6);
+        }
+        e->state = ENGINE_OBSERVING;
+        return 1;
 }
 
 int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata) {
-        _cleanup_(machine_freep) Machine *m = NULL;
         uint64_t requested = now_usec();
         int r;
 
@@ -1345,21 +1419,6 @@ int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata) {
                 return log_error_errno(SYNTHETIC_ERRNO(EBUSY),
                                        "The kernel is still writing %s: the machine cannot be observed until "
                                        "it finishes.", e->stragglers[0]->what);
-        if (op != ENGINE_HANDOVER) {
-                r = engine_wait_observable(e);
-                if (r < 0)
-                        return r;
-        }
-        r = machine_load(e->root, machine_flags(e), &m);
-        if (r < 0)
-                return log_error_errno(r, "Failed to observe the machine: %m");
-        if (!machine_has_gpu(m))
-                return log_error_errno(SYNTHETIC_ERRNO(ENODEV),
-                                       "refusing: no display-class GPU on this machine");
-        free(e->gpu);
-        e->gpu = strdup(m->gpu->address);
-        if (!e->gpu)
-                return -ENOMEM;
 
         timeline_clear(e);
         log_sink_done(&e->preflight_sink);
@@ -1373,23 +1432,24 @@ int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata) {
         e->rollback_incomplete = false;
         e->op = op;
         e->journal = journal_free(e->journal);
+        e->done = done;
+        e->done_userdata = userdata;
 
-        r = engine_lock(e, op);
-        if (r < 0)
-                return r;
-        r = op == ENGINE_HANDOVER ? engine_plan_handover(e, m) : engine_plan_to_host(e, op);
+        if (op == ENGINE_HANDOVER || (op == ENGINE_RETURN && !engine_journal_exists(e)))
+                r = engine_start_observed(e, op, false);
+        else {
+                /* A recover, or a return of a recorded handover: the machine is read by a worker
+                 * first, under the lock. */
+                r = engine_lock(e, op);
+                if (r >= 0)
+                        r = engine_start_observable(e);
+        }
         if (r <= 0) {
                 e->state = ENGINE_IDLE;
                 e->journal = journal_free(e->journal);
                 transition_lock_release(&e->lock);
+                e->done = NULL;
                 return r;
-        }
-        e->done = done;
-        e->done_userdata = userdata;
-        if (r == 1) {
-                /* Issue 17: nothing changed since this observation; it serves the first stage. */
-                engine_keep_observation(e, TAKE_PTR(m), machine_flags(e));
-                engine_schedule_next(e);
         }
         return 1;
 }

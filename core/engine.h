@@ -27,6 +27,8 @@ typedef enum EngineOp {
 /* Where a transition is: one state instead of running/to_guest/rolling_back/cancel flags. */
 typedef enum EngineState {
         ENGINE_IDLE,            /* nothing runs */
+        ENGINE_OBSERVING,       /* a return or recover reading the machine in a worker first
+                                 * (sysfs blocks while a driver unbind is in the kernel) */
         ENGINE_PREFLIGHT,       /* a handover waiting, before anything changes, for a holder a
                                  * pre-flight named (stage.h, PreflightMode) */
         ENGINE_TO_GUEST,        /* a handover: to_guest() of each stage, in order */
