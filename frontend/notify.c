@@ -132,6 +132,26 @@ static void remove_file(const char *path) {
                 log_warning_errno(errno, "Failed to remove %s, ignoring: %m", path);
 }
 
+int notify_send(sd_bus *bus, sd_event *event, uint64_t timeout_usec, const char *summary, const char *body,
+                uint32_t *ret_id) {
+        int r;
+
+        r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
+        /* The wait ends with sd_event_exit(), and a bus attached to the loop is closed when the
+         * loop exits unless told otherwise: Notify would then fail with ENOTCONN. */
+        if (r >= 0)
+                r = sd_bus_set_close_on_exit(bus, false);
+        if (r < 0)
+                return log_error_errno(r, "Failed to attach the session bus to the event loop: %m");
+        r = wait_for_server(bus, event, timeout_usec);
+        if (r == -ETIMEDOUT)
+                return log_error_errno(r, "No notification server (" NOTIFICATIONS_NAME ") on the session bus "
+                                       "within %.0f s: the notice stays for the next login.", timeout_usec / 1e6);
+        if (r < 0)
+                return log_error_errno(r, "Failed to wait for " NOTIFICATIONS_NAME ": %m");
+        return send_notice(bus, summary, body, ret_id);
+}
+
 int notify_run(uint64_t timeout_usec) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
@@ -163,17 +183,9 @@ int notify_run(uint64_t timeout_usec) {
         r = sd_event_default(&event);
         if (r >= 0)
                 r = sd_bus_open_user(&bus);
-        if (r >= 0)
-                r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
                 return log_error_errno(r, "Failed to connect to the session bus: %m");
-        r = wait_for_server(bus, event, timeout_usec);
-        if (r == -ETIMEDOUT)
-                return log_error_errno(r, "No notification server (" NOTIFICATIONS_NAME ") on the session bus "
-                                       "within %.0f s: the notice stays for the next login.", timeout_usec / 1e6);
-        if (r < 0)
-                return log_error_errno(r, "Failed to wait for " NOTIFICATIONS_NAME ": %m");
-        r = send_notice(bus, summary, body, &id);
+        r = notify_send(bus, event, timeout_usec, summary, body, &id);
         if (r < 0)
                 return r;
         /* Sent: once is enough. */

@@ -3,6 +3,9 @@
 
 #include <stdint.h>
 
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
 /* `baton notify`: runs at the desktop user's login (the autostart entry session/notice.h
  * describes), as that user, in their session. Reads the notice root left in their home,
  * waits up to timeout_usec for org.freedesktop.Notifications to have an owner on the session
@@ -13,3 +16,9 @@
 #define NOTIFY_WAIT_USEC (120 * 1000000ULL)
 
 int notify_run(uint64_t timeout_usec);
+
+/* The part of notify_run() on the bus: attaches bus to event, waits up to timeout_usec for
+ * org.freedesktop.Notifications to have an owner, then sends Notify once. Logs its failures:
+ * -ETIMEDOUT when no server came. */
+int notify_send(sd_bus *bus, sd_event *event, uint64_t timeout_usec, const char *summary, const char *body,
+                uint32_t *ret_id);

@@ -285,9 +285,15 @@ static void on_pw_changed(PwWatch *w, int r, void *userdata) {
                 a->pw = pw_watch_free(a->pw);
                 return evaluate(a);
         }
-        if (r < 0)
-                return audio_done(a, step_error_errno(a->step, r, "Lost the connection to %s's PipeWire: %m",
-                                                      a->user.name));
+        if (r < 0) {
+                /* The user's PipeWire ended with their systemd manager (a logout's, seconds after
+                 * the session): the card is back with its driver, and their next PipeWire takes
+                 * it up by itself, as after the deadline below. */
+                step_warning_errno(a->step, r, "%s's PipeWire went away before it listed the GPU's sound card "
+                                   "again (%m): the card is back with its driver, and their next PipeWire takes "
+                                   "it up.", a->user.name);
+                return audio_done(a, 0);
+        }
         evaluate(a);
 }
 
@@ -341,8 +347,13 @@ static int start_wait(Audio *a, DeadlineKind deadline) {
                 evaluate(a);
                 return STEP_PENDING;
         }
-        if (r < 0)
-                return step_error_errno(a->step, r, "Failed to connect to %s's PipeWire: %m", a->user.name);
+        if (r < 0) {
+                /* Gone with the user's systemd manager, as in on_pw_changed(). */
+                step_warning_errno(a->step, r, "%s's PipeWire is not reachable (%m): the GPU's sound card is "
+                                   "back with its driver, and their next PipeWire takes it up.", a->user.name);
+                audio_done(a, 0);
+                return STEP_PENDING;
+        }
         return STEP_PENDING;
 }
 

@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* notify_send() (supervisor/notify.h) on a private dbus-daemon: the notification server takes
+ * its name only once the wait for it runs, the way GNOME Shell's comes up after the autostart
+ * entry started `baton notify`; the notice reaches it once, on the connection the wait was
+ * made on. Without a server the wait ends at its deadline. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "notify.h"
+#include "test-bus.h"
+#include "tests.h"
+
+static char dir[] = "/tmp/test-notify.XXXXXX";
+static TestBus bus_daemon;
+
+typedef struct Server {
+        int out_fd;             /* "SUMMARY\nBODY\n" of each Notify goes here */
+        int notified;
+} Server;
+
+static int on_call(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Server *s = userdata;
+        const char *app, *icon, *summary, *body;
+        uint32_t replaces;
+        char line[512];
+        int n;
+
+        if (sd_bus_message_is_method_call(m, "org.freedesktop.Notifications", "GetCapabilities"))
+                return sd_bus_reply_method_return(m, "as", 1, "body");
+        if (!sd_bus_message_is_method_call(m, "org.freedesktop.Notifications", "Notify"))
+                return 0;
+        if (sd_bus_message_read(m, "susss", &app, &replaces, &icon, &summary, &body) < 0)
+                return -EBADMSG;
+        n = snprintf(line, sizeof(line), "%s\n%s\n%s\n", app, summary, body);
+        if (n < 0 || (size_t) n >= sizeof(line) || write(s->out_fd, line, n) != n)
+                return -EIO;
+        s->notified++;
+        return sd_bus_reply_method_return(m, "u", (uint32_t) 42);
+}
+
+/* The server, in a child: waits for the go byte, takes the name, answers until one Notify. */
+static void server_main(int go_fd, int out_fd) {
+        Server s = { .out_fd = out_fd };
+        sd_bus *bus = NULL;
+        char c;
+
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (read(go_fd, &c, 1) != 1)
+                _exit(2);
+        if (test_bus_connect(bus_daemon.address, &bus) < 0 ||
+            sd_bus_add_object(bus, NULL, "/org/freedesktop/Notifications", on_call, &s) < 0 ||
+            sd_bus_request_name(bus, "org.freedesktop.Notifications", 0) < 0)
+                _exit(3);
+        while (s.notified == 0) {
+                int r = sd_bus_process(bus, NULL);
+
+                if (r < 0)
+                        _exit(4);
+                if (r == 0 && sd_bus_wait(bus, UINT64_MAX) < 0)
+                        _exit(5);
+        }
+        (void) sd_bus_flush(bus);
+        _exit(s.notified == 1 ? 0 : 6);
+}
+
+static int on_loop_runs(sd_event_source *s, void *userdata) {
+        int *go_fd = userdata;
+
+        ASSERT_TRUE(write(*go_fd, "g", 1) == 1);
+        *go_fd = -1;
+        return 0;
+}
+
+static void test_server_comes_later(void) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        _cleanup_(sd_event_source_unrefp) sd_event_source *defer = NULL;
+        int go[2], out[2], go_fd, status;
+        char got[512] = {};
+        uint32_t id = 0;
+        pid_t pid;
+
+        ASSERT_OK(pipe2(go, O_CLOEXEC) < 0 ? -errno : 0);
+        ASSERT_OK(pipe2(out, O_CLOEXEC) < 0 ? -errno : 0);
+        pid = fork();
+        ASSERT_TRUE(pid >= 0);
+        if (pid == 0) {
+                close(go[1]);
+                close(out[0]);
+                server_main(go[0], out[1]);
+        }
+        close(go[0]);
+        close(out[1]);
+
+        ASSERT_OK(test_bus_connect(bus_daemon.address, &bus));
+        ASSERT_OK(sd_event_new(&event));
+        /* The server may come only once the loop runs: NameHasOwner has said no by then. */
+        go_fd = go[1];
+        ASSERT_OK(sd_event_add_defer(event, &defer, on_loop_runs, &go_fd));
+        ASSERT_OK(notify_send(bus, event, 30 * 1000000ULL, "The GPU is back from vm",
+                              "vm ran for 1 min 2 s. The return took 3.4 s.", &id));
+        ASSERT_EQ(go_fd, -1);
+        ASSERT_EQ(id, 42);
+        ASSERT_TRUE(read(out[0], got, sizeof(got) - 1) > 0);
+        ASSERT_STREQ(got, "baton\nThe GPU is back from vm\nvm ran for 1 min 2 s. The return took 3.4 s.\n");
+        ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        close(go[1]);
+        close(out[0]);
+}
+
+static void test_no_server(void) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        uint32_t id = 0;
+
+        ASSERT_OK(test_bus_connect(bus_daemon.address, &bus));
+        ASSERT_OK(sd_event_new(&event));
+        ASSERT_EQ(notify_send(bus, event, 200 * 1000ULL, "summary", "body", &id), -ETIMEDOUT);
+        ASSERT_EQ(id, 0);
+}
+
+int main(void) {
+        int r;
+
+        ASSERT_TRUE(mkdtemp(dir));
+        r = test_bus_start(&bus_daemon, dir);
+        if (r == -ENOENT) {
+                fprintf(stderr, "no dbus-daemon: skipped\n");
+                (void) rmdir(dir);
+                return 77;
+        }
+        test_server_comes_later();
+        test_no_server();
+        test_bus_stop(&bus_daemon);
+        (void) rmdir(dir);
+        return 0;
+}
