@@ -22,7 +22,8 @@
  *   Because the key that completes a chord is never delivered, no output ever
  *   has all the keys of a chord down at once.
  * - Each source frame (up to SYN_REPORT) becomes at most one frame per output,
- *   handed to the emit callback with its SYN_REPORT: one write per frame.
+ *   handed to the emit callback with its SYN_REPORT, whole (the router
+ *   writes the frames of one wakeup together).
  * - Keyboard LEDs: each side sets its own (the host's compositor on the host
  *   keyboard, the guest on the guest's); the physical keyboards show the
  *   target's. */

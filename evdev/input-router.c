@@ -28,6 +28,10 @@
 #define OUTPUT_VENDOR 0xba70
 #define RETRY_USEC (100 * 1000ULL)
 #define RETRY_MAX 20
+/* Events an output collects in one wakeup before they go out in one write: a
+ * third of the smallest buffer the kernel keeps for each reader of an event
+ * device (64 events), so that one write cannot overflow a compositor's. */
+#define PENDING_MAX 24
 
 typedef struct Source {
         InputRouter *router;
@@ -52,6 +56,9 @@ struct InputRouter {
         InputCore *core;
         struct libevdev_uinput *outputs[_INPUT_OUTPUT_MAX];
         int output_fds[_INPUT_OUTPUT_MAX];
+        /* The frames of this wakeup, written together by outputs_flush(). */
+        struct input_event pending[_INPUT_OUTPUT_MAX][PENDING_MAX];
+        size_t n_pending[_INPUT_OUTPUT_MAX];
         sd_event_source *led_io[_INPUT_SIDE_MAX];
         sd_device_monitor *monitor;
         Source **sources;
@@ -71,6 +78,8 @@ static const char *const output_phys[_INPUT_OUTPUT_MAX] = {
 };
 
 static const unsigned leds[] = { LED_NUML, LED_CAPSL, LED_SCROLLL, LED_COMPOSE, LED_KANA };
+
+static void outputs_flush(InputRouter *r);
 
 /* --- Sources --- */
 
@@ -99,8 +108,10 @@ static Source *source_find(InputRouter *r, const char *devnode) {
 static void source_drop(Source *s) {
         InputRouter *r = s->router;
 
-        if (s->grabbed)
+        if (s->grabbed) {
                 input_core_source_gone(r->core, &s->state);
+                outputs_flush(r);
+        }
         for (size_t i = 0; i < r->n_sources; i++)
                 if (r->sources[i] == s) {
                         r->sources[i] = r->sources[--r->n_sources];
@@ -265,6 +276,8 @@ static int on_source_io(sd_event_source *es, int fd, uint32_t revents, void *use
         int r;
 
         r = source_read(s);
+        /* What this wakeup read goes out before the loop waits again. */
+        outputs_flush(s->router);
         if (r < 0) {
                 /* ENODEV: unplugged. Dropped at once: a dead fd would wake the loop forever. */
                 if (r == -ENODEV)
@@ -401,13 +414,37 @@ static int watch_devices(InputRouter *r) {
 
 /* --- Outputs --- */
 
-static void emit(unsigned output, const struct input_event *events, size_t n, void *userdata) {
-        InputRouter *r = userdata;
+static void output_write(InputRouter *r, unsigned output, const struct input_event *events, size_t n) {
         ssize_t k;
 
         k = write(libevdev_uinput_get_fd(r->outputs[output]), events, n * sizeof(events[0]));
         if (k < 0)
-                log_debug_errno(errno, "Failed to write a frame to %s, ignoring: %m", output_phys[output]);
+                log_debug_errno(errno, "Failed to write frames to %s, ignoring: %m", output_phys[output]);
+}
+
+static void outputs_flush(InputRouter *r) {
+        for (unsigned o = 0; o < _INPUT_OUTPUT_MAX; o++)
+                if (r->n_pending[o] > 0) {
+                        output_write(r, o, r->pending[o], r->n_pending[o]);
+                        r->n_pending[o] = 0;
+                }
+}
+
+/* A frame is kept until the end of the wakeup, so that the frames of one read
+ * (a mouse polled faster than the loop turns) cost one write, not one each. */
+static void emit(unsigned output, const struct input_event *events, size_t n, void *userdata) {
+        InputRouter *r = userdata;
+
+        if (r->n_pending[output] + n > PENDING_MAX && r->n_pending[output] > 0) {
+                output_write(r, output, r->pending[output], r->n_pending[output]);
+                r->n_pending[output] = 0;
+        }
+        if (n > PENDING_MAX) {
+                output_write(r, output, events, n);
+                return;
+        }
+        memcpy(r->pending[output] + r->n_pending[output], events, n * sizeof(events[0]));
+        r->n_pending[output] += n;
 }
 
 /* A side set LEDs on its keyboard: uinput hands them to us as events. */

@@ -27,8 +27,9 @@
  * every 100 ms, 20 times at most.
  *
  * After a SYN_DROPPED the device's state is resynchronized with libevdev's
- * sync mode and the difference goes out as one frame. Each frame is one
- * write(2). */
+ * sync mode and the difference goes out as one frame. A wakeup costs one
+ * read(2) of the source while frames come, one more that finds it empty, and
+ * one write(2) per output for all the frames it read. */
 
 #include <stdint.h>
 
