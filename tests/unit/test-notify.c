@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* notify_send() (supervisor/notify.h) on a private dbus-daemon: the notification server takes
+/* notify_send() (frontend/notify.h) on a private dbus-daemon: the notification server takes
  * its name only once the wait for it runs, the way GNOME Shell's comes up after the autostart
  * entry started `baton notify`; the notice reaches it once, on the connection the wait was
  * made on. Without a server the wait ends at its deadline. */
