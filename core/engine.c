@@ -17,6 +17,7 @@
 #include "journal.h"
 #include "transition-lock.h"
 #include "log.h"
+#include "parse-util.h"
 #include "stage.h"
 #include "strv.h"
 #include "sysfs-util.h"
@@ -1362,15 +1363,16 @@ static int load_in_child(void *userdata) {
 
 static void on_observable(ChildRun *c, int r, const char *out, size_t size, void *userdata) {
         Engine *e = userdata;
-        uint64_t deadline = e->deadline_usec[DEADLINE_UNBIND];
+        char t[32];
 
         e->observable = child_run_free(c);
         e->observable_notice = sd_event_source_disable_unref(e->observable_notice);
+        format_usec(e->deadline_usec[DEADLINE_UNBIND], t, sizeof(t));
         if (r == -ETIMEDOUT)
                 return engine_start_failed(e, log_sink_full_errno(&e->preflight_sink, LOG_ERR,
                                            SYNTHETIC_ERRNO(ETIMEDOUT), "The kernel is still writing to a "
-                                           "device after %.0f s (a driver unbind that does not return): nothing "
-                                           "can be changed until it finishes. Try again later.", deadline / 1e6));
+                                           "device after %s (a driver unbind that does not return): nothing "
+                                           "can be changed until it finishes. Try again later.", t));
         /* What failed in the child, machine_load() says again. */
         r = engine_start_observed(e, e->op, true);
         if (r <= 0)
@@ -1379,9 +1381,11 @@ static void on_observable(ChildRun *c, int r, const char *out, size_t size, void
 
 static int on_observable_slow(sd_event_source *src, uint64_t usec, void *userdata) {
         Engine *e = userdata;
+        char t[32];
 
+        format_usec(e->deadline_usec[DEADLINE_UNBIND], t, sizeof(t));
         log_notice("The machine's sysfs does not answer: the kernel is still writing to a device (a driver unbind "
-                   "in flight). Waiting up to %.0f s for it.", e->deadline_usec[DEADLINE_UNBIND] / 1e6);
+                   "in flight). Waiting up to %s for it.", t);
         return 0;
 }
 

@@ -172,7 +172,7 @@ fixtures)
         mkfifo "$tree/sys/bus/pci/devices/0000:00:02.0/driver_override"
         expect 1 "did not answer within 5 s: the kernel is still writing to a device" -- \
                 --root "$tree" --rundir "$run" status
-        expect 1 "still writing to a device after 1 s" -- --root "$tree" --rundir "$run" --deadline unbind=1 recover
+        expect 1 "still writing to a device after 1s" -- --root "$tree" --rundir "$run" --deadline unbind=1 recover
         [ -z "$(ls -A "$run")" ] || { echo "FAIL: recover left files: $(ls -A "$run")"; failed=$((failed + 1)); }
         rm -rf "$tree" "$run"
         # Row 15 of issue 19: a foreign device in the GPU's IOMMU group is refused before any

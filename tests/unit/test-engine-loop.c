@@ -6,10 +6,12 @@
  * still decides the step. */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -118,6 +120,63 @@ static void test_slow_observe(void) {
         ASSERT_TRUE(asprintf(&cmd, "rm -rf '%s'", rundir) > 0);
         ASSERT_EQ(system(cmd), 0);
         free(cmd);
+}
+
+/* Row 17 of issue 19 and issue 14: a recover on a machine whose sysfs does not answer (a
+ * driver unbind still in the kernel, played by a FIFO as the GPU's driver_override) waits for
+ * its worker on the loop: the timer keeps ticking, and past the unbind deadline the start fails
+ * with the reason, nothing changed. */
+static void test_stuck_sysfs(void) {
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        _cleanup_(engine_freep) Engine *e = NULL;
+        char tree[] = "/tmp/baton-test-engine-tree-XXXXXX", rundir[] = "/tmp/baton-test-engine-loop-XXXXXX";
+        char *cmd = NULL, *fifo = NULL;
+        EngineOptions o = { .stages = (const Stage *const[]) { &slow_stage, NULL } };
+        sd_event_source *timer = NULL;
+        Ticks t = {};
+        uint64_t begin;
+        Config c;
+        int fd;
+
+        ASSERT_TRUE(mkdtemp(tree) != NULL);
+        ASSERT_TRUE(mkdtemp(rundir) != NULL);
+        ASSERT_TRUE(asprintf(&cmd, "cp -a '%s/.' '%s'", FIXTURE("lab"), tree) > 0);
+        ASSERT_EQ(system(cmd), 0);
+        free(cmd);
+        ASSERT_TRUE(asprintf(&fifo, "%s/sys/bus/pci/devices/0000:00:02.0/driver_override", tree) > 0);
+        (void) unlink(fifo);
+        ASSERT_OK(mkfifo(fifo, 0600));
+        config_init(&c);
+        c.deadline_usec[DEADLINE_UNBIND] = 1500 * 1000ULL;
+        o.config = &c;
+        o.root = tree;
+        o.rundir = rundir;
+        ASSERT_OK(sd_event_new(&event));
+        ASSERT_OK(engine_new(event, &o, &e));
+        ASSERT_OK(sd_event_add_time_relative(event, &timer, CLOCK_MONOTONIC, 10000, 1000, on_tick, &t));
+        ASSERT_OK(sd_event_source_set_enabled(timer, SD_EVENT_ON));
+        begin = t.last = now_usec();
+        ASSERT_EQ(engine_start(e, ENGINE_RECOVER, on_done, &t), 1);
+        ASSERT_EQ(engine_state(e), ENGINE_OBSERVING);
+        ASSERT_EQ(engine_start(e, ENGINE_RETURN, on_done, &t), -EBUSY);
+        while (!t.done)
+                ASSERT_OK(sd_event_run(event, UINT64_MAX));
+        ASSERT_EQ(t.result, -ETIMEDOUT);
+        ASSERT_EQ(engine_state(e), ENGINE_IDLE);
+        ASSERT_TRUE(strstr(strempty(engine_refusal(e)), "The kernel is still writing to a device after 1.5s"));
+        fprintf(stderr, "while sysfs did not answer for %.0f ms: %u ticks of the 10 ms timer, the longest gap "
+                "%.1f ms\n", (now_usec() - begin) / 1e3, t.n, t.worst / 1e3);
+        if (now_usec() - begin < 1500 * 1000ULL || t.n < 30 || t.worst > 300 * 1000ULL)
+                TEST_FAIL("the loop stalled: %u ticks, the longest gap %.0f ms", t.n, t.worst / 1e3);
+        /* Let the worker go: a writer opens the FIFO its open() waits on. */
+        fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fd >= 0)
+                close(fd);
+        sd_event_source_disable_unref(timer);
+        ASSERT_TRUE(asprintf(&cmd, "rm -rf '%s' '%s'", tree, rundir) > 0);
+        ASSERT_EQ(system(cmd), 0);
+        free(cmd);
+        free(fifo);
 }
 
 /* --- A failure's reason travels with its step --- */
@@ -314,6 +373,7 @@ int main(void) {
         RUN(test_preflight_wait);
         RUN(test_state_names);
         RUN(test_slow_observe);
+        RUN(test_stuck_sysfs);
         RUN(test_reason_from_step);
         return 0;
 }
