@@ -155,7 +155,7 @@ int notify_send(sd_bus *bus, sd_event *event, uint64_t timeout_usec, const char 
 int notify_run(uint64_t timeout_usec) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
-        _cleanup_free_ char *file = NULL, *autostart = NULL, *summary = NULL, *body = NULL;
+        _cleanup_free_ char *file = NULL, *autostart = NULL, *claimed = NULL, *summary = NULL, *body = NULL;
         struct passwd *pw;
         uint32_t id = 0;
         int r;
@@ -171,14 +171,26 @@ int notify_run(uint64_t timeout_usec) {
         r = notice_paths(pw->pw_dir, &file, &autostart);
         if (r < 0)
                 return log_error_errno(r, "Out of memory.");
-        r = read_notice(file, &summary, &body);
+        r = notice_claim(file, &claimed);
         if (r == -ENOENT) {
-                log_debug("No notice in %s: nothing to tell.", file);
-                remove_file(autostart);
+                _cleanup_free_ char *sending = NULL;
+
+                log_debug("No notice in %s (none, or another baton notify has it): nothing to tell.", file);
+                /* A stale entry goes; one another baton notify is sending for stays, for it to remove. */
+                if (asprintf(&sending, "%s.sending", file) >= 0 && access(sending, F_OK) < 0 && errno == ENOENT)
+                        remove_file(autostart);
                 return 0;
         }
         if (r < 0)
+                return log_error_errno(r, "Failed to take %s for sending: %m", file);
+        r = read_notice(claimed, &summary, &body);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0) {
+                remove_file(claimed);           /* refused: it would be refused at every login */
+                remove_file(autostart);
                 return r;
+        }
 
         r = sd_event_default(&event);
         if (r >= 0)
@@ -186,10 +198,15 @@ int notify_run(uint64_t timeout_usec) {
         if (r < 0)
                 return log_error_errno(r, "Failed to connect to the session bus: %m");
         r = notify_send(bus, event, timeout_usec, summary, body, &id);
-        if (r < 0)
+        if (r < 0) {
+                int k = notice_unclaim(claimed, file);
+
+                if (k < 0)
+                        log_warning_errno(k, "Failed to keep %s for the next login, ignoring: %m", file);
                 return r;
+        }
         /* Sent: once is enough. */
-        remove_file(file);
+        remove_file(claimed);
         remove_file(autostart);
         log_info("Sent the notice (id %u): %s", id, summary);
         return 0;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,6 +145,25 @@ int notice_paths(const char *home, char **ret_file, char **ret_autostart) {
         *ret_file = TAKE_PTR(file);
         *ret_autostart = TAKE_PTR(autostart);
         return 0;
+}
+
+int notice_claim(const char *file, char **ret_claimed) {
+        _cleanup_free_ char *claimed = NULL;
+
+        if (asprintf(&claimed, "%s.sending", file) < 0)
+                return -ENOMEM;
+        if (rename(file, claimed) < 0)
+                return -errno;
+        *ret_claimed = TAKE_PTR(claimed);
+        return 0;
+}
+
+int notice_unclaim(const char *claimed, const char *file) {
+        if (renameat2(AT_FDCWD, claimed, AT_FDCWD, file, RENAME_NOREPLACE) >= 0)
+                return 0;
+        if (errno != EEXIST)
+                return -errno;
+        return unlink(claimed) < 0 ? -errno : 0;       /* a newer notice is there */
 }
 
 int notice_autostart_entry(const char *binary, char **ret) {

@@ -68,6 +68,14 @@ int notice_read(const char *path, char **ret_summary, char **ret_body);
 /* HOME/.local/state/baton/notice and HOME/.config/autostart/baton-notify.desktop. */
 int notice_paths(const char *home, char **ret_file, char **ret_autostart);
 
+/* One sender per notice, however many `baton notify` run at a login (gnome-session and an
+ * xdg-autostart unit may both start the entry): the notice is renamed to *ret_claimed
+ * (FILE.sending) before it is read; rename() is atomic, so a second caller gets -ENOENT and
+ * sends nothing. notice_unclaim() puts it back for the next login when sending failed, unless
+ * a newer notice was written meanwhile (that one wins). */
+int notice_claim(const char *file, char **ret_claimed);
+int notice_unclaim(const char *claimed, const char *file);
+
 /* The autostart entry that runs `BINARY notify`; -EINVAL when binary needs quoting beyond "...". */
 int notice_autostart_entry(const char *binary, char **ret);
 

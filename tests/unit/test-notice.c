@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -237,7 +238,45 @@ static void test_write(void) {
         ASSERT_EQ(system(cmd), 0);
 }
 
+/* One sender per notice: the first claim takes it, a second finds nothing; a failed send puts
+ * it back, unless a newer notice was written meanwhile. */
+static void test_claim(void) {
+        char dir[] = "/tmp/baton-test-claim-XXXXXX";
+        _cleanup_free_ char *file = NULL, *claimed = NULL, *again = NULL, *text = NULL, *cmd = NULL;
+        size_t size;
+        FILE *f;
+
+        ASSERT_TRUE(mkdtemp(dir) != NULL);
+        ASSERT_TRUE(asprintf(&file, "%s/notice", dir) > 0);
+        ASSERT_EQ(notice_claim(file, &claimed), -ENOENT);
+        ASSERT_NULL(claimed);
+        ASSERT_TRUE((f = fopen(file, "we")) != NULL);
+        fputs("old", f);
+        fclose(f);
+        ASSERT_OK(notice_claim(file, &claimed));
+        ASSERT_TRUE(strlen(claimed) > strlen("/notice.sending") && streq(claimed + strlen(claimed) - strlen("/notice.sending"), "/notice.sending"));
+        ASSERT_TRUE(access(file, F_OK) < 0);
+        ASSERT_EQ(notice_claim(file, &again), -ENOENT);         /* the second baton notify */
+        ASSERT_OK(notice_unclaim(claimed, file));               /* the send failed: kept */
+        ASSERT_TRUE(access(claimed, F_OK) < 0);
+        ASSERT_OK(read_full_file("/", file, &text, &size));
+        ASSERT_STREQ(text, "old");
+        text = mfree(text);
+        claimed = mfree(claimed);
+        ASSERT_OK(notice_claim(file, &claimed));
+        ASSERT_TRUE((f = fopen(file, "we")) != NULL);           /* a newer word meanwhile */
+        fputs("new", f);
+        fclose(f);
+        ASSERT_OK(notice_unclaim(claimed, file));
+        ASSERT_TRUE(access(claimed, F_OK) < 0);
+        ASSERT_OK(read_full_file("/", file, &text, &size));
+        ASSERT_STREQ(text, "new");
+        ASSERT_TRUE(asprintf(&cmd, "rm -rf '%s'", dir) > 0);
+        ASSERT_EQ(system(cmd), 0);
+}
+
 int main(void) {
+        RUN(test_claim);
         RUN(test_format);
         RUN(test_file_text);
         RUN(test_autostart_entry);
