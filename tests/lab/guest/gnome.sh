@@ -61,8 +61,41 @@ gnome_up() {
         baton status 2>/dev/null | grep -qE "^DRM master +session $s \($GNOME_USER, user, wayland\) through systemd-logind \(pid $(pgrep -x systemd-logind)\); its compositor pid [0-9]+ \(gnome-shell\)"
 }
 
+# GNOME Shell renders with Mesa's llvmpipe here (bochs has no 3D), whose JIT
+# code uses AVX2 when the CPU reports it, as the lab's `-cpu max` does
+# (tests/lab/run). Under QEMU's TCG that code crashed GNOME Shell and gdm's
+# greeter (SIGSEGV at a vpgatherdd in llvmpipe's JIT code) at about every start
+# after the first, so the lab's desktop tells Mesa to stop at SSE4.1, for the
+# desktop only: pam_env (gdm-launch-environment and gdm-autologin read
+# /etc/environment) gives it to gdm's sessions, and the user managers, where
+# gnome-session starts GNOME Shell, get it as a default for their units.
+# Mesa reads GALLIUM_OVERRIDE_CPU_CAPS once per process; "sse4.1" drops AVX and
+# with it AVX2, FMA and F16C.
+LAB_MESA_ENV=GALLIUM_OVERRIDE_CPU_CAPS=sse4.1
+LAB_MESA_USER_CONF=/etc/systemd/user.conf.d/50-lab-mesa.conf
+
+mesa_env_begin() {
+        cp /etc/environment /run/lab-environment.orig
+        echo "$LAB_MESA_ENV" >>/etc/environment
+        mkdir -p "${LAB_MESA_USER_CONF%/*}"
+        printf '[Manager]\nDefaultEnvironment=%s\n' "$LAB_MESA_ENV" >"$LAB_MESA_USER_CONF"
+}
+
+mesa_env_end() {
+        cp /run/lab-environment.orig /etc/environment
+        rm -f "$LAB_MESA_USER_CONF"
+}
+
+# What Mesa sees in the running GNOME Shell of the desktop user.
+mesa_env_shown() {
+        local p
+        p=$(pgrep -u "$(gnome_uid)" -x gnome-shell | head -n 1)
+        echo "gnome-shell pid ${p:-none}: $(tr '\0' '\n' </proc/"$p"/environ 2>/dev/null | grep '^GALLIUM_' || echo 'no GALLIUM_ variable')"
+}
+
 gnome_begin() {
         id $GNOME_USER >/dev/null 2>&1 || useradd -m $GNOME_USER
+        mesa_env_begin
         mkdir -p /etc/gdm3
         printf '[daemon]\nAutomaticLoginEnable=true\nAutomaticLogin=%s\nWaylandEnable=true\n' $GNOME_USER \
                 >/etc/gdm3/daemon.conf
@@ -73,6 +106,7 @@ gnome_end() {
         dm_switch lab-compositor.service
         loginctl terminate-user $GNOME_USER 2>/dev/null
         wait_for 60 sh -c "! pgrep -u $(gnome_uid) >/dev/null"
+        mesa_env_end
         dm_up
 }
 
