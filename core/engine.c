@@ -1309,14 +1309,6 @@ static int engine_lock(Engine *e, EngineOp op) {
         return 0;
 }
 
-/* Whether a transition is recorded. A return without one has nothing to do, and no driver
- * unbind of a return can be in the kernel. */
-static bool engine_journal_exists(const Engine *e) {
-        _cleanup_free_ char *path = NULL;
-
-        return asprintf(&path, "%s/journal", e->rundir) >= 0 && access(path, F_OK) >= 0;
-}
-
 /* The rest of a start, on a machine that answers: observe it, plan, and run. Returns 1 when
  * the first stage is scheduled (or a pre-flight waits), 0 when there is nothing to do, or a
  * logged negative errno. */
@@ -1439,7 +1431,9 @@ int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata) {
         e->done = done;
         e->done_userdata = userdata;
 
-        if (op == ENGINE_HANDOVER || (op == ENGINE_RETURN && !engine_journal_exists(e)))
+        /* A return with no journal has nothing to do, and no driver unbind of a return can be in
+         * the kernel: decided at once. */
+        if (op == ENGINE_HANDOVER || (op == ENGINE_RETURN && !journal_exists(e->rundir)))
                 r = engine_start_observed(e, op, false);
         else {
                 /* A recover, or a return of a recorded handover: the machine is read by a worker

@@ -405,3 +405,9 @@ const JournalStage *journal_last_pending(const Journal *j) {
         }
         return NULL;
 }
+
+bool journal_exists(const char *rundir) {
+        _cleanup_free_ char *path = NULL;
+
+        return asprintf(&path, "%s/" JOURNAL_NAME, rundir) >= 0 && access(path, F_OK) >= 0;
+}

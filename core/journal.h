@@ -58,6 +58,8 @@ int journal_create(const char *rundir, const char *gpu, Journal **ret);
  * not a journal of a version we know or a line cannot be parsed. With
  * for_append the file stays open so that records can be appended. */
 int journal_load(const char *rundir, bool for_append, Journal **ret);
+/* Whether rundir holds a journal at all (nothing is read). */
+bool journal_exists(const char *rundir);
 Journal *journal_free(Journal *j);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Journal *, journal_free);
 

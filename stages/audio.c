@@ -277,6 +277,16 @@ static void evaluate(Audio *a) {
         audio_done(a, 0);
 }
 
+/* On the way home the user's PipeWire may be gone with their systemd manager (a logout's,
+ * seconds after the session): the card is back with its driver, and their next PipeWire takes
+ * it up by itself, as after the deadline. A warning, never a failed return (what: what was
+ * seen of it). */
+static int home_without_pipewire(Audio *a, int r, const char *what) {
+        step_warning_errno(a->step, r, "%s's PipeWire %s (%m): the GPU's sound card is back with its driver, and "
+                           "their next PipeWire takes it up.", a->user.name, what);
+        return 0;
+}
+
 static void on_pw_changed(PwWatch *w, int r, void *userdata) {
         Audio *a = userdata;
 
@@ -285,15 +295,8 @@ static void on_pw_changed(PwWatch *w, int r, void *userdata) {
                 a->pw = pw_watch_free(a->pw);
                 return evaluate(a);
         }
-        if (r < 0) {
-                /* The user's PipeWire ended with their systemd manager (a logout's, seconds after
-                 * the session): the card is back with its driver, and their next PipeWire takes
-                 * it up by itself, as after the deadline below. */
-                step_warning_errno(a->step, r, "%s's PipeWire went away before it listed the GPU's sound card "
-                                   "again (%m): the card is back with its driver, and their next PipeWire takes "
-                                   "it up.", a->user.name);
-                return audio_done(a, 0);
-        }
+        if (r < 0)
+                return audio_done(a, home_without_pipewire(a, r, "went away before it listed the card again"));
         evaluate(a);
 }
 
@@ -348,10 +351,7 @@ static int start_wait(Audio *a, DeadlineKind deadline) {
                 return STEP_PENDING;
         }
         if (r < 0) {
-                /* Gone with the user's systemd manager, as in on_pw_changed(). */
-                step_warning_errno(a->step, r, "%s's PipeWire is not reachable (%m): the GPU's sound card is "
-                                   "back with its driver, and their next PipeWire takes it up.", a->user.name);
-                audio_done(a, 0);
+                audio_done(a, home_without_pipewire(a, r, "is not reachable"));
                 return STEP_PENDING;
         }
         return STEP_PENDING;
@@ -401,14 +401,8 @@ static int open_bus(Audio *a, int (*then)(Audio *a, sd_bus *bus), int (*connect_
 }
 
 static int units_connect_failed(Audio *a, int r) {
-        /* On the way home a user who logged out has no bus and no systemd manager left: their
-         * next login starts PipeWire, which takes the card up (the lab's gnome scenario: a
-         * rollback after the session stage's logout failed here and kept the journal). */
-        if (!a->to_guest) {
-                step_warning_errno(a->step, r, "%s's session bus is gone (%m): their PipeWire starts with their "
-                                   "next login and takes the GPU's sound card up.", a->user.name);
-                return 0;
-        }
+        if (!a->to_guest)       /* logged out: no bus and no systemd manager left */
+                return home_without_pipewire(a, r, "has no session bus left");
         return step_error_errno(a->step, r, "Failed to connect to %s's session bus: %m", a->user.name);
 }
 
