@@ -27,7 +27,9 @@
  * to_host cannot undo a logout; it makes sure the recorded apps come back at the next login:
  * the autostart entry is written again if it is missing and the user's GNOME session is not
  * running (it ran on: the logout never happened, nothing to relaunch). It may run any number
- * of times.
+ * of times. A logout that no stop of the display manager followed (a failure or a crash
+ * between the two stages) leaves gdm's login screen, not the desktop: gdm logs a user in by
+ * itself only once per start of its daemon. The next login, typed, brings the apps back.
  *
  * Journal: "user" = whose session; "save" = "1" when apps are relaunched; "autostart" and
  * "script" = the relaunch files' paths; "app.N" and "exec.N" = each app's desktop id and the

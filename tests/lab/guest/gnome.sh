@@ -61,6 +61,11 @@ gnome_up() {
         baton status 2>/dev/null | grep -qE "^DRM master +session $s \($GNOME_USER, user, wayland\) through systemd-logind \(pid $(pgrep -x systemd-logind)\); its compositor pid [0-9]+ \(gnome-shell\)"
 }
 
+# gdm's login screen is the card's DRM master.
+greeter_up() {
+        baton status 2>/dev/null | grep -qE "^DRM master +session [^ ]+ \(Debian-gdm, greeter, wayland\) through systemd-logind \(pid $(pgrep -x systemd-logind)\); its compositor pid [0-9]+ \(gnome-shell\)"
+}
+
 # GNOME Shell renders with Mesa's llvmpipe here (bochs has no 3D), whose JIT
 # code uses AVX2 when the CPU reports it, as the lab's `-cpu max` does
 # (tests/lab/run). Under QEMU's TCG that code crashed GNOME Shell and gdm's
