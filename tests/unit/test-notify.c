@@ -89,6 +89,24 @@ static void server_main(int go_fd, int out_fd, unsigned not_ready, const char *r
         _exit(s.notified == 1 ? (int) s.calls : 100);
 }
 
+/* Forks server_main(): go[1] is its go pipe's end to write, out[0] its output's to read. */
+static pid_t server_spawn(unsigned not_ready, const char *refuse, int go[2], int out[2]) {
+        pid_t pid;
+
+        ASSERT_OK(pipe2(go, O_CLOEXEC) < 0 ? -errno : 0);
+        ASSERT_OK(pipe2(out, O_CLOEXEC) < 0 ? -errno : 0);
+        pid = fork();
+        ASSERT_TRUE(pid >= 0);
+        if (pid == 0) {
+                close(go[1]);
+                close(out[0]);
+                server_main(go[0], out[1], not_ready, refuse);
+        }
+        close(go[0]);
+        close(out[1]);
+        return pid;
+}
+
 static int on_loop_runs(sd_event_source *s, void *userdata) {
         int *go_fd = userdata;
 
@@ -106,17 +124,7 @@ static void test_server_comes_later(void) {
         uint32_t id = 0;
         pid_t pid;
 
-        ASSERT_OK(pipe2(go, O_CLOEXEC) < 0 ? -errno : 0);
-        ASSERT_OK(pipe2(out, O_CLOEXEC) < 0 ? -errno : 0);
-        pid = fork();
-        ASSERT_TRUE(pid >= 0);
-        if (pid == 0) {
-                close(go[1]);
-                close(out[0]);
-                server_main(go[0], out[1], 0, NULL);
-        }
-        close(go[0]);
-        close(out[1]);
+        pid = server_spawn(0, NULL, go, out);
 
         ASSERT_OK(test_bus_connect(bus_daemon.address, &bus));
         ASSERT_OK(sd_event_new(&event));
@@ -145,17 +153,7 @@ static int run_server(unsigned not_ready, const char *refuse, uint64_t timeout_u
         char got[512] = {};
         pid_t pid;
 
-        ASSERT_OK(pipe2(go, O_CLOEXEC) < 0 ? -errno : 0);
-        ASSERT_OK(pipe2(out, O_CLOEXEC) < 0 ? -errno : 0);
-        pid = fork();
-        ASSERT_TRUE(pid >= 0);
-        if (pid == 0) {
-                close(go[1]);
-                close(out[0]);
-                server_main(go[0], out[1], not_ready, refuse);
-        }
-        close(go[0]);
-        close(out[1]);
+        pid = server_spawn(not_ready, refuse, go, out);
         ASSERT_TRUE(write(go[1], "g", 1) == 1);
         ASSERT_OK(test_bus_connect(bus_daemon.address, &bus));
         ASSERT_OK(sd_event_new(&event));
