@@ -15,7 +15,6 @@
 
 #include <systemd/sd-bus.h>
 
-#include <libkmod.h>
 
 #include "config-file.h"
 #include "display-manager.h"
@@ -307,15 +306,15 @@ static void check_module(Doctor *d, struct kmod_ctx *ctx, const char *name, cons
         if (asprintf(&fix, "install the modules of the running kernel (/lib/modules/%s); a kernel of your own "
                      "needs CONFIG_VFIO, CONFIG_VFIO_PCI and CONFIG_VFIO_IOMMU_TYPE1", release) < 0)
                 fix = NULL;
-        r = kmod_module_new_from_lookup(ctx, name, &list);
+        r = sym_kmod_module_new_from_lookup(ctx, name, &list);
         if (r < 0 || !list) {
                 report(d, DOCTOR_FAIL, "vfio-modules", fix, "%s: not found for kernel %s%s%s", name, release,
                        r < 0 ? ": " : "", r < 0 ? strerror(-r) : "");
                 return;
         }
-        mod = kmod_module_get_module(list);
-        state = kmod_module_get_initstate(mod);
-        path = kmod_module_get_path(mod);
+        mod = sym_kmod_module_get_module(list);
+        state = sym_kmod_module_get_initstate(mod);
+        path = sym_kmod_module_get_path(mod);
         if (state == KMOD_MODULE_BUILTIN)
                 report(d, DOCTOR_PASS, "vfio-modules", NULL, "%s: built into the kernel", name);
         else if (state == KMOD_MODULE_LIVE)
@@ -324,7 +323,7 @@ static void check_module(Doctor *d, struct kmod_ctx *ctx, const char *name, cons
                 report(d, DOCTOR_PASS, "vfio-modules", NULL, "%s: available (%s), loaded at the handover", name, path);
         else
                 report(d, DOCTOR_FAIL, "vfio-modules", fix, "%s: known to modules.alias but its file is missing", name);
-        kmod_module_unref(mod);
+        sym_kmod_module_unref(mod);
 }
 
 static void check_modules(Doctor *d) {
@@ -337,9 +336,10 @@ static void check_modules(Doctor *d) {
                 return;
         }
         (void) uname(&u);
-        ctx = kmod_new(NULL, NULL);
+        ctx = kmod_context_new();
         if (!ctx) {
-                report(d, DOCTOR_FAIL, "vfio-modules", NULL, "cannot set up libkmod: %s", strerror(ENOMEM));
+                report(d, DOCTOR_FAIL, "vfio-modules", errno == EOPNOTSUPP ? "install libkmod2" : NULL,
+                       "cannot set up libkmod: %s", strerror(errno));
                 return;
         }
         check_module(d, ctx, "vfio-pci", u.release);

@@ -332,7 +332,8 @@ static void module_chain_free(void *p) {
                 return;
         /* A worker still running is stuck in the kernel: it cannot be killed, leave it. */
         child_run_free(c->worker);
-        kmod_unref(c->ctx);
+        if (c->ctx)
+                sym_kmod_unref(c->ctx);
         strv_free(c->names);
         free(c->gpu);
         free(c->driver);
@@ -357,10 +358,10 @@ static void kmod_log(void *data, int priority, const char *file, int line, const
 static int kmod_context(struct kmod_ctx **ret) {
         struct kmod_ctx *ctx;
 
-        ctx = kmod_new(NULL, NULL);
+        ctx = kmod_context_new();
         if (!ctx)
-                return -ENOMEM;
-        kmod_set_log_fn(ctx, kmod_log, NULL);
+                return -errno;
+        sym_kmod_set_log_fn(ctx, kmod_log, NULL);
         *ret = ctx;
         return 0;
 }
@@ -373,11 +374,11 @@ static int worker_unload(struct kmod_ctx *ctx, const char *name) {
         _cleanup_(kmod_module_unrefp) struct kmod_module *mod = NULL;
         int r;
 
-        r = kmod_module_new_from_name(ctx, name, &mod);
+        r = sym_kmod_module_new_from_name(ctx, name, &mod);
         if (r < 0)
                 return r;
         /* libkmod makes it O_NONBLOCK: a module in use fails at once instead of waiting. */
-        return kmod_module_remove_module(mod, 0);
+        return sym_kmod_module_remove_module(mod, 0);
 }
 
 static int worker_load(struct kmod_ctx *ctx, const char *name) {
@@ -387,15 +388,15 @@ static int worker_load(struct kmod_ctx *ctx, const char *name) {
 
         /* A lookup, not the bare name: distributions ship nvidia under another file name
          * with an alias (Debian's nvidia-current.ko). Options from modprobe.d apply. */
-        r = kmod_module_new_from_lookup(ctx, name, &list);
+        r = sym_kmod_module_new_from_lookup(ctx, name, &list);
         if (r < 0)
                 return r;
         if (!list)
                 return -ENOENT;
-        kmod_list_foreach(l, list) {
-                _cleanup_(kmod_module_unrefp) struct kmod_module *mod = kmod_module_get_module(l);
+        KMOD_LIST_FOREACH(l, list) {
+                _cleanup_(kmod_module_unrefp) struct kmod_module *mod = sym_kmod_module_get_module(l);
 
-                r = kmod_module_probe_insert_module(mod, 0, NULL, NULL, NULL, NULL);
+                r = sym_kmod_module_probe_insert_module(mod, 0, NULL, NULL, NULL, NULL);
                 if (r < 0)
                         return r;
         }
@@ -459,11 +460,11 @@ static int verify_module(ModuleChain *c, const char *name) {
         if (c->op == GPU_MODULE_UNLOAD && st.initstate != -ENOENT)
                 return step_error_errno(c->step, SYNTHETIC_ERRNO(EBUSY),
                                         "%s is still in the kernel (%s) after its unload.",
-                                        name, kmod_module_initstate_str(st.initstate));
+                                        name, sym_kmod_module_initstate_str(st.initstate));
         if (c->op == GPU_MODULE_LOAD && st.initstate != KMOD_MODULE_LIVE && st.initstate != KMOD_MODULE_BUILTIN)
                 return step_error_errno(c->step, SYNTHETIC_ERRNO(EIO),
                                         "%s is not live after loading it (%s).", name,
-                                        st.initstate < 0 ? "not loaded" : kmod_module_initstate_str(st.initstate));
+                                        st.initstate < 0 ? "not loaded" : sym_kmod_module_initstate_str(st.initstate));
         return 0;
 }
 

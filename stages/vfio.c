@@ -43,8 +43,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libkmod.h>
 
+#include "kmod-util.h"
 #include "log.h"
 #include "stage.h"
 #include "strv.h"
@@ -751,19 +751,16 @@ static int record_host(Step *s, const Machine *m) {
         return 0;
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct kmod_ctx *, kmod_unref);
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct kmod_module *, kmod_module_unref);
-
 static int load_module(Step *s, struct kmod_ctx *ctx, const char *name) {
         _cleanup_(kmod_module_unrefp) struct kmod_module *mod = NULL;
         int r;
 
-        r = kmod_module_new_from_name(ctx, name, &mod);
+        r = sym_kmod_module_new_from_name(ctx, name, &mod);
         if (r < 0)
                 return step_error_errno(s, r, "Failed to look up module %s: %m", name);
         /* No KMOD_PROBE_APPLY_BLACKLIST: a blacklist entry keeps vfio-pci from being
          * autoloaded, not from an explicit load (modprobe does the same). */
-        r = kmod_module_probe_insert_module(mod, 0, NULL, NULL, NULL, NULL);
+        r = sym_kmod_module_probe_insert_module(mod, 0, NULL, NULL, NULL, NULL);
         if (r < 0)
                 return step_error_errno(s, r, "Failed to load module %s: %m", name);
         r = module_loaded(step_root(s), name);
@@ -785,9 +782,9 @@ static int load_modules(Step *s) {
                 log_notice("Not loading the vfio modules: %s is not the live root.", step_root(s));
                 return 0;
         }
-        ctx = kmod_new(NULL, NULL);
+        ctx = kmod_context_new();
         if (!ctx)
-                return step_error_errno(s, SYNTHETIC_ERRNO(ENOMEM), "Failed to set up libkmod");
+                return step_error_errno(s, -errno, "Failed to set up libkmod: %m");
         for (size_t i = 0; i < ELEMENTSOF(vfio_modules); i++) {
                 if (module_loaded(step_root(s), vfio_modules[i]) > 0)
                         continue;

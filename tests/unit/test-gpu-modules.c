@@ -208,14 +208,14 @@ static int worker_outcome(struct kmod_ctx *ctx, GpuModuleOp op, const char *name
 }
 
 static void test_worker_absent_module(void) {
-        _cleanup_(kmod_unrefp) struct kmod_ctx *ctx = kmod_new(NULL, NULL);
+        _cleanup_(kmod_unrefp) struct kmod_ctx *ctx = kmod_context_new();
         const char *name = "baton_no_such_module";
         int r;
 
         /* Nothing is loaded or unloaded: no module of that name exists anywhere. The worker
          * still makes its real calls and reports their errno through its exit status. */
         ASSERT_TRUE(ctx != NULL);
-        kmod_set_log_priority(ctx, LOG_EMERG);          /* the failures are expected */
+        sym_kmod_set_log_priority(ctx, LOG_EMERG);      /* the failures are expected */
         ASSERT_TRUE(access("/sys/module/baton_no_such_module", F_OK) < 0);
 
         /* EPERM: not root; ENOSYS: a kernel or sandbox without module unloading (these
