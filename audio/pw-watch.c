@@ -6,7 +6,42 @@
 #include <pipewire/pipewire.h>
 
 #include "audio-cards.h"
+#include "dlopen-util.h"
+#include "macro.h"
 #include "pw-watch.h"
+
+/* libpipewire is opened at run time (common/dlopen-util.h), only once a user's PipeWire is
+ * asked about: linked, it was a fifth of the relocations the dynamic loader did at every
+ * start of every baton process. The functions below are its only ones baton calls; the
+ * rest of pipewire.h (pw_loop_iterate(), pw_core_sync(), ...) are inline calls through
+ * the objects' method tables. */
+#define PW_SYMBOLS(X)                                   \
+        X(pw_context_connect)                           \
+        X(pw_context_destroy)                           \
+        X(pw_context_new)                               \
+        X(pw_core_disconnect)                           \
+        X(pw_init)                                      \
+        X(pw_loop_destroy)                              \
+        X(pw_loop_new)                                  \
+        X(pw_properties_new)                            \
+        X(pw_proxy_add_object_listener)                 \
+        X(pw_proxy_destroy)
+
+#define PW_DEFINE_SYMBOL(f) static __typeof__(f) *sym_##f = NULL;
+PW_SYMBOLS(PW_DEFINE_SYMBOL)
+#undef PW_DEFINE_SYMBOL
+
+/* 0, or -EOPNOTSUPP after logging (once) that libpipewire is missing. */
+static int pipewire_dlopen(void) {
+#define PW_ENTRY(f) DL_SYMBOL(f),
+        static const DlSymbol syms[] = { PW_SYMBOLS(PW_ENTRY) };
+#undef PW_ENTRY
+        static int result = 1;  /* 1: not tried yet */
+
+        if (result > 0)
+                result = dlopen_symbols("libpipewire-0.3.so.0", "libpipewire-0.3-0", syms, ELEMENTSOF(syms));
+        return result;
+}
 
 typedef struct PwDevice {
         PwWatch *watch;
@@ -39,7 +74,7 @@ static PwDevice *device_free(PwDevice *d) {
                 return NULL;
         if (d->proxy) {
                 spa_hook_remove(&d->listener);
-                pw_proxy_destroy(d->proxy);
+                sym_pw_proxy_destroy(d->proxy);
         }
         free(d->name);
         free(d->alsa_card);
@@ -117,7 +152,7 @@ static void on_global(void *data, uint32_t id, uint32_t permissions, const char 
                 free(d);
                 return notify(w, -errno > 0 ? -errno : -ENOMEM);
         }
-        pw_proxy_add_object_listener(d->proxy, &d->listener, &device_events, d);
+        sym_pw_proxy_add_object_listener(d->proxy, &d->listener, &device_events, d);
         w->devices = d;
         sync_again(w);
 }
@@ -188,7 +223,7 @@ static int connect_as_user(void *userdata) {
         /* libpipewire finds the socket through the environment; ours is root's. */
         if (setenv("PIPEWIRE_RUNTIME_DIR", c->user->runtime_dir, 1) < 0)
                 return -errno;
-        c->watch->core = pw_context_connect(c->watch->context, NULL, 0);
+        c->watch->core = sym_pw_context_connect(c->watch->context, NULL, 0);
         if (!c->watch->core)
                 r = errno > 0 ? -errno : -ECONNREFUSED;
         if (old)
@@ -203,16 +238,19 @@ int pw_watch_new(sd_event *e, const UserIdentity *u, pw_watch_changed_t changed,
         _cleanup_(pw_watch_freep) PwWatch *w = NULL;
         int r;
 
-        pw_init(NULL, NULL);
+        r = pipewire_dlopen();
+        if (r < 0)
+                return r;
+        sym_pw_init(NULL, NULL);
         w = calloc(1, sizeof(PwWatch));
         if (!w)
                 return -ENOMEM;
         *w = (PwWatch) { .changed = changed, .userdata = userdata };
-        w->loop = pw_loop_new(NULL);
+        w->loop = sym_pw_loop_new(NULL);
         if (!w->loop)
                 return -ENOMEM;
-        w->context = pw_context_new(w->loop, pw_properties_new(PW_KEY_CONFIG_NAME, "client.conf",
-                                                               PW_KEY_APP_NAME, "baton", NULL), 0);
+        w->context = sym_pw_context_new(w->loop, sym_pw_properties_new(PW_KEY_CONFIG_NAME, "client.conf",
+                                                                       PW_KEY_APP_NAME, "baton", NULL), 0);
         if (!w->context)
                 return -ENOMEM;
         r = user_run_as(u, connect_as_user, &(Connect) { .watch = w, .user = u });
@@ -249,16 +287,16 @@ PwWatch *pw_watch_free(PwWatch *w) {
         }
         if (w->registry) {
                 spa_hook_remove(&w->registry_listener);
-                pw_proxy_destroy((struct pw_proxy *) w->registry);
+                sym_pw_proxy_destroy((struct pw_proxy *) w->registry);
         }
         if (w->core) {
                 spa_hook_remove(&w->core_listener);
-                pw_core_disconnect(w->core);
+                sym_pw_core_disconnect(w->core);
         }
         if (w->context)
-                pw_context_destroy(w->context);
+                sym_pw_context_destroy(w->context);
         if (w->loop)
-                pw_loop_destroy(w->loop);
+                sym_pw_loop_destroy(w->loop);
         return mfree(w);
 }
 
