@@ -3,8 +3,8 @@
 
 #include <stddef.h>
 
-/* A library baton opens at run time, only where it is needed (libvirt, libxml2):
- * linked, each pulls dozens of shared objects into every baton process, and the
+/* A library baton opens at run time, only where it is needed (libvirt, libxml2, libkmod,
+ * libpipewire): linked, each pulls its dependencies into every baton process, and the
  * dynamic loader's work was the largest share of a short command's time under the
  * lab's TCG (`make bench`). */
 typedef struct DlSymbol {
