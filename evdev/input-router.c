@@ -242,33 +242,25 @@ static void feed(Source *s, const struct input_event *ev) {
 }
 
 /* Reads everything there is. Before the grab the events only update
- * libevdev's view of the keys, to see when none is held.
- *
- * libevdev reads the fd at every libevdev_next_event() in normal mode, one read
- * per event even when its queue holds the rest of the frame. With
- * LIBEVDEV_READ_FLAG_BLOCKING it reads only once its queue is empty; the fd is
- * non-blocking all the same, so that read ends the wakeup with -EAGAIN. A wakeup
- * costs two reads, however many events it brings. */
-#define READ_FLAG_NORMAL (LIBEVDEV_READ_FLAG_NORMAL | LIBEVDEV_READ_FLAG_BLOCKING)
-
+ * libevdev's view of the keys, to see when none is held. */
 static int source_read(Source *s) {
-        unsigned flag = READ_FLAG_NORMAL;
+        unsigned flag = LIBEVDEV_READ_FLAG_NORMAL;
         struct input_event ev;
         int rc;
 
         for (;;) {
                 rc = libevdev_next_event(s->dev, flag, &ev);
                 if (rc == -EAGAIN) {
-                        if (flag == READ_FLAG_NORMAL)
+                        if (flag == LIBEVDEV_READ_FLAG_NORMAL)
                                 return 0;
                         /* The resync is complete: its events go out as one frame. */
-                        flag = READ_FLAG_NORMAL;
+                        flag = LIBEVDEV_READ_FLAG_NORMAL;
                         feed(s, &(struct input_event) { .type = EV_SYN, .code = SYN_REPORT });
                         continue;
                 }
                 if (rc < 0)
                         return rc;
-                if (rc == LIBEVDEV_READ_STATUS_SYNC && flag == READ_FLAG_NORMAL) {
+                if (rc == LIBEVDEV_READ_STATUS_SYNC && flag == LIBEVDEV_READ_FLAG_NORMAL) {
                         /* ev is the SYN_DROPPED: the kernel's buffer for us overflowed. */
                         s->router->n_syn_dropped++;
                         log_info("SYN_DROPPED on %s: resynchronizing.", s->devnode);
