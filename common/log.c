@@ -93,8 +93,10 @@ static void log_to_journal(int level, int error, const LogFields *fields,
                 free(bufs[i]);
 }
 
-static log_error_sink_t error_sink;
-static void *error_sink_userdata;
+/* Per thread: the sink a caller sets catches its own thread's errors, never those of
+ * the input router's thread (evdev/input-thread.h). */
+static _Thread_local log_error_sink_t error_sink;
+static _Thread_local void *error_sink_userdata;
 
 void log_set_error_sink(log_error_sink_t sink, void *userdata) {
         error_sink = sink;

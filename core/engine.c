@@ -1384,7 +1384,7 @@ static int on_observable_slow(sd_event_source *src, uint64_t usec, void *userdat
 /* Row 17 of issue 19: a device whose driver unbind is still in the kernel (a process killed
  * during the unbind, a card held by an fd in flight) blocks every reader of its sysfs
  * attributes. Towards the host the machine is first read by a worker, up to the "unbind"
- * deadline, awaited on the loop (issue 14: the daemon's loop routes the keyboard and mouse
+ * deadline, awaited on the loop (issue 14: the daemon's loop answers its bus
  * meanwhile); after a second without an answer baton says what it waits for. A worker stuck
  * in the kernel is left behind, its output on /dev/null (it must not hold a caller's pipe
  * open), and dies with this process once the kernel lets go of it. */

@@ -27,7 +27,7 @@
 #include "child.h"
 #include "notice.h"
 #include "vt-progress.h"
-#include "input-router.h"
+#include "input-thread.h"
 #include "journal.h"
 #include "libvirt-events.h"
 #include "log.h"
@@ -47,7 +47,7 @@ typedef struct Daemon {
         LibvirtEvents *libvirt;         /* follows the domain that has the GPU; NULL: off */
         char *handover_vm;              /* the VM of the handover started last */
         const char *statedir;           /* where the guest-state marker lives */
-        InputRouter *input;             /* NULL: no input routing (no uinput) */
+        InputThread *input;             /* NULL: no input routing (no uinput) */
         const DaemonOptions *options;
         Config config;                  /* in force; config_set() points at it */
         gid_t admin_gid;
@@ -160,7 +160,7 @@ static void keep_first_error(const char *message, void *userdata) {
 /* The input goes to the guest once it has the GPU, and back with it. */
 static void input_follow_state(Daemon *d, const char *why) {
         if (d->input)
-                (void) input_router_set_target(d->input, daemon_state(d) == DAEMON_GUEST ? INPUT_GUEST : INPUT_HOST,
+                (void) input_thread_set_target(d->input, daemon_state(d) == DAEMON_GUEST ? INPUT_GUEST : INPUT_HOST,
                                                why);
 }
 
@@ -409,8 +409,13 @@ static void on_input_authorized(sd_bus_message *call, int r, void *userdata) {
                                                   "input routing is off: it could not start (see the daemon's log)");
                 return;
         }
-        side = input_router_get_target(d->input) == INPUT_HOST ? INPUT_GUEST : INPUT_HOST;
-        (void) input_router_set_target(d->input, side, "ToggleInput");
+        side = input_thread_get_target(d->input) == INPUT_HOST ? INPUT_GUEST : INPUT_HOST;
+        r = input_thread_set_target(d->input, side, "ToggleInput");
+        if (r < 0) {
+                (void) sd_bus_reply_method_errorf(call, BATON_BUS_ERROR_FAILED, "input routing does not answer: %s",
+                                                  strerror(-r));
+                return;
+        }
         (void) sd_bus_reply_method_return(call, "s", input_side_to_string(side));
 }
 
@@ -472,11 +477,11 @@ static int property_input_target(sd_bus *bus, const char *path, const char *inte
                                  sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Daemon *d = userdata;
 
-        return sd_bus_message_append(reply, "s", d->input ? input_side_to_string(input_router_get_target(d->input))
+        return sd_bus_message_append(reply, "s", d->input ? input_side_to_string(input_thread_get_target(d->input))
                                                           : "off");
 }
 
-static void on_input_target(InputRouter *r, InputSide side, void *userdata) {
+static void on_input_target(InputThread *t, InputSide side, void *userdata) {
         Daemon *d = userdata;
 
         (void) sd_bus_emit_properties_changed(d->bus, BATON_BUS_PATH, BATON_BUS_INTERFACE, "InputTarget", NULL);
@@ -490,14 +495,12 @@ static void daemon_start_input(Daemon *d) {
                 .devices = c->input_devices,
                 .hotkey.n_keys = c->hotkey.n_keys,
                 .recover.n_keys = c->recover_hotkey.n_keys,
-                .on_target = on_input_target,
-                .userdata = d,
         };
         int r;
 
         memcpy(o.hotkey.keys, c->hotkey.keys, sizeof(o.hotkey.keys));
         memcpy(o.recover.keys, c->recover_hotkey.keys, sizeof(o.recover.keys));
-        r = input_router_new(d->event, &o, &d->input);
+        r = input_thread_new(d->event, &o, on_input_target, d, &d->input);
         if (r < 0)
                 log_warning_errno(r, "Failed to start input routing, going on without it: %m");
         else
@@ -589,7 +592,7 @@ static void daemon_done(Daemon *d) {
                 sd_bus_message_unref(d->waiters[i].call);
         }
         free(d->waiters);
-        input_router_free(d->input);
+        input_thread_free(d->input);
         libvirt_events_free(d->libvirt);
         free(d->handover_vm);
         vt_progress_done(&d->vt);

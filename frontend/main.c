@@ -455,7 +455,7 @@ static int verb_recover(int argc, char *argv[]) {
         return transition(ENGINE_RECOVER, "Recover", NULL);
 }
 
-/* The router lives in the daemon's loop: without the daemon nothing holds the devices. */
+/* The router lives in the daemon (its input thread): without the daemon nothing holds the devices. */
 static int verb_input(int argc, char *argv[]) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         int r;

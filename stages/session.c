@@ -40,7 +40,7 @@
  * waits for that child, and runs off the daemon's loop (the engine observes in a worker).
  * to_guest reads again, awaiting the child on the loop, within what is left of the same
  * deadline; every other wait of the stage (the connection, the logout, the relaunch files) is
- * awaited on the loop too: the loop that routes keyboard and mouse never waits. Nothing to
+ * awaited on the loop too: the daemon's loop never waits. Nothing to
  * do, with the reason as the plan line, with [session] logout = no, when nobody is logged in
  * to a desktop on seat0 (and [session] user names nobody), when the user has no session bus,
  * or when no GNOME session manager is on it.

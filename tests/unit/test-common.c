@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -270,6 +271,27 @@ static void test_log_error_sink(void) {
         ASSERT_TRUE(kept == NULL);
 }
 
+static void *log_an_error(void *userdata) {
+        (void) log_error("Input routing stopped: an error of another thread");
+        return NULL;
+}
+
+/* The sink is the setting thread's: an error the input thread (evdev/input-thread.h) logs
+ * meanwhile is not taken for the reason of a transition. */
+static void test_log_error_sink_per_thread(void) {
+        _cleanup_free_ char *kept = NULL;
+        pthread_t t;
+
+        log_set_target(LOG_TARGET_STDERR);
+        log_set_error_sink(keep_first, &kept);
+        ASSERT_EQ(pthread_create(&t, NULL, log_an_error, NULL), 0);
+        ASSERT_EQ(pthread_join(t, NULL), 0);
+        ASSERT_TRUE(kept == NULL);
+        (void) log_error("this thread's error");
+        ASSERT_STREQ(kept, "this thread's error");
+        log_set_error_sink(NULL, NULL);
+}
+
 /* A step's sink keeps its first error (the reason) and its first warning, and returns the
  * error like log_error_errno(); a NULL sink only logs. */
 static void test_log_sink(void) {
@@ -443,6 +465,7 @@ int main(void) {
         RUN(test_log_errno);
         RUN(test_log_error_sink);
         RUN(test_log_sink);
+        RUN(test_log_error_sink_per_thread);
         RUN(test_child_worker);
         return 0;
 }
