@@ -120,6 +120,10 @@ int input_thread_new(sd_event *event, const InputRouterOptions *o, input_thread_
                 return r;
         t->target = input_router_get_target(t->router);
         r = sd_event_add_io(t->event, &t->from_caller, t->to_router[0], EPOLLIN, on_command, t);
+        /* A request goes before any frame of the same wakeup: the events that follow a
+         * handover's reply already go to the new target. */
+        if (r >= 0)
+                r = sd_event_source_set_priority(t->from_caller, SD_EVENT_PRIORITY_IMPORTANT);
         if (r >= 0)
                 r = sd_event_add_io(event, &t->from_router, t->to_caller[0], EPOLLIN, on_router_changed, t);
         if (r < 0)
