@@ -20,6 +20,7 @@
 #include "parse-util.h"
 #include "stage.h"
 #include "strv.h"
+#include "time-util.h"
 #include "sysfs-util.h"
 
 struct Step {
@@ -176,20 +177,6 @@ static const uint64_t deadline_defaults_sec[_DEADLINE_MAX] = {
 
 uint64_t deadline_default_usec(DeadlineKind k) {
         return deadline_defaults_sec[k] * 1000000ULL;
-}
-
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000;
-}
-
-static uint64_t now_realtime_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000;
 }
 
 /* --- Crash points: where the lab kills baton (BATON_TEST_CRASH_AT=N, or the point's

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <systemd/sd-bus.h>
@@ -16,6 +15,7 @@
 #include "notify.h"
 #include "notice.h"
 #include "strv.h"
+#include "time-util.h"
 
 #define NOTIFICATIONS_NAME "org.freedesktop.Notifications"
 #define NOTIFICATIONS_PATH "/org/freedesktop/Notifications"
@@ -31,13 +31,6 @@ typedef struct Wait {
         uint64_t start, deadline;       /* CLOCK_MONOTONIC, of the whole notify_send() */
         bool woken;
 } Wait;
-
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000;
-}
 
 static int on_wake(sd_event_source *s, uint64_t usec, void *userdata) {
         Wait *w = userdata;

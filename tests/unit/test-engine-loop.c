@@ -22,15 +22,9 @@
 #include "stage.h"
 #include "strv.h"
 #include "tests.h"
+#include "time-util.h"
 
 #define SLOW_USEC (600 * 1000ULL)
-
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000;
-}
 
 static int slow_observe(StageInstance *self, const StageContext *ctx, const Machine *m, StagePosition *ret_pos,
                         char ***ret_plan) {

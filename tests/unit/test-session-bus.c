@@ -25,6 +25,7 @@
 #include "strv.h"
 #include "test-bus.h"
 #include "tests.h"
+#include "time-util.h"
 
 static char dir[] = "/tmp/test-session-bus.XXXXXX";
 static UserIdentity user;
@@ -34,13 +35,6 @@ static pid_t server_pid;
 /* What the fake session does. */
 static unsigned n_scopes = 2, n_inhibitors;
 static uint64_t delay_usec;
-
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000;
-}
 
 static void slow(void) {
         if (delay_usec > 0)
