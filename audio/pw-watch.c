@@ -36,11 +36,9 @@ static int pipewire_dlopen(void) {
 #define PW_ENTRY(f) DL_SYMBOL(f),
         static const DlSymbol syms[] = { PW_SYMBOLS(PW_ENTRY) };
 #undef PW_ENTRY
-        static int result = 1;  /* 1: not tried yet */
+        static DlLibrary lib = DL_LIBRARY("libpipewire-0.3.so.0", "libpipewire-0.3-0", syms);
 
-        if (result > 0)
-                result = dlopen_symbols("libpipewire-0.3.so.0", "libpipewire-0.3-0", syms, ELEMENTSOF(syms));
-        return result;
+        return dlopen_library(&lib);
 }
 
 typedef struct PwDevice {

@@ -5,7 +5,7 @@
 #include "dlopen-util.h"
 #include "log.h"
 
-int dlopen_symbols(const char *soname, const char *package, const DlSymbol *syms, size_t n) {
+static int dlopen_symbols(const char *soname, const char *package, const DlSymbol *syms, size_t n) {
         void *dl;
 
         /* RTLD_NODELETE: the resolved pointers stay valid whatever happens to dl. */
@@ -23,4 +23,10 @@ int dlopen_symbols(const char *soname, const char *package, const DlSymbol *syms
         }
         (void) dlclose(dl);     /* NODELETE: the library stays */
         return 0;
+}
+
+int dlopen_library(DlLibrary *l) {
+        if (l->result > 0)
+                l->result = dlopen_symbols(l->soname, l->package, l->syms, l->n_syms);
+        return l->result;
 }

@@ -11,11 +11,9 @@ int kmod_dlopen(void) {
 #define KMOD_ENTRY(f) DL_SYMBOL(f),
         static const DlSymbol syms[] = { KMOD_SYMBOLS(KMOD_ENTRY) };
 #undef KMOD_ENTRY
-        static int result = 1;  /* 1: not tried yet; then tried once, logged once */
+        static DlLibrary lib = DL_LIBRARY("libkmod.so.2", "libkmod2", syms);
 
-        if (result > 0)
-                result = dlopen_symbols("libkmod.so.2", "libkmod2", syms, ELEMENTSOF(syms));
-        return result;
+        return dlopen_library(&lib);
 }
 
 struct kmod_ctx *kmod_context_new(void) {

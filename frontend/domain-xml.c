@@ -32,11 +32,9 @@ static int xml_dlopen(void) {
                 DL_SYMBOL(xmlFreeDoc),
                 DL_SYMBOL(xmlFree),
         };
-        static int result = 1;  /* 1: not tried yet */
+        static DlLibrary lib = DL_LIBRARY("libxml2.so.2", "libxml2", syms);
 
-        if (result > 0)
-                result = dlopen_symbols("libxml2.so.2", "libxml2", syms, ELEMENTSOF(syms));
-        return result;
+        return dlopen_library(&lib);
 }
 
 static void xml_doc_freep(xmlDoc **d) {

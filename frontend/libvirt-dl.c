@@ -10,9 +10,7 @@ int libvirt_dlopen(void) {
 #define LIBVIRT_ENTRY(f) DL_SYMBOL(f),
         static const DlSymbol syms[] = { LIBVIRT_SYMBOLS(LIBVIRT_ENTRY) };
 #undef LIBVIRT_ENTRY
-        static int result = 1;  /* 1: not tried yet; then tried once, logged once */
+        static DlLibrary lib = DL_LIBRARY("libvirt.so.0", "libvirt0", syms);
 
-        if (result > 0)
-                result = dlopen_symbols("libvirt.so.0", "libvirt0", syms, ELEMENTSOF(syms));
-        return result;
+        return dlopen_library(&lib);
 }
