@@ -332,8 +332,7 @@ static void module_chain_free(void *p) {
                 return;
         /* A worker still running is stuck in the kernel: it cannot be killed, leave it. */
         child_run_free(c->worker);
-        if (c->ctx)
-                sym_kmod_unref(c->ctx);
+        kmod_unrefp(&c->ctx);
         strv_free(c->names);
         free(c->gpu);
         free(c->driver);
