@@ -70,6 +70,13 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* Starts the 10 ms timer whose ticks show the loop turning; returns when it started. */
+static uint64_t ticks_start(sd_event *event, Ticks *t, sd_event_source **ret_timer) {
+        ASSERT_OK(sd_event_add_time_relative(event, ret_timer, CLOCK_MONOTONIC, 10000, 1000, on_tick, t));
+        ASSERT_OK(sd_event_source_set_enabled(*ret_timer, SD_EVENT_ON));
+        return t->last = now_usec();
+}
+
 static void on_done(Engine *e, int r, void *userdata) {
         Ticks *t = userdata;
 
@@ -95,8 +102,7 @@ static void test_slow_observe(void) {
         o.rundir = rundir;
         ASSERT_OK(sd_event_new(&event));
         ASSERT_OK(engine_new(event, &o, &e));
-        ASSERT_OK(sd_event_add_time_relative(event, &timer, CLOCK_MONOTONIC, 10000, 1000, on_tick, &t));
-        ASSERT_OK(sd_event_source_set_enabled(timer, SD_EVENT_ON));
+        (void) ticks_start(event, &t, &timer);
         ASSERT_EQ(engine_state(e), ENGINE_IDLE);
         ASSERT_EQ(engine_start(e, ENGINE_HANDOVER, on_done, &t), 1);
         ASSERT_EQ(engine_state(e), ENGINE_TO_GUEST);
@@ -147,9 +153,7 @@ static void test_stuck_sysfs(void) {
         o.rundir = rundir;
         ASSERT_OK(sd_event_new(&event));
         ASSERT_OK(engine_new(event, &o, &e));
-        ASSERT_OK(sd_event_add_time_relative(event, &timer, CLOCK_MONOTONIC, 10000, 1000, on_tick, &t));
-        ASSERT_OK(sd_event_source_set_enabled(timer, SD_EVENT_ON));
-        begin = t.last = now_usec();
+        begin = ticks_start(event, &t, &timer);
         ASSERT_EQ(engine_start(e, ENGINE_RECOVER, on_done, &t), 1);
         ASSERT_EQ(engine_state(e), ENGINE_OBSERVING);
         ASSERT_EQ(engine_start(e, ENGINE_RETURN, on_done, &t), -EBUSY);
@@ -324,9 +328,7 @@ static void run_waiting(int answer, bool cancel, int expect) {
         o.rundir = rundir;
         ASSERT_OK(sd_event_new(&event));
         ASSERT_OK(engine_new(event, &o, &e));
-        ASSERT_OK(sd_event_add_time_relative(event, &timer, CLOCK_MONOTONIC, 10000, 1000, on_tick, &t));
-        ASSERT_OK(sd_event_source_set_enabled(timer, SD_EVENT_ON));
-        begin = t.last = now_usec();
+        begin = ticks_start(event, &t, &timer);
         ASSERT_EQ(engine_start(e, ENGINE_HANDOVER, on_done, &t), 1);
         ASSERT_TRUE(engine_running(e));
         ASSERT_EQ(n_preflight[PREFLIGHT_MAY_WAIT], 1);
