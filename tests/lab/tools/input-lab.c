@@ -41,6 +41,8 @@
 #include <libevdev/libevdev.h>
 #include <libevdev/libevdev-uinput.h>
 
+#include "lab-mouse.h"
+
 static int fail(const char *what, int error) {
         fprintf(stderr, "input-lab: %s: %s\n", what, strerror(error < 0 ? -error : error));
         return 1;
@@ -213,12 +215,7 @@ static int cmd_device(const char *type, const char *name) {
                 libevdev_enable_event_code(dev, EV_LED, LED_SCROLLL, NULL);
                 libevdev_enable_event_code(dev, EV_MSC, MSC_SCAN, NULL);
         } else {
-                libevdev_enable_event_code(dev, EV_KEY, BTN_LEFT, NULL);
-                libevdev_enable_event_code(dev, EV_KEY, BTN_RIGHT, NULL);
-                libevdev_enable_event_code(dev, EV_KEY, BTN_MIDDLE, NULL);
-                libevdev_enable_event_code(dev, EV_REL, REL_X, NULL);
-                libevdev_enable_event_code(dev, EV_REL, REL_Y, NULL);
-                libevdev_enable_event_code(dev, EV_REL, REL_WHEEL, NULL);
+                lab_mouse_enable(dev);
         }
         r = libevdev_uinput_create_from_device(dev, LIBEVDEV_UINPUT_OPEN_MANAGED, &ui);
         if (r < 0)

@@ -49,6 +49,8 @@
 #include <libevdev/libevdev.h>
 #include <libevdev/libevdev-uinput.h>
 
+#include "lab-mouse.h"
+
 #define NODES_MAX 4
 
 typedef struct Run {
@@ -290,12 +292,7 @@ static int cmd_source(const char *name) {
         libevdev_set_id_bustype(dev, BUS_USB);
         libevdev_set_id_vendor(dev, 0x1d6b);
         libevdev_set_id_product(dev, 0x0103);
-        libevdev_enable_event_code(dev, EV_KEY, BTN_LEFT, NULL);
-        libevdev_enable_event_code(dev, EV_KEY, BTN_RIGHT, NULL);
-        libevdev_enable_event_code(dev, EV_KEY, BTN_MIDDLE, NULL);
-        libevdev_enable_event_code(dev, EV_REL, REL_X, NULL);
-        libevdev_enable_event_code(dev, EV_REL, REL_Y, NULL);
-        libevdev_enable_event_code(dev, EV_REL, REL_WHEEL, NULL);
+        lab_mouse_enable(dev);
         r = libevdev_uinput_create_from_device(dev, LIBEVDEV_UINPUT_OPEN_MANAGED, &ui);
         if (r < 0) {
                 fprintf(stderr, "input-latency: creating the uinput device: %s\n", strerror(-r));
