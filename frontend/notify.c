@@ -55,8 +55,9 @@ static int wait_until(Wait *w, uint64_t until) {
         _cleanup_(sd_event_source_unrefp) sd_event_source *timer = NULL;
         int r;
 
-        r = sd_event_add_time(w->event, &timer, CLOCK_MONOTONIC, until < w->deadline ? until : w->deadline, 10 * 1000ULL, on_wake,
-                              w);
+        if (until > w->deadline)
+                until = w->deadline;
+        r = sd_event_add_time(w->event, &timer, CLOCK_MONOTONIC, until, 10 * 1000ULL, on_wake, w);
         if (r < 0)
                 return r;
         for (w->woken = false; !w->woken;) {

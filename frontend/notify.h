@@ -17,8 +17,10 @@
 
 int notify_run(uint64_t timeout_usec);
 
-/* The part of notify_run() on the bus: attaches bus to event, waits up to timeout_usec for
- * org.freedesktop.Notifications to have an owner, then sends Notify once. Logs its failures:
- * -ETIMEDOUT when no server came. */
+/* The part of notify_run() on the bus: attaches bus to event, waits for
+ * org.freedesktop.Notifications to have an owner, then sends Notify, asking again every
+ * 250 ms while the server answers that it is not ready (GNOME Shell at login); all of it
+ * within timeout_usec. Logs its failures: -ETIMEDOUT when no server came, or none took the
+ * notice in time. */
 int notify_send(sd_bus *bus, sd_event *event, uint64_t timeout_usec, const char *summary, const char *body,
                 uint32_t *ret_id);
