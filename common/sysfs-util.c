@@ -43,23 +43,23 @@ int sysfs_exists(const char *root, const char *path) {
         return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
 }
 
-/* Up to max bytes from fd, NUL-terminated; -EFBIG when there is more. */
-static int read_fd_bounded(int fd, size_t max, char **ret, size_t *ret_size) {
-        _cleanup_free_ char *buf = NULL;
-        size_t n = 0, allocated = 0;
+int read_fd_into(int fd, size_t max, char **buf, size_t *allocated, size_t *ret_size) {
+        size_t n = 0;
 
-        /* Grow as we go: /proc and sysfs report st_size 0 or 4096 whatever the content. */
+        /* Grow as we go: /proc and sysfs report st_size 0 or 4096 whatever the content. Doubling
+         * keeps a large /proc/PID/maps to a few reads. */
         for (;;) {
                 ssize_t k;
 
-                if (allocated - n < 4096) {
-                        char *b = realloc(buf, allocated + 8192);
+                if (*allocated - n < 4096) {
+                        size_t a = *allocated > 0 ? *allocated * 2 : 8192;
+                        char *b = realloc(*buf, a);
                         if (!b)
                                 return -ENOMEM;
-                        buf = b;
-                        allocated += 8192;
+                        *buf = b;
+                        *allocated = a;
                 }
-                k = read(fd, buf + n, allocated - n - 1);
+                k = read(fd, *buf + n, *allocated - n - 1);
                 if (k < 0 && errno == EINTR)
                         continue;
                 if (k < 0)
@@ -70,9 +70,21 @@ static int read_fd_bounded(int fd, size_t max, char **ret, size_t *ret_size) {
                 if (n > max)
                         return -EFBIG;
         }
-        buf[n] = '\0';
+        (*buf)[n] = '\0';
         if (ret_size)
                 *ret_size = n;
+        return 0;
+}
+
+/* Up to max bytes from fd, NUL-terminated; -EFBIG when there is more. */
+static int read_fd_bounded(int fd, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *buf = NULL;
+        size_t allocated = 0;
+        int r;
+
+        r = read_fd_into(fd, max, &buf, &allocated, ret_size);
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(buf);
         return 0;
 }
@@ -86,6 +98,15 @@ int read_full_file(const char *root, const char *path, char **ret, size_t *ret_s
         if (r < 0)
                 return r;
         fd = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        return read_fd_bounded(fd, READ_FULL_FILE_MAX, ret, ret_size);
+}
+
+int read_full_file_at(int dir_fd, const char *name, char **ret, size_t *ret_size) {
+        _cleanup_close_ int fd = -EBADF;
+
+        fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return -errno;
         return read_fd_bounded(fd, READ_FULL_FILE_MAX, ret, ret_size);

@@ -19,6 +19,11 @@ int sysfs_exists(const char *root, const char *path);
  * READ_FULL_FILE_MAX bytes. */
 #define READ_FULL_FILE_MAX (16u * 1024 * 1024)
 int read_full_file(const char *root, const char *path, char **ret, size_t *ret_size);
+/* All of fd, up to max bytes, into *buf (of *allocated bytes, grown as needed and kept for the
+ * next read: a scan of many files allocates once), NUL-terminated; -EFBIG past max. */
+int read_fd_into(int fd, size_t max, char **buf, size_t *allocated, size_t *ret_size);
+/* Same as read_full_file(), for name below the directory dir_fd (which may be an O_PATH fd). */
+int read_full_file_at(int dir_fd, const char *name, char **ret, size_t *ret_size);
 
 /* A file that someone else controls (a user's .desktop file): opened without waiting (a FIFO
  * does not block), refused unless it is a regular file (-EISDIR, -EBADFD: a FIFO, a device

@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <unistd.h>
 #include <errno.h>
@@ -89,13 +90,12 @@ static Holder *find_holder(HolderScan *s, pid_t pid, const char *node) {
 }
 
 /* The real uid from /proc/PID/status' "Uid:" line; unknown when it cannot be read. */
-static void read_uid(const char *root, pid_t pid, Holder *h) {
-        _cleanup_free_ char *p = NULL, *text = NULL;
+static void read_uid(int pid_dir, Holder *h) {
+        _cleanup_free_ char *text = NULL;
         const char *line;
         unsigned uid;
 
-        if (asprintf(&p, "/proc/%i/status", (int) pid) < 0 ||
-            read_full_file(root, p, &text, NULL) < 0)
+        if (read_full_file_at(pid_dir, "status", &text, NULL) < 0)
                 return;
         line = strstr(text, "\nUid:");
         if (!line || sscanf(line + 5, "%u", &uid) != 1)
@@ -104,9 +104,8 @@ static void read_uid(const char *root, pid_t pid, Holder *h) {
         h->uid = (uid_t) uid;
 }
 
-static int add_holder(const char *root, HolderScan *s, pid_t pid, const char *node,
-                      bool mapped_only, Holder **ret) {
-        _cleanup_free_ char *p = NULL, *raw = NULL, *comm = NULL, *copy = NULL;
+static int add_holder(int pid_dir, HolderScan *s, pid_t pid, const char *node, bool mapped_only, Holder **ret) {
+        _cleanup_free_ char *raw = NULL, *comm = NULL, *copy = NULL;
         Holder *h;
 
         h = find_holder(s, pid, node);
@@ -116,10 +115,12 @@ static int add_holder(const char *root, HolderScan *s, pid_t pid, const char *no
         }
 
         /* A process gone before we read its comm still held the node a moment ago. */
-        if (asprintf(&p, "/proc/%i/comm", (int) pid) < 0)
-                return -ENOMEM;
+        if (read_full_file_at(pid_dir, "comm", &raw, NULL) >= 0) {
+                raw[strcspn(raw, "\n")] = '\0';
+                (void) strstrip_end(raw);
+        }
         /* The process names itself: escaped (common/escape.h) wherever it is printed. */
-        if (sysfs_read_string(root, p, &raw) < 0 ? !(comm = strdup("?")) : escape_text(raw, &comm) < 0)
+        if (!raw ? !(comm = strdup("?")) : escape_text(raw, &comm) < 0)
                 return -ENOMEM;
         copy = strdup(node);
         if (!copy)
@@ -130,20 +131,21 @@ static int add_holder(const char *root, HolderScan *s, pid_t pid, const char *no
                 return -ENOMEM;
         *h = (Holder) { .pid = pid, .comm = TAKE_PTR(comm), .node = TAKE_PTR(copy),
                         .mapped_only = mapped_only };
-        read_uid(root, pid, h);
+        read_uid(pid_dir, h);
         *ret = h;
         return 0;
 }
 
 /* Attaches the drm-client-id of a DRM fd. Drivers without fdinfo keys leave it unset. */
-static void read_drm_client(const char *root, pid_t pid, const char *fd, Holder *h) {
+static void read_drm_client(int pid_dir, const char *fd, Holder *h) {
         _cleanup_(drm_fdinfo_done) DrmFdinfo info = {};
-        _cleanup_free_ char *p = NULL, *text = NULL;
+        _cleanup_free_ char *text = NULL;
+        char p[sizeof("fdinfo/") + NAME_MAX];
 
         if (!startswith(h->node, "/dev/dri/"))
                 return;
-        if (asprintf(&p, "/proc/%i/fdinfo/%s", (int) pid, fd) < 0 ||
-            read_full_file(root, p, &text, NULL) < 0 ||
+        (void) snprintf(p, sizeof(p), "fdinfo/%s", fd);
+        if (read_full_file_at(pid_dir, p, &text, NULL) < 0 ||
             drm_fdinfo_parse(text, &info) <= 0 || !info.has_client_id)
                 return;
 
@@ -151,55 +153,66 @@ static void read_drm_client(const char *root, pid_t pid, const char *fd, Holder 
         h->drm_client_id = info.client_id;
 }
 
-/* Returns -EACCES when the process's fds are not ours to read, -ENOENT when it is gone. */
-static int scan_fds(const char *root, HolderScan *s, pid_t pid, char * const *nodes) {
-        _cleanup_strv_free_ char **fds = NULL;
-        _cleanup_free_ char *dir = NULL;
-        int r;
+/* Returns -EACCES when the process's fds are not ours to read, -ENOENT when it is gone. Every
+ * lookup is relative to the process's directory (issue 17: a walk from / for each fd link
+ * was most of a handover's observation). */
+static int scan_fds(int pid_dir, HolderScan *s, pid_t pid, char * const *nodes) {
+        _cleanup_closedir_ DIR *d = NULL;
+        struct dirent *de;
+        int fd;
 
-        if (asprintf(&dir, "/proc/%i/fd", (int) pid) < 0)
-                return -ENOMEM;
-        r = sysfs_list_dir(root, dir, NULL, &fds);
-        if (r < 0)
-                return r;
+        fd = openat(pid_dir, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        d = fdopendir(fd);
+        if (!d) {
+                close(fd);
+                return -errno;
+        }
 
-        STRV_FOREACH(fd, fds) {
-                _cleanup_free_ char *link = NULL, *target = NULL;
+        while ((de = readdir(d))) {
+                char target[PATH_MAX];
                 Holder *h;
+                ssize_t l;
+                int r;
 
-                if (asprintf(&link, "%s/%s", dir, *fd) < 0)
-                        return -ENOMEM;
-                if (read_link(root, link, &target) < 0)
+                if (de->d_name[0] == '.')
+                        continue;
+                l = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
+                if (l < 0)
                         continue;       /* closed meanwhile */
+                target[l] = '\0';
                 if (!holder_node_matches(nodes, target))
                         continue;
-                r = add_holder(root, s, pid, target, false, &h);
+                r = add_holder(pid_dir, s, pid, target, false, &h);
                 if (r < 0)
                         return r;
                 if (!h->has_drm_client_id)
-                        read_drm_client(root, pid, *fd, h);
+                        read_drm_client(pid_dir, de->d_name, h);
         }
         return 0;
 }
 
-static int scan_maps(const char *root, HolderScan *s, pid_t pid, char * const *nodes) {
-        _cleanup_free_ char *p = NULL, *text = NULL;
+/* *buf is the scan's one buffer for every process's maps, which can run to hundreds of KiB. */
+static int scan_maps(int pid_dir, HolderScan *s, pid_t pid, char * const *nodes, char **buf, size_t *allocated) {
+        _cleanup_close_ int fd = -EBADF;
         char *line, *save = NULL;
         int r;
 
-        if (asprintf(&p, "/proc/%i/maps", (int) pid) < 0)
-                return -ENOMEM;
-        r = read_full_file(root, p, &text, NULL);
+        fd = openat(pid_dir, "maps", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        r = read_fd_into(fd, READ_FULL_FILE_MAX, buf, allocated, NULL);
         if (r < 0)
                 return r;
 
-        for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        for (line = strtok_r(*buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
                 const char *path = proc_maps_line_path(line);
                 Holder *h;
 
                 if (!path || !holder_node_matches(nodes, path))
                         continue;
-                r = add_holder(root, s, pid, path, true, &h);
+                r = add_holder(pid_dir, s, pid, path, true, &h);
                 if (r < 0)
                         return r;
         }
@@ -227,26 +240,34 @@ static pid_t scanner_pid(const char *root) {
 
 int holders_scan(const char *root, char * const *nodes, HolderScan *ret) {
         _cleanup_(holder_scan_done) HolderScan s = {};
-        _cleanup_strv_free_ char **pids = NULL;
+        _cleanup_closedir_ DIR *d = NULL;
+        _cleanup_free_ char *proc = NULL, *buf = NULL;
+        size_t allocated = 0;
+        struct dirent *de;
         pid_t self;
         int r;
 
-        /* A fixture tree without /proc has no processes; the live one always has it. */
-        r = sysfs_list_dir(root, "/proc", NULL, &pids);
-        if (r < 0 && r != -ENOENT)
+        r = root_path(root, "/proc", &proc);
+        if (r < 0)
                 return r;
+        /* A fixture tree without /proc has no processes; the live one always has it. */
+        d = opendir(proc);
+        if (!d && errno != ENOENT)
+                return -errno;
 
         /* baton is never a holder of its own: a handover would wait for itself. It may
          * have inherited a node's fd from its parent (main() closes those it finds). */
         self = scanner_pid(root);
-        STRV_FOREACH(name, pids) {
+        while (d && (de = readdir(d))) {
+                _cleanup_close_ int pid_dir = -EBADF;
                 pid_t pid;
 
-                if (parse_pid(*name, &pid) < 0 || pid == self)
+                if (parse_pid(de->d_name, &pid) < 0 || pid == self)
                         continue;
-                r = scan_fds(root, &s, pid, nodes);
+                pid_dir = openat(dirfd(d), de->d_name, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                r = pid_dir < 0 ? -errno : scan_fds(pid_dir, &s, pid, nodes);
                 if (r >= 0)
-                        r = scan_maps(root, &s, pid, nodes);
+                        r = scan_maps(pid_dir, &s, pid, nodes, &buf, &allocated);
                 if (r == -EACCES || r == -EPERM)
                         s.n_unreadable++;
                 else if (r == -ENOMEM)
