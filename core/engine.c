@@ -151,7 +151,8 @@ static bool engine_to_guest(const Engine *e) {
 /* How much longer than the "unit" deadline a stage's observation may take, and how much it
  * may say (its position and first plan line). */
 #define OBSERVE_GRACE_USEC (5 * 1000000ULL)
-#define OBSERVE_MAX 4096u
+#define OBSERVE_MAX 16384u
+#define OBSERVE_LINE_MAX 1000
 
 static const char *const deadline_kind_table[_DEADLINE_MAX] = {
         [DEADLINE_HOLDERS] = "holders",
@@ -803,30 +804,79 @@ static void stage_run(Engine *e, const Stage *st, Machine *m, uint64_t start_use
                 step_complete(s, r < 0 ? r : 0);
 }
 
-/* In the observation worker: the stage's position, then its first plan line. */
+/* Whether the stage at pos can be observed on the machine being observed (e->unchanged_flags
+ * say what it read): it reads nothing more. */
+static bool observable_on(const Engine *e, size_t pos) {
+        return pos < e->n_order &&
+               (!(e->unchanged_flags & MACHINE_SKIP_HOLDERS) || !e->order[pos]->observes_holders);
+}
+
+/* In the observation worker: for the stage at e->pos, then for each following stage while the
+ * one before has nothing to do (so the machine is still the one m shows), a line: its position,
+ * a tab and its first plan line. Issue 17: one worker and one read of the machine for a run of
+ * stages to skip, instead of one each. A later stage that cannot be observed ends the run; the
+ * engine observes it again on its own. */
 static int observe_in_child(int out_fd, void *userdata) {
-        _cleanup_strv_free_ char **plan = NULL;
         Engine *e = userdata;
-        StagePosition pos;
         FILE *f;
         int r;
 
-        r = e->observed_stage->observe(engine_instance(e, e->observed_stage), &e->context, e->observed, &pos,
-                                       &plan);
-        if (r < 0)
-                return r;
         f = fdopen(out_fd, "w");
         if (!f)
                 return -errno;
-        fprintf(f, "%d\n%s", (int) pos, plan && plan[0] ? plan[0] : "");
+        for (size_t pos = e->pos; pos < e->n_order; pos++) {
+                _cleanup_strv_free_ char **plan = NULL;
+                const Stage *st = e->order[pos];
+                const char *line;
+                StagePosition sp;
+
+                if (pos > e->pos && !observable_on(e, pos))
+                        break;
+                r = st->observe(engine_instance(e, st), &e->context, e->observed, &sp, &plan);
+                if (r < 0 && pos == e->pos) {
+                        (void) fclose(f);
+                        return r;
+                }
+                if (r < 0)
+                        break;
+                line = plan && plan[0] ? plan[0] : "";
+                fprintf(f, "%d\t", (int) sp);
+                /* One line each: a tab or newline of the plan's is a blank here. */
+                for (size_t i = 0; line[i] && i < OBSERVE_LINE_MAX; i++)
+                        fputc(line[i] == '\t' || line[i] == '\n' ? ' ' : line[i], f);
+                fputc('\n', f);
+                if (sp != STAGE_NOTHING_TO_DO)
+                        break;
+        }
         return fclose(f) == 0 ? 0 : -EIO;
 }
 
+/* One line of the worker's output: the position, and the plan line (NUL-terminated in place). */
+static bool observed_line(char **cursor, StagePosition *ret_pos, const char **ret_plan) {
+        char *line = *cursor, *tab, *nl;
+
+        if (!line || !*line)
+                return false;
+        nl = strchr(line, '\n');
+        tab = strchr(line, '\t');
+        if (!nl || !tab || tab > nl)
+                return false;
+        *nl = *tab = '\0';
+        *ret_pos = (StagePosition) atoi(line);
+        *ret_plan = tab + 1;
+        *cursor = nl + 1;
+        return true;
+}
+
 static void on_observed(ChildRun *c, int r, const char *out, size_t size, void *userdata) {
+        _cleanup_free_ char *text = out ? strndup(out, size) : NULL;
         Engine *e = userdata;
         const Stage *st = e->observed_stage;
         Machine *m = TAKE_PTR(e->observed);
-        const char *line = out ? strchr(out, '\n') : NULL;
+        uint64_t start = e->stage_start_usec;
+        char *cursor = text;
+        StagePosition pos;
+        const char *plan;
 
         e->observing = child_run_free(c);
         e->observed_stage = NULL;
@@ -839,17 +889,32 @@ static void on_observed(ChildRun *c, int r, const char *out, size_t size, void *
                 return;
         }
         /* An observation that failed does not skip the stage: its step says what fails. */
-        if (r >= 0 && line && atoi(out) == STAGE_NOTHING_TO_DO) {
-                e->unchanged = m;       /* nothing changed: it serves the next stage */
-                /* Say why: "no gdm.service on this machine" is news when gdm.service was configured. */
-                if (!isempty(line + 1))
-                        log_info("%s: nothing to do: %s", st->name, line + 1);
-                timeline_add(e, st, true, true, 0, 0, NULL, NULL);
-                e->pos++;
-                engine_schedule_next(e);
+        if (r < 0 || !observed_line(&cursor, &pos, &plan)) {
+                stage_run(e, st, m, start);
                 return;
         }
-        stage_run(e, st, m, e->stage_start_usec);
+        for (;;) {
+                if (pos != STAGE_NOTHING_TO_DO) {
+                        stage_run(e, st, m, start);
+                        return;
+                }
+                /* Say why: "no gdm.service on this machine" is news when gdm.service was configured. */
+                if (!isempty(plan))
+                        log_info("%s: nothing to do: %s", st->name, plan);
+                timeline_add(e, st, true, true, 0, 0, NULL, NULL);
+                e->pos++;
+                e->unchanged = m;       /* nothing changed: it serves the next stage */
+                /* The next stage, when the worker observed it too: as on_next() would take it up. */
+                if (e->pos >= e->n_order || !observed_line(&cursor, &pos, &plan))
+                        break;
+                st = e->order[e->pos];
+                engine_crash_point(e, st->name, "before stage");
+                if (e->state == ENGINE_CANCELLING)
+                        break;
+                m = TAKE_PTR(e->unchanged);
+                start = now_usec();
+        }
+        engine_schedule_next(e);
 }
 
 /* Towards the guest a stage whose observation says there is nothing to do is skipped. observe()
@@ -1064,6 +1129,7 @@ static int engine_begin_handover(Engine *e) {
         if (r < 0)
                 return log_error_errno(r, "Failed to create the journal in %s: %m", e->rundir);
         e->state = ENGINE_TO_GUEST;
+        e->n_order = e->pos = 0;
         for (size_t i = 0; e->stages[i]; i++)
                 e->order[e->n_order++] = e->stages[i];
         return 1;
@@ -1187,7 +1253,33 @@ static int preflight_wait_start(Engine *e, const Machine *m) {
         return 2;
 }
 
-static int engine_plan_handover(Engine *e, const Machine *m) {
+/* Issue 17: the first stage's observation needs no holders (the session stage's does not): its
+ * worker starts on the machine as read so far and runs while the holders are read here for the
+ * pre-flights, which change nothing either. *mp then belongs to the observation; the engine's
+ * Machine is the same object, which the worker, a process of its own, no longer sees change. */
+static int engine_observe_early(Engine *e, Machine **mp) {
+        int r;
+
+        e->n_order = e->pos = 0;
+        for (size_t i = 0; e->stages[i]; i++)
+                e->order[e->n_order++] = e->stages[i];
+        if (e->n_order == 0 || e->order[0]->observes_holders)
+                return 0;
+        e->unchanged_flags = machine_flags(e) | MACHINE_SKIP_HOLDERS;
+        r = stage_observe(e, e->order[0], *mp, now_usec());
+        return r < 0 ? 0 : r;   /* without it, on_next() observes as always */
+}
+
+/* Ends an early observation that will not be used; *mp is the machine again. */
+static void engine_observe_cancel(Engine *e, Machine **mp) {
+        if (!e->observing)
+                return;
+        e->observing = child_run_free(e->observing);
+        e->observed_stage = NULL;
+        *mp = TAKE_PTR(e->observed);
+}
+
+static int engine_plan_handover(Engine *e, Machine **mp) {
         Journal *j = NULL;
         int r;
 
@@ -1213,12 +1305,30 @@ static int engine_plan_handover(Engine *e, const Machine *m) {
                 return log_error_errno(r, "Failed to read %s/journal: %m", e->rundir);
 
         /* Nothing is recorded or changed when a stage can already tell it would refuse. */
-        r = engine_preflight(e, m, PREFLIGHT_MAY_WAIT);
+        r = engine_observe_early(e, mp);
+        if (r >= 0)
+                r = machine_load_holders(*mp);
+        if (r < 0) {
+                engine_observe_cancel(e, mp);
+                return log_sink_full_errno(&e->preflight_sink, LOG_ERR, r, "Failed to observe the machine: %m");
+        }
+        e->unchanged_flags = machine_flags(e);
+        r = engine_preflight(e, *mp, PREFLIGHT_MAY_WAIT);
+        if (r < 0)
+                engine_observe_cancel(e, mp);
         if (r == -EAGAIN)
-                return preflight_wait_start(e, m);
+                return preflight_wait_start(e, *mp);
         if (r < 0)
                 return r;
-        return engine_begin_handover(e);
+        r = engine_begin_handover(e);
+        if (r < 0 || !e->observing)
+                return r;
+        /* The first stage is being observed already: its worker's answer goes on, with the
+         * machine, from the loop. Its step's time starts now. */
+        *mp = NULL;
+        e->stage_start_usec = now_usec();
+        engine_crash_point(e, e->order[0]->name, "before stage");
+        return 2;
 }
 
 static int engine_plan_to_host(Engine *e, EngineOp op) {
@@ -1301,9 +1411,14 @@ static int engine_lock(Engine *e, EngineOp op) {
  * logged negative errno. */
 static int engine_start_observed(Engine *e, EngineOp op, bool locked) {
         _cleanup_(machine_freep) Machine *m = NULL;
+        MachineFlags flags;
         int r;
 
-        r = machine_load(e->root, machine_flags(e), &m);
+        /* A walk of /proc for the holders is most of an observation (issue 17): towards the host
+         * nothing before the first stage looks at them, and a handover's pre-flights read them
+         * while the first stage is observed (engine_observe_early()). */
+        flags = machine_flags(e) | MACHINE_SKIP_HOLDERS;
+        r = machine_load(e->root, flags, &m);
         if (r < 0)
                 return log_sink_full_errno(&e->preflight_sink, LOG_ERR, r, "Failed to observe the machine: %m");
         if (!machine_has_gpu(m))
@@ -1318,10 +1433,11 @@ static int engine_start_observed(Engine *e, EngineOp op, bool locked) {
                 if (r < 0)
                         return r;
         }
-        r = op == ENGINE_HANDOVER ? engine_plan_handover(e, m) : engine_plan_to_host(e, op);
+        r = op == ENGINE_HANDOVER ? engine_plan_handover(e, &m) : engine_plan_to_host(e, op);
         if (r == 1) {
-                /* Issue 17: nothing changed since this observation; it serves the first stage. */
-                engine_keep_observation(e, TAKE_PTR(m), machine_flags(e));
+                /* Issue 17: nothing changed since this observation; it serves the first stage.
+                 * A handover's has the holders its pre-flights read. */
+                engine_keep_observation(e, TAKE_PTR(m), op == ENGINE_HANDOVER ? machine_flags(e) : flags);
                 engine_schedule_next(e);
         }
         return r < 0 ? r : r > 0;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,6 +180,11 @@ static int load_holders_and_sessions(Machine *m) {
         if (r >= 0)
                 r = attribute_sessions(m);
         return r;
+}
+
+int machine_load_holders(Machine *m) {
+        assert(m->holders.n_holders == 0 && m->n_sessions == 0);
+        return load_holders_and_sessions(m);
 }
 
 int machine_load(const char *root, MachineFlags flags, Machine **ret) {

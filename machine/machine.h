@@ -52,6 +52,8 @@ typedef struct Machine {
  * empty (a machine without PCI is a machine without a GPU). Fails when root is not a
  * directory (-ENOENT, -ENOTDIR), on -ENOMEM, or on an unreadable tree. */
 int machine_load(const char *root, MachineFlags flags, Machine **ret);
+/* Adds what MACHINE_SKIP_HOLDERS left out to m, read now: the holders and logind's sessions. */
+int machine_load_holders(Machine *m);
 Machine *machine_free(Machine *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Machine *, machine_free);
 

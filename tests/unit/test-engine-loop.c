@@ -271,6 +271,86 @@ static void test_reason_from_step(void) {
         ASSERT_NULL(ta[2].warning);
 }
 
+/* Issue 17: a run of stages with nothing to do is observed by one worker, on one read of the
+ * machine; a stage that reads the holders, which that read left out, by a worker of its own.
+ * Each observe() writes its stage's name and its process to a file. */
+static int observers_fd = -EBADF;
+
+static int noting_observe(StageInstance *self, const StageContext *ctx, const Machine *m, StagePosition *ret_pos,
+                          char ***ret_plan) {
+        dprintf(observers_fd, "%d\n", (int) getpid());
+        *ret_pos = STAGE_NOTHING_TO_DO;
+        return 0;
+}
+
+static int noting_at_host(StageInstance *self, const StageContext *ctx, const Machine *m, StagePosition *ret_pos,
+                          char ***ret_plan) {
+        dprintf(observers_fd, "%d\n", (int) getpid());
+        *ret_pos = STAGE_AT_HOST;
+        return 0;
+}
+
+static const Stage idle_a = { .name = "idle-a", .summary = "nothing to do", .observe = noting_observe,
+                              .to_guest = never, .to_host = never };
+static const Stage idle_b = { .name = "idle-b", .summary = "nothing to do", .observe = noting_observe,
+                              .to_guest = never, .to_host = never };
+static const Stage idle_holders = { .name = "idle-holders", .summary = "nothing to do, seen from the holders",
+                                    .observe = noting_observe, .to_guest = never, .to_host = never,
+                                    .observes_holders = true };
+static const Stage acts_last = { .name = "acts", .summary = "a stage that acts", .observe = noting_at_host,
+                                 .to_guest = acts_to_guest, .to_host = acts_to_host };
+
+static void test_observe_run(void) {
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        _cleanup_(engine_freep) Engine *e = NULL;
+        char rundir[] = "/tmp/baton-test-engine-run-XXXXXX", path[] = "/tmp/baton-test-observers-XXXXXX";
+        EngineOptions o = { .root = FIXTURE("lab"),
+                            .stages = (const Stage *const[]) { &idle_a, &idle_b, &idle_holders, &acts_last, NULL } };
+        const StageTiming *tl;
+        int pid[4], n = 0;
+        Ticks t = {};
+        char *cmd = NULL;
+        FILE *f;
+        size_t nt;
+        Config c;
+
+        config_init(&c);
+        o.config = &c;
+        ASSERT_TRUE(mkdtemp(rundir) != NULL);
+        o.rundir = rundir;
+        observers_fd = mkstemp(path);
+        ASSERT_TRUE(observers_fd >= 0);
+        ASSERT_OK(sd_event_new(&event));
+        ASSERT_OK(engine_new(event, &o, &e));
+        ASSERT_EQ(engine_start(e, ENGINE_HANDOVER, on_failed, &t), 1);
+        while (!t.done)
+                ASSERT_OK(sd_event_run(event, UINT64_MAX));
+        ASSERT_EQ(t.result, 0);
+
+        f = fopen(path, "re");
+        ASSERT_TRUE(f != NULL);
+        while (n < 5 && fscanf(f, "%d", &pid[n < 4 ? n : 3]) == 1)
+                n++;
+        fclose(f);
+        ASSERT_EQ(n, 4);                        /* each stage observed once */
+        ASSERT_EQ(pid[0], pid[1]);              /* idle-a and idle-b: one worker */
+        ASSERT_TRUE(pid[2] != pid[1]);          /* the holders: read anew, in a worker of its own */
+        ASSERT_EQ(pid[2], pid[3]);              /* which goes on to the stage that acts */
+        ASSERT_TRUE(pid[0] != getpid());        /* never on the loop's process */
+        tl = engine_timeline(e, &nt);
+        ASSERT_EQ(nt, 4);
+        ASSERT_TRUE(tl[0].skipped && tl[1].skipped && tl[2].skipped);
+        ASSERT_STREQ(tl[3].stage, "acts");
+        ASSERT_FALSE(tl[3].skipped);
+
+        close(observers_fd);
+        observers_fd = -EBADF;
+        (void) unlink(path);
+        ASSERT_TRUE(asprintf(&cmd, "rm -rf '%s'", rundir) > 0);
+        ASSERT_EQ(system(cmd), 0);
+        free(cmd);
+}
+
 static void test_state_names(void) {
         for (EngineState s = 0; s < _ENGINE_STATE_MAX; s++)
                 ASSERT_EQ(engine_state_from_string(engine_state_to_string(s)), s);
@@ -371,5 +451,6 @@ int main(void) {
         RUN(test_slow_observe);
         RUN(test_stuck_sysfs);
         RUN(test_reason_from_step);
+        RUN(test_observe_run);
         return 0;
 }
