@@ -28,7 +28,10 @@
  *   plan`, what to_guest() would do on this machine and why (one line each).
  *   It may wait (on systemd, on the user's session bus), within the "unit"
  *   deadline: the engine runs it in a worker process, off its loop, and awaits
- *   the answer on the loop (core/engine.c, stage_observe()).
+ *   the answer on the loop (core/engine.c, stage_observe()). That worker may
+ *   observe the stages before it too, when they had nothing to do, and, for the
+ *   first stage of a handover, while the pre-flights run: observe() must not
+ *   count on running in a process of its own, nor after any pre-flight.
  *
  * - to_guest() first records what it found (original drivers, bound consoles,
  *   loaded modules, ...) with step_record() and makes it durable with
