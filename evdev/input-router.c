@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,18 +36,34 @@
 
 typedef struct Source {
         InputRouter *router;
+        uint64_t id;                    /* unique for the router's life: a note names it */
         char *devnode;
         int fd;
         struct libevdev *dev;
-        sd_event_source *io;
+        sd_event_source *io;            /* before the grab */
         sd_event_source *retry;
         unsigned attempts;
         bool grabbed;
+        bool reading;                   /* once grabbed: a thread of its own reads it */
+        pthread_t reader;
         InputSource state;
 } Source;
 
+/* From a reader thread to the router's loop. */
+typedef struct ReaderNote {
+        uint64_t source;                /* the source whose reader ended, or 0 */
+        int error;                      /* why it ended */
+        bool recover;                   /* the recover chord was pressed */
+} ReaderNote;
+
 struct InputRouter {
         sd_event *event;
+        /* The core, the frames pending, the outputs and the list of sources are shared
+         * between the loop and the readers of the grabbed sources. */
+        pthread_mutex_t lock;
+        int notes[2];                   /* ReaderNote, readers -> loop */
+        sd_event_source *notes_io;
+        uint64_t next_id;
         char *prefix;
         char **devices;
         char *recover_binary;
@@ -80,12 +97,14 @@ static const char *const output_phys[_INPUT_OUTPUT_MAX] = {
 static const unsigned leds[] = { LED_NUML, LED_CAPSL, LED_SCROLLL, LED_COMPOSE, LED_KANA };
 
 static void outputs_flush(InputRouter *r);
+static void source_stop_reader(Source *s);
 
 /* --- Sources --- */
 
 static Source *source_free(Source *s) {
         if (!s)
                 return NULL;
+        source_stop_reader(s);
         sd_event_source_disable_unref(s->io);
         sd_event_source_disable_unref(s->retry);
         if (s->dev && s->grabbed)
@@ -104,10 +123,13 @@ static Source *source_find(InputRouter *r, const char *devnode) {
         return NULL;
 }
 
-/* Forgets s: what it held is released where it went. */
+/* Forgets s: what it held is released where it went. On the loop. */
 static void source_drop(Source *s) {
         InputRouter *r = s->router;
 
+        /* Its reader first, without the lock, which that reader may be waiting for. */
+        source_stop_reader(s);
+        pthread_mutex_lock(&r->lock);
         if (s->grabbed) {
                 input_core_source_gone(r->core, &s->state);
                 outputs_flush(r);
@@ -117,6 +139,7 @@ static void source_drop(Source *s) {
                         r->sources[i] = r->sources[--r->n_sources];
                         break;
                 }
+        pthread_mutex_unlock(&r->lock);
         source_free(s);
 }
 
@@ -206,6 +229,9 @@ static void apply_leds(InputRouter *r) {
 
 static void spawn_recover(InputRouter *r);
 
+static _Thread_local bool in_reader;
+
+/* With the lock held. */
 static void handle_actions(InputRouter *r, unsigned actions, const char *why) {
         if (actions & INPUT_ACTION_TOGGLED) {
                 InputSide side = input_core_get_target(r->core);
@@ -216,68 +242,148 @@ static void handle_actions(InputRouter *r, unsigned actions, const char *why) {
         }
         if (actions & INPUT_ACTION_LEDS)
                 apply_leds(r);
-        if (actions & INPUT_ACTION_RECOVER)
+        if (!(actions & INPUT_ACTION_RECOVER))
+                return;
+        if (!in_reader)
                 spawn_recover(r);
+        else    /* a child is the loop's to start and await */
+                (void) write(r->notes[1], &(ReaderNote) { .recover = true }, sizeof(ReaderNote));
 }
 
+static int source_start_reader(Source *s);
+
 static int source_grab(Source *s) {
+        InputRouter *router = s->router;
         int r;
 
         r = libevdev_grab(s->dev, LIBEVDEV_GRAB);
         if (r < 0)
                 return log_warning_errno(r, "Failed to grab %s (%s), leaving it to the host: %m",
                                          s->devnode, libevdev_get_name(s->dev));
+        pthread_mutex_lock(&router->lock);
         s->grabbed = true;
         memset(&s->state, 0, sizeof(s->state));
+        source_set_leds(s, input_core_leds(router->core));
+        pthread_mutex_unlock(&router->lock);
         log_info("Grabbed %s (%s).", s->devnode, libevdev_get_name(s->dev));
-        source_set_leds(s, input_core_leds(s->router->core));
-        return 0;
+        return source_start_reader(s);
 }
 
-static void feed(Source *s, const struct input_event *ev) {
-        InputRouter *r = s->router;
-
-        if (s->grabbed)
-                handle_actions(r, input_core_feed(r->core, &s->state, ev), "hotkey");
+/* A read met SYN_DROPPED: the kernel's buffer for us overflowed. */
+static void count_syn_dropped(Source *s) {
+        pthread_mutex_lock(&s->router->lock);
+        s->router->n_syn_dropped++;
+        pthread_mutex_unlock(&s->router->lock);
+        log_info("SYN_DROPPED on %s: resynchronizing.", s->devnode);
 }
 
-/* Reads everything there is. Before the grab the events only update
- * libevdev's view of the keys, to see when none is held. */
-static int source_read(Source *s) {
+/* Before the grab, on the loop: the events only update libevdev's view of the
+ * keys, to see when none is held. */
+static int source_read_ungrabbed(Source *s) {
         unsigned flag = LIBEVDEV_READ_FLAG_NORMAL;
         struct input_event ev;
         int rc;
 
         for (;;) {
                 rc = libevdev_next_event(s->dev, flag, &ev);
-                if (rc == -EAGAIN) {
-                        if (flag == LIBEVDEV_READ_FLAG_NORMAL)
-                                return 0;
-                        /* The resync is complete: its events go out as one frame. */
-                        flag = LIBEVDEV_READ_FLAG_NORMAL;
-                        feed(s, &(struct input_event) { .type = EV_SYN, .code = SYN_REPORT });
-                        continue;
-                }
-                if (rc < 0)
+                if (rc == -EAGAIN && flag == LIBEVDEV_READ_FLAG_SYNC)
+                        flag = LIBEVDEV_READ_FLAG_NORMAL;       /* resynchronized: the keys are right again */
+                else if (rc == -EAGAIN)
+                        return 0;
+                else if (rc < 0 && rc != -EINTR)
                         return rc;
-                if (rc == LIBEVDEV_READ_STATUS_SYNC && flag == LIBEVDEV_READ_FLAG_NORMAL) {
-                        /* ev is the SYN_DROPPED: the kernel's buffer for us overflowed. */
-                        s->router->n_syn_dropped++;
-                        log_info("SYN_DROPPED on %s: resynchronizing.", s->devnode);
+                else if (rc == LIBEVDEV_READ_STATUS_SYNC && flag == LIBEVDEV_READ_FLAG_NORMAL) {
+                        count_syn_dropped(s);
+                        flag = LIBEVDEV_READ_FLAG_SYNC;
+                }
+        }
+}
+
+static int fd_set_nonblock(int fd, bool nonblock) {
+        int flags = fcntl(fd, F_GETFL);
+
+        if (flags < 0)
+                return -errno;
+        flags = nonblock ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
+        return fcntl(fd, F_SETFL, flags) < 0 ? -errno : 0;
+}
+
+/* A grabbed source's own thread. Its fd blocks: a frame costs the read(2)
+ * that returns it (libevdev reads only once its queue is empty) and the
+ * write(2) of each output it feeds, at its SYN_REPORT (issue 17: no poll, no
+ * empty read, no clock). It ends when the read fails: unplugged, or revoked
+ * by source_stop_reader(). */
+static void *source_reader(void *userdata) {
+        unsigned flag = LIBEVDEV_READ_FLAG_NORMAL | LIBEVDEV_READ_FLAG_BLOCKING;
+        Source *s = userdata;
+        InputRouter *r = s->router;
+        struct input_event ev;
+        int rc;
+
+        in_reader = true;
+        for (;;) {
+                rc = libevdev_next_event(s->dev, flag, &ev);
+                if (rc == -EAGAIN && (flag & LIBEVDEV_READ_FLAG_SYNC)) {
+                        /* The resync is complete: its events go out as one frame. */
+                        flag = LIBEVDEV_READ_FLAG_NORMAL | LIBEVDEV_READ_FLAG_BLOCKING;
+                        (void) fd_set_nonblock(s->fd, false);
+                        ev = (struct input_event) { .type = EV_SYN, .code = SYN_REPORT };
+                } else if (rc == -EAGAIN || rc == -EINTR)
+                        continue;
+                else if (rc < 0)
+                        break;
+                else if (rc == LIBEVDEV_READ_STATUS_SYNC && !(flag & LIBEVDEV_READ_FLAG_SYNC)) {
+                        count_syn_dropped(s);
+                        /* libevdev's resync first reads what is queued until the read finds
+                         * nothing: a blocking read would wait for the next key instead. */
+                        rc = fd_set_nonblock(s->fd, true);
+                        if (rc < 0)
+                                log_warning_errno(rc, "Failed to make %s non-blocking for the resync: %m",
+                                                  s->devnode);
                         flag = LIBEVDEV_READ_FLAG_SYNC;
                         continue;
                 }
-                feed(s, &ev);
+                pthread_mutex_lock(&r->lock);
+                handle_actions(r, input_core_feed(r->core, &s->state, &ev), "hotkey");
+                if (ev.type == EV_SYN && ev.code == SYN_REPORT)
+                        outputs_flush(r);
+                pthread_mutex_unlock(&r->lock);
         }
+        (void) write(r->notes[1], &(ReaderNote) { .source = s->id, .error = rc }, sizeof(ReaderNote));
+        return NULL;
+}
+
+/* Makes the reader's blocked read(2) fail (EVIOCREVOKE wakes it with ENODEV)
+ * and waits for it to end. On the loop, without the lock. */
+static void source_stop_reader(Source *s) {
+        if (!s->reading)
+                return;
+        if (ioctl(s->fd, EVIOCREVOKE, NULL) < 0 && errno != ENODEV)
+                log_warning_errno(errno, "Failed to revoke %s: %m", s->devnode);
+        (void) pthread_join(s->reader, NULL);
+        s->reading = false;
+}
+
+/* Hands the grabbed s over to a reader thread of its own. */
+static int source_start_reader(Source *s) {
+        int r;
+
+        s->io = sd_event_source_disable_unref(s->io);
+        r = fd_set_nonblock(s->fd, false);
+        if (r < 0)
+                return log_warning_errno(r, "Failed to make %s blocking: %m", s->devnode);
+        r = -pthread_create(&s->reader, NULL, source_reader, s);
+        if (r < 0)
+                return log_warning_errno(r, "Failed to start a reader for %s: %m", s->devnode);
+        s->reading = true;
+        return 0;
 }
 
 static int on_source_io(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
         Source *s = userdata;
         int r;
 
-        r = source_read(s);
-        /* What this wakeup read goes out before the loop waits again. */
-        outputs_flush(s->router);
+        r = source_read_ungrabbed(s);
         if (r < 0) {
                 /* ENODEV: unplugged. Dropped at once: a dead fd would wake the loop forever. */
                 if (r == -ENODEV)
@@ -287,8 +393,35 @@ static int on_source_io(sd_event_source *es, int fd, uint32_t revents, void *use
                 source_drop(s);
                 return 0;
         }
-        if (!s->grabbed && !any_key_down(s->dev) && source_grab(s) < 0)
+        if (!any_key_down(s->dev) && source_grab(s) < 0)
                 source_drop(s);
+        return 0;
+}
+
+static Source *source_find_id(InputRouter *r, uint64_t id) {
+        for (size_t i = 0; i < r->n_sources; i++)
+                if (r->sources[i]->id == id)
+                        return r->sources[i];
+        return NULL;
+}
+
+static int on_reader_note(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
+        InputRouter *r = userdata;
+        ReaderNote n;
+        Source *s;
+
+        while (read(fd, &n, sizeof(n)) == (ssize_t) sizeof(n)) {
+                if (n.recover)
+                        spawn_recover(r);
+                /* A source dropped meanwhile (its uevent came first) is not found. */
+                if (n.source == 0 || !(s = source_find_id(r, n.source)))
+                        continue;
+                if (n.error == -ENODEV)
+                        log_info("%s (%s) went away.", s->devnode, libevdev_get_name(s->dev));
+                else
+                        log_warning_errno(n.error, "Failed to read %s, dropping it: %m", s->devnode);
+                source_drop(s);
+        }
         return 0;
 }
 
@@ -342,17 +475,22 @@ static void source_add(InputRouter *r, const char *devnode) {
         if (source_find(r, devnode))
                 return;
         s = calloc(1, sizeof(Source));
+        pthread_mutex_lock(&r->lock);
         a = reallocarray(r->sources, r->n_sources + 1, sizeof(Source *));
         if (a)
                 r->sources = a;
+        pthread_mutex_unlock(&r->lock);
         if (!s || !a || !(s->devnode = strdup(devnode))) {
                 log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory, ignoring %s.", devnode);
                 free(s);
                 return;
         }
         s->router = r;
+        s->id = ++r->next_id;
         s->fd = -EBADF;
+        pthread_mutex_lock(&r->lock);
         r->sources[r->n_sources++] = s;
+        pthread_mutex_unlock(&r->lock);
         if (source_open(s) < 0)
                 source_drop(s);
 }
@@ -455,11 +593,13 @@ static int on_output_leds(sd_event_source *es, int fd, uint32_t revents, void *u
         unsigned actions = 0;
         ssize_t k;
 
+        pthread_mutex_lock(&r->lock);
         while ((k = read(fd, ev, sizeof(ev))) > 0)
                 for (size_t i = 0; i < (size_t) k / sizeof(ev[0]); i++)
                         if (ev[i].type == EV_LED)
                                 actions |= input_core_led(r->core, side, ev[i].code, ev[i].value);
         handle_actions(r, actions, "leds");
+        pthread_mutex_unlock(&r->lock);
         return 0;
 }
 
@@ -574,6 +714,8 @@ int input_router_new(sd_event *event, const InputRouterOptions *o, InputRouter *
         if (!r)
                 return -ENOMEM;
         r->event = sd_event_ref(event);
+        r->notes[0] = r->notes[1] = -EBADF;
+        (void) pthread_mutex_init(&r->lock, NULL);
         for (unsigned i = 0; i < _INPUT_OUTPUT_MAX; i++)
                 r->output_fds[i] = -EBADF;
         r->on_target = o->on_target;
@@ -587,6 +729,11 @@ int input_router_new(sd_event *event, const InputRouterOptions *o, InputRouter *
                         return k;
         }
         k = input_core_new(&o->hotkey, &o->recover, emit, r, &r->core);
+        if (k < 0)
+                return k;
+        if (pipe2(r->notes, O_NONBLOCK | O_CLOEXEC) < 0)
+                return -errno;
+        k = sd_event_add_io(event, &r->notes_io, r->notes[0], EPOLLIN, on_reader_note, r);
         if (k < 0)
                 return k;
 
@@ -610,6 +757,10 @@ InputRouter *input_router_free(InputRouter *r) {
         while (r->n_sources > 0)
                 source_drop(r->sources[0]);
         free(r->sources);
+        sd_event_source_disable_unref(r->notes_io);
+        for (unsigned i = 0; i < 2; i++)
+                if (r->notes[i] >= 0)
+                        (void) close(r->notes[i]);
         sd_device_monitor_unref(r->monitor);
         for (InputSide side = 0; side < _INPUT_SIDE_MAX; side++)
                 sd_event_source_disable_unref(r->led_io[side]);
@@ -624,20 +775,35 @@ InputRouter *input_router_free(InputRouter *r) {
         free(r->prefix);
         free(r->recover_binary);
         sd_event_unref(r->event);
+        (void) pthread_mutex_destroy(&r->lock);
         return mfree(r);
 }
 
 int input_router_set_target(InputRouter *r, InputSide side, const char *why) {
-        unsigned actions = input_core_set_target(r->core, side);
+        unsigned actions;
 
+        pthread_mutex_lock(&r->lock);
+        actions = input_core_set_target(r->core, side);
         handle_actions(r, actions, why);
+        outputs_flush(r);       /* the releases on the side left go out now */
+        pthread_mutex_unlock(&r->lock);
         return !!(actions & INPUT_ACTION_TOGGLED);
 }
 
-InputSide input_router_get_target(const InputRouter *r) {
-        return input_core_get_target(r->core);
+InputSide input_router_get_target(InputRouter *r) {
+        InputSide side;
+
+        pthread_mutex_lock(&r->lock);
+        side = input_core_get_target(r->core);
+        pthread_mutex_unlock(&r->lock);
+        return side;
 }
 
-uint64_t input_router_syn_dropped(const InputRouter *r) {
-        return r->n_syn_dropped;
+uint64_t input_router_syn_dropped(InputRouter *r) {
+        uint64_t n;
+
+        pthread_mutex_lock(&r->lock);
+        n = r->n_syn_dropped;
+        pthread_mutex_unlock(&r->lock);
+        return n;
 }

@@ -2,9 +2,9 @@
 #pragma once
 
 /* The input router: grabs the physical keyboards and mice and writes their
- * events to uinput devices of the host or of the guest, in the caller's
- * sd-event loop. input-core.h has the routing rules; this is the I/O around
- * them.
+ * events to uinput devices of the host or of the guest, from the caller's
+ * sd-event loop and a thread per grabbed device. input-core.h has the
+ * routing rules; this is the I/O around them.
  *
  * Outputs, created once by input_router_new() and kept until
  * input_router_free(), so that they outlive any number of VM restarts:
@@ -26,10 +26,14 @@
  * the uevent (udev may not have set the node's permissions yet) is retried
  * every 100 ms, 20 times at most.
  *
- * After a SYN_DROPPED the device's state is resynchronized with libevdev's
- * sync mode and the difference goes out as one frame. A wakeup costs one
- * read(2) of the source while frames come, one more that finds it empty, and
- * one write(2) per output for all the frames it read. */
+ * Until its grab a device is read on the loop. Once grabbed, a thread of its
+ * own reads it with blocking reads, under a lock it shares with the loop (the
+ * routing state and the outputs): a frame costs the read(2) that returns it
+ * and one write(2) per output it feeds, at its SYN_REPORT. After a
+ * SYN_DROPPED the device's state is resynchronized with libevdev's sync mode
+ * and the difference goes out as one frame. A recover chord pressed in a
+ * reader, and a reader that ends (the device unplugged), are passed to the
+ * loop through a pipe. */
 
 #include <stdint.h>
 
@@ -64,7 +68,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(InputRouter *, input_router_free);
  * they were pressed. why goes to the log ("hotkey", "handover", ...).
  * Returns 1 when the target changed, 0 when it was side already. */
 int input_router_set_target(InputRouter *r, InputSide side, const char *why);
-InputSide input_router_get_target(const InputRouter *r);
+InputSide input_router_get_target(InputRouter *r);
 
 /* SYN_DROPPED events met since the start. */
-uint64_t input_router_syn_dropped(const InputRouter *r);
+uint64_t input_router_syn_dropped(InputRouter *r);
