@@ -131,21 +131,27 @@ int read_regular_file(const char *path, size_t max, char **ret, size_t *ret_size
         return read_fd_bounded(fd, max, ret, ret_size);
 }
 
+/* Keeps s's first line, without its trailing whitespace. */
+static int first_line(char *s, char **ret) {
+        s[strcspn(s, "\n")] = '\0';
+        *ret = strstrip_end(s);
+        return 0;
+}
+
 int sysfs_read_string(const char *root, const char *path, char **ret) {
-        _cleanup_free_ char *s = NULL;
-        char *nl;
+        char *s;
         int r;
 
         r = read_full_file(root, path, &s, NULL);
-        if (r < 0)
-                return r;
+        return r < 0 ? r : first_line(s, ret);
+}
 
-        nl = strchr(s, '\n');
-        if (nl)
-                *nl = '\0';
-        *ret = TAKE_PTR(s);
-        (void) strstrip_end(*ret);
-        return 0;
+int sysfs_read_string_at(int dir_fd, const char *name, char **ret) {
+        char *s;
+        int r;
+
+        r = read_full_file_at(dir_fd, name, &s, NULL);
+        return r < 0 ? r : first_line(s, ret);
 }
 
 int sysfs_read_unsigned(const char *root, const char *path, unsigned base, unsigned *ret) {

@@ -32,6 +32,8 @@ int read_regular_file(const char *path, size_t max, char **ret, size_t *ret_size
 
 /* First line of a one-line attribute, trailing whitespace removed. */
 int sysfs_read_string(const char *root, const char *path, char **ret);
+/* Same, for name below the directory dir_fd. */
+int sysfs_read_string_at(int dir_fd, const char *name, char **ret);
 /* Same, parsed as an unsigned number in base (0: "0x" means hex). */
 int sysfs_read_unsigned(const char *root, const char *path, unsigned base, unsigned *ret);
 /* Basename of a symlink's target: "driver" -> "bochs-drm", "iommu_group" -> "2".

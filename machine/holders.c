@@ -115,12 +115,8 @@ static int add_holder(int pid_dir, HolderScan *s, pid_t pid, const char *node, b
         }
 
         /* A process gone before we read its comm still held the node a moment ago. */
-        if (read_full_file_at(pid_dir, "comm", &raw, NULL) >= 0) {
-                raw[strcspn(raw, "\n")] = '\0';
-                (void) strstrip_end(raw);
-        }
         /* The process names itself: escaped (common/escape.h) wherever it is printed. */
-        if (!raw ? !(comm = strdup("?")) : escape_text(raw, &comm) < 0)
+        if (sysfs_read_string_at(pid_dir, "comm", &raw) < 0 ? !(comm = strdup("?")) : escape_text(raw, &comm) < 0)
                 return -ENOMEM;
         copy = strdup(node);
         if (!copy)
