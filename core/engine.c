@@ -1122,6 +1122,13 @@ static int engine_preflight(Engine *e, const Machine *m, PreflightMode mode) {
         return waiting;
 }
 
+/* Towards the guest every stage runs, in the table's order. */
+static void engine_order_all(Engine *e) {
+        e->n_order = e->pos = 0;
+        for (size_t i = 0; e->stages[i]; i++)
+                e->order[e->n_order++] = e->stages[i];
+}
+
 static int engine_begin_handover(Engine *e) {
         int r;
 
@@ -1129,9 +1136,7 @@ static int engine_begin_handover(Engine *e) {
         if (r < 0)
                 return log_error_errno(r, "Failed to create the journal in %s: %m", e->rundir);
         e->state = ENGINE_TO_GUEST;
-        e->n_order = e->pos = 0;
-        for (size_t i = 0; e->stages[i]; i++)
-                e->order[e->n_order++] = e->stages[i];
+        engine_order_all(e);
         return 1;
 }
 
@@ -1260,9 +1265,7 @@ static int preflight_wait_start(Engine *e, const Machine *m) {
 static int engine_observe_early(Engine *e, Machine **mp) {
         int r;
 
-        e->n_order = e->pos = 0;
-        for (size_t i = 0; e->stages[i]; i++)
-                e->order[e->n_order++] = e->stages[i];
+        engine_order_all(e);
         if (e->n_order == 0 || e->order[0]->observes_holders)
                 return 0;
         e->unchanged_flags = machine_flags(e) | MACHINE_SKIP_HOLDERS;
