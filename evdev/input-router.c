@@ -269,36 +269,6 @@ static int source_grab(Source *s) {
         return source_start_reader(s);
 }
 
-/* A read met SYN_DROPPED: the kernel's buffer for us overflowed. */
-static void count_syn_dropped(Source *s) {
-        pthread_mutex_lock(&s->router->lock);
-        s->router->n_syn_dropped++;
-        pthread_mutex_unlock(&s->router->lock);
-        log_info("SYN_DROPPED on %s: resynchronizing.", s->devnode);
-}
-
-/* Before the grab, on the loop: the events only update libevdev's view of the
- * keys, to see when none is held. */
-static int source_read_ungrabbed(Source *s) {
-        unsigned flag = LIBEVDEV_READ_FLAG_NORMAL;
-        struct input_event ev;
-        int rc;
-
-        for (;;) {
-                rc = libevdev_next_event(s->dev, flag, &ev);
-                if (rc == -EAGAIN && flag == LIBEVDEV_READ_FLAG_SYNC)
-                        flag = LIBEVDEV_READ_FLAG_NORMAL;       /* resynchronized: the keys are right again */
-                else if (rc == -EAGAIN)
-                        return 0;
-                else if (rc < 0 && rc != -EINTR)
-                        return rc;
-                else if (rc == LIBEVDEV_READ_STATUS_SYNC && flag == LIBEVDEV_READ_FLAG_NORMAL) {
-                        count_syn_dropped(s);
-                        flag = LIBEVDEV_READ_FLAG_SYNC;
-                }
-        }
-}
-
 static int fd_set_nonblock(int fd, bool nonblock) {
         int flags = fcntl(fd, F_GETFL);
 
@@ -308,41 +278,75 @@ static int fd_set_nonblock(int fd, bool nonblock) {
         return fcntl(fd, F_SETFL, flags) < 0 ? -errno : 0;
 }
 
+/* The next event of s into ev. After a SYN_DROPPED the device's state is
+ * resynchronized with libevdev's sync mode (*flag keeps the mode between
+ * calls; start with LIBEVDEV_READ_FLAG_NORMAL), and the resync's end comes as a
+ * SYN_REPORT, so that its events go out as one frame. libevdev's resync first
+ * reads what is queued until a read finds nothing: on a blocking fd that read
+ * would wait for the next key, so the fd does not block during a resync.
+ * Returns 0 with an event, -EAGAIN when a non-blocking fd has nothing more,
+ * or a negative errno. */
+static int source_next(Source *s, bool blocking, unsigned *flag, struct input_event *ev) {
+        unsigned normal = LIBEVDEV_READ_FLAG_NORMAL | (blocking ? LIBEVDEV_READ_FLAG_BLOCKING : 0);
+        int rc;
+
+        for (;;) {
+                rc = libevdev_next_event(s->dev, *flag == LIBEVDEV_READ_FLAG_SYNC ? *flag : normal, ev);
+                if (rc == -EAGAIN && (*flag & LIBEVDEV_READ_FLAG_SYNC)) {
+                        *flag = LIBEVDEV_READ_FLAG_NORMAL;
+                        if (blocking)
+                                (void) fd_set_nonblock(s->fd, false);
+                        *ev = (struct input_event) { .type = EV_SYN, .code = SYN_REPORT };
+                        return 0;
+                }
+                if (rc == -EINTR || (rc == -EAGAIN && blocking))
+                        continue;
+                if (rc < 0)
+                        return rc;
+                if (rc == LIBEVDEV_READ_STATUS_SYNC && !(*flag & LIBEVDEV_READ_FLAG_SYNC)) {
+                        /* ev is the SYN_DROPPED: the kernel's buffer for us overflowed. */
+                        pthread_mutex_lock(&s->router->lock);
+                        s->router->n_syn_dropped++;
+                        pthread_mutex_unlock(&s->router->lock);
+                        log_info("SYN_DROPPED on %s: resynchronizing.", s->devnode);
+                        rc = blocking ? fd_set_nonblock(s->fd, true) : 0;
+                        if (rc < 0)
+                                log_warning_errno(rc, "Failed to make %s non-blocking for the resync: %m",
+                                                  s->devnode);
+                        *flag = LIBEVDEV_READ_FLAG_SYNC;
+                        continue;
+                }
+                return 0;
+        }
+}
+
+/* Before the grab, on the loop: the events only update libevdev's view of the
+ * keys, to see when none is held. */
+static int source_read_ungrabbed(Source *s) {
+        unsigned flag = LIBEVDEV_READ_FLAG_NORMAL;
+        struct input_event ev;
+        int rc;
+
+        do
+                rc = source_next(s, false, &flag, &ev);
+        while (rc >= 0);
+        return rc == -EAGAIN ? 0 : rc;
+}
+
 /* A grabbed source's own thread. Its fd blocks: a frame costs the read(2)
  * that returns it (libevdev reads only once its queue is empty) and the
  * write(2) of each output it feeds, at its SYN_REPORT (issue 17: no poll, no
  * empty read, no clock). It ends when the read fails: unplugged, or revoked
  * by source_stop_reader(). */
 static void *source_reader(void *userdata) {
-        unsigned flag = LIBEVDEV_READ_FLAG_NORMAL | LIBEVDEV_READ_FLAG_BLOCKING;
+        unsigned flag = LIBEVDEV_READ_FLAG_NORMAL;
         Source *s = userdata;
         InputRouter *r = s->router;
         struct input_event ev;
         int rc;
 
         in_reader = true;
-        for (;;) {
-                rc = libevdev_next_event(s->dev, flag, &ev);
-                if (rc == -EAGAIN && (flag & LIBEVDEV_READ_FLAG_SYNC)) {
-                        /* The resync is complete: its events go out as one frame. */
-                        flag = LIBEVDEV_READ_FLAG_NORMAL | LIBEVDEV_READ_FLAG_BLOCKING;
-                        (void) fd_set_nonblock(s->fd, false);
-                        ev = (struct input_event) { .type = EV_SYN, .code = SYN_REPORT };
-                } else if (rc == -EAGAIN || rc == -EINTR)
-                        continue;
-                else if (rc < 0)
-                        break;
-                else if (rc == LIBEVDEV_READ_STATUS_SYNC && !(flag & LIBEVDEV_READ_FLAG_SYNC)) {
-                        count_syn_dropped(s);
-                        /* libevdev's resync first reads what is queued until the read finds
-                         * nothing: a blocking read would wait for the next key instead. */
-                        rc = fd_set_nonblock(s->fd, true);
-                        if (rc < 0)
-                                log_warning_errno(rc, "Failed to make %s non-blocking for the resync: %m",
-                                                  s->devnode);
-                        flag = LIBEVDEV_READ_FLAG_SYNC;
-                        continue;
-                }
+        while ((rc = source_next(s, true, &flag, &ev)) >= 0) {
                 pthread_mutex_lock(&r->lock);
                 handle_actions(r, input_core_feed(r->core, &s->state, &ev), "hotkey");
                 if (ev.type == EV_SYN && ev.code == SYN_REPORT)
@@ -379,18 +383,23 @@ static int source_start_reader(Source *s) {
         return 0;
 }
 
+/* A read of s failed: ENODEV, it was unplugged. It is dropped. */
+static void source_failed(Source *s, int error) {
+        if (error == -ENODEV)
+                log_info("%s (%s) went away.", s->devnode, libevdev_get_name(s->dev));
+        else
+                log_warning_errno(error, "Failed to read %s, dropping it: %m", s->devnode);
+        source_drop(s);
+}
+
 static int on_source_io(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
         Source *s = userdata;
         int r;
 
         r = source_read_ungrabbed(s);
         if (r < 0) {
-                /* ENODEV: unplugged. Dropped at once: a dead fd would wake the loop forever. */
-                if (r == -ENODEV)
-                        log_info("%s (%s) went away.", s->devnode, libevdev_get_name(s->dev));
-                else
-                        log_warning_errno(r, "Failed to read %s, dropping it: %m", s->devnode);
-                source_drop(s);
+                /* Dropped at once: a dead fd would wake the loop forever. */
+                source_failed(s, r);
                 return 0;
         }
         if (!any_key_down(s->dev) && source_grab(s) < 0)
@@ -414,13 +423,8 @@ static int on_reader_note(sd_event_source *es, int fd, uint32_t revents, void *u
                 if (n.recover)
                         spawn_recover(r);
                 /* A source dropped meanwhile (its uevent came first) is not found. */
-                if (n.source == 0 || !(s = source_find_id(r, n.source)))
-                        continue;
-                if (n.error == -ENODEV)
-                        log_info("%s (%s) went away.", s->devnode, libevdev_get_name(s->dev));
-                else
-                        log_warning_errno(n.error, "Failed to read %s, dropping it: %m", s->devnode);
-                source_drop(s);
+                if (n.source != 0 && (s = source_find_id(r, n.source)))
+                        source_failed(s, n.error);
         }
         return 0;
 }
@@ -475,22 +479,22 @@ static void source_add(InputRouter *r, const char *devnode) {
         if (source_find(r, devnode))
                 return;
         s = calloc(1, sizeof(Source));
+        if (s)
+                *s = (Source) { .router = r, .id = ++r->next_id, .fd = -EBADF, .devnode = strdup(devnode) };
         pthread_mutex_lock(&r->lock);
-        a = reallocarray(r->sources, r->n_sources + 1, sizeof(Source *));
-        if (a)
+        a = s && s->devnode ? reallocarray(r->sources, r->n_sources + 1, sizeof(Source *)) : NULL;
+        if (a) {
                 r->sources = a;
+                r->sources[r->n_sources++] = s;
+        }
         pthread_mutex_unlock(&r->lock);
-        if (!s || !a || !(s->devnode = strdup(devnode))) {
+        if (!a) {
                 log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Out of memory, ignoring %s.", devnode);
+                if (s)
+                        free(s->devnode);
                 free(s);
                 return;
         }
-        s->router = r;
-        s->id = ++r->next_id;
-        s->fd = -EBADF;
-        pthread_mutex_lock(&r->lock);
-        r->sources[r->n_sources++] = s;
-        pthread_mutex_unlock(&r->lock);
         if (source_open(s) < 0)
                 source_drop(s);
 }
