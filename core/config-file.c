@@ -250,6 +250,12 @@ static int parse_devices(const char *v, void *field, size_t size) {
         char ***devices = field;
         int r;
 
+        /* No device is named with a control character, and the reader strips one at a
+         * line's end (a '\r' there), so a name ending in it could not be written back. */
+        for (const char *p = v; *p; p++)
+                if ((*p > 0 && *p < 0x20 && *p != '\t') || *p == 0x7f)
+                        return -EINVAL;
+
         for (const char *s = v + strspn(v, WHITESPACE); *s; s += strspn(s, WHITESPACE)) {
                 char *d;
 
@@ -372,7 +378,7 @@ static const ValueType
                         "expected 1 to 64 printable ASCII characters, the first not ';'" },
         type_devices = { parse_devices, format_devices,
                          "expected nothing, or by-id names, absolute paths and name:\"...\" "
-                         "separated by blanks" },
+                         "separated by blanks, no control characters" },
         type_hotkey = { parse_hotkey, format_hotkey,
                         "expected 1 to 4 distinct keyboard key names joined by '+', "
                         "e.g. KEY_LEFTCTRL+KEY_RIGHTCTRL" },

@@ -19,7 +19,8 @@
 #define EXPECT_SECONDS "expected seconds, 0 < s <= 86400, with up to six decimals (2.5)"
 #define EXPECT_NAME "expected nothing or a name matching [a-z_][a-z0-9_-]*, at most 32 characters"
 #define EXPECT_DEVICES \
-        "expected nothing, or by-id names, absolute paths and name:\"...\" separated by blanks"
+        "expected nothing, or by-id names, absolute paths and name:\"...\" separated by blanks, " \
+        "no control characters"
 #define EXPECT_HOTKEY \
         "expected 1 to 4 distinct keyboard key names joined by '+', e.g. KEY_LEFTCTRL+KEY_RIGHTCTRL"
 
@@ -297,7 +298,9 @@ static void test_invalid_values(void) {
                 { "input", "devices", EXPECT_DEVICES,
                   { "name:\"unterminated", "foo/bar", "name:", "name:\"\"", "a\"b", "name:\"a\"b",
                     /* ';' after a blank starts a comment, even between quotes */
-                    "name:\"x ;y\"", ";x" } },
+                    "name:\"x ;y\"", ";x",
+                    /* A control character, which the reader strips at a line's end. */
+                    "name:\"\r\"", "name:\"a\rb\"", "name:a\x01", "/dev/input/\x7f" } },
                 { "input", "hotkey", EXPECT_HOTKEY,
                   { "", "KEY_FOO", "KEY_A+KEY_A", "KEY_A+KEY_B+KEY_C+KEY_D+KEY_E", "KEY_A+", "+KEY_A", "ABS_X",
                     "KEY_RESERVED", "key_a", "KEY_A # comment",
