@@ -42,6 +42,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 
 #include <systemd/sd-bus.h>
 
@@ -159,8 +160,10 @@ bool display_manager_machine_has_display(const Machine *m) {
 /* How long a started display manager must stay active to count as started (row 20 of
  * issue 19): a Type=simple service is active once it forked, and one that finds no
  * screen fails within milliseconds. Bounded by the unit deadline. It ends as soon as a
- * compositor is DRM master of the GPU's card (looked for every DM_DRAWING_USEC): the
- * window is the fallback for a machine where nothing can take the card. While the unit is
+ * compositor is DRM master of the GPU's card: looked for at once when a process opens or
+ * closes the card's node (the compositor, or logind for it, opens it to become master), and
+ * every DM_DRAWING_USEC besides, since becoming master can follow the open. The window is
+ * the fallback for a machine where nothing can take the card. While the unit is
  * activating (a Type=notify service not ready yet, a restart pending) it is looked at
  * again every DM_RECHECK_USEC until the deadline. */
 #define DM_SETTLE_USEC (2ULL * 1000 * 1000)
@@ -182,6 +185,8 @@ struct DisplayManager {
         sd_bus_slot *kill;              /* KillUnit, for a unit that outlived its stop's deadline */
         bool killed;
         sd_event_source *recheck;       /* the next look at a unit being started */
+        sd_event_source *card_watch;    /* inotify on the card's node while it settles */
+        bool card_touched;              /* the node was opened or closed during a look */
         uint64_t settle_at, give_up_at; /* CLOCK_MONOTONIC, set at the first look after StartUnit */
 };
 
@@ -193,6 +198,7 @@ static void display_manager_free(void *p) {
         unit_query_free(dm->query);
         unit_job_free(dm->job);
         sd_event_source_disable_unref(dm->recheck);
+        sd_event_source_disable_unref(dm->card_watch);
         sd_bus_slot_unref(dm->kill);
         sd_bus_unref(dm->bus);
         free(dm->unit);
@@ -335,14 +341,50 @@ static int on_recheck(sd_event_source *es, uint64_t usec, void *userdata) {
         return 0;
 }
 
-/* Looks at the unit again at the monotonic time when. */
+/* Looks at the unit again at the monotonic time when, or at once when the card's node was
+ * opened or closed while the last look ran. */
 static int recheck_at(DisplayManager *dm, uint64_t when) {
         int r;
 
+        if (dm->card_touched) {
+                dm->card_touched = false;
+                when = 0;
+        }
         r = sd_event_add_time(step_event(dm->step), &dm->recheck, CLOCK_MONOTONIC, when, 10000, on_recheck, dm);
         if (r < 0)
                 return step_error_errno(dm->step, r, "Failed to watch %s while it starts: %m", dm->unit);
         return STEP_PENDING;
+}
+
+/* The card's node was opened or closed: the next look is now, not at its time. */
+static int on_card_event(sd_event_source *es, const struct inotify_event *event, void *userdata) {
+        DisplayManager *dm = userdata;
+        int r;
+
+        if (!dm->recheck) {
+                dm->card_touched = true;        /* a look runs: recheck_at() brings the next one forward */
+                return 0;
+        }
+        r = sd_event_source_set_time(dm->recheck, 0);
+        if (r < 0)
+                log_debug_errno(r, "Failed to bring the next look at %s forward, it comes at its time: %m",
+                                dm->unit);
+        return 0;
+}
+
+/* Watches the GPU's card node of the live machine for the compositor's open. Without one
+ * (no native driver, a fixture root) or a watch, the looks at their times are enough. */
+static void watch_card(DisplayManager *dm) {
+        const Machine *m = step_machine(dm->step);
+        const char *card = machine_card_node(m);
+        int r;
+
+        if (!card || !streq(step_root(dm->step), "/"))
+                return;
+        r = sd_event_add_inotify(step_event(dm->step), &dm->card_watch, card,
+                                 IN_OPEN | IN_CLOSE_WRITE | IN_CLOSE_NOWRITE, on_card_event, dm);
+        if (r < 0)
+                log_debug_errno(r, "Failed to watch %s, looking for its DRM master at intervals only: %m", card);
 }
 
 /* The DRM master of the GPU's card, when a process is (debugfs), on a fresh look. */
@@ -366,6 +408,7 @@ static int check_started(DisplayManager *dm, UnitInfo *info) {
         if (dm->give_up_at == 0) {
                 dm->give_up_at = now + dm->timeout_usec;
                 dm->settle_at = now + (DM_SETTLE_USEC < dm->timeout_usec ? DM_SETTLE_USEC : dm->timeout_usec);
+                watch_card(dm);
         }
         settled = now >= dm->settle_at;
         if (!settled && !unit_active_state_is_down(info->active_state))
