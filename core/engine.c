@@ -236,9 +236,16 @@ static MachineFlags machine_flags(const Engine *e) {
         return streq(e->root, "/") ? MACHINE_DRM_LIBDRM : 0;
 }
 
-/* What the observation before a stage's step reads: holders only for the stages that use them. */
+/* Whether the observation before st's step reads the holders: for the stages that use them,
+ * unless the stages walk back to the host, since no to_host reads them (stage.h). Issue 17: a
+ * return walked /proc for drm-idle and audio, whose to_host do not look. */
+static bool stage_reads_holders(const Engine *e, const Stage *st) {
+        return st->observes_holders && e->state != ENGINE_TO_HOST && e->state != ENGINE_ROLLING_BACK;
+}
+
+/* What the observation before a stage's step reads. */
 static MachineFlags stage_machine_flags(const Engine *e, const Stage *st) {
-        return machine_flags(e) | (st->observes_holders ? 0 : MACHINE_SKIP_HOLDERS);
+        return machine_flags(e) | (stage_reads_holders(e, st) ? 0 : MACHINE_SKIP_HOLDERS);
 }
 
 /* The machine as the next step of st sees it: the observation a skipped stage left,
@@ -808,7 +815,7 @@ static void stage_run(Engine *e, const Stage *st, Machine *m, uint64_t start_use
  * say what it read): it reads nothing more. */
 static bool observable_on(const Engine *e, size_t pos) {
         return pos < e->n_order &&
-               (!(e->unchanged_flags & MACHINE_SKIP_HOLDERS) || !e->order[pos]->observes_holders);
+               (!(e->unchanged_flags & MACHINE_SKIP_HOLDERS) || !stage_reads_holders(e, e->order[pos]));
 }
 
 /* In the observation worker: for the stage at e->pos, then for each following stage while the

@@ -123,10 +123,11 @@ struct Stage {
          * after every close of a held node, and asks with PREFLIGHT_LAST once the "holders"
          * deadline has passed. */
         int (*preflight)(StageInstance *self, const StageContext *ctx, const Machine *m, PreflightMode mode);
-        /* The stage reads the processes that hold the GPU's nodes and their sessions
-         * (Machine.holders, .sessions): the engine walks /proc for it. For every other
-         * stage it does not, since that walk is the dearest part of an observation
-         * and the engine observes before each stage. */
+        /* The stage's observe(), preflight() and to_guest() read the processes that hold
+         * the GPU's nodes and their sessions (Machine.holders, .sessions): the engine walks
+         * /proc for them. Not for its to_host(), whose Machine has neither, nor for any
+         * other stage, since that walk is the dearest part of an observation and the
+         * engine observes before each stage. */
         bool observes_holders;
 };
 

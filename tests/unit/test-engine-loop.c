@@ -351,6 +351,52 @@ static void test_observe_run(void) {
         free(cmd);
 }
 
+/* Issue 17: the holders are read for a stage's way to the guest only; no to_host reads them,
+ * and a walk back (here the rollback of a failed handover) walked /proc for nothing. */
+static size_t holders_to_guest = SIZE_MAX, holders_to_host = SIZE_MAX;
+
+static int holders_seen_to_guest(Step *s) {
+        holders_to_guest = step_machine(s)->holders.n_holders;
+        ASSERT_OK(step_record(s, "done", "1"));
+        ASSERT_OK(step_commit(s));
+        return 0;
+}
+
+static int holders_seen_to_host(Step *s) {
+        holders_to_host = step_machine(s)->holders.n_holders;
+        return 0;
+}
+
+static const Stage holders_seen = { .name = "holders-seen", .summary = "acts, reading the holders",
+                                    .observe = at_host, .observes_holders = true,
+                                    .to_guest = holders_seen_to_guest, .to_host = holders_seen_to_host };
+
+static void test_holders_towards_guest_only(void) {
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        _cleanup_(engine_freep) Engine *e = NULL;
+        char rundir[] = "/tmp/baton-test-engine-holders-XXXXXX", *cmd = NULL;
+        EngineOptions o = { .root = FIXTURE("lab"),
+                            .stages = (const Stage *const[]) { &holders_seen, &fails_stage, NULL } };
+        Ticks t = {};
+        Config c;
+
+        config_init(&c);
+        o.config = &c;
+        ASSERT_TRUE(mkdtemp(rundir) != NULL);
+        o.rundir = rundir;
+        ASSERT_OK(sd_event_new(&event));
+        ASSERT_OK(engine_new(event, &o, &e));
+        ASSERT_EQ(engine_start(e, ENGINE_HANDOVER, on_failed, &t), 1);
+        while (!t.done)
+                ASSERT_OK(sd_event_run(event, UINT64_MAX));
+        ASSERT_EQ(t.result, -EIO);
+        ASSERT_TRUE(holders_to_guest > 0 && holders_to_guest != SIZE_MAX);     /* the fixture's card holders */
+        ASSERT_EQ(holders_to_host, 0);          /* rolled back, without a walk of /proc */
+        ASSERT_TRUE(asprintf(&cmd, "rm -rf '%s'", rundir) > 0);
+        ASSERT_EQ(system(cmd), 0);
+        free(cmd);
+}
+
 static void test_state_names(void) {
         for (EngineState s = 0; s < _ENGINE_STATE_MAX; s++)
                 ASSERT_EQ(engine_state_from_string(engine_state_to_string(s)), s);
@@ -452,5 +498,6 @@ int main(void) {
         RUN(test_stuck_sysfs);
         RUN(test_reason_from_step);
         RUN(test_observe_run);
+        RUN(test_holders_towards_guest_only);
         return 0;
 }
