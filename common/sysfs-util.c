@@ -103,6 +103,17 @@ int read_full_file(const char *root, const char *path, char **ret, size_t *ret_s
         return read_fd_bounded(fd, READ_FULL_FILE_MAX, ret, ret_size);
 }
 
+int open_dir_path(const char *root, const char *path) {
+        _cleanup_free_ char *p = NULL;
+        int fd, r;
+
+        r = root_path(root, path, &p);
+        if (r < 0)
+                return r;
+        fd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+}
+
 int read_full_file_at(int dir_fd, const char *name, char **ret, size_t *ret_size) {
         _cleanup_close_ int fd = -EBADF;
 
@@ -164,16 +175,11 @@ int sysfs_read_unsigned(const char *root, const char *path, unsigned base, unsig
         return safe_atou(s, base, ret);
 }
 
-int read_link(const char *root, const char *path, char **ret) {
-        _cleanup_free_ char *p = NULL;
+static int read_link_at(int dir_fd, const char *path, char **ret) {
         char buf[PATH_MAX];
         ssize_t k;
-        int r;
 
-        r = root_path(root, path, &p);
-        if (r < 0)
-                return r;
-        k = readlink(p, buf, sizeof(buf) - 1);
+        k = readlinkat(dir_fd, path, buf, sizeof(buf) - 1);
         if (k < 0)
                 return -errno;
         buf[k] = '\0';
@@ -182,23 +188,45 @@ int read_link(const char *root, const char *path, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
-int sysfs_read_link_basename(const char *root, const char *path, char **ret) {
-        _cleanup_free_ char *target = NULL;
-        const char *b;
+int read_link(const char *root, const char *path, char **ret) {
+        _cleanup_free_ char *p = NULL;
         int r;
 
-        r = read_link(root, path, &target);
+        r = root_path(root, path, &p);
         if (r < 0)
                 return r;
+        return read_link_at(AT_FDCWD, p, ret);
+}
 
-        b = strrchr(target, '/');
-        b = b ? b + 1 : target;
+/* The last component of a link's target, taken over. */
+static int link_basename(char *target, char **ret) {
+        _cleanup_free_ char *t = target;
+        const char *b;
+
+        b = strrchr(t, '/');
+        b = b ? b + 1 : t;
         if (isempty(b))
                 return -EINVAL;
 
-        memmove(target, b, strlen(b) + 1);
-        *ret = TAKE_PTR(target);
+        memmove(t, b, strlen(b) + 1);
+        *ret = TAKE_PTR(t);
         return 0;
+}
+
+int sysfs_read_link_basename(const char *root, const char *path, char **ret) {
+        char *target;
+        int r;
+
+        r = read_link(root, path, &target);
+        return r < 0 ? r : link_basename(target, ret);
+}
+
+int sysfs_read_link_basename_at(int dir_fd, const char *name, char **ret) {
+        char *target;
+        int r;
+
+        r = read_link_at(dir_fd, name, &target);
+        return r < 0 ? r : link_basename(target, ret);
 }
 
 int sysfs_list_dir(const char *root, const char *path, const char *prefix, char ***ret) {
@@ -237,19 +265,22 @@ int sysfs_list_dir(const char *root, const char *path, const char *prefix, char 
         return 0;
 }
 
+/* An optional attribute's result r: 1 when read, 0 when absent. */
+static int optional(int r) {
+        if (r == -ENOENT)
+                return 0;
+        return r < 0 ? r : 1;
+}
+
 typedef int (*reader_t)(const char *root, const char *path, char **ret);
 
 static int read_in_dir(const char *root, const char *dir, const char *name, reader_t reader,
                        char **ret) {
         _cleanup_free_ char *p = NULL;
-        int r;
 
         if (asprintf(&p, "%s/%s", dir, name) < 0)
                 return -ENOMEM;
-        r = reader(root, p, ret);
-        if (r == -ENOENT)
-                return 0;
-        return r < 0 ? r : 1;
+        return optional(reader(root, p, ret));
 }
 
 int sysfs_read_attr(const char *root, const char *dir, const char *attr, char **ret) {
@@ -258,6 +289,14 @@ int sysfs_read_attr(const char *root, const char *dir, const char *attr, char **
 
 int sysfs_read_attr_link(const char *root, const char *dir, const char *link, char **ret) {
         return read_in_dir(root, dir, link, sysfs_read_link_basename, ret);
+}
+
+int sysfs_read_attr_at(int dir_fd, const char *attr, char **ret) {
+        return optional(sysfs_read_string_at(dir_fd, attr, ret));
+}
+
+int sysfs_read_attr_link_at(int dir_fd, const char *link, char **ret) {
+        return optional(sysfs_read_link_basename_at(dir_fd, link, ret));
 }
 
 static void free_elements(char *list, size_t n, size_t size, void (*done)(void *element)) {

@@ -22,6 +22,8 @@ int read_full_file(const char *root, const char *path, char **ret, size_t *ret_s
 /* All of fd, up to max bytes, into *buf (of *allocated bytes, grown as needed and kept for the
  * next read: a scan of many files allocates once), NUL-terminated; -EFBIG past max. */
 int read_fd_into(int fd, size_t max, char **buf, size_t *allocated, size_t *ret_size);
+/* An O_PATH fd of the directory path below root, for the *_at() readers; negative errno. */
+int open_dir_path(const char *root, const char *path);
 /* Same as read_full_file(), for name below the directory dir_fd (which may be an O_PATH fd). */
 int read_full_file_at(int dir_fd, const char *name, char **ret, size_t *ret_size);
 
@@ -39,6 +41,8 @@ int sysfs_read_unsigned(const char *root, const char *path, unsigned base, unsig
 /* Basename of a symlink's target: "driver" -> "bochs-drm", "iommu_group" -> "2".
  * -ENOENT when there is no such link (an unbound device has no "driver"). */
 int sysfs_read_link_basename(const char *root, const char *path, char **ret);
+/* Same, for name below the directory dir_fd. */
+int sysfs_read_link_basename_at(int dir_fd, const char *name, char **ret);
 /* Raw symlink target, for /proc/PID/fd/N. */
 int read_link(const char *root, const char *path, char **ret);
 /* Sorted names in a directory, without "." and "..", only those starting with prefix
@@ -49,6 +53,10 @@ int sysfs_list_dir(const char *root, const char *path, const char *prefix, char 
  * 0 when absent (ret untouched), negative errno otherwise. */
 int sysfs_read_attr(const char *root, const char *dir, const char *attr, char **ret);
 int sysfs_read_attr_link(const char *root, const char *dir, const char *link, char **ret);
+/* Same two, for attr and link below the directory dir_fd (a device's, opened once for all
+ * its attributes: each read walks one name, not the whole path). */
+int sysfs_read_attr_at(int dir_fd, const char *attr, char **ret);
+int sysfs_read_attr_link_at(int dir_fd, const char *link, char **ret);
 
 /* Reads one element for directory entry name into ret (zeroed memory of the element's
  * size). Returns 1 to keep it, 0 to skip the entry (ret left as it was), negative errno. */

@@ -66,13 +66,13 @@ void pci_device_done(PciDevice *d) {
 
 DEFINE_ARRAY_FREE_FUNC(pci_devices_free, PciDevice, pci_device_done);
 
-static int read_attr_unsigned(const char *root, const char *dir, const char *attr, int *ret) {
+static int read_attr_unsigned(int dir_fd, const char *attr, int *ret) {
         _cleanup_free_ char *s = NULL;
         unsigned u;
         int r;
 
         /* An absent attribute leaves *ret as it was: -1, "not there". */
-        r = sysfs_read_attr(root, dir, attr, &s);
+        r = sysfs_read_attr_at(dir_fd, attr, &s);
         if (r <= 0)
                 return r;
         r = safe_atou(s, 0, &u);
@@ -82,14 +82,14 @@ static int read_attr_unsigned(const char *root, const char *dir, const char *att
         return 0;
 }
 
-static int read_ids(const char *root, const char *dir, PciDevice *d) {
+static int read_ids(int dir_fd, PciDevice *d) {
         int vendor = -1, device = -1, class = -1, r;
 
-        r = read_attr_unsigned(root, dir, "vendor", &vendor);
+        r = read_attr_unsigned(dir_fd, "vendor", &vendor);
         if (r >= 0)
-                r = read_attr_unsigned(root, dir, "device", &device);
+                r = read_attr_unsigned(dir_fd, "device", &device);
         if (r >= 0)
-                r = read_attr_unsigned(root, dir, "class", &class);
+                r = read_attr_unsigned(dir_fd, "class", &class);
         if (r < 0)
                 return r;
         /* A device directory without its ids is one that went away while we read it. */
@@ -105,6 +105,7 @@ static int read_ids(const char *root, const char *dir, PciDevice *d) {
 int pci_device_read(const char *root, const char *address, PciDevice *ret) {
         _cleanup_(pci_device_done) PciDevice d = { .boot_vga = -1, .iommu_group = -1 };
         _cleanup_free_ char *dir = NULL, *group = NULL;
+        _cleanup_close_ int dir_fd = -EBADF;
         unsigned g;
         int r;
 
@@ -116,15 +117,19 @@ int pci_device_read(const char *root, const char *address, PciDevice *ret) {
         if (!d.address)
                 return -ENOMEM;
 
-        r = read_ids(root, dir, &d);
+        /* Issue 17: the device's directory is walked to once, each attribute below it. */
+        dir_fd = open_dir_path(root, dir);
+        if (dir_fd < 0)
+                return dir_fd;
+        r = read_ids(dir_fd, &d);
         if (r >= 0)
-                r = sysfs_read_attr_link(root, dir, "driver", &d.driver);
+                r = sysfs_read_attr_link_at(dir_fd, "driver", &d.driver);
         if (r >= 0)
-                r = sysfs_read_attr(root, dir, "driver_override", &d.driver_override);
+                r = sysfs_read_attr_at(dir_fd, "driver_override", &d.driver_override);
         if (r >= 0)
-                r = read_attr_unsigned(root, dir, "boot_vga", &d.boot_vga);
+                r = read_attr_unsigned(dir_fd, "boot_vga", &d.boot_vga);
         if (r >= 0)
-                r = sysfs_read_attr_link(root, dir, "iommu_group", &group);
+                r = sysfs_read_attr_link_at(dir_fd, "iommu_group", &group);
         if (r < 0)
                 return r;
 
