@@ -260,7 +260,7 @@ int child_run_async_flags(sd_event *e, uint64_t timeout_usec, ChildFlags flags, 
                 return r;
         }
         /* Only the read end: the child writes blocking, into a pipe this loop drains. */
-        r = fcntl(c->out_fd, F_SETFL, O_NONBLOCK) < 0 ? -errno : 0;
+        r = fd_set_nonblock(c->out_fd, true);
         if (r >= 0)
                 r = sd_event_add_io(e, &c->out_io, c->out_fd, EPOLLIN, on_child_output, c);
         if (r >= 0)

@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,16 @@ static inline void closep(int *fd) {
                 (void) close(*fd);
                 errno = saved;
         }
+}
+
+/* Sets or clears O_NONBLOCK on fd, keeping its other status flags; 0 or a negative errno. */
+static inline int fd_set_nonblock(int fd, bool nonblock) {
+        int flags = fcntl(fd, F_GETFL);
+
+        if (flags < 0)
+                return -errno;
+        flags = nonblock ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
+        return fcntl(fd, F_SETFL, flags) < 0 ? -errno : 0;
 }
 
 static inline void fclosep(FILE **f) {

@@ -269,15 +269,6 @@ static int source_grab(Source *s) {
         return source_start_reader(s);
 }
 
-static int fd_set_nonblock(int fd, bool nonblock) {
-        int flags = fcntl(fd, F_GETFL);
-
-        if (flags < 0)
-                return -errno;
-        flags = nonblock ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
-        return fcntl(fd, F_SETFL, flags) < 0 ? -errno : 0;
-}
-
 /* The next event of s into ev. After a SYN_DROPPED the device's state is
  * resynchronized with libevdev's sync mode (*flag keeps the mode between
  * calls; start with LIBEVDEV_READ_FLAG_NORMAL), and the resync's end comes as a

@@ -243,9 +243,9 @@ static int bus_from_fd(int fd, sd_bus **ret) {
         _cleanup_close_ int owned = fd;
         int r;
 
-        if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
-                return -errno;
-        r = sd_bus_new(&bus);
+        r = fd_set_nonblock(fd, true);
+        if (r >= 0)
+                r = sd_bus_new(&bus);
         if (r >= 0)
                 r = sd_bus_set_fd(bus, fd, fd);
         if (r >= 0)
