@@ -115,13 +115,18 @@ dm_master() {
 dm_up() { wait_for 60 dm_master; }
 
 # Installs baton.service (this build's binary, a long holders deadline for the
-# TCG guest), its D-Bus policy and polkit actions; the caller starts it.
+# TCG guest), its D-Bus policy, polkit actions and udev rule, as the package does;
+# the caller starts it. Without the rule the host's compositor took the router's
+# guest devices as its own input devices (issue 17: weston's stop took about 60 ms
+# longer with the daemon running).
 install_daemon() {
         sed "s|@bindir@/baton daemon|$LAB_BUILD/baton --deadline holders=60 daemon|" \
                 "$LAB_SRC/data/baton.service.in" >/etc/systemd/system/baton.service
         cp "$LAB_SRC/data/org.baton.Baton1.conf" /etc/dbus-1/system.d/
         mkdir -p /usr/share/polkit-1/actions
         cp "$LAB_SRC/data/org.baton.policy" /usr/share/polkit-1/actions/
+        cp "$LAB_SRC/data/71-baton-input.rules" /etc/udev/rules.d/
+        udevadm control --reload
         systemctl reload dbus.service
         systemctl daemon-reload
 }
