@@ -117,8 +117,7 @@ dm_up() { wait_for 60 dm_master; }
 # Installs baton.service (this build's binary, a long holders deadline for the
 # TCG guest), its D-Bus policy, polkit actions and udev rule, as the package does;
 # the caller starts it. Without the rule the host's compositor took the router's
-# guest devices as its own input devices (issue 17: weston's stop took about 60 ms
-# longer with the daemon running).
+# guest devices as its own: weston held the guest keyboard and mouse open.
 install_daemon() {
         sed "s|@bindir@/baton daemon|$LAB_BUILD/baton --deadline holders=60 daemon|" \
                 "$LAB_SRC/data/baton.service.in" >/etc/systemd/system/baton.service
