@@ -91,16 +91,12 @@ static int read_fd_bounded(int fd, size_t max, char **ret, size_t *ret_size) {
 
 int read_full_file(const char *root, const char *path, char **ret, size_t *ret_size) {
         _cleanup_free_ char *p = NULL;
-        _cleanup_close_ int fd = -EBADF;
         int r;
 
         r = root_path(root, path, &p);
         if (r < 0)
                 return r;
-        fd = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
-        return read_fd_bounded(fd, READ_FULL_FILE_MAX, ret, ret_size);
+        return read_full_file_at(AT_FDCWD, p, ret, ret_size);
 }
 
 int open_dir_path(const char *root, const char *path) {

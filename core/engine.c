@@ -281,6 +281,10 @@ const char *step_root(Step *s) {
         return s->engine->root;
 }
 
+bool step_is_live(Step *s) {
+        return streq(s->engine->root, "/");
+}
+
 sd_event *step_event(Step *s) {
         return s->engine->event;
 }
@@ -1273,7 +1277,7 @@ static int engine_observe_early(Engine *e, Machine **mp) {
         int r;
 
         engine_order_all(e);
-        if (e->n_order == 0 || e->order[0]->observes_holders)
+        if (e->n_order == 0 || stage_reads_holders(e, e->order[0]))
                 return 0;
         e->unchanged_flags = machine_flags(e) | MACHINE_SKIP_HOLDERS;
         r = stage_observe(e, e->order[0], *mp, now_usec());
