@@ -176,6 +176,8 @@ const Machine *step_machine(Step *s);
 int step_reobserve(Step *s, const Machine **ret);
 /* The root sysfs and /proc are read from and written to: "/" outside tests. */
 const char *step_root(Step *s);
+/* Whether the step works on this machine (root "/"), not on a fixture tree. */
+bool step_is_live(Step *s);
 sd_event *step_event(Step *s);
 /* How long a wait of kind k may take, in microseconds: the deadline in force
  * (--deadline over [deadlines] over the default); never 0. */

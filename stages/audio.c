@@ -607,7 +607,7 @@ static int audio_to_guest(Step *s) {
         Audio *a = NULL;
         int r;
 
-        if (!streq(step_root(s), "/") || release == AUDIO_RELEASE_NONE || count_holders(m) == 0)
+        if (!step_is_live(s) || release == AUDIO_RELEASE_NONE || count_holders(m) == 0)
                 return 0;
         r = audio_new(s, true, &a);
         if (r < 0)
@@ -645,7 +645,7 @@ static int audio_to_host(Step *s) {
         int r;
 
         kept_release_all(step_instance(s), true);
-        if (!streq(step_root(s), "/"))
+        if (!step_is_live(s))
                 return 0;
         if (!step_has_record(s)) {
                 log_notice("No record of the audio stage: PipeWire takes the GPU's sound card back by itself.");

@@ -379,7 +379,7 @@ static void watch_card(DisplayManager *dm) {
         const char *card = machine_card_node(m);
         int r;
 
-        if (!card || !streq(step_root(dm->step), "/"))
+        if (!card || !step_is_live(dm->step))
                 return;
         r = sd_event_add_inotify(step_event(dm->step), &dm->card_watch, card,
                                  IN_OPEN | IN_CLOSE_WRITE | IN_CLOSE_NOWRITE, on_card_event, dm);
@@ -547,7 +547,7 @@ static int display_manager_to_guest(Step *s) {
         DisplayManager *dm;
         int r;
 
-        if (!streq(step_root(s), "/")) {
+        if (!step_is_live(s)) {
                 log_debug("Not stopping a display manager: the machine is read from %s.", step_root(s));
                 return 0;
         }
@@ -564,7 +564,7 @@ static int display_manager_to_host(Step *s) {
         DisplayManager *dm;
         int r;
 
-        if (!streq(step_root(s), "/")) {
+        if (!step_is_live(s)) {
                 log_debug("Not starting a display manager: the machine is read from %s.", step_root(s));
                 return 0;
         }

@@ -399,7 +399,7 @@ static int check_display(Step *s, const Machine *m) {
                                 card);
 
         /* A fixture root describes another machine: its card is not this one's. */
-        if (!streq(step_root(s), "/"))
+        if (!step_is_live(s))
                 log_debug("Not probing %s: the machine is read from %s.", card, step_root(s));
         else {
                 r = drm_probe_card(card, &probe);

@@ -206,7 +206,7 @@ static int gpu_daemons_to_guest(Step *s) {
 
         if (!policy)
                 return 0;
-        if (!streq(step_root(s), "/")) {
+        if (!step_is_live(s)) {
                 log_debug("Not stopping services: the machine is read from %s.", step_root(s));
                 return 0;
         }
@@ -253,7 +253,7 @@ static int gpu_daemons_to_host(Step *s) {
                 return r;
         if (!units)
                 return 0;
-        if (!streq(step_root(s), "/")) {
+        if (!step_is_live(s)) {
                 log_debug("Not starting services: the machine is read from %s.", step_root(s));
                 return 0;
         }

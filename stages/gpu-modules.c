@@ -365,10 +365,6 @@ static int kmod_context(struct kmod_ctx **ret) {
         return 0;
 }
 
-static bool root_is_live(Step *s) {
-        return streq(step_root(s), "/");
-}
-
 static int worker_unload(struct kmod_ctx *ctx, const char *name) {
         _cleanup_(kmod_module_unrefp) struct kmod_module *mod = NULL;
         int r;
@@ -618,7 +614,7 @@ static int gpu_modules_to_guest(Step *s) {
 
         if (!policy)
                 return 0;       /* the vfio stage unbinds the device, the module stays */
-        if (!root_is_live(s))
+        if (!step_is_live(s))
                 return step_error_errno(s, SYNTHETIC_ERRNO(EOPNOTSUPP),
                                         "Not unloading modules of the machine below %s: only the running kernel's.",
                                         step_root(s));
@@ -664,7 +660,7 @@ static int gpu_modules_to_host(Step *s) {
                 return step_error_errno(s, r,
                                         "The recorded modules \"%s\" of driver %s are not ones baton unloads.",
                                         value, strna(driver));
-        if (!root_is_live(s))
+        if (!step_is_live(s))
                 return step_error_errno(s, SYNTHETIC_ERRNO(EOPNOTSUPP),
                                         "Not loading modules for the machine below %s: only the running kernel's.",
                                         step_root(s));

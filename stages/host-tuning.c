@@ -713,7 +713,7 @@ static int host_tuning_to_guest(Step *s) {
         Tuning *t;
         int r;
 
-        if (!streq(step_root(s), "/") && !isempty(step_config(s)->tuning_host_cpus))
+        if (!step_is_live(s) && !isempty(step_config(s)->tuning_host_cpus))
                 return step_error_errno(s, SYNTHETIC_ERRNO(EOPNOTSUPP),
                                         "Not isolating CPUs: the machine is read "
                                         "from %s, and this system's slices are not its.", step_root(s));
@@ -785,7 +785,7 @@ static int host_tuning_to_host(Step *s) {
         int r;
 
         if (!step_has_record(s)) {
-                if (isempty(step_config(s)->tuning_host_cpus) || !streq(step_root(s), "/")) {
+                if (isempty(step_config(s)->tuning_host_cpus) || !step_is_live(s)) {
                         log_debug("No record of the host tuning, and nothing to infer from observation.");
                         return 0;
                 }

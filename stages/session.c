@@ -707,7 +707,7 @@ static int session_to_guest(Step *s) {
         Session *se = NULL;
         int r;
 
-        if (!streq(step_root(s), "/"))
+        if (!step_is_live(s))
                 return 0;
         r = session_new(s, &se);
         if (r < 0)
@@ -733,7 +733,7 @@ static int session_to_host(Step *s) {
         DesktopSession *d;
         int r;
 
-        if (!streq(step_root(s), "/"))
+        if (!step_is_live(s))
                 return 0;
         if (!step_has_record(s)) {
                 log_notice("No record of the desktop session: nothing to relaunch.");

@@ -778,7 +778,7 @@ static int load_modules(Step *s) {
         int r;
 
         /* Modules go into the running kernel, whatever root the machine is read from. */
-        if (!streq(step_root(s), "/")) {
+        if (!step_is_live(s)) {
                 log_notice("Not loading the vfio modules: %s is not the live root.", step_root(s));
                 return 0;
         }
