@@ -11,7 +11,10 @@
  * relaunches those apps at the next login, each in its own app scope, and removes itself.
  *
  * A session that has only just started is logged out once gnome-session reaches its Running
- * phase (it refuses Logout before that, with NotInRunning). While GNOME tears the session
+ * phase (it refuses Logout before that, with NotInRunning), and once the user's systemd
+ * manager has no job left: GNOME's settings daemons start as its units after Running, and a
+ * logout that races them may not end (that wait is bounded by the "unit" deadline, then the
+ * logout goes ahead). While GNOME tears the session
  * down the user's systemd manager may answer late: a question about the scopes that timed
  * out is asked again, within logout-timeout.
  *
@@ -74,14 +77,17 @@ typedef struct Session {
         DesktopSession desktop;
         sd_bus *bus;
         sd_bus_slot *name_match, *systemd_match, *disconnected_match, *running_match, *running_call;
-        sd_bus_slot *subscribe, *logout, *check;
+        sd_bus_slot *subscribe, *logout, *check, *jobs;
         DesktopRead *read;              /* the look at the session, in a child */
         UserBusOpen *open;              /* the connection of the logout, made by a child */
         ChildRun *relaunch;             /* the relaunch files, written by a child */
         sd_event_source *timer;
+        sd_event_source *settle_timer;  /* the wait for the user's manager to have no job */
         uint64_t timeout_usec;
         unsigned logout_mode;
         bool save;
+        bool settling;                  /* the logout waits for the manager's jobs */
+        bool jobs_again;
         bool logout_deferred;           /* asked too early: again once the session runs */
         bool name_gone;
         bool check_again;
@@ -101,12 +107,14 @@ static void session_free(void *p) {
         sd_bus_slot_unref(se->subscribe);
         sd_bus_slot_unref(se->logout);
         sd_bus_slot_unref(se->check);
+        sd_bus_slot_unref(se->jobs);
         desktop_read_free(se->read);
         user_bus_open_free(se->open);
         child_run_free(se->relaunch);
         /* Possibly from inside one of this bus's callbacks: unref only, no close. */
         sd_bus_unref(se->bus);
         sd_event_source_disable_unref(se->timer);
+        sd_event_source_disable_unref(se->settle_timer);
         desktop_session_done(&se->desktop);
         user_identity_done(&se->user);
         free(se);
@@ -343,6 +351,10 @@ static void session_ended(Session *se) {
         if (se->ended)
                 return;
         se->ended = true;
+        /* Ended before the logout was asked for (the user logged out meanwhile). */
+        se->settling = false;
+        se->settle_timer = sd_event_source_disable_unref(se->settle_timer);
+        se->jobs = sd_bus_slot_unref(se->jobs);
         log_info("The GNOME session of %s has ended.", se->user.name);
         step_crash_point(se->step, "session ended, before the relaunch entry is written");
         if (se->save && !STRV_EMPTY(se->desktop.ids))
@@ -443,9 +455,18 @@ static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error
         return 0;
 }
 
-/* Any of the manager's signals (JobRemoved, UnitRemoved, ...) may mean a scope ended. */
+static void jobs_ask(Session *se);
+static void settled(Session *se);
+
+/* Any of the manager's signals (JobRemoved, UnitRemoved, ...) may mean a scope ended, or,
+ * before the logout, that a job is done. */
 static int on_systemd_signal(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        check(userdata);
+        Session *se = userdata;
+
+        if (se->settling)
+                jobs_ask(se);
+        else
+                check(se);
         return 0;
 }
 
@@ -534,11 +555,15 @@ static int on_subscribed(sd_bus_message *reply, void *userdata, sd_bus_error *re
         Session *se = userdata;
 
         se->subscribe = sd_bus_slot_unref(se->subscribe);
-        if (sd_bus_message_is_method_error(reply, NULL))
-                step_warning(se->step,
-                             "Failed to subscribe to %s's systemd manager (%s): the scopes are checked when "
-                             "the session manager leaves, ignoring.", se->user.name,
-                             sd_bus_message_get_error(reply)->message);
+        if (!sd_bus_message_is_method_error(reply, NULL))
+                return 0;
+        step_warning(se->step,
+                     "Failed to subscribe to %s's systemd manager (%s): the scopes are checked when "
+                     "the session manager leaves, ignoring.", se->user.name,
+                     sd_bus_message_get_error(reply)->message);
+        /* No JobRemoved would tell the wait for the manager's jobs that they are done. */
+        if (se->settling)
+                settled(se);
         return 0;
 }
 
@@ -565,6 +590,138 @@ static int send_logout(Session *se) {
                                         se->logout_mode);
 }
 
+/* --- Before the logout: the user's systemd manager done with its jobs --- */
+
+/* GNOME's settings daemons and the session's other services start as units of the user's
+ * systemd manager, some of them after gnome-session reports Running. A logout asked for while
+ * they still start races them: in the lab (bench-gnome) the daemons that registered with
+ * gnome-session once the logout had begun were refused (NotInRunning), and the session did not
+ * end within the 60 s logout-timeout. So the logout waits until the manager has no job left, on
+ * its JobRemoved signals, within the "unit" deadline; past it, it logs out all the same. */
+
+static int logout_now(Session *se) {
+        Step *s = se->step;
+        int r;
+
+        r = send_logout(se);
+        if (r < 0)
+                return step_error_errno(s, r, "Failed to ask GNOME's session manager to log %s out: %m",
+                                        se->user.name);
+        se->timeout_usec = step_config(s)->logout_timeout_usec;
+        r = sd_event_add_time_relative(step_event(s), &se->timer, CLOCK_MONOTONIC, se->timeout_usec, 0,
+                                       on_timeout, se);
+        if (r < 0)
+                return step_error_errno(s, r, "Failed to set up the logout deadline: %m");
+        log_info("Asked GNOME's session manager to log %s out%s.", se->user.name,
+                 se->logout_mode == GNOME_LOGOUT_FORCE ? ", forcefully" : " without confirmation");
+        return STEP_PENDING;
+}
+
+static void settled(Session *se) {
+        int r;
+
+        se->settling = false;
+        se->settle_timer = sd_event_source_disable_unref(se->settle_timer);
+        se->jobs = sd_bus_slot_unref(se->jobs);
+        r = logout_now(se);
+        if (r != STEP_PENDING)
+                session_done(se, r);
+}
+
+static int on_settle_timeout(sd_event_source *s, uint64_t usec, void *userdata);
+
+static int on_jobs(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Session *se = userdata;
+        _cleanup_strv_free_ char **units = NULL;
+        _cleanup_free_ char *shown = NULL;
+        const char *unit, *type;
+        unsigned n = 0;
+        int r;
+
+        se->jobs = sd_bus_slot_unref(se->jobs);
+        r = -sd_bus_message_get_errno(reply);
+        if (r < 0 && !sd_bus_is_open(se->bus)) {
+                bus_gone(se);
+                return 0;
+        }
+        if (r == 0)
+                r = sd_bus_message_enter_container(reply, 'a', "(usssoo)");
+        /* The user's manager names the units: only the first few are kept, to be shown. */
+        while (r >= 0 && (r = sd_bus_message_read(reply, "(usssoo)", NULL, &unit, &type, NULL, NULL, NULL)) > 0)
+                if (++n <= 3)
+                        r = strv_extendf(&units, "%s (%s)", unit, type);
+        if (r == -ENOMEM) {
+                session_done(se, step_error_errno(se->step, r, "Out of memory."));
+                return 0;
+        }
+        if (r < 0) {
+                /* Only a courtesy to GNOME: the logout goes ahead without it. */
+                log_debug("Could not list the jobs of %s's systemd manager (%s): logging out now.", se->user.name,
+                          strerror(-r));
+                settled(se);
+                return 0;
+        }
+        if (se->jobs_again) {
+                jobs_ask(se);
+                return 0;
+        }
+        if (n == 0) {
+                settled(se);
+                return 0;
+        }
+        if (!se->settle_timer) {
+                char wait[32];
+
+                (void) join_escaped(units, &shown);
+                format_usec(step_deadline_usec(se->step, DEADLINE_UNIT), wait, sizeof(wait));
+                log_info("%s's systemd manager still has %u job(s) of the session: %s%s. Logging out once they "
+                         "are done, or in %s.", se->user.name, n, strna(shown), n > 3 ? ", ..." : "", wait);
+                r = sd_event_add_time_relative(step_event(se->step), &se->settle_timer, CLOCK_MONOTONIC,
+                                               step_deadline_usec(se->step, DEADLINE_UNIT), 0, on_settle_timeout,
+                                               se);
+                if (r < 0)
+                        session_done(se, step_error_errno(se->step, r, "Failed to set up a deadline: %m"));
+        }
+        return 0;
+}
+
+/* One question at a time, asked again when a signal came while it was out. */
+static void jobs_ask(Session *se) {
+        int r;
+
+        se->jobs_again = false;
+        if (se->jobs) {
+                se->jobs_again = true;
+                return;
+        }
+        r = sd_bus_call_method_async(se->bus, &se->jobs, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                     "org.freedesktop.systemd1.Manager", "ListJobs", on_jobs, se, "");
+        if (r < 0 && !sd_bus_is_open(se->bus))
+                bus_gone(se);
+        else if (r < 0) {
+                log_debug("Could not ask %s's systemd manager for its jobs (%s): logging out now.", se->user.name,
+                          strerror(-r));
+                settled(se);
+        }
+}
+
+static int on_settle_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Session *se = userdata;
+        char wait[32];
+
+        format_usec(step_deadline_usec(se->step, DEADLINE_UNIT), wait, sizeof(wait));
+        step_warning(se->step, "%s's systemd manager still had jobs after %s (the \"unit\" deadline): logging out "
+                     "all the same.", se->user.name, wait);
+        settled(se);
+        return 0;
+}
+
+static int settle(Session *se) {
+        se->settling = true;
+        jobs_ask(se);
+        return STEP_PENDING;
+}
+
 static int send_logout_watched(Session *se, unsigned mode) {
         Step *s = se->step;
         int r;
@@ -589,21 +746,11 @@ static int send_logout_watched(Session *se, unsigned mode) {
                 r = sd_bus_call_method_async(se->bus, &se->subscribe, "org.freedesktop.systemd1",
                                              "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
                                              "Subscribe", on_subscribed, se, "");
-        se->logout_mode = mode;
-        if (r >= 0)
-                r = send_logout(se);
         if (r < 0)
                 return step_error_errno(se->step, r,
                                         "Failed to ask GNOME's session manager to log %s out: %m", se->user.name);
-
-        se->timeout_usec = step_config(s)->logout_timeout_usec;
-        r = sd_event_add_time_relative(step_event(s), &se->timer, CLOCK_MONOTONIC, se->timeout_usec, 0,
-                                       on_timeout, se);
-        if (r < 0)
-                return step_error_errno(se->step, r, "Failed to set up the logout deadline: %m");
-        log_info("Asked GNOME's session manager to log %s out%s.", se->user.name,
-                 mode == GNOME_LOGOUT_FORCE ? ", forcefully" : " without confirmation");
-        return STEP_PENDING;
+        se->logout_mode = mode;
+        return settle(se);
 }
 
 static void on_bus_open(UserBusOpen *o, int r, sd_bus *bus, void *userdata) {
