@@ -98,6 +98,15 @@ int user_seat0_desktop_uid(uid_t *ret) {
         return seat0_uid(true, ret);
 }
 
+bool user_logged_out(uid_t uid) {
+        _cleanup_free_ char *state = NULL;
+
+        /* sd-login's states: offline, lingering, online, active, closing. */
+        if (sd_uid_get_state(uid, &state) < 0)
+                return false;
+        return streq(state, "offline") || streq(state, "closing");
+}
+
 /* The user's groups by the group database: their primary group and every group listing them. */
 static int user_groups(const UserIdentity *u, gid_t **ret, int *ret_n) {
         _cleanup_free_ gid_t *gids = NULL;

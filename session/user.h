@@ -37,6 +37,11 @@ int user_seat0_uid(uid_t *ret);
  * its user is root, or logind does not run. */
 int user_seat0_desktop_uid(uid_t *ret);
 
+/* Whether logind has the user logged out: no session of theirs left, not lingering (their
+ * systemd manager, if still there, stops within logind's UserStopDelaySec). False when logind
+ * cannot tell. */
+bool user_logged_out(uid_t uid);
+
 /* Drops this process to the user for good: the user's groups by the group database
  * (setgroups), then setresgid and setresuid; fails when root could be regained. */
 int user_drop_privileges(const UserIdentity *u);
