@@ -12,7 +12,7 @@
  *
  * A session that has only just started is logged out once gnome-session reaches its Running
  * phase (it refuses Logout before that, with NotInRunning), and once the user's systemd
- * manager has no job left: GNOME's settings daemons start as its units after Running, and a
+ * manager has no job left of GNOME's units: its settings daemons start after Running, and a
  * logout that races them may not end (that wait is bounded by the "unit" deadline, then the
  * logout goes ahead). While GNOME tears the session
  * down the user's systemd manager may answer late: a question about the scopes that timed
@@ -596,8 +596,16 @@ static int send_logout(Session *se) {
  * systemd manager, some of them after gnome-session reports Running. A logout asked for while
  * they still start races them: in the lab (bench-gnome) the daemons that registered with
  * gnome-session once the logout had begun were refused (NotInRunning), and the session did not
- * end within the 60 s logout-timeout. So the logout waits until the manager has no job left, on
- * its JobRemoved signals, within the "unit" deadline; past it, it logs out all the same. */
+ * end within the 60 s logout-timeout. So the logout waits until the manager has no job left of
+ * the session's units, on its JobRemoved signals, within the "unit" deadline; past it, it logs
+ * out all the same. Other jobs (a user's oneshot backup runs as a start job for hours) are not
+ * waited for. */
+
+/* GNOME names the units of its session org.gnome.* (the settings daemons, GNOME Shell) and
+ * gnome-session*. */
+static bool session_unit(const char *unit) {
+        return startswith(unit, "org.gnome.") || startswith(unit, "gnome-session");
+}
 
 static int logout_now(Session *se) {
         Step *s = se->step;
@@ -648,7 +656,7 @@ static int on_jobs(sd_bus_message *reply, void *userdata, sd_bus_error *ret_erro
                 r = sd_bus_message_enter_container(reply, 'a', "(usssoo)");
         /* The user's manager names the units: only the first few are kept, to be shown. */
         while (r >= 0 && (r = sd_bus_message_read(reply, "(usssoo)", NULL, &unit, &type, NULL, NULL, NULL)) > 0)
-                if (++n <= 3)
+                if (session_unit(unit) && ++n <= 3)
                         r = strv_extendf(&units, "%s (%s)", unit, type);
         if (r == -ENOMEM) {
                 session_done(se, step_error_errno(se->step, r, "Out of memory."));
@@ -674,8 +682,8 @@ static int on_jobs(sd_bus_message *reply, void *userdata, sd_bus_error *ret_erro
 
                 (void) join_escaped(units, &shown);
                 format_usec(step_deadline_usec(se->step, DEADLINE_UNIT), wait, sizeof(wait));
-                log_info("%s's systemd manager still has %u job(s) of the session: %s%s. Logging out once they "
-                         "are done, or in %s.", se->user.name, n, strna(shown), n > 3 ? ", ..." : "", wait);
+                log_info("%s's systemd manager still has %u job(s) of GNOME's session: %s%s. Logging out once "
+                         "they are done, or in %s.", se->user.name, n, strna(shown), n > 3 ? ", ..." : "", wait);
                 r = sd_event_add_time_relative(step_event(se->step), &se->settle_timer, CLOCK_MONOTONIC,
                                                step_deadline_usec(se->step, DEADLINE_UNIT), 0, on_settle_timeout,
                                                se);
