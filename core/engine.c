@@ -1335,6 +1335,8 @@ static int engine_plan_handover(Engine *e, Machine **mp) {
         if (r < 0)
                 return r;
         r = engine_begin_handover(e);
+        if (r < 0)
+                engine_observe_cancel(e, mp);   /* *mp is the observation's machine again */
         if (r < 0 || !e->observing)
                 return r;
         /* The first stage is being observed already: its worker's answer goes on, with the

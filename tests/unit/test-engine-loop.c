@@ -351,6 +351,49 @@ static void test_observe_run(void) {
         free(cmd);
 }
 
+/* A handover whose journal cannot be created fails before any stage, with its first stage
+ * already being observed (engine_observe_early()): that observation ends with it. Before,
+ * its worker ran on, its machine freed under it, and the engine freed that machine again
+ * (ASan: double free). journal_create() fails here on a dangling symlink in the journal's
+ * place, which journal_load() reads as no journal. */
+static void test_journal_create_fails(void) {
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        _cleanup_(engine_freep) Engine *e = NULL;
+        char rundir[] = "/tmp/baton-test-engine-nojournal-XXXXXX", *cmd = NULL, *journal = NULL;
+        EngineOptions o = { .root = FIXTURE("lab"),
+                            .stages = (const Stage *const[]) { &idle_a, &acts_last, NULL } };
+        sd_event_source *timer = NULL;
+        Ticks t = {};
+        Config c;
+
+        config_init(&c);
+        o.config = &c;
+        ASSERT_TRUE(mkdtemp(rundir) != NULL);
+        o.rundir = rundir;
+        ASSERT_TRUE(asprintf(&journal, "%s/journal", rundir) > 0);
+        ASSERT_EQ(symlink("/nonexistent/baton-test", journal), 0);
+        observers_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        ASSERT_TRUE(observers_fd >= 0);
+        ASSERT_OK(sd_event_new(&event));
+        ASSERT_OK(engine_new(event, &o, &e));
+        ASSERT_EQ(engine_start(e, ENGINE_HANDOVER, on_failed, &t), -EEXIST);
+        ASSERT_EQ(engine_state(e), ENGINE_IDLE);
+        /* The loop runs past the time the worker took to answer: no stage follows. */
+        (void) ticks_start(event, &t, &timer);
+        while (t.n < 30)
+                ASSERT_OK(sd_event_run(event, UINT64_MAX));
+        ASSERT_FALSE(t.done);
+        ASSERT_EQ(engine_state(e), ENGINE_IDLE);
+        sd_event_source_disable_unref(timer);
+
+        close(observers_fd);
+        observers_fd = -EBADF;
+        ASSERT_TRUE(asprintf(&cmd, "rm -rf '%s'", rundir) > 0);
+        ASSERT_EQ(system(cmd), 0);
+        free(cmd);
+        free(journal);
+}
+
 /* Issue 17: the holders are read for a stage's way to the guest only; no to_host reads them,
  * and a walk back (here the rollback of a failed handover) walked /proc for nothing. */
 static size_t holders_to_guest = SIZE_MAX, holders_to_host = SIZE_MAX;
@@ -480,6 +523,7 @@ int main(void) {
         RUN(test_stuck_sysfs);
         RUN(test_reason_from_step);
         RUN(test_observe_run);
+        RUN(test_journal_create_fails);
         RUN(test_holders_towards_guest_only);
         return 0;
 }
