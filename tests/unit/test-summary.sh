@@ -45,6 +45,16 @@ expect() {
 testlog ok "$(unit a OK)" "$(lab OK '1..4\nok - lab: x\nok - lab: y # SKIP no sink\nnot ok - lab: z # TODO later\nok - lab: w\n')"
 expect "SKIP is a skip, TODO an expected failure" 0 "3 passed, 0 failed, 1 skipped, 1 expected failures" -- ok
 
+testlog named "$(unit a OK)" "$(lab OK '1..3\nok 1 - lab: x\nnot ok 2 - holder: the card is named\nok 3 - lab: w\n')"
+expect "a failed check is named just above the closing line" 1 "3 passed, 1 failed" -- named
+named=$(cd "$tmp" && env -u CI python3 "$summary" named 2>&1 | tail -n2 | head -n1)
+if [ "$named" = "# baton:lab / lab: not ok 2 - holder: the card is named" ]; then
+        echo "ok the failed check's own line is printed"
+else
+        echo "not ok the failed check's own line is printed: got '$named'"
+        failed=$((failed + 1))
+fi
+
 testlog upass "$(unit a OK)" "$(lab UNEXPECTEDPASS '1..1\nok - lab: x # TODO\n')"
 expect "ok # TODO is a failure, as meson says" 1 "1 passed, 1 failed" -- upass
 
