@@ -2,6 +2,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dev-nodes.h"
@@ -201,6 +205,50 @@ static void test_never_own_holder(void) {
                                  "               nvidia: loaded, cannot be unloaded (no refcnt"));
 }
 
+/* A process with no fd and a mapping of the card is a holder; one with no fd and no "exe"
+ * (a kernel thread, or a process that exited) has no memory, and the walk reads no maps
+ * of it: this tree's maps say otherwise, so that the skip shows. */
+static void write_file(const char *path, const char *text) {
+        FILE *f = fopen(path, "we");
+
+        ASSERT_TRUE(f != NULL);
+        ASSERT_TRUE(fputs(text, f) >= 0);
+        ASSERT_EQ(fclose(f), 0);
+}
+
+static void test_holders_without_fds(void) {
+        const char *map = "7f3a2c000000-7f3a2c300000 rw-s 100000000 00:05 187 /dev/dri/card0\n";
+        char tree[] = "/tmp/baton-holders-XXXXXX", p[PATH_MAX];
+        char *nodes[] = { (char *) "/dev/dri/card0", NULL };
+        _cleanup_(holder_scan_done) HolderScan s = {};
+
+        ASSERT_TRUE(mkdtemp(tree) != NULL);
+        (void) snprintf(p, sizeof(p), "%s/proc", tree);
+        ASSERT_OK(mkdir(p, 0755) < 0 ? -errno : 0);
+        for (int pid = 100; pid <= 101; pid++) {
+                (void) snprintf(p, sizeof(p), "%s/proc/%d", tree, pid);
+                ASSERT_OK(mkdir(p, 0755) < 0 ? -errno : 0);
+                (void) snprintf(p, sizeof(p), "%s/proc/%d/fd", tree, pid);
+                ASSERT_OK(mkdir(p, 0755) < 0 ? -errno : 0);
+                (void) snprintf(p, sizeof(p), "%s/proc/%d/maps", tree, pid);
+                write_file(p, map);
+                (void) snprintf(p, sizeof(p), "%s/proc/%d/comm", tree, pid);
+                write_file(p, pid == 100 ? "kworker/0:1\n" : "mapper\n");
+        }
+        (void) snprintf(p, sizeof(p), "%s/proc/101/exe", tree);
+        ASSERT_OK(symlink("/usr/bin/mapper", p) < 0 ? -errno : 0);
+
+        ASSERT_OK(holders_scan(tree, nodes, &s));
+        ASSERT_EQ(s.n_holders, 1);
+        ASSERT_EQ(s.holders[0].pid, 101);
+        ASSERT_STREQ(s.holders[0].comm, "mapper");
+        ASSERT_TRUE(s.holders[0].mapped_only);
+        ASSERT_EQ(s.n_unreadable, 0);
+
+        (void) snprintf(p, sizeof(p), "rm -rf '%s'", tree);
+        ASSERT_EQ(system(p), 0);
+}
+
 static void test_gpu_device_nodes(void) {
         const char *gpu[] = { "/dev/nvidiactl", "/dev/nvidia0", "/dev/nvidia-caps/nvidia-cap2", "/dev/dri/card0",
                               "/dev/dri/renderD128", "/dev/fb0", "/dev/kfd", "/dev/snd/controlC1", "/dev/vfio/2" };
@@ -297,6 +345,7 @@ int main(void) {
         RUN(test_shared_group);
         RUN(test_shared_group_holders);
         RUN(test_never_own_holder);
+        RUN(test_holders_without_fds);
         RUN(test_gpu_device_nodes);
         RUN(test_close_inherited);
         RUN(test_select_gpu);
