@@ -205,9 +205,6 @@ static void test_never_own_holder(void) {
                                  "               nvidia: loaded, cannot be unloaded (no refcnt"));
 }
 
-/* A process with no fd and a mapping of the card is a holder; one with no fd and no "exe"
- * (a kernel thread, or a process that exited) has no memory, and the walk reads no maps
- * of it: this tree's maps say otherwise, so that the skip shows. */
 static void write_file(const char *path, const char *text) {
         FILE *f = fopen(path, "we");
 
@@ -216,6 +213,9 @@ static void write_file(const char *path, const char *text) {
         ASSERT_EQ(fclose(f), 0);
 }
 
+/* A process with no fd and a mapping of the card is a holder; one with no fd and no "exe"
+ * (a kernel thread, or a process that exited) has no memory, and the walk reads no maps
+ * of it: this tree's maps say otherwise, so that the skip shows. */
 static void test_holders_without_fds(void) {
         const char *map = "7f3a2c000000-7f3a2c300000 rw-s 100000000 00:05 187 /dev/dri/card0\n";
         char tree[] = "/tmp/baton-holders-XXXXXX", p[PATH_MAX];
