@@ -232,10 +232,6 @@ const Machine *step_machine(Step *s) {
         return s->machine;
 }
 
-static MachineFlags machine_flags(const Engine *e) {
-        return streq(e->root, "/") ? MACHINE_DRM_LIBDRM : 0;
-}
-
 /* Whether the observation before st's step reads the holders: for the stages that use them,
  * unless the stages walk back to the host, since no to_host reads them (stage.h). Issue 17: a
  * return walked /proc for drm-idle and audio, whose to_host do not look. */
@@ -243,9 +239,13 @@ static bool stage_reads_holders(const Engine *e, const Stage *st) {
         return st->observes_holders && e->state != ENGINE_TO_HOST && e->state != ENGINE_ROLLING_BACK;
 }
 
-/* What the observation before a stage's step reads. */
+/* What the observation before a stage's step reads. Never MACHINE_DRM_LIBDRM: the GPU's DRM
+ * nodes come from its sysfs directory, one directory read, not from libdrm's drmGetDevices2(),
+ * which reads every DRM device's nodes and attributes: 6-12 ms of each machine read in the lab
+ * (issue 17), and the engine reads the machine before every stage. Both name the same nodes
+ * (machine/dev-nodes.h); status and doctor ask libdrm. */
 static MachineFlags stage_machine_flags(const Engine *e, const Stage *st) {
-        return machine_flags(e) | (stage_reads_holders(e, st) ? 0 : MACHINE_SKIP_HOLDERS);
+        return stage_reads_holders(e, st) ? 0 : MACHINE_SKIP_HOLDERS;
 }
 
 /* The machine as the next step of st sees it: the observation a skipped stage left,
@@ -1279,7 +1279,7 @@ static int engine_observe_early(Engine *e, Machine **mp) {
         engine_order_all(e);
         if (e->n_order == 0 || stage_reads_holders(e, e->order[0]))
                 return 0;
-        e->unchanged_flags = machine_flags(e) | MACHINE_SKIP_HOLDERS;
+        e->unchanged_flags = MACHINE_SKIP_HOLDERS;
         r = stage_observe(e, e->order[0], *mp, now_usec());
         return r < 0 ? 0 : r;   /* without it, on_next() observes as always */
 }
@@ -1326,7 +1326,7 @@ static int engine_plan_handover(Engine *e, Machine **mp) {
                 engine_observe_cancel(e, mp);
                 return log_sink_full_errno(&e->preflight_sink, LOG_ERR, r, "Failed to observe the machine: %m");
         }
-        e->unchanged_flags = machine_flags(e);
+        e->unchanged_flags = 0;
         r = engine_preflight(e, *mp, PREFLIGHT_MAY_WAIT);
         if (r < 0)
                 engine_observe_cancel(e, mp);
@@ -1433,7 +1433,7 @@ static int engine_start_observed(Engine *e, EngineOp op, bool locked) {
         /* A walk of /proc for the holders is most of an observation (issue 17): towards the host
          * nothing before the first stage looks at them, and a handover's pre-flights read them
          * while the first stage is observed (engine_observe_early()). */
-        flags = machine_flags(e) | MACHINE_SKIP_HOLDERS;
+        flags = MACHINE_SKIP_HOLDERS;
         r = machine_load(e->root, flags, &m);
         if (r < 0)
                 return log_sink_full_errno(&e->preflight_sink, LOG_ERR, r, "Failed to observe the machine: %m");
@@ -1453,7 +1453,7 @@ static int engine_start_observed(Engine *e, EngineOp op, bool locked) {
         if (r == 1) {
                 /* Issue 17: nothing changed since this observation; it serves the first stage.
                  * A handover's has the holders its pre-flights read. */
-                engine_keep_observation(e, TAKE_PTR(m), op == ENGINE_HANDOVER ? machine_flags(e) : flags);
+                engine_keep_observation(e, TAKE_PTR(m), op == ENGINE_HANDOVER ? 0 : flags);
                 engine_schedule_next(e);
         }
         return r < 0 ? r : r > 0;
