@@ -829,9 +829,11 @@ static bool observable_on(const Engine *e, size_t pos) {
  * engine observes it again on its own. */
 static int observe_in_child(int out_fd, void *userdata) {
         Engine *e = userdata;
+        StageContext ctx = e->context;
         FILE *f;
         int r;
 
+        ctx.first_line_only = true;     /* only each position and first plan line go back */
         f = fdopen(out_fd, "w");
         if (!f)
                 return -errno;
@@ -843,7 +845,7 @@ static int observe_in_child(int out_fd, void *userdata) {
 
                 if (pos > e->pos && !observable_on(e, pos))
                         break;
-                r = st->observe(engine_instance(e, st), &e->context, e->observed, &sp, &plan);
+                r = st->observe(engine_instance(e, st), &ctx, e->observed, &sp, &plan);
                 if (r < 0 && pos == e->pos) {
                         (void) fclose(f);
                         return r;

@@ -69,6 +69,9 @@ typedef struct StageContext {
         const char *root;               /* sysfs and /proc are below it: "/" outside tests */
         const char *vm;                 /* the guest a handover is for (BATON_VM), or NULL */
         LogSink *sink;                  /* keeps the first error and warning; NULL: log only */
+        bool first_line_only;           /* observe()'s caller keeps the position and the plan's first
+                                         * line only (the engine's skip decision): what only later
+                                         * lines say need not be asked */
 } StageContext;
 
 /* A context for a look without a transition (plan, doctor, tests): c's deadlines, the

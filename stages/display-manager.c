@@ -533,7 +533,9 @@ static int display_manager_observe(StageInstance *self, const StageContext *ctx,
         r = sd_bus_open_system(&bus);
         if (r >= 0)
                 r = unit_info_get(bus, name, wait_usec, &info, &message);
-        if (r >= 0 && unit_info_exists(&info))
+        /* The TimeoutStopSec note is a later line: not asked when only the first counts (issue
+         * 17: a call of 4-12 ms before a handover's first action, in the lab). */
+        if (r >= 0 && unit_info_exists(&info) && !ctx->first_line_only)
                 (void) unit_stop_timeout(bus, wait_usec, &info);       /* not a service: no line */
         /* observe() only reports; to_guest, if it runs, logs what fails there. */
         if (r < 0 && message)
