@@ -27,6 +27,20 @@ dm_switch() { # UNIT: display-manager.service becomes UNIT (an alias, as gdm ins
         systemctl start display-manager.service
 }
 
+# The GPU's HDA function's nodes as baton status names them, into $hda_nodes:
+# read before a handover (on vfio-pci the function has none).
+read_hda_nodes() { hda_nodes=$(baton status | sed -n 's/^audio nodes *//p'); }
+# Whether the desktop user's PipeWire or WirePlumber holds one of $hda_nodes open.
+pw_holds_hda() {
+        local p n
+        for p in $(pgrep -u "$(gnome_uid)" -x 'pipewire|wireplumber'); do
+                for n in $hda_nodes; do
+                        ls -l /proc/"$p"/fd 2>/dev/null | grep -q " $n\$" && return 0
+                done
+        done
+        return 1
+}
+
 # The desktop user's session as logind has it: the id of an active user-class
 # Wayland session on seat0, or nothing.
 gnome_session() {
