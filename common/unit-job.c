@@ -110,11 +110,13 @@ struct UnitQuery {
         uint64_t timeout_usec;
         unit_query_done_t done;
         void *userdata;
+        UnitInfo info;          /* what the replies said so far */
 };
 
 UnitQuery *unit_query_free(UnitQuery *q) {
         if (!q)
                 return NULL;
+        unit_info_done(&q->info);
         sd_bus_slot_unref(q->call);
         sd_bus_unref(q->bus);
         free(q->unit);
@@ -133,84 +135,77 @@ static void query_fail(UnitQuery *q, int r, const char *format, ...) {
         q->done(q, r, NULL, message ?: "Out of memory", q->userdata);
 }
 
-static int read_property(sd_bus_message *m, UnitInfo *info) {
-        const char *name, *value;
-        char **field;
-        int r;
-
-        r = sd_bus_message_read(m, "s", &name);
-        if (r < 0)
-                return r;
-        if (streq(name, "Job")) {
-                const char *path;
-
-                return sd_bus_message_read(m, "v", "(uo)", &info->job_id, &path);
-        }
-        field = streq(name, "Id") ? &info->id :
-                streq(name, "LoadState") ? &info->load_state :
-                streq(name, "ActiveState") ? &info->active_state :
-                streq(name, "UnitFileState") ? &info->unit_file_state : NULL;
-        if (!field)
-                return sd_bus_message_skip(m, "v");
-        r = sd_bus_message_read(m, "v", "s", &value);
-        if (r < 0)
-                return r;
+static int set_string(char **field, const char *value) {
         free(*field);
         *field = strdup(value);
         return *field ? 0 : -ENOMEM;
 }
 
-/* The reply of GetAll on the Unit interface: a{sv}, of which three strings count; the
- * UnitFileState and the Job are taken when they are there. */
-static int parse_unit_properties(sd_bus_message *m, UnitInfo *ret) {
+/* The reply of ListUnitsByNames for one name: a(ssssssouso), the unit's id, description,
+ * load, active and sub state, the unit it follows, its object path, and its job's id, type
+ * and path. systemd leaves out a name that is not a unit name: -ENOENT then. */
+static int parse_unit_list(sd_bus_message *m, UnitInfo *ret, char **ret_path) {
         _cleanup_(unit_info_done) UnitInfo info = {};
+        const char *id, *load, *active, *path;
+        uint32_t job_id;
         int r;
 
-        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        r = sd_bus_message_enter_container(m, 'a', "(ssssssouso)");
         if (r < 0)
                 return r;
-        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                r = read_property(m, &info);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return r;
-        }
+        r = sd_bus_message_read(m, "(ssssssouso)", &id, NULL, &load, &active, NULL, NULL, &path, &job_id,
+                                NULL, NULL);
         if (r < 0)
                 return r;
-        r = sd_bus_message_exit_container(m);
+        if (r == 0)
+                return -ENOENT;
+        r = set_string(&info.id, id);
+        if (r >= 0)
+                r = set_string(&info.load_state, load);
+        if (r >= 0)
+                r = set_string(&info.active_state, active);
+        if (r >= 0)
+                r = set_string(ret_path, path);
         if (r < 0)
                 return r;
-        if (!info.id || !info.load_state || !info.active_state)
-                return -EBADMSG;
+        info.job_id = job_id;
         *ret = TAKE_STRUCT(info);
         return 0;
 }
 
-static int on_unit_properties(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
-        _cleanup_(unit_info_done) UnitInfo info = {};
+/* The callback may free q: the answer moves out of it first, and lives until done() returned. */
+static void query_succeed(UnitQuery *q) {
+        _cleanup_(unit_info_done) UnitInfo info = TAKE_STRUCT(q->info);
+
+        q->call = sd_bus_slot_unref(q->call);
+        q->done(q, 0, &info, NULL, q->userdata);
+}
+
+static int on_unit_file_state(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         UnitQuery *q = userdata;
-        const char *text;
+        const char *text, *state;
         int r;
 
         q->call = sd_bus_slot_unref(q->call);
         if (reply_failed(reply, &r, &text)) {
-                query_fail(q, r, "Failed to read the state of %s: %s", q->unit, text);
+                query_fail(q, r, "Failed to read the unit file state of %s: %s", q->unit, text);
                 return 0;
         }
-        r = parse_unit_properties(reply, &info);
+        r = sd_bus_message_read(reply, "v", "s", &state);
+        if (r >= 0)
+                r = set_string(&q->info.unit_file_state, state);
         if (r < 0) {
-                query_fail(q, r, "Failed to parse the state of %s: %s", q->unit, strerror(-r));
+                query_fail(q, r, "Failed to parse the unit file state of %s: %s", q->unit, strerror(-r));
                 return 0;
         }
-        q->done(q, 0, &info, NULL, q->userdata);
+        query_succeed(q);
         return 0;
 }
 
-static int on_unit_loaded(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+static int on_unit_listed(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        _cleanup_free_ char *path = NULL;
         UnitQuery *q = userdata;
-        const char *path, *text;
+        const char *text;
         int r;
 
         q->call = sd_bus_slot_unref(q->call);
@@ -218,19 +213,31 @@ static int on_unit_loaded(sd_bus_message *reply, void *userdata, sd_bus_error *r
                 query_fail(q, r, "Failed to look up %s: %s", q->unit, text);
                 return 0;
         }
-        /* LoadUnit, unlike GetUnit, also answers for a unit nobody loaded yet, and for one
-         * that does not exist (LoadState "not-found"), with the path of its primary name. */
-        r = sd_bus_message_read(reply, "o", &path);
-        if (r >= 0)
-                r = call_async(q->bus, &q->call, path, "org.freedesktop.DBus.Properties", "GetAll",
-                               q->timeout_usec, on_unit_properties, q, "s", SYSTEMD_UNIT);
+        r = parse_unit_list(reply, &q->info, &path);
+        if (r == -ENOENT) {
+                query_fail(q, -EINVAL, "Failed to look up %s: systemd does not take it for a unit name", q->unit);
+                return 0;
+        }
+        if (r < 0) {
+                query_fail(q, r, "Failed to parse the state of %s: %s", q->unit, strerror(-r));
+                return 0;
+        }
+        /* Only a unit that is down may have to be started, and only that decision reads the
+         * unit file state (display_manager_should_start()). */
+        if (!unit_active_state_is_down(q->info.active_state)) {
+                query_succeed(q);
+                return 0;
+        }
+        r = call_async(q->bus, &q->call, path, "org.freedesktop.DBus.Properties", "Get", q->timeout_usec,
+                       on_unit_file_state, q, "ss", SYSTEMD_UNIT, "UnitFileState");
         if (r < 0)
-                query_fail(q, r, "Failed to read the state of %s: %s", q->unit, strerror(-r));
+                query_fail(q, r, "Failed to read the unit file state of %s: %s", q->unit, strerror(-r));
         return 0;
 }
 
 int unit_query_new(sd_bus *bus, const char *unit, uint64_t timeout_usec,
                    unit_query_done_t done, void *userdata, UnitQuery **ret) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         _cleanup_(unit_query_freep) UnitQuery *q = NULL;
         int r;
 
@@ -246,8 +253,16 @@ int unit_query_new(sd_bus *bus, const char *unit, uint64_t timeout_usec,
         };
         if (!q->unit)
                 return -ENOMEM;
-        r = call_async(bus, &q->call, SYSTEMD_PATH, SYSTEMD_MANAGER, "LoadUnit", timeout_usec,
-                       on_unit_loaded, q, "s", unit);
+        /* Issue 17: ListUnitsByNames, like LoadUnit, loads a unit nobody loaded yet and answers
+         * for one that does not exist (LoadState "not-found"), with the unit's primary name.
+         * In the lab it took 2.6 ms, against 7.6 ms for LoadUnit and a GetAll of the Unit
+         * interface's hundred-odd properties. */
+        r = sd_bus_message_new_method_call(bus, &m, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER,
+                                           "ListUnitsByNames");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "as", 1, unit);
+        if (r >= 0)
+                r = sd_bus_call_async(bus, &q->call, m, on_unit_listed, q, timeout_usec);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(q);

@@ -23,8 +23,9 @@ typedef struct UnitInfo {
         char *id;               /* the unit's own name: display-manager.service -> gdm.service */
         char *load_state;       /* "loaded", "not-found", "masked", ... */
         char *active_state;     /* "active", "inactive", "failed", "activating", ... */
-        char *unit_file_state;  /* "enabled", "disabled", "static", "alias", ...; NULL when
-                                 * systemd did not say (a unit without a unit file) */
+        char *unit_file_state;  /* "enabled", "disabled", "static", "alias", ...; "" for a
+                                 * unit without a unit file; NULL when not asked: the query
+                                 * asks only for a unit that is down (unit_query_new()) */
         uint32_t job_id;        /* the job queued for the unit (a start job at boot), 0: none */
         uint64_t timeout_stop_usec;     /* a service's TimeoutStopUSec; 0: not read (unit_stop_timeout()) */
 } UnitInfo;
@@ -43,8 +44,8 @@ bool unit_active_state_is_down(const char *state);
  * (a unit whose file was removed while it runs still exists). */
 bool unit_info_exists(const UnitInfo *i);
 
-/* --- Looking a unit up: LoadUnit, then the Unit interface's Id, LoadState, ActiveState,
- * UnitFileState, Job --- */
+/* --- Looking a unit up: ListUnitsByNames gives its Id, LoadState, ActiveState and Job; for
+ * a unit that is down, a Get of its UnitFileState follows --- */
 
 typedef struct UnitQuery UnitQuery;
 

@@ -500,8 +500,9 @@ static int start_unrecorded(DisplayManager *dm, UnitInfo *info) {
                 return 0;
         }
         if (!display_manager_should_start(name, info)) {
-                log_notice("No record of the display manager: leaving %s as it is (%s, %s, unit file %s).",
-                           label, info->load_state, info->active_state, strna(info->unit_file_state));
+                log_notice("No record of the display manager: leaving %s as it is (%s, %s%s%s).",
+                           label, info->load_state, info->active_state,
+                           info->unit_file_state ? ", unit file " : "", strempty(info->unit_file_state));
                 return 0;
         }
         dm->unit = TAKE_PTR(info->id);

@@ -8,7 +8,7 @@
  * The fake "org.freedesktop.systemd1" below stands in for systemd only because the build
  * machine has no systemd (PID 1 is not systemd, there is no system bus). It implements
  * just what baton asks: Subscribe (AlreadySubscribed the second time, like systemd),
- * LoadUnit, StartUnit/StopUnit returning a job path, the Unit properties, and JobRemoved,
+ * ListUnitsByNames, StartUnit/StopUnit returning a job path, the Unit properties, and JobRemoved,
  * sent after the method's reply or, for one unit, BEFORE it (the race the job helper must
  * survive), preceded every time by another job's JobRemoved. The real systemd path is
  * exercised in the lab (tests/lab/), against systemd and weston.
@@ -205,17 +205,32 @@ static int fake_subscribe(sd_bus_message *m, void *userdata, sd_bus_error *error
         return sd_bus_reply_method_return(m, "");
 }
 
-static int fake_load_unit(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        _cleanup_free_ char *path = NULL;
-        const char *name;
-        FakeUnit *u;
+/* Like systemd, a name that is not a unit name is left out of the answer; the fake takes
+ * one without a '.' for that. */
+static int fake_list_units_by_names(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_strv_free_ char **names = NULL;
 
-        ASSERT_OK(sd_bus_message_read(m, "s", &name));
-        u = fake_find(userdata, name);
-        if (!u)
-                return no_such_unit(error, name);
-        ASSERT_OK(sd_bus_path_encode("/org/freedesktop/systemd1/unit", u->id, &path));
-        return sd_bus_reply_method_return(m, "o", path);
+        ASSERT_OK(sd_bus_message_read_strv(m, &names));
+        ASSERT_OK(sd_bus_message_new_method_return(m, &reply));
+        ASSERT_OK(sd_bus_message_open_container(reply, 'a', "(ssssssouso)"));
+        STRV_FOREACH(name, names) {
+                _cleanup_free_ char *path = NULL, *job = NULL;
+                FakeUnit *u;
+
+                if (!strchr(*name, '.'))
+                        continue;
+                u = fake_find(userdata, *name);
+                if (!u)
+                        return no_such_unit(error, *name);
+                ASSERT_OK(sd_bus_path_encode("/org/freedesktop/systemd1/unit", u->id, &path));
+                ASSERT_TRUE(asprintf(&job, "/org/freedesktop/systemd1/job/%" PRIu32, u->job_id) > 0);
+                ASSERT_OK(sd_bus_message_append(reply, "(ssssssouso)", u->id, u->description, u->load_state,
+                                                u->active_state, "running", "", path, u->job_id,
+                                                u->job_id ? "start" : "", u->job_id ? job : "/"));
+        }
+        ASSERT_OK(sd_bus_message_close_container(reply));
+        return sd_bus_send(NULL, reply, NULL);
 }
 
 static void fake_job_removed(Fake *f, unsigned id, const char *unit, const char *result) {
@@ -280,7 +295,7 @@ static int fake_find_unit(sd_bus *bus, const char *path, const char *interface, 
 static const sd_bus_vtable fake_manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_METHOD("Subscribe", "", "", fake_subscribe, 0),
-        SD_BUS_METHOD("LoadUnit", "s", "o", fake_load_unit, 0),
+        SD_BUS_METHOD("ListUnitsByNames", "as", "a(ssssssouso)", fake_list_units_by_names, 0),
         SD_BUS_METHOD("StartUnit", "ss", "o", fake_job, 0),
         SD_BUS_METHOD("StopUnit", "ss", "o", fake_job, 0),
         SD_BUS_SIGNAL("JobRemoved", "uoss", 0),
@@ -296,11 +311,14 @@ static int fake_get_job(sd_bus *bus, const char *path, const char *interface, co
         return sd_bus_message_append(reply, "(uo)", u->job_id, u->job_id ? job : "/");
 }
 
+static unsigned n_file_state_reads;
+
 static int fake_get_unit_file_state(sd_bus *bus, const char *path, const char *interface,
                                     const char *property, sd_bus_message *reply, void *userdata,
                                     sd_bus_error *error) {
         const FakeUnit *u = userdata;
 
+        n_file_state_reads++;
         return sd_bus_message_append(reply, "s", strempty(u->unit_file_state));
 }
 
@@ -391,15 +409,17 @@ static void run_job(sd_event *e, sd_bus *bus, const char *method, const char *un
         run_until(e, &o->calls);
 }
 
+/* Frees q before it reads the answer, as the stages do: info and message outlive q (under
+ * ASan, a read of freed memory fails the test). */
 static void on_query(UnitQuery *q, int r, UnitInfo *info, const char *message, void *userdata) {
         Outcome *o = userdata;
 
+        unit_query_free(q);
         o->calls++;
         o->r = r;
         if (info)
                 o->info = TAKE_STRUCT(*info);
         o->message = message ? strdup(message) : NULL;
-        unit_query_free(q);
 }
 
 static void query(sd_event *e, sd_bus *bus, const char *unit, Outcome *o) {
@@ -412,23 +432,37 @@ static void query(sd_event *e, sd_bus *bus, const char *unit, Outcome *o) {
 /* --- Jobs and lookups --- */
 
 static void test_query(sd_event *e, sd_bus *bus) {
-        Outcome alias = {}, gone = {}, unknown = {}, booting = {};
+        Outcome alias = {}, gone = {}, unknown = {}, booting = {}, invalid = {};
+        unsigned reads = n_file_state_reads;
 
+        /* A unit that is up: one call, its unit file state not asked (issue 17). */
         query(e, bus, "display-manager.service", &alias);
         ASSERT_OK(alias.r);
         ASSERT_STREQ(alias.info.id, "lab-compositor.service");
         ASSERT_STREQ(alias.info.load_state, "loaded");
         ASSERT_STREQ(alias.info.active_state, "active");
-        ASSERT_STREQ(alias.info.unit_file_state, "enabled");
+        ASSERT_NULL(alias.info.unit_file_state);
+        ASSERT_EQ(n_file_state_reads, reads);
         ASSERT_EQ(alias.info.job_id, 0);
         ASSERT_TRUE(unit_info_exists(&alias.info));
 
-        /* A start job queued at boot, waiting for units ordered before it. */
+        /* A start job queued at boot, waiting for units ordered before it; the unit is down,
+         * so its unit file state is asked. */
         query(e, bus, "booting.service", &booting);
         ASSERT_OK(booting.r);
+        ASSERT_STREQ(booting.info.id, "booting.service");
+        ASSERT_STREQ(booting.info.active_state, "inactive");
         ASSERT_STREQ(booting.info.unit_file_state, "disabled");
+        ASSERT_EQ(n_file_state_reads, reads + 1);
         ASSERT_EQ(booting.info.job_id, 7);
         outcome_done(&booting);
+
+        /* systemd answers nothing for a name that is not a unit name. */
+        query(e, bus, "nonsense", &invalid);
+        ASSERT_EQ(invalid.r, -EINVAL);
+        ASSERT_STREQ(invalid.message, "Failed to look up nonsense: systemd does not take it for a unit name");
+        ASSERT_NULL(invalid.info.id);
+        outcome_done(&invalid);
 
         query(e, bus, "gone.service", &gone);
         ASSERT_OK(gone.r);
