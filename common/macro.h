@@ -38,6 +38,17 @@ static inline bool isempty(const char *s) {
         return !s || !s[0];
 }
 
+/* Replaces *p with a copy of s (s may be *p itself): 0, or -ENOMEM with *p unchanged. */
+static inline int free_and_strdup(char **p, const char *s) {
+        char *copy = strdup(s);
+
+        if (!copy)
+                return -ENOMEM;
+        free(*p);
+        *p = copy;
+        return 0;
+}
+
 /* Yields the value of *p and leaves NULL (or -EBADF for fds) behind, so that a cleanup
  * attribute on the old variable does nothing once ownership has moved on. */
 #define TAKE_GENERIC(var, type, nullvalue)              \

@@ -135,12 +135,6 @@ static void query_fail(UnitQuery *q, int r, const char *format, ...) {
         q->done(q, r, NULL, message ?: "Out of memory", q->userdata);
 }
 
-static int set_string(char **field, const char *value) {
-        free(*field);
-        *field = strdup(value);
-        return *field ? 0 : -ENOMEM;
-}
-
 /* The reply of ListUnitsByNames for one name: a(ssssssouso), the unit's id, description,
  * load, active and sub state, the unit it follows, its object path, and its job's id, type
  * and path. systemd leaves out a name that is not a unit name: -ENOENT then. */
@@ -159,13 +153,13 @@ static int parse_unit_list(sd_bus_message *m, UnitInfo *ret, char **ret_path) {
                 return r;
         if (r == 0)
                 return -ENOENT;
-        r = set_string(&info.id, id);
+        r = free_and_strdup(&info.id, id);
         if (r >= 0)
-                r = set_string(&info.load_state, load);
+                r = free_and_strdup(&info.load_state, load);
         if (r >= 0)
-                r = set_string(&info.active_state, active);
+                r = free_and_strdup(&info.active_state, active);
         if (r >= 0)
-                r = set_string(ret_path, path);
+                r = free_and_strdup(ret_path, path);
         if (r < 0)
                 return r;
         info.job_id = job_id;
@@ -193,7 +187,7 @@ static int on_unit_file_state(sd_bus_message *reply, void *userdata, sd_bus_erro
         }
         r = sd_bus_message_read(reply, "v", "s", &state);
         if (r >= 0)
-                r = set_string(&q->info.unit_file_state, state);
+                r = free_and_strdup(&q->info.unit_file_state, state);
         if (r < 0) {
                 query_fail(q, r, "Failed to parse the unit file state of %s: %s", q->unit, strerror(-r));
                 return 0;
@@ -237,7 +231,6 @@ static int on_unit_listed(sd_bus_message *reply, void *userdata, sd_bus_error *r
 
 int unit_query_new(sd_bus *bus, const char *unit, uint64_t timeout_usec,
                    unit_query_done_t done, void *userdata, UnitQuery **ret) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         _cleanup_(unit_query_freep) UnitQuery *q = NULL;
         int r;
 
@@ -257,12 +250,8 @@ int unit_query_new(sd_bus *bus, const char *unit, uint64_t timeout_usec,
          * for one that does not exist (LoadState "not-found"), with the unit's primary name.
          * In the lab it took 2.6 ms, against 7.6 ms for LoadUnit and a GetAll of the Unit
          * interface's hundred-odd properties. */
-        r = sd_bus_message_new_method_call(bus, &m, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER,
-                                           "ListUnitsByNames");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "as", 1, unit);
-        if (r >= 0)
-                r = sd_bus_call_async(bus, &q->call, m, on_unit_listed, q, timeout_usec);
+        r = call_async(bus, &q->call, SYSTEMD_PATH, SYSTEMD_MANAGER, "ListUnitsByNames", timeout_usec,
+                       on_unit_listed, q, "as", 1, unit);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(q);

@@ -50,25 +50,15 @@ static int add_engine(DrmFdinfo *f, const char *name, const char *value) {
         return e->name ? 0 : -ENOMEM;
 }
 
-static int replace_string(char **s, const char *value) {
-        char *c = strdup(value);
-
-        if (!c)
-                return -ENOMEM;
-        free(*s);
-        *s = c;
-        return 0;
-}
-
 /* Applies one "key: value" line; returns 1 when it was a drm-* key we keep. */
 static int apply_line(DrmFdinfo *f, const char *key, const char *value) {
         const char *engine;
         int r;
 
         if (streq(key, "drm-driver"))
-                r = replace_string(&f->driver, value);
+                r = free_and_strdup(&f->driver, value);
         else if (streq(key, "drm-pdev"))
-                r = replace_string(&f->pdev, value);
+                r = free_and_strdup(&f->pdev, value);
         else if (streq(key, "drm-client-id")) {
                 r = safe_atou64(value, 10, &f->client_id);
                 f->has_client_id = r >= 0;

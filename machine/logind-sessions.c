@@ -27,16 +27,6 @@ void logind_sessions_free(LogindSession *s, size_t n) {
         free(s);
 }
 
-static int set_string(char **field, const char *value) {
-        char *copy = strdup(value);
-
-        if (!copy)
-                return -ENOMEM;
-        free(*field);
-        *field = copy;
-        return 0;
-}
-
 /* DEVICES= is a blank-separated list of "MAJOR:MINOR". */
 static int parse_devices(const char *value, char ***ret) {
         _cleanup_strv_free_ char **l = NULL;
@@ -73,13 +63,13 @@ static int parse_line(LogindSession *s, const char *key, const char *value, bool
                 return 0;
         }
         if (streq(key, "USER"))
-                return set_string(&s->user, value);
+                return free_and_strdup(&s->user, value);
         if (streq(key, "CLASS"))
-                return set_string(&s->class, value);
+                return free_and_strdup(&s->class, value);
         if (streq(key, "TYPE"))
-                return set_string(&s->type, value);
+                return free_and_strdup(&s->type, value);
         if (streq(key, "CONTROLLER"))
-                return set_string(&s->controller, value);
+                return free_and_strdup(&s->controller, value);
         if (streq(key, "DEVICES"))
                 return parse_devices(value, &s->devices);
         return 0;       /* the many others say nothing about devices */
@@ -94,7 +84,7 @@ int logind_session_parse(const char *id, const char *text, LogindSession *ret) {
 
         if (!copy)
                 return -ENOMEM;
-        r = set_string(&s.id, id);
+        r = free_and_strdup(&s.id, id);
         if (r < 0)
                 return r;
         for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {

@@ -11,6 +11,7 @@
 
 #include "apps.h"
 #include "desktop.h"
+#include "macro.h"
 #include "strv.h"
 
 void desktop_session_done(DesktopSession *d) {
@@ -331,12 +332,6 @@ static int read_child(int out_fd, void *userdata) {
         put_strv(f, 's', d.scopes);
         put_strv(f, 'l', d.left_out);
         return fclose(f) == 0 ? 0 : -EIO;
-}
-
-static int free_and_strdup(char **p, const char *s) {
-        free(*p);
-        *p = strdup(s);
-        return *p ? 0 : -ENOMEM;
 }
 
 static int parse_answer(const char *text, size_t size, DesktopSession *d, int *ret_result, char **ret_message) {
