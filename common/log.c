@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 
+#include <assert.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,19 +13,55 @@
 
 #include "log.h"
 
-static int log_max_level = LOG_INFO;
-static LogTarget log_target = LOG_TARGET_AUTO;
+/* Set by the daemon's loop (org.freedesktop.LogControl1), read by every thread. */
+static _Atomic int log_max_level = LOG_INFO;
+static _Atomic LogTarget log_target = LOG_TARGET_AUTO;
+
+static const char *const log_level_table[] = {
+        [LOG_EMERG] = "emerg",
+        [LOG_ALERT] = "alert",
+        [LOG_CRIT] = "crit",
+        [LOG_ERR] = "err",
+        [LOG_WARNING] = "warning",
+        [LOG_NOTICE] = "notice",
+        [LOG_INFO] = "info",
+        [LOG_DEBUG] = "debug",
+};
+
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING(log_level, int);
+
+/* A syslog level's name as systemd spells them, or its number, 0 to 7. */
+int log_level_from_string(const char *s) {
+        if (!s)
+                return -EINVAL;
+        if (s[0] >= '0' && s[0] <= '7' && s[1] == '\0')
+                return s[0] - '0';
+        for (size_t i = 0; i < ELEMENTSOF(log_level_table); i++)
+                if (streq(log_level_table[i], s))
+                        return (int) i;
+        return -EINVAL;
+}
 
 void log_set_max_level(int level) {
-        log_max_level = level;
+        assert(level >= LOG_EMERG && level <= LOG_DEBUG);
+        atomic_store_explicit(&log_max_level, level, memory_order_relaxed);
 }
 
 int log_get_max_level(void) {
-        return log_max_level;
+        return atomic_load_explicit(&log_max_level, memory_order_relaxed);
 }
 
+static const char *const log_target_table[_LOG_TARGET_MAX] = {
+        [LOG_TARGET_AUTO] = "auto",
+        [LOG_TARGET_STDERR] = "console",
+        [LOG_TARGET_JOURNAL] = "journal",
+        [LOG_TARGET_NULL] = "null",
+};
+
+DEFINE_STRING_TABLE_LOOKUP(log_target, LogTarget);
+
 void log_set_target(LogTarget target) {
-        log_target = target;
+        atomic_store(&log_target, target);
 }
 
 /* systemd sets $JOURNAL_STREAM to "DEV:INODE" of the stream it connected to stderr. Only when
@@ -42,10 +80,14 @@ static bool stderr_is_journal(void) {
 }
 
 LogTarget log_target_resolve(void) {
-        if (log_target == LOG_TARGET_AUTO)
-                log_target = !isatty(STDERR_FILENO) && stderr_is_journal() ?
-                        LOG_TARGET_JOURNAL : LOG_TARGET_STDERR;
-        return log_target;
+        LogTarget t = atomic_load(&log_target);
+
+        if (t != LOG_TARGET_AUTO)
+                return t;
+        /* Two threads that resolve at once come to the same answer. */
+        t = !isatty(STDERR_FILENO) && stderr_is_journal() ? LOG_TARGET_JOURNAL : LOG_TARGET_STDERR;
+        atomic_store(&log_target, t);
+        return t;
 }
 
 static void iov_add(struct iovec *iov, size_t *n, char **bufs, const char *fmt, ...) _printf_(4, 5);
@@ -119,11 +161,14 @@ static int log_internalv(LogSink *keep, int level, int error, const LogFields *f
 static int log_internalv(LogSink *keep, int level, int error, const LogFields *fields,
                          const char *file, int line, const char *func,
                          const char *format, va_list ap) {
+        bool shown = level <= log_get_max_level();
         char message[2048];
 
         if (error < 0)
                 error = -error;
-        if (level > log_max_level)
+        /* The level says what is shown, not what is kept: a sink still gets its error and
+         * warning (the daemon's refusal, a stage's reason) under a quieter level. */
+        if (!shown && !(keep && level <= LOG_WARNING) && !(error_sink && level <= LOG_ERR))
                 return -error;
 
         /* For %m. Set right before formatting, nothing in between may touch errno. */
@@ -141,10 +186,17 @@ static int log_internalv(LogSink *keep, int level, int error, const LogFields *f
                 sink(message, error_sink_userdata);
                 error_sink = sink;
         }
-        if (log_target_resolve() == LOG_TARGET_JOURNAL)
-                log_to_journal(level, error, fields, file, line, func, message);
-        else
-                (void) fprintf(stderr, "baton: %s\n", message);
+        if (shown)
+                switch (log_target_resolve()) {
+                case LOG_TARGET_JOURNAL:
+                        log_to_journal(level, error, fields, file, line, func, message);
+                        break;
+                case LOG_TARGET_STDERR:
+                        (void) fprintf(stderr, "baton: %s\n", message);
+                        break;
+                default:
+                        break;
+                }
 
         errno = error;
         return -error;

@@ -15,8 +15,11 @@
 
 typedef enum LogTarget {
         LOG_TARGET_AUTO,        /* decided on the first message, see log_target_resolve() */
-        LOG_TARGET_STDERR,
+        LOG_TARGET_STDERR,      /* "console", systemd's name */
         LOG_TARGET_JOURNAL,
+        LOG_TARGET_NULL,        /* nothing shown; sinks still keep what they keep */
+        _LOG_TARGET_MAX,
+        _LOG_TARGET_INVALID = -EINVAL,
 } LogTarget;
 
 /* Optional structured fields; NULL members are left out of the journal entry. */
@@ -27,10 +30,21 @@ typedef struct LogFields {
         unsigned long long duration_usec; /* DURATION_USEC=, when > 0 */
 } LogFields;
 
+/* The most verbose level shown, LOG_INFO unless set: from --log-level or $BATON_LOG_LEVEL,
+ * and in the daemon from org.freedesktop.LogControl1 (`systemctl service-log-level`). Below
+ * it nothing is shown, but the sinks below still keep errors and warnings. */
 void log_set_max_level(int level);
 int log_get_max_level(void);
+/* Level names as syslog and systemd spell them ("emerg" ... "debug"), or "0" to "7";
+ * -EINVAL for anything else. */
+const char *log_level_to_string(int level);
+int log_level_from_string(const char *s);
+
 void log_set_target(LogTarget target);
 LogTarget log_target_resolve(void);
+/* "auto", "console", "journal", "null": systemd's names for the targets baton has. */
+const char *log_target_to_string(LogTarget t);
+LogTarget log_target_from_string(const char *s);
 
 /* Every message at LOG_ERR or more severe is also handed to sink, when one is set: the
  * daemon keeps the first one that refuses a transition, for its D-Bus reply. (A stage's

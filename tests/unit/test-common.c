@@ -411,6 +411,79 @@ static void test_log_errno(void) {
                            "baton: plain\n");
 }
 
+/* --log-level, $BATON_LOG_LEVEL and LogControl1's names: systemd's, or 0-7. */
+static void test_log_level_names(void) {
+        ASSERT_EQ(log_level_from_string("debug"), LOG_DEBUG);
+        ASSERT_EQ(log_level_from_string("warning"), LOG_WARNING);
+        ASSERT_EQ(log_level_from_string("emerg"), LOG_EMERG);
+        ASSERT_EQ(log_level_from_string("7"), LOG_DEBUG);
+        ASSERT_EQ(log_level_from_string("0"), LOG_EMERG);
+        ASSERT_EQ(log_level_from_string("8"), -EINVAL);
+        ASSERT_EQ(log_level_from_string("07"), -EINVAL);
+        ASSERT_EQ(log_level_from_string("-1"), -EINVAL);
+        ASSERT_EQ(log_level_from_string("DEBUG"), -EINVAL);
+        ASSERT_EQ(log_level_from_string("warn"), -EINVAL);
+        ASSERT_EQ(log_level_from_string(""), -EINVAL);
+        ASSERT_EQ(log_level_from_string(NULL), -EINVAL);
+        ASSERT_STREQ(log_level_to_string(LOG_ERR), "err");
+        ASSERT_STREQ(log_level_to_string(LOG_INFO), "info");
+        ASSERT_NULL(log_level_to_string(8));
+        ASSERT_NULL(log_level_to_string(-1));
+
+        ASSERT_EQ(log_target_from_string("console"), LOG_TARGET_STDERR);
+        ASSERT_EQ(log_target_from_string("journal"), LOG_TARGET_JOURNAL);
+        ASSERT_EQ(log_target_from_string("auto"), LOG_TARGET_AUTO);
+        ASSERT_EQ(log_target_from_string("null"), LOG_TARGET_NULL);
+        ASSERT_EQ(log_target_from_string("kmsg"), -EINVAL);
+        ASSERT_STREQ(log_target_to_string(LOG_TARGET_STDERR), "console");
+}
+
+/* The level says what is shown, not what is kept: under "crit" a step's sink and the daemon's
+ * error sink still get their error and warning, and nothing is printed; under "debug" a
+ * debug message is. */
+static void test_log_level_quiet(void) {
+        _cleanup_free_ char *text = NULL, *kept = NULL;
+        char path[] = "/tmp/baton-test-log-XXXXXX";
+        LogSink sink = {};
+        int fd, saved;
+
+        fd = mkstemp(path);
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_EQ(unlink(path), 0);
+        saved = dup(STDERR_FILENO);
+        ASSERT_TRUE(dup2(fd, STDERR_FILENO) >= 0);
+        log_set_target(LOG_TARGET_STDERR);
+
+        log_set_max_level(LOG_CRIT);
+        ASSERT_EQ(log_get_max_level(), LOG_CRIT);
+        (void) log_sink_full_errno(&sink, LOG_WARNING, 0, "vtcon1 is gone: not restored");
+        ASSERT_EQ(log_sink_full_errno(&sink, LOG_ERR, EBUSY, "Failed to unbind: %m"), -EBUSY);
+        (void) log_sink_full_errno(&sink, LOG_INFO, 0, "not kept, not shown");
+        ASSERT_STREQ(sink.warning, "vtcon1 is gone: not restored");
+        ASSERT_STREQ(sink.error, "Failed to unbind: Device or resource busy");
+        log_sink_done(&sink);
+        log_set_error_sink(keep_first, &kept);
+        ASSERT_EQ(log_error_errno(SYNTHETIC_ERRNO(ETIMEDOUT), "the refusal: %m"), -ETIMEDOUT);
+        log_set_error_sink(NULL, NULL);
+        ASSERT_STREQ(kept, "the refusal: Connection timed out");
+
+        log_set_max_level(LOG_DEBUG);
+        log_debug("shown at debug");
+        log_set_target(LOG_TARGET_NULL);
+        log_error("no target: not shown");
+        log_set_target(LOG_TARGET_STDERR);
+        log_set_max_level(LOG_INFO);
+        log_debug("not shown at info");
+
+        ASSERT_TRUE(dup2(saved, STDERR_FILENO) >= 0);
+        close(saved);
+        ASSERT_EQ(lseek(fd, 0, SEEK_SET), 0);
+        text = calloc(1, 4096);
+        ASSERT_TRUE(read(fd, text, 4095) >= 0);
+        close(fd);
+        ASSERT_STREQ(text, "baton: shown at debug\n");
+}
+
 /* Row 5 of issue 19: text from the user's side, printed by root. */
 static void test_escape_text(void) {
         static const struct { const char *in, *out; } cases[] = {
@@ -463,6 +536,8 @@ int main(void) {
         RUN(test_sysfs_list_dir);
         RUN(test_sysfs_read_entries);
         RUN(test_log_errno);
+        RUN(test_log_level_names);
+        RUN(test_log_level_quiet);
         RUN(test_log_error_sink);
         RUN(test_log_sink);
         RUN(test_log_error_sink_per_thread);
