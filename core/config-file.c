@@ -734,8 +734,11 @@ static int load_file(Parser *p, const char *dir, const char *path) {
                 return log_error_errno(r, "Failed to read %s: %m", path);
         if (stat(name, &st) < 0)
                 return errno == ENOENT ? 0 : log_error_errno(errno, "Failed to read %s: %m", name);
-        if (!S_ISREG(st.st_mode))
+        if (!S_ISREG(st.st_mode)) {
+                log_debug("Not reading %s: not a regular file (masked).", name);
                 return 0;
+        }
+        log_debug("Reading the configuration from %s.", name);
         r = read_full_file(dir, path, &text, &size);
         if (r == -ENOENT)
                 return 0;

@@ -806,8 +806,10 @@ static void stage_run(Engine *e, const Stage *st, Machine *m, uint64_t start_use
                 return;
         }
         e->step = s;
-        if (e->prepare_usec == 0)
+        if (e->prepare_usec == 0) {
                 e->prepare_usec = now_usec() - e->start_usec;
+                log_debug("First action after %.1f ms: stage %s.", e->prepare_usec / 1e3, st->name);
+        }
         if (e->progress)
                 e->progress(e, st->name, engine_to_guest(e), false, 0, 0, e->progress_userdata);
         r = engine_to_guest(e) ? st->to_guest(s) : st->to_host(s);
@@ -1322,8 +1324,15 @@ static int engine_plan_handover(Engine *e, Machine **mp) {
 
         /* Nothing is recorded or changed when a stage can already tell it would refuse. */
         r = engine_observe_early(e, mp);
-        if (r >= 0)
+        if (r >= 0) {
+                uint64_t t = now_usec();
+
                 r = machine_load_holders(*mp);
+                if (r >= 0)
+                        log_debug("Read /proc for the holders of the GPU's nodes in %.1f ms: %zu found, %u "
+                                  "processes not readable.", (now_usec() - t) / 1e3, (*mp)->holders.n_holders,
+                                  (*mp)->holders.n_unreadable);
+        }
         if (r < 0) {
                 engine_observe_cancel(e, mp);
                 return log_sink_full_errno(&e->preflight_sink, LOG_ERR, r, "Failed to observe the machine: %m");
@@ -1439,6 +1448,8 @@ static int engine_start_observed(Engine *e, EngineOp op, bool locked) {
         r = machine_load(e->root, flags, &m);
         if (r < 0)
                 return log_sink_full_errno(&e->preflight_sink, LOG_ERR, r, "Failed to observe the machine: %m");
+        log_debug("Read the machine in %.1f ms from the %s request.", (now_usec() - e->start_usec) / 1e3,
+                  engine_op_to_string(op));
         if (!machine_has_gpu(m))
                 return log_sink_full_errno(&e->preflight_sink, LOG_ERR, SYNTHETIC_ERRNO(ENODEV),
                                            "refusing: no display-class GPU on this machine");

@@ -102,6 +102,11 @@ static void help(FILE *f) {
                 "  -h --help         Show this help\n"
                 "     --version      Show the version\n"
                 "  -n --lines N      history: how many transitions (default 10)\n"
+                "     --log-level LEVEL\n"
+                "                    Show messages up to LEVEL: emerg, alert, crit, err,\n"
+                "                    warning, notice, info (the default) or debug, or 0-7;\n"
+                "                    also $BATON_LOG_LEVEL. The daemon's level at run time:\n"
+                "                    systemctl service-log-level baton.service LEVEL\n"
                 "     --deadline WHAT=SECONDS\n"
                 "                    How long a wait may take, WHAT one of\n"
                 "                    %s;\n"
@@ -604,9 +609,23 @@ bad:
         return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "--lines takes a number from 1 to 10000, not '%s'", arg);
 }
 
+#define LOG_LEVELS_EXPECTED "emerg, alert, crit, err, warning, notice, info, debug or 0-7"
+
+/* --log-level LEVEL, or $BATON_LOG_LEVEL (what names it): the level, or -EINVAL said. */
+static int parse_log_level(const char *what, const char *arg) {
+        int level = log_level_from_string(arg);
+
+        if (level < 0)
+                return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "%s: '%s' is no log level; expected "
+                                       LOG_LEVELS_EXPECTED, what, arg);
+        log_set_max_level(level);
+        return 0;
+}
+
 /* Returns 0 to go on, 1 when done (help, version), or -EINVAL on a usage error. */
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100, ARG_ROOT, ARG_PROBE_SCANOUT, ARG_RUNDIR, ARG_DEADLINE, ARG_CONFIG_DIR, ARG_START_DEADLINE };
+        enum { ARG_VERSION = 0x100, ARG_ROOT, ARG_PROBE_SCANOUT, ARG_RUNDIR, ARG_DEADLINE, ARG_CONFIG_DIR, ARG_START_DEADLINE,
+               ARG_LOG_LEVEL };
         static const struct option options[] = {
                 { "help",          no_argument,       NULL, 'h' },
                 { "version",       no_argument,       NULL, ARG_VERSION },
@@ -619,9 +638,16 @@ static int parse_argv(int argc, char *argv[]) {
                 { "deadline",      required_argument, NULL, ARG_DEADLINE },
                 { "start-deadline", required_argument, NULL, ARG_START_DEADLINE },
                 { "lines",         required_argument, NULL, 'n' },
+                { "log-level",     required_argument, NULL, ARG_LOG_LEVEL },
                 {}
         };
+        const char *env;
         int c;
+
+        /* The environment first: an option overrides it. */
+        env = getenv("BATON_LOG_LEVEL");
+        if (env && parse_log_level("$BATON_LOG_LEVEL", env) < 0)
+                return -EINVAL;
 
         while ((c = getopt_long(argc, argv, "hn:", options, NULL)) >= 0)
                 switch (c) {
@@ -633,6 +659,10 @@ static int parse_argv(int argc, char *argv[]) {
                         return 1;
                 case 'n':
                         if (parse_lines(optarg) < 0)
+                                return -EINVAL;
+                        break;
+                case ARG_LOG_LEVEL:
+                        if (parse_log_level("--log-level", optarg) < 0)
                                 return -EINVAL;
                         break;
                 case ARG_ROOT:

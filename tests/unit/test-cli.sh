@@ -30,6 +30,21 @@ expect() {
         fi
 }
 
+# absent PATTERN -- ARGS...: baton exits 0 and prints nothing with PATTERN.
+absent() {
+        pattern=$1
+        shift 2
+        # shellcheck disable=SC2086
+        $runas "$baton" "$@" >"$out" 2>"$err"
+        rc=$?
+        if [ "$rc" -ne 0 ] || grep -qF -- "$pattern" "$out" "$err"; then
+                echo "FAIL: baton $*: exit $rc, or '$pattern' in its output"; cat "$out" "$err"
+                failed=$((failed + 1))
+        else
+                echo "ok: baton $* -> no '$pattern'"
+        fi
+}
+
 refusal="baton: refusing: no display-class GPU on this machine"
 runas=""        # a command prefix: setpriv as nobody for the unprivileged checks
 
@@ -80,6 +95,21 @@ fixtures)
                 --root "$fixtures/lab" --rundir "$run" --config-dir "$conf" plan
         expect 0 "run $conf/stages.d/10-hub to-guest (up to 30 s); to-host on the way back" -- \
                 --root "$fixtures/lab" --rundir "$run" --config-dir "$conf" plan
+        # --log-level, and $BATON_LOG_LEVEL under it: debug shows which files were read; a
+        # level that is none is a usage error before anything runs.
+        reading="baton: Reading the configuration from $conf/baton.conf."
+        expect 0 "$reading" -- --log-level debug --root "$fixtures/lab" --rundir "$run" --config-dir "$conf" plan
+        expect 0 "$reading" -- --log-level=7 --root "$fixtures/lab" --rundir "$run" --config-dir "$conf" plan
+        absent "$reading" -- --root "$fixtures/lab" --rundir "$run" --config-dir "$conf" plan
+        runas="env BATON_LOG_LEVEL=debug"
+        expect 0 "$reading" -- --root "$fixtures/lab" --rundir "$run" --config-dir "$conf" plan
+        absent "$reading" -- --log-level info --root "$fixtures/lab" --rundir "$run" --config-dir "$conf" plan
+        runas="env BATON_LOG_LEVEL=loud"
+        expect 2 "\$BATON_LOG_LEVEL: 'loud' is no log level; expected emerg, alert, crit, err, warning, notice, info, debug or 0-7" \
+                -- --root "$fixtures/lab" --rundir "$run" plan
+        runas=""
+        expect 2 "--log-level: '8' is no log level" -- --log-level 8 --root "$fixtures/lab" --rundir "$run" plan
+        expect 2 "--log-level: 'DEBUG' is no log level" -- --log-level DEBUG status
         # plan shows the deadlines in force: --deadline over baton.conf over the defaults,
         # in its own line and in the stages' (drm-idle, user-stages) waits.
         defaults="holders 10, unbind 10, probe 20, module 10, unit 30, tuning 30, stage 30"
@@ -362,6 +392,21 @@ fixtures)
                 expect 0 "GPU            0000:00:02.0" -- --root "$fixtures/lab" --deadline "$name=1" status
                 if ! grep -q "compgen -W \".*\\<$name=" "$fixtures/../../../completion/baton"; then
                         echo "FAIL: completion/baton does not offer --deadline $name="
+                        failed=$((failed + 1))
+                fi
+        done
+        # Each long option --help names is one the completion offers, and each level
+        # --log-level takes.
+        for opt in $("$baton" --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
+                if ! grep -q "local options=\".*$opt\>" "$fixtures/../../../completion/baton"; then
+                        echo "FAIL: completion/baton does not offer $opt"
+                        failed=$((failed + 1))
+                fi
+        done
+        for level in emerg alert crit err warning notice info debug; do
+                expect 0 "GPU            0000:00:02.0" -- --root "$fixtures/lab" --log-level "$level" status
+                if ! grep -q "compgen -W \".*\<$level\>" "$fixtures/../../../completion/baton"; then
+                        echo "FAIL: completion/baton does not offer --log-level $level"
                         failed=$((failed + 1))
                 fi
         done
