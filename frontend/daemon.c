@@ -30,6 +30,7 @@
 #include "input-thread.h"
 #include "journal.h"
 #include "libvirt-events.h"
+#include "log-control.h"
 #include "log.h"
 #include "macro.h"
 #include "parse-util.h"
@@ -666,6 +667,9 @@ int daemon_run(const DaemonOptions *o) {
         r = sd_bus_add_object_vtable(d.bus, NULL, BATON_BUS_PATH, BATON_BUS_INTERFACE, baton_vtable, &d);
         if (r < 0)
                 return log_error_errno(r, "Failed to register the D-Bus object: %m");
+        r = log_control_add(d.bus);
+        if (r < 0)
+                return log_error_errno(r, "Failed to register the log control object: %m");
         r = sd_bus_request_name(d.bus, BATON_BUS_NAME, 0);
         if (r < 0)
                 return log_error_errno(r, "Failed to own %s on the system bus: %m", BATON_BUS_NAME);
