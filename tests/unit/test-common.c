@@ -383,29 +383,48 @@ static void test_child_worker(void) {
         ASSERT_TRUE(kill(w.pid, 0) < 0);
 }
 
+/* stderr into a file of its own while a test logs; the saved stderr comes back with
+ * stderr_release(), which returns what was written (at most 4095 bytes). */
+typedef struct Captured {
+        int fd, saved;
+} Captured;
+
+static Captured stderr_capture(void) {
+        char path[] = "/tmp/baton-test-log-XXXXXX";
+        Captured c;
+
+        c.fd = mkstemp(path);
+        ASSERT_TRUE(c.fd >= 0);
+        ASSERT_EQ(unlink(path), 0);
+        c.saved = dup(STDERR_FILENO);
+        ASSERT_TRUE(dup2(c.fd, STDERR_FILENO) >= 0);
+        log_set_target(LOG_TARGET_STDERR);
+        return c;
+}
+
+static char *stderr_release(Captured c) {
+        char *text;
+
+        ASSERT_TRUE(dup2(c.saved, STDERR_FILENO) >= 0);
+        close(c.saved);
+        ASSERT_EQ(lseek(c.fd, 0, SEEK_SET), 0);
+        text = calloc(1, 4096);
+        ASSERT_TRUE(text);
+        ASSERT_TRUE(read(c.fd, text, 4095) >= 0);
+        close(c.fd);
+        return text;
+}
+
 static void test_log_errno(void) {
         _cleanup_free_ char *text = NULL;
-        char path[] = "/tmp/baton-test-log-XXXXXX";
-        int fd, saved;
+        Captured c = stderr_capture();
 
-        fd = mkstemp(path);
-        ASSERT_TRUE(fd >= 0);
-        ASSERT_EQ(unlink(path), 0);
-        saved = dup(STDERR_FILENO);
-        ASSERT_TRUE(dup2(fd, STDERR_FILENO) >= 0);
-
-        log_set_target(LOG_TARGET_STDERR);
         ASSERT_EQ(log_error_errno(ENOENT, "open %s: %m", "x"), -ENOENT);
         ASSERT_EQ(log_warning_errno(-EACCES, "read: %m, ignoring"), -EACCES);
         log_debug("below the level: not printed");
         ASSERT_EQ(log_full_fields(LOG_ERR, 0, &((LogFields) { .stage = "vfio" }), "plain"), 0);
 
-        ASSERT_TRUE(dup2(saved, STDERR_FILENO) >= 0);
-        close(saved);
-        ASSERT_EQ(lseek(fd, 0, SEEK_SET), 0);
-        text = calloc(1, 4096);
-        ASSERT_TRUE(read(fd, text, 4095) > 0);
-        close(fd);
+        text = stderr_release(c);
         ASSERT_STREQ(text, "baton: open x: No such file or directory\n"
                            "baton: read: Permission denied, ignoring\n"
                            "baton: plain\n");
@@ -443,16 +462,8 @@ static void test_log_level_names(void) {
  * debug message is. */
 static void test_log_level_quiet(void) {
         _cleanup_free_ char *text = NULL, *kept = NULL;
-        char path[] = "/tmp/baton-test-log-XXXXXX";
+        Captured c = stderr_capture();
         LogSink sink = {};
-        int fd, saved;
-
-        fd = mkstemp(path);
-        ASSERT_TRUE(fd >= 0);
-        ASSERT_EQ(unlink(path), 0);
-        saved = dup(STDERR_FILENO);
-        ASSERT_TRUE(dup2(fd, STDERR_FILENO) >= 0);
-        log_set_target(LOG_TARGET_STDERR);
 
         log_set_max_level(LOG_CRIT);
         ASSERT_EQ(log_get_max_level(), LOG_CRIT);
@@ -475,12 +486,7 @@ static void test_log_level_quiet(void) {
         log_set_max_level(LOG_INFO);
         log_debug("not shown at info");
 
-        ASSERT_TRUE(dup2(saved, STDERR_FILENO) >= 0);
-        close(saved);
-        ASSERT_EQ(lseek(fd, 0, SEEK_SET), 0);
-        text = calloc(1, 4096);
-        ASSERT_TRUE(read(fd, text, 4095) >= 0);
-        close(fd);
+        text = stderr_release(c);
         ASSERT_STREQ(text, "baton: shown at debug\n");
 }
 
