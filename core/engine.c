@@ -836,6 +836,7 @@ static int observe_in_child(int out_fd, void *userdata) {
         int r;
 
         ctx.first_line_only = true;     /* only each position and first plan line go back */
+        log_debug("Observation worker up %.1f ms after the request.", (now_usec() - e->start_usec) / 1e3);
         f = fdopen(out_fd, "w");
         if (!f)
                 return -errno;
@@ -845,9 +846,14 @@ static int observe_in_child(int out_fd, void *userdata) {
                 const char *line;
                 StagePosition sp;
 
+                uint64_t t = now_usec();
+
                 if (pos > e->pos && !observable_on(e, pos))
                         break;
                 r = st->observe(engine_instance(e, st), &ctx, e->observed, &sp, &plan);
+                log_debug("Observed stage %s in %.1f ms, %.1f ms after the request%s.", st->name,
+                          (now_usec() - t) / 1e3, (now_usec() - e->start_usec) / 1e3,
+                          r >= 0 && sp == STAGE_NOTHING_TO_DO ? ": nothing to do" : "");
                 if (r < 0 && pos == e->pos) {
                         (void) fclose(f);
                         return r;
