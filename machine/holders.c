@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 
+#include <assert.h>
 #include <ctype.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <unistd.h>
-#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "drm-fdinfo.h"
 #include "escape.h"
@@ -245,15 +249,122 @@ static pid_t scanner_pid(const char *root) {
         return pid;
 }
 
-int holders_scan(const char *root, char * const *nodes, HolderScan *ret) {
-        _cleanup_(holder_scan_done) HolderScan s = {};
-        _cleanup_closedir_ DIR *d = NULL;
-        _cleanup_free_ char *proc = NULL, *buf = NULL;
-        size_t allocated = 0;
-        struct dirent *de;
-        pid_t self;
+/* A walk of /proc shared by its walkers: each takes the next pid from the list until none is
+ * left, so a walker held up by one process with thousands of fds leaves the rest to others. */
+typedef struct Walk {
+        int proc_fd;
+        char * const *nodes;
+        pid_t *pids;
+        size_t n_pids;
+        _Atomic size_t next;
+} Walk;
+
+/* One walker: its holders, its buffer for maps, its first fatal error. */
+typedef struct Walker {
+        Walk *walk;
+        HolderScan scan;
+        char *buf;
+        size_t allocated;
+        int error;
+        pthread_t thread;
+        bool started;
+} Walker;
+
+static int walk_process(Walker *k, pid_t pid) {
+        _cleanup_close_ int pid_dir = -EBADF;
+        char name[sizeof("-2147483648")];
         int r;
 
+        (void) snprintf(name, sizeof(name), "%i", (int) pid);
+        pid_dir = openat(k->walk->proc_fd, name, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        r = pid_dir < 0 ? -errno : scan_fds(pid_dir, &k->scan, pid, k->walk->nodes);
+        if (r == 0 && has_no_memory(pid_dir))
+                return 0;
+        if (r >= 0)
+                r = scan_maps(pid_dir, &k->scan, pid, k->walk->nodes, &k->buf, &k->allocated);
+        if (r == -EACCES || r == -EPERM)
+                k->scan.n_unreadable++;
+        else if (r == -ENOMEM)
+                return r;
+        /* Anything else: the process exited while we looked. */
+        return 0;
+}
+
+static void *walker_run(void *userdata) {
+        Walker *k = userdata;
+
+        for (;;) {
+                size_t i = atomic_fetch_add(&k->walk->next, 1);
+
+                if (i >= k->walk->n_pids)
+                        break;
+                k->error = walk_process(k, k->walk->pids[i]);
+                if (k->error < 0)
+                        break;
+        }
+        return NULL;
+}
+
+/* How many walk /proc: one per CPU this process may run on, at most HOLDERS_WALKERS_MAX. The
+ * walk is syscalls on /proc, one readlinkat per fd, that the kernel serves in parallel
+ * (issue 17: most of the time before a handover's first action). */
+unsigned holders_walkers_default(void) {
+        cpu_set_t set;
+        int n;
+
+        if (sched_getaffinity(0, sizeof(set), &set) < 0)
+                return 1;
+        n = CPU_COUNT(&set);
+        return n < 1 ? 1 : (unsigned) n > HOLDERS_WALKERS_MAX ? HOLDERS_WALKERS_MAX : (unsigned) n;
+}
+
+static int list_pids(DIR *d, pid_t self, pid_t **ret, size_t *ret_n) {
+        _cleanup_free_ pid_t *pids = NULL;
+        struct dirent *de;
+        size_t n = 0;
+
+        while ((de = readdir(d))) {
+                pid_t pid, *p;
+
+                if (parse_pid(de->d_name, &pid) < 0 || pid == self)
+                        continue;
+                p = array_append(&pids, &n, sizeof(*pids));
+                if (!p)
+                        return -ENOMEM;
+                *p = pid;
+        }
+        *ret = TAKE_PTR(pids);
+        *ret_n = n;
+        return 0;
+}
+
+/* Moves the holders of from to the end of to's. */
+static int scan_merge(HolderScan *to, HolderScan *from) {
+        Holder *h;
+
+        to->n_unreadable += from->n_unreadable;
+        if (from->n_holders == 0)
+                return 0;
+        h = realloc(to->holders, (to->n_holders + from->n_holders) * sizeof(*h));
+        if (!h)
+                return -ENOMEM;
+        memcpy(h + to->n_holders, from->holders, from->n_holders * sizeof(*h));
+        to->holders = h;
+        to->n_holders += from->n_holders;
+        from->holders = mfree(from->holders);   /* its strings are to's now */
+        from->n_holders = 0;
+        return 0;
+}
+
+int holders_scan_walkers(const char *root, char * const *nodes, unsigned n_walkers, HolderScan *ret) {
+        _cleanup_(holder_scan_done) HolderScan s = {};
+        _cleanup_closedir_ DIR *d = NULL;
+        _cleanup_free_ char *proc = NULL;
+        _cleanup_free_ Walker *walkers = NULL;
+        Walk walk = { .proc_fd = -EBADF, .nodes = nodes };
+        int r = 0;
+
+        assert(n_walkers >= 1);
         r = root_path(root, "/proc", &proc);
         if (r < 0)
                 return r;
@@ -261,31 +372,54 @@ int holders_scan(const char *root, char * const *nodes, HolderScan *ret) {
         d = opendir(proc);
         if (!d && errno != ENOENT)
                 return -errno;
+        if (!d) {
+                *ret = TAKE_STRUCT(s);
+                return 0;
+        }
 
         /* baton is never a holder of its own: a handover would wait for itself. It may
          * have inherited a node's fd from its parent (main() closes those it finds). */
-        self = scanner_pid(root);
-        while (d && (de = readdir(d))) {
-                _cleanup_close_ int pid_dir = -EBADF;
-                pid_t pid;
-
-                if (parse_pid(de->d_name, &pid) < 0 || pid == self)
-                        continue;
-                pid_dir = openat(dirfd(d), de->d_name, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                r = pid_dir < 0 ? -errno : scan_fds(pid_dir, &s, pid, nodes);
-                if (r == 0 && has_no_memory(pid_dir))
-                        continue;
-                if (r >= 0)
-                        r = scan_maps(pid_dir, &s, pid, nodes, &buf, &allocated);
-                if (r == -EACCES || r == -EPERM)
-                        s.n_unreadable++;
-                else if (r == -ENOMEM)
-                        return r;
-                /* Anything else: the process exited while we looked. */
+        r = list_pids(d, scanner_pid(root), &walk.pids, &walk.n_pids);
+        if (r < 0)
+                return r;
+        walk.proc_fd = dirfd(d);
+        /* A walker of its own costs a thread: not for a handful of processes. */
+        if (walk.n_pids < HOLDERS_WALKERS_MIN_PIDS)
+                n_walkers = 1;
+        walkers = calloc(n_walkers, sizeof(*walkers));
+        if (!walkers) {
+                free(walk.pids);
+                return -ENOMEM;
         }
+        for (unsigned i = 0; i < n_walkers; i++)
+                walkers[i].walk = &walk;
+        /* Without a thread the walkers that started, and this one, walk it all. */
+        for (unsigned i = 1; i < n_walkers; i++)
+                walkers[i].started = pthread_create(&walkers[i].thread, NULL, walker_run, &walkers[i]) == 0;
+        (void) walker_run(&walkers[0]);
+        for (unsigned i = 1; i < n_walkers; i++)
+                if (walkers[i].started)
+                        (void) pthread_join(walkers[i].thread, NULL);
 
+        for (unsigned i = 0; i < n_walkers; i++) {
+                if (r >= 0 && walkers[i].error < 0)
+                        r = walkers[i].error;
+                if (r >= 0)
+                        r = scan_merge(&s, &walkers[i].scan);
+                holder_scan_done(&walkers[i].scan);
+                free(walkers[i].buf);
+        }
+        free(walk.pids);
+        if (r < 0)
+                return r;
+
+        /* Each process was one walker's: no (pid, node) twice. */
         if (s.holders)
                 qsort(s.holders, s.n_holders, sizeof(*s.holders), cmp_holder);
         *ret = TAKE_STRUCT(s);
         return 0;
+}
+
+int holders_scan(const char *root, char * const *nodes, HolderScan *ret) {
+        return holders_scan_walkers(root, nodes, holders_walkers_default(), ret);
 }

@@ -54,4 +54,14 @@ const char *proc_maps_line_path(const char *line);
  * inspect are counted; the scanning process itself (/proc/self below root) is never a
  * holder. Read-only. */
 int holders_scan(const char *root, char * const *nodes, HolderScan *ret);
+
+/* The same walk by n_walkers threads (this one among them) that share the list of
+ * processes; one when there are fewer than HOLDERS_WALKERS_MIN_PIDS processes, or fewer
+ * when a thread cannot be started. The result is the same whatever their number.
+ * holders_scan() takes holders_walkers_default(): one per CPU this process may use, at
+ * most HOLDERS_WALKERS_MAX. */
+#define HOLDERS_WALKERS_MAX 4u
+#define HOLDERS_WALKERS_MIN_PIDS 32u
+int holders_scan_walkers(const char *root, char * const *nodes, unsigned n_walkers, HolderScan *ret);
+unsigned holders_walkers_default(void);
 void holder_scan_done(HolderScan *s);

@@ -249,6 +249,73 @@ static void test_holders_without_fds(void) {
         ASSERT_EQ(system(p), 0);
 }
 
+/* The walk by one walker and by several: the same holders, in the same order. A tree of 120
+ * processes: every third holds card0 by an fd, every fifth maps renderD128, every seventh
+ * has its fds unreadable (no fd directory: "not ours" and "gone" look alike here, and are
+ * skipped alike). */
+static void test_holders_walkers(void) {
+        char tree[] = "/tmp/baton-walkers-XXXXXX", p[PATH_MAX];
+        char *nodes[] = { (char *) "/dev/dri/card0", (char *) "/dev/dri/renderD128", NULL };
+        HolderScan one = {}, many = {};
+        size_t expected = 0;
+
+        ASSERT_TRUE(mkdtemp(tree) != NULL);
+        (void) snprintf(p, sizeof(p), "%s/proc", tree);
+        ASSERT_OK(mkdir(p, 0755) < 0 ? -errno : 0);
+        for (int pid = 200; pid < 320; pid++) {
+                char comm[32];
+
+                (void) snprintf(p, sizeof(p), "%s/proc/%d", tree, pid);
+                ASSERT_OK(mkdir(p, 0755) < 0 ? -errno : 0);
+                (void) snprintf(comm, sizeof(comm), "proc-%d\n", pid);
+                (void) snprintf(p, sizeof(p), "%s/proc/%d/comm", tree, pid);
+                write_file(p, comm);
+                (void) snprintf(p, sizeof(p), "%s/proc/%d/exe", tree, pid);
+                ASSERT_OK(symlink("/usr/bin/app", p) < 0 ? -errno : 0);
+                (void) snprintf(p, sizeof(p), "%s/proc/%d/maps", tree, pid);
+                write_file(p, pid % 5 == 0 ? "7f00-7f10 rw-s 0 00:05 9 /dev/dri/renderD128\n" : "");
+                expected += pid % 5 == 0;
+                if (pid % 7 == 0)
+                        continue;
+                (void) snprintf(p, sizeof(p), "%s/proc/%d/fd", tree, pid);
+                ASSERT_OK(mkdir(p, 0755) < 0 ? -errno : 0);
+                (void) snprintf(p, sizeof(p), "%s/proc/%d/fd/0", tree, pid);
+                ASSERT_OK(symlink("/dev/null", p) < 0 ? -errno : 0);
+                if (pid % 3 == 0) {
+                        (void) snprintf(p, sizeof(p), "%s/proc/%d/fd/5", tree, pid);
+                        ASSERT_OK(symlink("/dev/dri/card0", p) < 0 ? -errno : 0);
+                        expected++;
+                }
+        }
+        /* pid % 7 == 0 has no fds to read, and the walk stops there: its maps are not read. */
+        for (int pid = 200; pid < 320; pid++)
+                expected -= pid % 7 == 0 && pid % 5 == 0;
+
+        ASSERT_OK(holders_scan_walkers(tree, nodes, 1, &one));
+        ASSERT_OK(holders_scan_walkers(tree, nodes, 4, &many));
+        ASSERT_EQ(one.n_holders, expected);
+        ASSERT_EQ(many.n_holders, expected);
+        for (size_t i = 0; i < one.n_holders; i++) {
+                ASSERT_EQ(many.holders[i].pid, one.holders[i].pid);
+                ASSERT_STREQ(many.holders[i].node, one.holders[i].node);
+                ASSERT_STREQ(many.holders[i].comm, one.holders[i].comm);
+                ASSERT_EQ(many.holders[i].mapped_only, one.holders[i].mapped_only);
+                ASSERT_TRUE(i == 0 || one.holders[i - 1].pid <= one.holders[i].pid);
+        }
+        ASSERT_EQ(one.holders[0].pid, 200);             /* maps renderD128 */
+        ASSERT_TRUE(one.holders[0].mapped_only);
+        ASSERT_EQ(one.holders[1].pid, 201);             /* card0 by fd 5 */
+        ASSERT_STREQ(one.holders[1].comm, "proc-201");
+        ASSERT_FALSE(one.holders[1].mapped_only);
+        ASSERT_EQ(many.n_unreadable, one.n_unreadable);
+        ASSERT_TRUE(holders_walkers_default() >= 1 && holders_walkers_default() <= HOLDERS_WALKERS_MAX);
+
+        holder_scan_done(&one);
+        holder_scan_done(&many);
+        (void) snprintf(p, sizeof(p), "rm -rf '%s'", tree);
+        ASSERT_EQ(system(p), 0);
+}
+
 static void test_gpu_device_nodes(void) {
         const char *gpu[] = { "/dev/nvidiactl", "/dev/nvidia0", "/dev/nvidia-caps/nvidia-cap2", "/dev/dri/card0",
                               "/dev/dri/renderD128", "/dev/fb0", "/dev/kfd", "/dev/snd/controlC1", "/dev/vfio/2" };
@@ -346,6 +413,7 @@ int main(void) {
         RUN(test_shared_group_holders);
         RUN(test_never_own_holder);
         RUN(test_holders_without_fds);
+        RUN(test_holders_walkers);
         RUN(test_gpu_device_nodes);
         RUN(test_close_inherited);
         RUN(test_select_gpu);
