@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/prctl.h>
@@ -24,7 +26,10 @@ static void write_config(const char *path, const char *address) {
 }
 
 int test_bus_start(TestBus *b, const char *dir) {
-        char conf[128], sock[128];
+        char conf[128], sock[128], printed[256] = "";
+        struct pollfd p;
+        int ready[2];
+        ssize_t n;
 
         if (access(DBUS_DAEMON, X_OK) < 0)
                 return -ENOENT;
@@ -35,17 +40,27 @@ int test_bus_start(TestBus *b, const char *dir) {
         snprintf(b->address, sizeof(b->address), "unix:path=%s/bus", b->dir);
         write_config(conf, b->address);
 
+        /* Ready once it prints its address: it does so after it listens. The socket's file
+         * alone is not enough: it is there from bind(), and a connect() before listen() is
+         * refused. */
+        ASSERT_OK(pipe2(ready, O_CLOEXEC) < 0 ? -errno : 0);
         b->pid = fork();
         ASSERT_TRUE(b->pid >= 0);
         if (b->pid == 0) {
                 (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-                execl(DBUS_DAEMON, "dbus-daemon", "--nofork", "--nosyslog", "--config-file", conf, (char *) NULL);
+                if (dup2(ready[1], 3) < 0)
+                        _exit(126);
+                execl(DBUS_DAEMON, "dbus-daemon", "--nofork", "--nosyslog", "--print-address=3", "--config-file", conf,
+                      (char *) NULL);
                 _exit(127);
         }
-        /* Ready once the socket is there: dbus-daemon binds it before it serves. */
-        for (int i = 0; i < 500 && access(sock, F_OK) < 0; i++)
-                usleep(10000);
-        ASSERT_OK(access(sock, F_OK) < 0 ? -errno : 0);
+        close(ready[1]);
+        p = (struct pollfd) { .fd = ready[0], .events = POLLIN };
+        ASSERT_EQ(poll(&p, 1, 10000), 1);
+        n = read(ready[0], printed, sizeof(printed) - 1);
+        close(ready[0]);
+        if (n <= 0)
+                TEST_FAIL("dbus-daemon printed no address: it did not start");
         ASSERT_OK(chmod(sock, 0777) < 0 ? -errno : 0);
         return 0;
 }
