@@ -845,11 +845,11 @@ static int observe_in_child(int out_fd, void *userdata) {
                 const Stage *st = e->order[pos];
                 const char *line;
                 StagePosition sp;
-
-                uint64_t t = now_usec();
+                uint64_t t;
 
                 if (pos > e->pos && !observable_on(e, pos))
                         break;
+                t = now_usec();
                 r = st->observe(engine_instance(e, st), &ctx, e->observed, &sp, &plan);
                 log_debug("Observed stage %s in %.1f ms, %.1f ms after the request%s.", st->name,
                           (now_usec() - t) / 1e3, (now_usec() - e->start_usec) / 1e3,

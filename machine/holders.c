@@ -361,8 +361,9 @@ int holders_scan_walkers(const char *root, char * const *nodes, unsigned n_walke
         _cleanup_closedir_ DIR *d = NULL;
         _cleanup_free_ char *proc = NULL;
         _cleanup_free_ Walker *walkers = NULL;
+        _cleanup_free_ pid_t *pids = NULL;
         Walk walk = { .proc_fd = -EBADF, .nodes = nodes };
-        int r = 0;
+        int r;
 
         assert(n_walkers >= 1);
         r = root_path(root, "/proc", &proc);
@@ -379,18 +380,17 @@ int holders_scan_walkers(const char *root, char * const *nodes, unsigned n_walke
 
         /* baton is never a holder of its own: a handover would wait for itself. It may
          * have inherited a node's fd from its parent (main() closes those it finds). */
-        r = list_pids(d, scanner_pid(root), &walk.pids, &walk.n_pids);
+        r = list_pids(d, scanner_pid(root), &pids, &walk.n_pids);
         if (r < 0)
                 return r;
+        walk.pids = pids;
         walk.proc_fd = dirfd(d);
         /* A walker of its own costs a thread: not for a handful of processes. */
         if (walk.n_pids < HOLDERS_WALKERS_MIN_PIDS)
                 n_walkers = 1;
         walkers = calloc(n_walkers, sizeof(*walkers));
-        if (!walkers) {
-                free(walk.pids);
+        if (!walkers)
                 return -ENOMEM;
-        }
         for (unsigned i = 0; i < n_walkers; i++)
                 walkers[i].walk = &walk;
         /* Without a thread the walkers that started, and this one, walk it all. */
@@ -409,7 +409,6 @@ int holders_scan_walkers(const char *root, char * const *nodes, unsigned n_walke
                 holder_scan_done(&walkers[i].scan);
                 free(walkers[i].buf);
         }
-        free(walk.pids);
         if (r < 0)
                 return r;
 
