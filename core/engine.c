@@ -89,6 +89,20 @@ struct Engine {
         Machine *unchanged;
         MachineFlags unchanged_flags;
 
+        /* A handover asks systemd about the first stage with an observed unit on the front
+         * end's connection (engine_set_system_bus()) from the request on; while no stage has
+         * acted, the answer is that stage's observation (issue 17). */
+        sd_bus *system_bus;
+        UnitQuery *unit_query;
+        const Stage *unit_stage;        /* the stage asked for; NULL: none */
+        bool unit_answered;
+        int unit_error;                 /* the answer's, or 0 */
+        char *unit_message;             /* what failed, with unit_error */
+        UnitInfo unit_info;
+        Machine *unit_waiting;          /* the stage waits for the answer, on this machine */
+        uint64_t unit_waiting_start;
+        bool acted;                     /* a step of this transition has run */
+
         /* The stage being observed, off the loop, before its step (on_next()). */
         ChildRun *observing;
         const Stage *observed_stage;
@@ -598,6 +612,22 @@ static void engine_keep_records(Engine *e) {
         }
 }
 
+/* Whether systemd's answer about st's unit, asked for at the request, is its observation:
+ * while no step has run, nothing has changed since. */
+static bool unit_answers(const Engine *e, const Stage *st) {
+        return st == e->unit_stage && !e->acted;
+}
+
+static void unit_ask_clear(Engine *e) {
+        e->unit_query = unit_query_free(e->unit_query);
+        e->unit_stage = NULL;
+        e->unit_answered = false;
+        e->unit_error = 0;
+        e->unit_message = mfree(e->unit_message);
+        unit_info_done(&e->unit_info);
+        e->unit_waiting = machine_free(e->unit_waiting);
+}
+
 static void engine_finish(Engine *e) {
         engine_done_t done = e->done;
         int r = e->error;
@@ -620,6 +650,7 @@ static void engine_finish(Engine *e) {
 
         e->journal = journal_free(e->journal);
         e->unchanged = machine_free(e->unchanged);
+        unit_ask_clear(e);
         transition_lock_release(&e->lock);
         e->state = ENGINE_IDLE;
         if (done)
@@ -806,6 +837,7 @@ static void stage_run(Engine *e, const Stage *st, Machine *m, uint64_t start_use
                 return;
         }
         e->step = s;
+        e->acted = true;
         if (e->prepare_usec == 0) {
                 e->prepare_usec = now_usec() - e->start_usec;
                 log_debug("First action after %.1f ms: stage %s.", e->prepare_usec / 1e3, st->name);
@@ -822,6 +854,80 @@ static void stage_run(Engine *e, const Stage *st, Machine *m, uint64_t start_use
 static bool observable_on(const Engine *e, size_t pos) {
         return pos < e->n_order &&
                (!(e->unchanged_flags & MACHINE_SKIP_HOLDERS) || !stage_reads_holders(e, e->order[pos]));
+}
+
+static void on_unit_answer(UnitQuery *q, int r, UnitInfo *info, const char *message, void *userdata);
+
+/* Asks systemd about the unit of the first stage that observes one, on the front end's
+ * connection. Without an answer the stage is observed in a worker as any other. */
+static void unit_ask(Engine *e) {
+        for (size_t i = 0; e->system_bus && e->stages[i]; i++) {
+                const Stage *st = e->stages[i];
+                const char *unit;
+
+                if (!st->observed_unit || !st->judge_unit)
+                        continue;
+                unit = st->observed_unit(e->instances[i], &e->context);
+                if (!unit)
+                        continue;
+                if (unit_query_new(e->system_bus, unit, e->deadline_usec[DEADLINE_UNIT], on_unit_answer, e,
+                                   &e->unit_query) >= 0)
+                        e->unit_stage = st;
+                return;
+        }
+}
+
+/* st's observation from systemd's answer: skipped when it has nothing to do, else its step
+ * runs on m (taken). As on_observed() does with a worker's answer. */
+static void stage_judge_unit(Engine *e, const Stage *st, Machine *m, uint64_t start_usec) {
+        _cleanup_strv_free_ char **plan = NULL;
+        StageContext ctx = e->context;
+        StagePosition pos;
+        int r;
+
+        ctx.first_line_only = true;
+        if (e->unit_error < 0 && e->unit_message)
+                log_debug_errno(e->unit_error, "%s", e->unit_message);
+        r = st->judge_unit(engine_instance(e, st), &ctx, e->unit_error, &e->unit_info, &pos, &plan);
+        log_debug("Observed stage %s from systemd's answer on the daemon's connection, %.1f ms after the "
+                  "request%s.", st->name, (now_usec() - e->start_usec) / 1e3,
+                  r >= 0 && pos == STAGE_NOTHING_TO_DO ? ": nothing to do" : "");
+        /* An observation that failed does not skip the stage: its step says what fails. */
+        if (r < 0 || pos != STAGE_NOTHING_TO_DO) {
+                stage_run(e, st, m, start_usec);
+                return;
+        }
+        if (plan && !isempty(plan[0]))
+                log_info("%s: nothing to do: %s", st->name, plan[0]);
+        timeline_add(e, st, true, true, 0, 0, NULL, NULL);
+        e->pos++;
+        e->unchanged = m;       /* nothing changed: it serves the next stage */
+        engine_schedule_next(e);
+}
+
+static void on_unit_answer(UnitQuery *q, int r, UnitInfo *info, const char *message, void *userdata) {
+        Engine *e = userdata;
+        Machine *m;
+
+        e->unit_query = unit_query_free(q);
+        e->unit_answered = true;
+        e->unit_error = r;
+        if (r >= 0)
+                e->unit_info = (UnitInfo) {
+                        .id = TAKE_PTR(info->id),
+                        .load_state = TAKE_PTR(info->load_state),
+                        .active_state = TAKE_PTR(info->active_state),
+                        .unit_file_state = TAKE_PTR(info->unit_file_state),
+                        .job_id = info->job_id,
+                        .timeout_stop_usec = info->timeout_stop_usec,
+                };
+        else
+                e->unit_message = message ? strdup(message) : NULL;    /* none without memory */
+        log_debug("systemd answered about the unit of stage %s %.1f ms after the request.", e->unit_stage->name,
+                  (now_usec() - e->start_usec) / 1e3);
+        m = TAKE_PTR(e->unit_waiting);
+        if (m)
+                stage_judge_unit(e, e->unit_stage, m, e->unit_waiting_start);
 }
 
 /* In the observation worker: for the stage at e->pos, then for each following stage while the
@@ -847,7 +953,7 @@ static int observe_in_child(int out_fd, void *userdata) {
                 StagePosition sp;
                 uint64_t t;
 
-                if (pos > e->pos && !observable_on(e, pos))
+                if (pos > e->pos && (!observable_on(e, pos) || unit_answers(e, e->order[pos])))
                         break;
                 t = now_usec();
                 r = st->observe(engine_instance(e, st), &ctx, e->observed, &sp, &plan);
@@ -945,6 +1051,15 @@ static void on_observed(ChildRun *c, int r, const char *out, size_t size, void *
 static int stage_observe(Engine *e, const Stage *st, Machine *m, uint64_t start_usec) {
         int r;
 
+        if (unit_answers(e, st)) {
+                if (e->unit_answered)
+                        stage_judge_unit(e, st, m, start_usec);
+                else {
+                        e->unit_waiting = m;
+                        e->unit_waiting_start = start_usec;
+                }
+                return 0;
+        }
         e->observed_stage = st;
         e->observed = m;
         e->stage_start_usec = start_usec;
@@ -1098,6 +1213,8 @@ Engine *engine_free(Engine *e) {
         sd_event_source_disable_unref(e->straggler_deadline);
         sd_event_source_disable_unref(e->next);
         machine_free(e->unchanged);
+        unit_ask_clear(e);
+        sd_bus_unref(e->system_bus);
         journal_free(e->journal);
         transition_lock_release(&e->lock);
         sd_event_unref(e->event);
@@ -1264,6 +1381,7 @@ static int preflight_wait_start(Engine *e, const Machine *m) {
 
         log_info("Waiting up to %.1f s (the \"holders\" deadline) before anything changes.", deadline / 1e6);
         e->state = ENGINE_PREFLIGHT;
+        unit_ask_clear(e);      /* the answer would be older than the wait: observed anew */
         r = sd_event_add_time_relative(e->event, &e->preflight_deadline, CLOCK_MONOTONIC, deadline, 0,
                                        on_preflight_deadline, e);
         if (r >= 0)
@@ -1287,7 +1405,7 @@ static int engine_observe_early(Engine *e, Machine **mp) {
         int r;
 
         engine_order_all(e);
-        if (e->n_order == 0 || stage_reads_holders(e, e->order[0]))
+        if (e->n_order == 0 || stage_reads_holders(e, e->order[0]) || unit_answers(e, e->order[0]))
                 return 0;
         e->unchanged_flags = MACHINE_SKIP_HOLDERS;
         r = stage_observe(e, e->order[0], *mp, now_usec());
@@ -1451,6 +1569,8 @@ static int engine_start_observed(Engine *e, EngineOp op, bool locked) {
          * nothing before the first stage looks at them, and a handover's pre-flights read them
          * while the first stage is observed (engine_observe_early()). */
         flags = MACHINE_SKIP_HOLDERS;
+        if (op == ENGINE_HANDOVER)
+                unit_ask(e);
         r = machine_load(e->root, flags, &m);
         if (r < 0)
                 return log_sink_full_errno(&e->preflight_sink, LOG_ERR, r, "Failed to observe the machine: %m");
@@ -1564,6 +1684,8 @@ int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata) {
         e->n_order = e->pos = 0;
         e->error = 0;
         e->rollback_incomplete = false;
+        e->acted = false;
+        unit_ask_clear(e);
         e->op = op;
         e->journal = journal_free(e->journal);
         e->done = done;
@@ -1583,11 +1705,17 @@ int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata) {
         if (r <= 0) {
                 e->state = ENGINE_IDLE;
                 e->journal = journal_free(e->journal);
+                unit_ask_clear(e);
                 transition_lock_release(&e->lock);
                 e->done = NULL;
                 return r;
         }
         return 1;
+}
+
+void engine_set_system_bus(Engine *e, sd_bus *bus) {
+        sd_bus_unref(e->system_bus);
+        e->system_bus = sd_bus_ref(bus);
 }
 
 void engine_set_progress(Engine *e, engine_progress_t progress, void *userdata) {
@@ -1623,6 +1751,8 @@ EngineOp engine_op(const Engine *e) {
 const char *engine_current_stage(const Engine *e) {
         if (e->observed_stage)
                 return e->observed_stage->name;
+        if (e->unit_waiting)
+                return e->unit_stage->name;     /* observed once systemd answers */
         return e->step ? e->step->stage->name : NULL;
 }
 

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
 #include "machine.h"
@@ -88,6 +89,10 @@ int engine_new(sd_event *event, const EngineOptions *o, Engine **ret);
 void engine_set_config(Engine *e, const Config *c);
 /* The guest the next handover is for, BATON_VM of the user's stages (NULL: none). */
 int engine_set_vm(Engine *e, const char *vm);
+/* A connection to the system bus, attached to the engine's loop, on which a handover asks
+ * systemd about the first stage's unit that has one (Stage.observed_unit) from the request
+ * on (NULL: none, each such stage is observed in its worker). Referenced. */
+void engine_set_system_bus(Engine *e, sd_bus *bus);
 Engine *engine_free(Engine *e);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Engine *, engine_free);
 

@@ -9,6 +9,7 @@
 #include "engine.h"
 #include "log.h"
 #include "machine.h"
+#include "unit-job.h"
 
 /* A stage moves one thing between its host position and its guest position
  * (the transition engine: core/engine.h). The engine runs the stages of
@@ -108,6 +109,16 @@ struct Stage {
         /* ret_plan: strv of human lines (may be empty), owned by the caller. */
         int (*observe)(StageInstance *self, const StageContext *ctx, const Machine *m, StagePosition *ret_pos,
                        char ***ret_plan);
+        /* Optional, beside observe(), for a stage whose observation is what systemd says of
+         * one unit: that unit's name (NULL: none this time), and the judgement from systemd's
+         * answer, or from error, a negative errno, when there was none. The daemon, which has
+         * a connection to the system bus, asks for the unit on it when a handover is
+         * requested; while no stage has acted, the answer is the stage's observation, judged
+         * on the loop with first_line_only: no worker and no bus connection of its own
+         * (engine_set_system_bus(); issue 17). judge_unit() must not block. */
+        const char *(*observed_unit)(StageInstance *self, const StageContext *ctx);
+        int (*judge_unit)(StageInstance *self, const StageContext *ctx, int error, const UnitInfo *info,
+                          StagePosition *ret_pos, char ***ret_plan);
         /* step_instance() and step_context() give the instance and context. */
         int (*to_guest)(Step *s);
         int (*to_host)(Step *s);

@@ -546,6 +546,18 @@ static int display_manager_observe(StageInstance *self, const StageContext *ctx,
         return display_manager_judge(name, r, &info, wait_usec, ret_pos, ret_plan);
 }
 
+/* The daemon's look at the unit (Stage.observed_unit): the same as observe() above, on the
+ * live machine only. */
+static const char *display_manager_observed_unit(StageInstance *self, const StageContext *ctx) {
+        return streq(ctx->root, "/") ? display_manager_unit_name(ctx->config) : NULL;
+}
+
+static int display_manager_judge_unit(StageInstance *self, const StageContext *ctx, int error, const UnitInfo *info,
+                                      StagePosition *ret_pos, char ***ret_plan) {
+        return display_manager_judge(display_manager_unit_name(ctx->config), error, info,
+                                     ctx->deadline_usec[DEADLINE_UNIT], ret_pos, ret_plan);
+}
+
 static int display_manager_to_guest(Step *s) {
         DisplayManager *dm;
         int r;
@@ -618,6 +630,8 @@ const Stage stage_display_manager = {
         .name = "display-manager",
         .summary = "the display manager (a systemd unit)",
         .observe = display_manager_observe,
+        .observed_unit = display_manager_observed_unit,
+        .judge_unit = display_manager_judge_unit,
         .to_guest = display_manager_to_guest,
         .to_host = display_manager_to_host,
 };

@@ -265,6 +265,30 @@ static void test_no_bus(void) {
         ASSERT_TRUE(startswith(plan[0], NO_BUS_LINE));
 }
 
+/* The daemon's look (Stage.observed_unit, judge_unit): the unit is asked for on the live
+ * machine only, and the answer judged as observe() judges its own. */
+static void test_judge_unit(void) {
+        _cleanup_strv_free_ char **plan = NULL, **none = NULL;
+        UnitInfo gdm = { .id = (char *) "gdm.service", .load_state = (char *) "loaded",
+                         .active_state = (char *) "active" }, empty = {};
+        StageContext ctx;
+        StagePosition pos;
+
+        stage_context_init(&ctx, stage_test_config(NULL), FIXTURE("lab"));
+        ASSERT_NULL(stage_display_manager.observed_unit(NULL, &ctx));
+        stage_context_init(&ctx, stage_test_config(NULL), "/");
+        ASSERT_STREQ(stage_display_manager.observed_unit(NULL, &ctx), "display-manager.service");
+
+        ctx.first_line_only = true;
+        ASSERT_OK(stage_display_manager.judge_unit(NULL, &ctx, 0, &gdm, &pos, &plan));
+        ASSERT_EQ(pos, STAGE_AT_HOST);
+        ASSERT_TRUE(startswith(plan[0], "stop gdm.service (display-manager.service), wait for its job"));
+        ASSERT_OK(stage_display_manager.judge_unit(NULL, &ctx, -ENOENT, &empty, &pos, &none));
+        ASSERT_EQ(pos, STAGE_NOTHING_TO_DO);
+        ASSERT_TRUE(startswith(none[0], NO_BUS_LINE));
+        ASSERT_EQ(stage_display_manager.judge_unit(NULL, &ctx, -EIO, &empty, &pos, &none), -EIO);
+}
+
 static void test_first_stage(void) {
         /* Its compositor must be gone before the consoles and the driver let go; only the
          * desktop session ends before it (its apps save their work while they can). */
@@ -285,6 +309,7 @@ int main(void) {
         RUN(test_machine_has_display);
         RUN(test_fixture_root);
         RUN(test_no_bus);
+        RUN(test_judge_unit);
         RUN(test_first_stage);
         return 0;
 }

@@ -21,6 +21,7 @@
 #include "engine.h"
 #include "stage.h"
 #include "strv.h"
+#include "test-bus.h"
 #include "tests.h"
 #include "time-util.h"
 
@@ -300,19 +301,19 @@ static const Stage idle_holders = { .name = "idle-holders", .summary = "nothing 
 static const Stage acts_last = { .name = "acts", .summary = "a stage that acts", .observe = noting_at_host,
                                  .to_guest = acts_to_guest, .to_host = acts_to_host };
 
-static void test_observe_run(void) {
-        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
-        _cleanup_(engine_freep) Engine *e = NULL;
+/* A handover of stages, the engine on bus when there is one (*ret: the engine, for its
+ * timeline). Returns how many observe() calls there were, their processes in pids (the
+ * first max). */
+static size_t handover_observed(sd_bus *bus, sd_event *event, const Stage *const *stages, Engine **ret, int *pids,
+                                size_t max) {
         char rundir[] = "/tmp/baton-test-engine-run-XXXXXX", path[] = "/tmp/baton-test-observers-XXXXXX";
-        EngineOptions o = { .root = FIXTURE("lab"),
-                            .stages = (const Stage *const[]) { &idle_a, &idle_b, &idle_holders, &acts_last, NULL } };
-        const StageTiming *tl;
-        int pid[4], n = 0;
-        Ticks t = {};
+        EngineOptions o = { .root = FIXTURE("lab"), .stages = stages };
         char *cmd = NULL;
+        size_t n = 0;
+        Ticks t = {};
         FILE *f;
-        size_t nt;
         Config c;
+        int pid;
 
         config_init(&c);
         o.config = &c;
@@ -320,19 +321,40 @@ static void test_observe_run(void) {
         o.rundir = rundir;
         observers_fd = mkstemp(path);
         ASSERT_TRUE(observers_fd >= 0);
-        ASSERT_OK(sd_event_new(&event));
-        ASSERT_OK(engine_new(event, &o, &e));
-        ASSERT_EQ(engine_start(e, ENGINE_HANDOVER, on_failed, &t), 1);
+        ASSERT_OK(engine_new(event, &o, ret));
+        if (bus)
+                engine_set_system_bus(*ret, bus);
+        ASSERT_EQ(engine_start(*ret, ENGINE_HANDOVER, on_failed, &t), 1);
         while (!t.done)
                 ASSERT_OK(sd_event_run(event, UINT64_MAX));
         ASSERT_EQ(t.result, 0);
 
         f = fopen(path, "re");
         ASSERT_TRUE(f != NULL);
-        while (n < 5 && fscanf(f, "%d", &pid[n < 4 ? n : 3]) == 1)
-                n++;
+        while (fscanf(f, "%d", &pid) == 1)
+                if (n++ < max)
+                        pids[n - 1] = pid;
         fclose(f);
-        ASSERT_EQ(n, 4);                        /* each stage observed once */
+        close(observers_fd);
+        observers_fd = -EBADF;
+        (void) unlink(path);
+        ASSERT_TRUE(asprintf(&cmd, "rm -rf '%s'", rundir) > 0);
+        ASSERT_EQ(system(cmd), 0);
+        free(cmd);
+        return n;
+}
+
+static void test_observe_run(void) {
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        _cleanup_(engine_freep) Engine *e = NULL;
+        const StageTiming *tl;
+        int pid[4];
+        size_t nt;
+
+        ASSERT_OK(sd_event_new(&event));
+        ASSERT_EQ(handover_observed(NULL, event,
+                                    (const Stage *const[]) { &idle_a, &idle_b, &idle_holders, &acts_last, NULL },
+                                    &e, pid, ELEMENTSOF(pid)), 4);      /* each stage observed once */
         ASSERT_EQ(pid[0], pid[1]);              /* idle-a and idle-b: one worker */
         ASSERT_TRUE(pid[2] != pid[1]);          /* the holders: read anew, in a worker of its own */
         ASSERT_EQ(pid[2], pid[3]);              /* which goes on to the stage that acts */
@@ -342,13 +364,79 @@ static void test_observe_run(void) {
         ASSERT_TRUE(tl[0].skipped && tl[1].skipped && tl[2].skipped);
         ASSERT_STREQ(tl[3].stage, "acts");
         ASSERT_FALSE(tl[3].skipped);
+}
 
-        close(observers_fd);
-        observers_fd = -EBADF;
-        (void) unlink(path);
-        ASSERT_TRUE(asprintf(&cmd, "rm -rf '%s'", rundir) > 0);
-        ASSERT_EQ(system(cmd), 0);
-        free(cmd);
+/* Issue 17: the daemon asks systemd about a stage's unit on its own connection when a handover
+ * is requested (engine_set_system_bus()). While no stage has acted, that answer is the stage's
+ * observation, judged on the loop: no worker observes it. Once a stage acted, its worker does.
+ * The private bus has no systemd: its answer is an error, which the judgement gets. */
+static unsigned n_judged;
+static int judged_error;
+
+static const char *unit_observed_unit(StageInstance *self, const StageContext *ctx) {
+        return "baton-test.service";
+}
+
+static int unit_judge(StageInstance *self, const StageContext *ctx, int error, const UnitInfo *info,
+                      StagePosition *ret_pos, char ***ret_plan) {
+        ASSERT_TRUE(ctx->first_line_only);
+        n_judged++;
+        judged_error = error;
+        *ret_pos = STAGE_NOTHING_TO_DO;
+        return strv_extend(ret_plan, "judged from systemd's answer");
+}
+
+static const Stage unit_stage = { .name = "unit", .summary = "what systemd says of a unit",
+                                  .observe = noting_observe, .observed_unit = unit_observed_unit,
+                                  .judge_unit = unit_judge, .to_guest = never, .to_host = never };
+
+static void test_unit_answer(void) {
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(engine_freep) Engine *first = NULL, *second = NULL;
+        char dir[] = "/tmp/baton-test-engine-bus-XXXXXX";
+        const StageTiming *tl;
+        TestBus b = {};
+        int r, pid[4];
+        size_t nt;
+
+        ASSERT_TRUE(mkdtemp(dir) != NULL);
+        r = test_bus_start(&b, dir);
+        if (r == -ENOENT) {
+                printf("ok # SKIP test_unit_answer: no dbus-daemon\n");
+                (void) rmdir(dir);
+                return;
+        }
+        ASSERT_OK(r);
+        ASSERT_OK(sd_event_new(&event));
+        ASSERT_OK(test_bus_connect(b.address, &bus));
+        ASSERT_OK(sd_bus_attach_event(bus, event, 0));
+
+        /* Nothing acted before it: judged from the answer, observed by no worker. */
+        n_judged = 0;
+        ASSERT_EQ(handover_observed(bus, event, (const Stage *const[]) { &idle_a, &unit_stage, &acts_last, NULL },
+                                    &first, pid, ELEMENTSOF(pid)), 2);  /* idle-a and acts */
+        ASSERT_EQ(n_judged, 1);
+        ASSERT_TRUE(judged_error < 0);          /* no systemd on this bus */
+        tl = engine_timeline(first, &nt);
+        ASSERT_EQ(nt, 3);
+        ASSERT_STREQ(tl[1].stage, "unit");
+        ASSERT_TRUE(tl[1].skipped);
+        ASSERT_FALSE(tl[2].skipped);
+
+        /* A stage acted first: the answer is older than that, so a worker observes the stage. */
+        n_judged = 0;
+        ASSERT_EQ(handover_observed(bus, event, (const Stage *const[]) { &acts_last, &unit_stage, NULL }, &second,
+                                    pid, ELEMENTSOF(pid)), 2);  /* acts and unit */
+        ASSERT_TRUE(pid[1] != getpid());        /* unit: by its worker */
+        ASSERT_EQ(n_judged, 0);
+        tl = engine_timeline(second, &nt);
+        ASSERT_EQ(nt, 2);
+        ASSERT_STREQ(tl[1].stage, "unit");
+        ASSERT_TRUE(tl[1].skipped);
+
+        test_bus_stop(&b);
+        (void) rmdir(dir);
 }
 
 /* A handover whose journal cannot be created fails before any stage, with its first stage
@@ -523,6 +611,7 @@ int main(void) {
         RUN(test_stuck_sysfs);
         RUN(test_reason_from_step);
         RUN(test_observe_run);
+        RUN(test_unit_answer);
         RUN(test_journal_create_fails);
         RUN(test_holders_towards_guest_only);
         return 0;
