@@ -877,6 +877,16 @@ static void unit_ask(Engine *e) {
         }
 }
 
+/* st, observed on m (taken), has nothing to do: it is skipped, and m serves the next stage. */
+static void stage_skip(Engine *e, const Stage *st, Machine *m, const char *why) {
+        /* Say why: "no gdm.service on this machine" is news when gdm.service was configured. */
+        if (!isempty(why))
+                log_info("%s: nothing to do: %s", st->name, why);
+        timeline_add(e, st, true, true, 0, 0, NULL, NULL);
+        e->pos++;
+        e->unchanged = m;       /* nothing changed: it serves the next stage */
+}
+
 /* st's observation from systemd's answer: skipped when it has nothing to do, else its step
  * runs on m (taken). As on_observed() does with a worker's answer. */
 static void stage_judge_unit(Engine *e, const Stage *st, Machine *m, uint64_t start_usec) {
@@ -897,11 +907,7 @@ static void stage_judge_unit(Engine *e, const Stage *st, Machine *m, uint64_t st
                 stage_run(e, st, m, start_usec);
                 return;
         }
-        if (plan && !isempty(plan[0]))
-                log_info("%s: nothing to do: %s", st->name, plan[0]);
-        timeline_add(e, st, true, true, 0, 0, NULL, NULL);
-        e->pos++;
-        e->unchanged = m;       /* nothing changed: it serves the next stage */
+        stage_skip(e, st, m, plan ? plan[0] : NULL);
         engine_schedule_next(e);
 }
 
@@ -1025,12 +1031,7 @@ static void on_observed(ChildRun *c, int r, const char *out, size_t size, void *
                         stage_run(e, st, m, start);
                         return;
                 }
-                /* Say why: "no gdm.service on this machine" is news when gdm.service was configured. */
-                if (!isempty(plan))
-                        log_info("%s: nothing to do: %s", st->name, plan);
-                timeline_add(e, st, true, true, 0, 0, NULL, NULL);
-                e->pos++;
-                e->unchanged = m;       /* nothing changed: it serves the next stage */
+                stage_skip(e, st, m, plan);
                 /* The next stage, when the worker observed it too: as on_next() would take it up. */
                 if (e->pos >= e->n_order || !observed_line(&cursor, &pos, &plan))
                         break;
