@@ -338,11 +338,20 @@ struct UnitJob {
         uint64_t timeout_usec;
         char *job;              /* the job's object path, once the method's reply named it */
         char **early;           /* JobRemoved seen before that reply: path, result, path, result... */
+        bool subscribed;        /* systemd took this job's Subscribe (not AlreadySubscribed) */
         unit_job_done_t done;
         void *userdata;
 };
 
 static void job_release(UnitJob *j) {
+        /* The subscription ends with the job: the connection may be one that lives on (the
+         * daemon's), and systemd emits its signals to the bus for as long as anyone is
+         * subscribed. Nobody waits for the reply. One still unanswered is left as it is: it may
+         * be AlreadySubscribed, for someone else on this connection. */
+        if (j->subscribed)
+                (void) sd_bus_call_method_async(j->bus, NULL, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER,
+                                                "Unsubscribe", NULL, NULL, "");
+        j->subscribed = false;
         j->call = sd_bus_slot_unref(j->call);
         j->job_removed = sd_bus_slot_unref(j->job_removed);
         j->disconnected = sd_bus_slot_unref(j->disconnected);
@@ -453,8 +462,9 @@ static int on_subscribed(sd_bus_message *reply, void *userdata, sd_bus_error *re
         j->call = sd_bus_slot_unref(j->call);
         /* systemd tells a connection that subscribed before that it did: the signals come,
          * which is all that counts. */
-        if (reply_failed(reply, &r, &text) &&
-            !sd_bus_message_is_method_error(reply, "org.freedesktop.systemd1.AlreadySubscribed")) {
+        if (!reply_failed(reply, &r, &text))
+                j->subscribed = true;
+        else if (!sd_bus_message_is_method_error(reply, "org.freedesktop.systemd1.AlreadySubscribed")) {
                 job_fail(j, r, "Failed to %s %s: cannot subscribe to systemd's job signals: %s",
                          j->verb, j->unit, text);
                 return 0;

@@ -7,7 +7,7 @@
  *
  * The fake "org.freedesktop.systemd1" below stands in for systemd only because the build
  * machine has no systemd (PID 1 is not systemd, there is no system bus). It implements
- * just what baton asks: Subscribe (AlreadySubscribed the second time, like systemd),
+ * just what baton asks: Subscribe (AlreadySubscribed the second time, like systemd), Unsubscribe,
  * ListUnitsByNames, StartUnit/StopUnit returning a job path, the Unit properties, and JobRemoved,
  * sent after the method's reply or, for one unit, BEFORE it (the race the job helper must
  * survive), preceded every time by another job's JobRemoved. The real systemd path is
@@ -177,7 +177,7 @@ typedef struct Fake {
         FakeUnit units[ELEMENTSOF(fake_units)];
         unsigned next_job;
         char **subscribers;
-        unsigned n_subscribe, n_already;
+        unsigned n_subscribe, n_already, n_unsubscribe;
 } Fake;
 
 static FakeUnit *fake_find(Fake *f, const char *name) {
@@ -202,6 +202,30 @@ static int fake_subscribe(sd_bus_message *m, void *userdata, sd_bus_error *error
                                         "Client is already subscribed.");
         }
         ASSERT_OK(strv_extend(&f->subscribers, sender));
+        return sd_bus_reply_method_return(m, "");
+}
+
+/* Drops the sender's subscription, if it has one; true if it had. */
+static bool fake_forget(Fake *f, const char *sender) {
+        size_t n = strv_length(f->subscribers);
+
+        for (size_t i = 0; i < n; i++)
+                if (streq(f->subscribers[i], sender)) {
+                        free(f->subscribers[i]);
+                        memmove(f->subscribers + i, f->subscribers + i + 1, (n - i) * sizeof(char *));
+                        return true;
+                }
+        return false;
+}
+
+static int fake_unsubscribe(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Fake *f = userdata;
+        const char *sender = sd_bus_message_get_sender(m);
+
+        if (!fake_forget(f, sender))
+                return sd_bus_error_set(error, "org.freedesktop.systemd1.NotSubscribed",
+                                        "Client is not subscribed.");
+        f->n_unsubscribe++;
         return sd_bus_reply_method_return(m, "");
 }
 
@@ -295,6 +319,7 @@ static int fake_find_unit(sd_bus *bus, const char *path, const char *interface, 
 static const sd_bus_vtable fake_manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_METHOD("Subscribe", "", "", fake_subscribe, 0),
+        SD_BUS_METHOD("Unsubscribe", "", "", fake_unsubscribe, 0),
         SD_BUS_METHOD("ListUnitsByNames", "as", "a(ssssssouso)", fake_list_units_by_names, 0),
         SD_BUS_METHOD("StartUnit", "ss", "o", fake_job, 0),
         SD_BUS_METHOD("StopUnit", "ss", "o", fake_job, 0),
@@ -477,22 +502,70 @@ static void test_query(sd_event *e, sd_bus *bus) {
         outcome_done(&unknown);
 }
 
+/* A query on bus, answered only once the fake has handled what went on bus before it. */
+static void bus_settle(sd_event *e, sd_bus *bus) {
+        Outcome o = {};
+
+        query(e, bus, "lab-compositor.service", &o);
+        ASSERT_OK(o.r);
+        outcome_done(&o);
+}
+
+static int on_subscribed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        unsigned *calls = userdata;
+
+        ASSERT_FALSE(sd_bus_message_is_method_error(m, NULL));
+        (*calls)++;
+        return 0;
+}
+
 static void test_stop_start(sd_event *e, sd_bus *bus, Fake *f) {
-        Outcome stop = {}, start = {};
+        Outcome stop = {}, start = {}, again = {};
+        unsigned subscribed = 0;
 
         run_job(e, bus, "StopUnit", "lab-compositor.service", GENEROUS_USEC, &stop);
         ASSERT_OK(stop.r);
         ASSERT_NULL(stop.message);
         ASSERT_STREQ(fake_find(f, "lab-compositor.service")->active_state, "inactive");
+        /* The subscription ended with the job: the connection (the daemon's) lives on. */
+        bus_settle(e, bus);
+        ASSERT_EQ(f->n_unsubscribe, 1);
+        ASSERT_EQ(strv_length(f->subscribers), 0);
 
-        /* A second job on the same connection: systemd says AlreadySubscribed, which is fine. */
+        /* A second job on the same connection subscribes anew, and ends its subscription too. */
         run_job(e, bus, "StartUnit", "lab-compositor.service", GENEROUS_USEC, &start);
         ASSERT_OK(start.r);
         ASSERT_STREQ(fake_find(f, "lab-compositor.service")->active_state, "active");
+        bus_settle(e, bus);
+        ASSERT_EQ(f->n_subscribe, 2);
+        ASSERT_EQ(f->n_unsubscribe, 2);
+        ASSERT_EQ(f->n_already, 0);
+
+        /* On a connection that was subscribed before the job, systemd says AlreadySubscribed,
+         * which is fine, and the subscription is not the job's to end. */
+        ASSERT_OK(sd_bus_call_method_async(bus, NULL, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                           "org.freedesktop.systemd1.Manager", "Subscribe", on_subscribed,
+                                           &subscribed, ""));
+        run_until(e, &subscribed);
+        run_job(e, bus, "StopUnit", "lab-compositor.service", GENEROUS_USEC, &again);
+        ASSERT_OK(again.r);
+        bus_settle(e, bus);
         ASSERT_EQ(f->n_already, 1);
+        ASSERT_EQ(f->n_unsubscribe, 2);
+        ASSERT_EQ(strv_length(f->subscribers), 1);
+        /* Back as the tests after this one expect it: started, nobody subscribed. */
+        ASSERT_TRUE(fake_forget(f, f->subscribers[0]));
+        {
+                Outcome back = {};
+
+                run_job(e, bus, "StartUnit", "lab-compositor.service", GENEROUS_USEC, &back);
+                ASSERT_OK(back.r);
+                outcome_done(&back);
+        }
 
         outcome_done(&stop);
         outcome_done(&start);
+        outcome_done(&again);
 }
 
 static void test_signal_before_reply(sd_event *e, sd_bus *bus, Fake *f) {
