@@ -303,6 +303,25 @@ sd_event *step_event(Step *s) {
         return s->engine->event;
 }
 
+int step_system_bus(Step *s, sd_bus **ret) {
+        _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        if (s->engine->system_bus) {
+                log_debug("%s: on the front end's connection to the system bus.", s->stage->name);
+                *ret = sd_bus_ref(s->engine->system_bus);
+                return 0;
+        }
+        r = sd_bus_open_system(&bus);
+        if (r < 0)
+                return step_error_errno(s, r, "Failed to connect to the system bus: %m");
+        r = sd_bus_attach_event(bus, step_event(s), SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return step_error_errno(s, r, "Failed to attach the system bus to the event loop: %m");
+        *ret = TAKE_PTR(bus);
+        return 0;
+}
+
 uint64_t step_deadline_usec(Step *s, DeadlineKind k) {
         return s->engine->deadline_usec[k];
 }
@@ -899,7 +918,7 @@ static void stage_judge_unit(Engine *e, const Stage *st, Machine *m, uint64_t st
         if (e->unit_error < 0 && e->unit_message)
                 log_debug_errno(e->unit_error, "%s", e->unit_message);
         r = st->judge_unit(engine_instance(e, st), &ctx, e->unit_error, &e->unit_info, &pos, &plan);
-        log_debug("Observed stage %s from systemd's answer on the daemon's connection, %.1f ms after the "
+        log_debug("Observed stage %s from systemd's answer on the front end's connection, %.1f ms after the "
                   "request%s.", st->name, (now_usec() - e->start_usec) / 1e3,
                   r >= 0 && pos == STAGE_NOTHING_TO_DO ? ": nothing to do" : "");
         /* An observation that failed does not skip the stage: its step says what fails. */

@@ -91,7 +91,8 @@ void engine_set_config(Engine *e, const Config *c);
 int engine_set_vm(Engine *e, const char *vm);
 /* A connection to the system bus, attached to the engine's loop, on which a handover asks
  * systemd about the first stage's unit that has one (Stage.observed_unit) from the request
- * on (NULL: none, each such stage is observed in its worker). Referenced. */
+ * on, and the steps make their calls (step_system_bus()). NULL: none, each such stage is
+ * observed in its worker, and each step connects on its own. Referenced. */
 void engine_set_system_bus(Engine *e, sd_bus *bus);
 Engine *engine_free(Engine *e);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Engine *, engine_free);

@@ -111,10 +111,11 @@ struct Stage {
                        char ***ret_plan);
         /* Optional, beside observe(), for a stage whose observation is what systemd says of
          * one unit: that unit's name (NULL: none this time), and the judgement from systemd's
-         * answer, or from error, a negative errno, when there was none. The daemon, which has
-         * a connection to the system bus, asks for the unit on it when a handover is
-         * requested; while no stage has acted, the answer is the stage's observation, judged
-         * on the loop with first_line_only: no worker and no bus connection of its own
+         * answer, or from error, a negative errno, when there was none. The engine asks
+         * for the unit on the front end's connection to the system bus (the daemon's, or
+         * the one the CLI looked for the daemon on) when a handover is requested; while no
+         * stage has acted, the answer is the stage's observation, judged on the loop with
+         * first_line_only: no worker and no bus connection of its own
          * (engine_set_system_bus(); issue 17). judge_unit() must not block. */
         const char *(*observed_unit)(StageInstance *self, const StageContext *ctx);
         int (*judge_unit)(StageInstance *self, const StageContext *ctx, int error, const UnitInfo *info,
@@ -193,6 +194,11 @@ const char *step_root(Step *s);
 /* Whether the step works on this machine (root "/"), not on a fixture tree. */
 bool step_is_live(Step *s);
 sd_event *step_event(Step *s);
+/* A connection to the system bus on step_event(), a reference the step drops when it ends:
+ * the front end's (engine_set_system_bus()) when there is one, so that a step costs no
+ * connection of its own (issue 17), else a new one. Whatever the step starts on it (calls,
+ * matches, a subscription) ends with the step. A negative errno, logged, when there is no bus. */
+int step_system_bus(Step *s, sd_bus **ret);
 /* How long a wait of kind k may take, in microseconds: the deadline in force
  * (--deadline over [deadlines] over the default); never 0. */
 uint64_t step_deadline_usec(Step *s, DeadlineKind k);

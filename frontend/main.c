@@ -322,7 +322,10 @@ static void on_transition_done(Engine *e, int r, void *userdata) {
         (void) sd_event_exit(t->event, 0);
 }
 
-static int run_transition(EngineOp op, const char *vm) {
+/* bus, when there is one, is the system bus connection made to look for the daemon: the
+ * engine asks systemd on it at the request (engine_set_system_bus()), so that no worker
+ * connects again for that (issue 17). */
+static int run_transition(EngineOp op, const char *vm, sd_bus *bus) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(engine_freep) Engine *e = NULL;
         EngineOptions o = { .root = arg_root, .rundir = arg_rundir, .config = config_get() };
@@ -337,6 +340,9 @@ static int run_transition(EngineOp op, const char *vm) {
                 r = engine_set_vm(e, vm);       /* BATON_VM of the user's stages */
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the engine: %m");
+        /* Without the connection the stage is observed in a worker, as on fixtures. */
+        if (bus && sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL) >= 0)
+                engine_set_system_bus(e, bus);
         t.event = event;
         vt_progress_init(&t.vt, arg_root, config_get()->console_progress);
         engine_set_progress(e, on_transition_progress, &t);
@@ -368,8 +374,8 @@ static int run_transition(EngineOp op, const char *vm) {
         return t.r;
 }
 
-/* The daemon, when it runs: 1 and a bus connection; 0 when it does not (or
- * there is no system bus), so that the CLI does the work itself. */
+/* The daemon, when it runs: 1 and a bus connection to it. 0 when it does not, so that the
+ * CLI does the work itself: with the system bus connection in *ret if there is one. */
 static int connect_daemon(sd_bus **ret) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -382,10 +388,10 @@ static int connect_daemon(sd_bus **ret) {
                 return 0;
         if (sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
                                "NameHasOwner", &error, &reply, "s", BATON_BUS_NAME) < 0 ||
-            sd_bus_message_read(reply, "b", &has_owner) < 0 || !has_owner)
-                return 0;
+            sd_bus_message_read(reply, "b", &has_owner) < 0)
+                return 0;       /* a bus that does not answer serves nothing */
         *ret = TAKE_PTR(bus);
-        return 1;
+        return has_owner;
 }
 
 static int call_daemon(sd_bus *bus, const char *method, const char *vm) {
@@ -445,7 +451,7 @@ static int transition(EngineOp op, const char *method, const char *vm) {
         /* A return or recover names, in the history, the VM that had the GPU. */
         if (!vm && streq(arg_root, "/") && streq(arg_rundir, BATON_RUNDIR))
                 (void) guest_marker_read(BATON_STATEDIR, &guest_vm);
-        return update_marker(run_transition(op, vm ?: guest_vm), vm);
+        return update_marker(run_transition(op, vm ?: guest_vm, bus), vm);
 }
 
 static int verb_handover(int argc, char *argv[]) {

@@ -205,7 +205,7 @@ static void display_manager_free(void *p) {
         free(dm);
 }
 
-/* A connection of the step's own on the step's loop; the step frees it when it ends. */
+/* The step's connection (step_system_bus()); the step lets go of it when it ends. */
 static int display_manager_new(Step *s, DisplayManager **ret) {
         DisplayManager *dm;
         int r;
@@ -216,12 +216,9 @@ static int display_manager_new(Step *s, DisplayManager **ret) {
         *dm = (DisplayManager) { .step = s, .timeout_usec = step_deadline_usec(s, DEADLINE_UNIT) };
         step_set_userdata(s, dm, display_manager_free);
 
-        r = sd_bus_open_system(&dm->bus);
+        r = step_system_bus(s, &dm->bus);
         if (r < 0)
-                return step_error_errno(s, r, "Failed to connect to the system bus: %m");
-        r = sd_bus_attach_event(dm->bus, step_event(s), SD_EVENT_PRIORITY_NORMAL);
-        if (r < 0)
-                return step_error_errno(s, r, "Failed to attach the system bus to the event loop: %m");
+                return r;
         *ret = dm;
         return 0;
 }

@@ -77,12 +77,9 @@ static int daemons_new(Step *s, bool to_guest, Daemons **ret) {
         *d = (Daemons) { .step = s, .to_guest = to_guest, .timeout_usec = step_deadline_usec(s, DEADLINE_UNIT) };
         step_set_userdata(s, d, daemons_free);
 
-        r = sd_bus_open_system(&d->bus);
+        r = step_system_bus(s, &d->bus);
         if (r < 0)
-                return step_error_errno(s, r, "Failed to connect to the system bus: %m");
-        r = sd_bus_attach_event(d->bus, step_event(s), SD_EVENT_PRIORITY_NORMAL);
-        if (r < 0)
-                return step_error_errno(s, r, "Failed to attach the system bus to the event loop: %m");
+                return r;
         *ret = d;
         return 0;
 }

@@ -253,17 +253,7 @@ static int tuning_new(Step *s, const phase_t *phases, Tuning **ret) {
 }
 
 static int tuning_bus(Tuning *t) {
-        int r;
-
-        if (t->bus)
-                return 0;
-        r = sd_bus_open_system(&t->bus);
-        if (r < 0)
-                return step_error_errno(t->step, r, "Failed to connect to the system bus: %m");
-        r = sd_bus_attach_event(t->bus, step_event(t->step), SD_EVENT_PRIORITY_NORMAL);
-        if (r < 0)
-                return step_error_errno(t->step, r, "Failed to attach the system bus to the event loop: %m");
-        return 0;
+        return t->bus ? 0 : step_system_bus(t->step, &t->bus);
 }
 
 static int reply_error(Tuning *t, sd_bus_message *reply, const char *what, const char *unit) {

@@ -390,11 +390,31 @@ static const Stage unit_stage = { .name = "unit", .summary = "what systemd says 
                                   .observe = noting_observe, .observed_unit = unit_observed_unit,
                                   .judge_unit = unit_judge, .to_guest = never, .to_host = never };
 
+/* A step's connection (step_system_bus()): the front end's when the engine has one; its unique
+ * name, to tell which. */
+static char *step_bus_name;
+
+static int bus_to_guest(Step *s) {
+        _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
+        const char *name;
+
+        ASSERT_OK(step_system_bus(s, &bus));
+        ASSERT_OK(sd_bus_get_unique_name(bus, &name));
+        free(step_bus_name);
+        step_bus_name = strdup(name);
+        ASSERT_TRUE(step_bus_name);
+        return acts_to_guest(s);
+}
+
+static const Stage bus_stage = { .name = "bus", .summary = "acts on the system bus", .observe = noting_at_host,
+                                 .to_guest = bus_to_guest, .to_host = acts_to_host };
+
 static void test_unit_answer(void) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_(engine_freep) Engine *first = NULL, *second = NULL;
+        _cleanup_(engine_freep) Engine *first = NULL, *second = NULL, *third = NULL;
         char dir[] = "/tmp/baton-test-engine-bus-XXXXXX";
+        const char *name;
         const StageTiming *tl;
         TestBus b = {};
         int r, pid[4];
@@ -426,14 +446,26 @@ static void test_unit_answer(void) {
 
         /* A stage acted first: the answer is older than that, so a worker observes the stage. */
         n_judged = 0;
-        ASSERT_EQ(handover_observed(bus, event, (const Stage *const[]) { &acts_last, &unit_stage, NULL }, &second,
-                                    pid, ELEMENTSOF(pid)), 2);  /* acts and unit */
+        ASSERT_EQ(handover_observed(bus, event, (const Stage *const[]) { &acts_last, &unit_stage, &bus_stage, NULL },
+                                    &second, pid, ELEMENTSOF(pid)), 3);  /* acts, unit and bus */
         ASSERT_TRUE(pid[1] != getpid());        /* unit: by its worker */
         ASSERT_EQ(n_judged, 0);
         tl = engine_timeline(second, &nt);
-        ASSERT_EQ(nt, 2);
+        ASSERT_EQ(nt, 3);
         ASSERT_STREQ(tl[1].stage, "unit");
         ASSERT_TRUE(tl[1].skipped);
+        /* A step's calls go over the front end's connection: no connection of its own. */
+        ASSERT_FALSE(tl[2].skipped);
+        ASSERT_OK(sd_bus_get_unique_name(bus, &name));
+        ASSERT_STREQ(step_bus_name, name);
+
+        /* Without one (fixtures, no bus where the CLI looked), the step connects on its own. */
+        ASSERT_OK(setenv("DBUS_SYSTEM_BUS_ADDRESS", b.address, 1));
+        ASSERT_EQ(handover_observed(NULL, event, (const Stage *const[]) { &bus_stage, NULL }, &third, pid,
+                                    ELEMENTSOF(pid)), 1);
+        ASSERT_OK(unsetenv("DBUS_SYSTEM_BUS_ADDRESS"));
+        ASSERT_TRUE(step_bus_name && !streq(step_bus_name, name));
+        step_bus_name = mfree(step_bus_name);
 
         test_bus_stop(&b);
         (void) rmdir(dir);
