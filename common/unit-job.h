@@ -85,8 +85,9 @@ typedef void (*unit_job_done_t)(UnitJob *j, int r, const char *message, void *us
  * waits for the job's JobRemoved; all of it within timeout_usec, measured on e from now.
  * A job that outlives the deadline is left to systemd: a later StartUnit/StopUnit in
  * "replace" mode replaces it. The subscription ends with the job (Unsubscribe), unless the
- * connection was subscribed before it (AlreadySubscribed). Returns 0, or a negative errno (-EINVAL for an unknown
- * method) when the wait could not be set up; done() is then not called. */
+ * connection was subscribed before it (AlreadySubscribed). Returns 0, or a negative errno
+ * (-EINVAL for an unknown method) when the wait could not be set up; done() is then not
+ * called. */
 int unit_job_run(sd_bus *bus, sd_event *e, const char *method, const char *unit,
                  uint64_t timeout_usec, unit_job_done_t done, void *userdata, UnitJob **ret);
 /* Stops waiting; done() is not called. The job itself carries on in systemd. NULL is fine. */

@@ -101,7 +101,6 @@ struct Engine {
         UnitInfo unit_info;
         Machine *unit_waiting;          /* the stage waits for the answer, on this machine */
         uint64_t unit_waiting_start;
-        bool acted;                     /* a step of this transition has run */
 
         /* The stage being observed, off the loop, before its step (on_next()). */
         ChildRun *observing;
@@ -124,7 +123,7 @@ struct Engine {
         StageTiming *timeline;
         size_t n_timeline;
         /* How long from engine_start() (start_usec) until the first action: observation
-         * and planning, what baton adds before the work starts. */
+         * and planning, what baton adds before the work starts. 0 until a step has run. */
         uint64_t prepare_usec;
 
         /* The last transition's journal, kept after the file went (engine_record_get()):
@@ -632,9 +631,9 @@ static void engine_keep_records(Engine *e) {
 }
 
 /* Whether systemd's answer about st's unit, asked for at the request, is its observation:
- * while no step has run, nothing has changed since. */
+ * while no step has run (the first sets prepare_usec, stage_run()), nothing has changed since. */
 static bool unit_answers(const Engine *e, const Stage *st) {
-        return st == e->unit_stage && !e->acted;
+        return st == e->unit_stage && e->prepare_usec == 0;
 }
 
 static void unit_ask_clear(Engine *e) {
@@ -856,7 +855,6 @@ static void stage_run(Engine *e, const Stage *st, Machine *m, uint64_t start_use
                 return;
         }
         e->step = s;
-        e->acted = true;
         if (e->prepare_usec == 0) {
                 e->prepare_usec = now_usec() - e->start_usec;
                 log_debug("First action after %.1f ms: stage %s.", e->prepare_usec / 1e3, st->name);
@@ -938,14 +936,7 @@ static void on_unit_answer(UnitQuery *q, int r, UnitInfo *info, const char *mess
         e->unit_answered = true;
         e->unit_error = r;
         if (r >= 0)
-                e->unit_info = (UnitInfo) {
-                        .id = TAKE_PTR(info->id),
-                        .load_state = TAKE_PTR(info->load_state),
-                        .active_state = TAKE_PTR(info->active_state),
-                        .unit_file_state = TAKE_PTR(info->unit_file_state),
-                        .job_id = info->job_id,
-                        .timeout_stop_usec = info->timeout_stop_usec,
-                };
+                e->unit_info = TAKE_STRUCT(*info);
         else
                 e->unit_message = message ? strdup(message) : NULL;    /* none without memory */
         log_debug("systemd answered about the unit of stage %s %.1f ms after the request.", e->unit_stage->name,
@@ -1704,7 +1695,6 @@ int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata) {
         e->n_order = e->pos = 0;
         e->error = 0;
         e->rollback_incomplete = false;
-        e->acted = false;
         unit_ask_clear(e);
         e->op = op;
         e->journal = journal_free(e->journal);

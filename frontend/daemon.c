@@ -677,7 +677,8 @@ int daemon_run(const DaemonOptions *o) {
         if (r < 0)
                 return log_error_errno(r, "Failed to attach the bus to the loop: %m");
         /* A handover asks systemd about the display manager on this connection from the
-         * request on, instead of a worker connecting for it (issue 17). */
+         * request on, and the steps make their calls on it, instead of a worker and each step
+         * connecting for them (issue 17). */
         engine_set_system_bus(d.engine, d.bus);
 
         daemon_start_input(&d);

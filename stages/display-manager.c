@@ -543,8 +543,8 @@ static int display_manager_observe(StageInstance *self, const StageContext *ctx,
         return display_manager_judge(name, r, &info, wait_usec, ret_pos, ret_plan);
 }
 
-/* The daemon's look at the unit (Stage.observed_unit): the same as observe() above, on the
- * live machine only. */
+/* The look at the unit on the front end's connection (Stage.observed_unit): the same as
+ * observe() above, on the live machine only. */
 static const char *display_manager_observed_unit(StageInstance *self, const StageContext *ctx) {
         return streq(ctx->root, "/") ? display_manager_unit_name(ctx->config) : NULL;
 }

@@ -265,7 +265,7 @@ static void test_no_bus(void) {
         ASSERT_TRUE(startswith(plan[0], NO_BUS_LINE));
 }
 
-/* The daemon's look (Stage.observed_unit, judge_unit): the unit is asked for on the live
+/* The look on the front end's connection (Stage.observed_unit, judge_unit): the unit is asked for on the live
  * machine only, and the answer judged as observe() judges its own. */
 static void test_judge_unit(void) {
         _cleanup_strv_free_ char **plan = NULL, **none = NULL;
