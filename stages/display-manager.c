@@ -185,8 +185,9 @@ struct DisplayManager {
         sd_bus_slot *kill;              /* KillUnit, for a unit that outlived its stop's deadline */
         bool killed;
         sd_event_source *recheck;       /* the next look at a unit being started */
-        sd_event_source *card_watch;    /* inotify on the card's node while it settles */
-        bool card_touched;              /* the node was opened or closed during a look */
+        sd_event_source *card_watch;    /* inotify on the card's node, from the start job on */
+        char *card;                     /* that node */
+        bool card_touched;              /* the node was opened or closed while no look was due */
         uint64_t settle_at, give_up_at; /* CLOCK_MONOTONIC, set at the first look after StartUnit */
 };
 
@@ -199,6 +200,7 @@ static void display_manager_free(void *p) {
         unit_job_free(dm->job);
         sd_event_source_disable_unref(dm->recheck);
         sd_event_source_disable_unref(dm->card_watch);
+        free(dm->card);
         sd_bus_slot_unref(dm->kill);
         sd_bus_unref(dm->bus);
         free(dm->unit);
@@ -356,12 +358,18 @@ static int recheck_at(DisplayManager *dm, uint64_t when) {
 /* The card's node was opened or closed: the next look is now, not at its time. */
 static int on_card_event(sd_event_source *es, const struct inotify_event *event, void *userdata) {
         DisplayManager *dm = userdata;
+        const char *what = event->mask & IN_OPEN ? "opened" : "closed";
         int r;
 
         if (!dm->recheck) {
-                dm->card_touched = true;        /* a look runs: recheck_at() brings the next one forward */
+                /* The start job or a look runs: recheck_at() brings the next look forward. */
+                if (!dm->card_touched)
+                        log_debug("%s was %s during %s of %s: looking again at once after it.", dm->card,
+                                  what, dm->job ? "the start job" : "a look", dm->unit);
+                dm->card_touched = true;
                 return 0;
         }
+        log_debug("%s was %s while %s starts: looking at it now, not at its time.", dm->card, what, dm->unit);
         r = sd_event_source_set_time(dm->recheck, 0);
         if (r < 0)
                 log_debug_errno(r, "Failed to bring the next look at %s forward, it comes at its time: %m",
@@ -369,19 +377,36 @@ static int on_card_event(sd_event_source *es, const struct inotify_event *event,
         return 0;
 }
 
-/* Watches the GPU's card node of the live machine for the compositor's open. Without one
- * (no native driver, a fixture root) or a watch, the looks at their times are enough. */
+/* Watches the GPU's card node of the live machine for the compositor's open, from before the
+ * start job: a compositor that opens it while the job runs is then seen by the look after the
+ * job, even one that found no DRM master yet. Ahead of the bus's messages, so that an open is
+ * taken before the look it precedes ends the step. Without a node (no native driver, a fixture
+ * root) or a watch, the looks at their times are enough. */
 static void watch_card(DisplayManager *dm) {
-        const Machine *m = step_machine(dm->step);
-        const char *card = machine_card_node(m);
+        const char *card = machine_card_node(step_machine(dm->step));
         int r;
 
         if (!card || !step_is_live(dm->step))
                 return;
+        dm->card = strdup(card);
+        if (!dm->card)
+                return;                 /* the looks at their times */
         r = sd_event_add_inotify(step_event(dm->step), &dm->card_watch, card,
                                  IN_OPEN | IN_CLOSE_WRITE | IN_CLOSE_NOWRITE, on_card_event, dm);
-        if (r < 0)
+        if (r >= 0)
+                r = sd_event_source_set_priority(dm->card_watch, SD_EVENT_PRIORITY_IMPORTANT);
+        if (r < 0) {
                 log_debug_errno(r, "Failed to watch %s, looking for its DRM master at intervals only: %m", card);
+                dm->card_watch = sd_event_source_disable_unref(dm->card_watch);
+                return;
+        }
+        log_debug("Watching %s for the compositor's open while %s starts.", card, dm->unit);
+}
+
+/* StartUnit, the card watched from before it; then check_started(). */
+static int start_unit(DisplayManager *dm) {
+        watch_card(dm);
+        return run_job(dm, "StartUnit", check_started);
 }
 
 /* The DRM master of the GPU's card, when a process is (debugfs), on a fresh look. */
@@ -405,7 +430,6 @@ static int check_started(DisplayManager *dm, UnitInfo *info) {
         if (dm->give_up_at == 0) {
                 dm->give_up_at = now + dm->timeout_usec;
                 dm->settle_at = now + (DM_SETTLE_USEC < dm->timeout_usec ? DM_SETTLE_USEC : dm->timeout_usec);
-                watch_card(dm);
         }
         settled = now >= dm->settle_at;
         if (!settled && !unit_active_state_is_down(info->active_state))
@@ -504,7 +528,7 @@ static int start_unrecorded(DisplayManager *dm, UnitInfo *info) {
         }
         dm->unit = TAKE_PTR(info->id);
         log_notice("No record of the display manager: starting %s, the enabled display manager.", label);
-        return run_job(dm, "StartUnit", check_started);
+        return start_unit(dm);
 }
 
 static int display_manager_observe(StageInstance *self, const StageContext *ctx, const Machine *m,
@@ -620,7 +644,7 @@ static int start_recorded(DisplayManager *dm, UnitInfo *info) {
         if (!dm->unit)
                 return step_error_errno(dm->step, SYNTHETIC_ERRNO(ENOMEM), "Out of memory.");
         log_info("Starting %s again.", unit);
-        return run_job(dm, "StartUnit", check_started);
+        return start_unit(dm);
 }
 
 const Stage stage_display_manager = {
