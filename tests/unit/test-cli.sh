@@ -58,10 +58,19 @@ fixtures)
         expect 0 "DRM master     session 2 (labdesk, user, wayland) through systemd-logind (pid 218); its compositor pid 1402 (gnome-shell)" \
                 -- --root "$fixtures/gdm" status
         expect 0 "--probe-scanout ignored with --root" -- --root "$fixtures/lab" --probe-scanout status
+        # Refused, a verb leaves its run directory as it found it. A private one: recover takes
+        # the lock before it reads the machine, and a lock in /run/baton while the live checks
+        # (run beside this one) take their snapshot would be a change they did not make.
+        run=$(mktemp -d)
         for verb in handover return recover "start win11"; do
                 # shellcheck disable=SC2086
-                expect 1 "$refusal" -- --root "$fixtures/nogpu" $verb
+                expect 1 "$refusal" -- --root "$fixtures/nogpu" --rundir "$run" $verb
         done
+        if [ -n "$(ls -A "$run")" ]; then
+                echo "FAIL: a refused verb left $(ls -A "$run") in its run directory"
+                failed=$((failed + 1))
+        fi
+        rm -rf "$run"
         # notify runs as the desktop user in their session; without a notice it sends nothing.
         if [ "$(id -u)" = 0 ]; then
                 expect 1 "not as root" -- notify
@@ -442,6 +451,13 @@ live)
                 ls -A /run/baton 2>/dev/null
         }
         before=$(snapshot)
+        # changed WHAT: fails, printing the lines of the snapshot that differ.
+        changed() {
+                echo "FAIL: $1 changed this machine:"
+                echo "$before" >"$out"
+                snapshot | diff "$out" - | sed -n 's/^[<>]/  &/p'
+                failed=$((failed + 1))
+        }
         for verb in handover return recover "start some-vm"; do
                 # shellcheck disable=SC2086
                 expect 1 "$refusal" -- $verb
@@ -456,18 +472,12 @@ live)
         else
                 echo "SKIP: the unprivileged checks need root and setpriv"
         fi
-        if [ "$before" != "$(snapshot)" ]; then
-                echo "FAIL: a refused command changed this machine"
-                failed=$((failed + 1))
-        fi
+        [ "$before" = "$(snapshot)" ] || changed "a refused command"
         expect 0 "no display-class GPU found" -- status
         expect 0 "holders " -- status
         # doctor says it plainly, exits 1 for it, and changes nothing either.
         expect 1 "fail  gpu                 no GPU: this machine has no display-class PCI device" -- doctor
-        if [ "$before" != "$(snapshot)" ]; then
-                echo "FAIL: doctor changed this machine"
-                failed=$((failed + 1))
-        fi
+        [ "$before" = "$(snapshot)" ] || changed "doctor"
         ;;
 *)
         echo "unknown mode $mode"; exit 2 ;;
