@@ -1055,13 +1055,40 @@ static void on_observed(ChildRun *c, int r, const char *out, size_t size, void *
         engine_schedule_next(e);
 }
 
+/* A stage whose observe() cannot wait (Stage.observe_on_loop), observed here on the loop: as
+ * on_observed() takes a worker's answer, with no worker to fork (issue 17). */
+static void stage_observe_here(Engine *e, const Stage *st, Machine *m, uint64_t start_usec) {
+        _cleanup_strv_free_ char **plan = NULL;
+        StageContext ctx = e->context;
+        StagePosition pos;
+        uint64_t t = now_usec();
+        int r;
+
+        ctx.first_line_only = true;
+        r = st->observe(engine_instance(e, st), &ctx, m, &pos, &plan);
+        log_debug("Observed stage %s on the loop in %.1f ms, %.1f ms after the request%s.", st->name,
+                  (now_usec() - t) / 1e3, (now_usec() - e->start_usec) / 1e3,
+                  r >= 0 && pos == STAGE_NOTHING_TO_DO ? ": nothing to do" : "");
+        /* An observation that failed does not skip the stage: its step says what fails. */
+        if (r < 0 || pos != STAGE_NOTHING_TO_DO) {
+                stage_run(e, st, m, start_usec);
+                return;
+        }
+        stage_skip(e, st, m, plan ? plan[0] : NULL);
+        engine_schedule_next(e);
+}
+
 /* Towards the guest a stage whose observation says there is nothing to do is skipped. observe()
  * may wait on D-Bus (systemd, the user's session bus): it runs in a worker, awaited here within
  * the "unit" deadline (plus grace: the stage's own wait says first what did not answer), so the
- * loop never waits for it. */
+ * loop never waits for it; unless the stage says it cannot wait (Stage.observe_on_loop). */
 static int stage_observe(Engine *e, const Stage *st, Machine *m, uint64_t start_usec) {
         int r;
 
+        if (st->observe_on_loop) {
+                stage_observe_here(e, st, m, start_usec);
+                return 0;
+        }
         if (unit_answers(e, st)) {
                 if (e->unit_answered)
                         stage_judge_unit(e, st, m, start_usec);
@@ -1416,7 +1443,9 @@ static int engine_observe_early(Engine *e, Machine **mp) {
         int r;
 
         engine_order_all(e);
-        if (e->n_order == 0 || stage_reads_holders(e, e->order[0]) || unit_answers(e, e->order[0]))
+        /* A stage observed on the loop would run its step before the pre-flights. */
+        if (e->n_order == 0 || stage_reads_holders(e, e->order[0]) || unit_answers(e, e->order[0]) ||
+            e->order[0]->observe_on_loop)
                 return 0;
         e->unchanged_flags = MACHINE_SKIP_HOLDERS;
         r = stage_observe(e, e->order[0], *mp, now_usec());

@@ -144,6 +144,13 @@ struct Stage {
          * other stage, since that walk is the dearest part of an observation and the
          * engine observes before each stage. */
         bool observes_holders;
+        /* The stage's observe() reads only the Machine it is given, the configuration and
+         * files below the machine's root that only root writes (sysfs, /etc/baton): nothing
+         * that can wait, no bus, no user's file. Towards the guest the engine then calls it on
+         * its loop; any other observe() runs in a worker process the engine forks for it,
+         * since it may wait on a bus (issue 17: that fork and the worker's start were most of
+         * the time between two stages). */
+        bool observe_on_loop;
 };
 
 /* NULL-terminated, in the built-in handover order (stages/stages.c). */

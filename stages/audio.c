@@ -759,6 +759,7 @@ static int audio_preflight(StageInstance *self, const StageContext *ctx, const M
 
 const Stage stage_audio = {
         .name = "audio",
+        .observe_on_loop = true,
         .instance_size = sizeof(AudioStage),
         .done = audio_stage_done,
         .observes_holders = true,

@@ -554,6 +554,7 @@ static int drm_idle_to_host(Step *s) {
 
 const Stage stage_drm_idle = {
         .name = "drm-idle",
+        .observe_on_loop = true,
         .observes_holders = true,
         .summary = "wait until no process, DRM master or scan-out uses the GPU",
         .observe = drm_idle_observe,

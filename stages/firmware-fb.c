@@ -326,6 +326,7 @@ static int firmware_fb_to_host(Step *s) {
 
 const Stage stage_firmware_fb = {
         .name = "firmware-fb",
+        .observe_on_loop = true,
         .summary = "firmware framebuffer",
         .observe = firmware_fb_observe,
         .to_guest = firmware_fb_to_guest,

@@ -292,6 +292,7 @@ static int gpu_daemons_observe(StageInstance *self, const StageContext *ctx, con
 
 const Stage stage_gpu_daemons = {
         .name = "gpu-daemons",
+        .observe_on_loop = true,
         .summary = "services that hold the GPU driver's nodes (nvidia-persistenced)",
         .observe = gpu_daemons_observe,
         .to_guest = gpu_daemons_to_guest,

@@ -681,6 +681,7 @@ static int gpu_modules_to_host(Step *s) {
 
 const Stage stage_gpu_modules = {
         .name = "gpu-modules",
+        .observe_on_loop = true,
         .summary = "GPU driver modules that must leave the kernel (nvidia)",
         .observe = gpu_modules_observe,
         .to_guest = gpu_modules_to_guest,

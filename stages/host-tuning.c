@@ -789,6 +789,7 @@ static int host_tuning_to_host(Step *s) {
 
 const Stage stage_host_tuning = {
         .name = "host-tuning",
+        .observe_on_loop = true,
         .summary = "host tuning: CPU isolation, hugepages, cpufreq governor",
         .observe = host_tuning_observe,
         .to_guest = host_tuning_to_guest,

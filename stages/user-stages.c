@@ -410,6 +410,7 @@ static int user_stages_to_host(Step *s) {
 
 const Stage stage_user_stages = {
         .name = "user-stages",
+        .observe_on_loop = true,
         .summary = "stages of your own (stages.d)",
         .observe = user_stages_observe,
         .to_guest = user_stages_to_guest,

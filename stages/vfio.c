@@ -894,6 +894,7 @@ static int vfio_to_host(Step *s) {
 
 const Stage stage_vfio = {
         .name = "vfio",
+        .observe_on_loop = true,
         .summary = "vfio-pci for the IOMMU group",
         .preflight = vfio_preflight,
         .observe = vfio_observe,

@@ -161,6 +161,7 @@ static int vtconsoles_to_host(Step *s) {
 
 const Stage stage_vtconsoles = {
         .name = "vtconsoles",
+        .observe_on_loop = true,
         .summary = "frame-buffer vtconsoles",
         .observe = vtconsoles_observe,
         .to_guest = vtconsoles_to_guest,

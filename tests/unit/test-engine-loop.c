@@ -366,6 +366,44 @@ static void test_observe_run(void) {
         ASSERT_FALSE(tl[3].skipped);
 }
 
+/* Issue 17: a stage whose observe() cannot wait (observe_on_loop) is observed on the loop's
+ * process, with no worker forked for it, whether it has nothing to do, reads the holders
+ * anew after a stage acted, or acts; a stage without the flag between them still gets a
+ * worker. */
+static const Stage loop_idle = { .name = "loop-idle", .summary = "nothing to do, on the loop",
+                                 .observe = noting_observe, .to_guest = never, .to_host = never,
+                                 .observe_on_loop = true };
+static const Stage loop_holders = { .name = "loop-holders", .summary = "nothing to do, from the holders",
+                                    .observe = noting_observe, .to_guest = never, .to_host = never,
+                                    .observes_holders = true, .observe_on_loop = true };
+static const Stage loop_acts = { .name = "loop-acts", .summary = "a stage that acts, on the loop",
+                                 .observe = noting_at_host, .to_guest = acts_to_guest, .to_host = acts_to_host,
+                                 .observe_on_loop = true };
+
+static void test_observe_on_loop(void) {
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        _cleanup_(engine_freep) Engine *e = NULL;
+        const StageTiming *tl;
+        int pid[4];
+        size_t nt;
+
+        ASSERT_OK(sd_event_new(&event));
+        ASSERT_EQ(handover_observed(NULL, event,
+                                    (const Stage *const[]) { &loop_idle, &acts_last, &loop_holders, &loop_acts, NULL },
+                                    &e, pid, ELEMENTSOF(pid)), 4);      /* each stage observed once */
+        ASSERT_EQ(pid[0], getpid());            /* loop-idle: on the loop */
+        ASSERT_TRUE(pid[1] != getpid());        /* acts: in a worker */
+        ASSERT_EQ(pid[2], getpid());            /* loop-holders: the machine read anew, on the loop */
+        ASSERT_EQ(pid[3], getpid());            /* loop-acts */
+        tl = engine_timeline(e, &nt);
+        ASSERT_EQ(nt, 4);
+        ASSERT_TRUE(tl[0].skipped && tl[2].skipped);
+        ASSERT_FALSE(tl[1].skipped);
+        ASSERT_STREQ(tl[3].stage, "loop-acts");
+        ASSERT_FALSE(tl[3].skipped);
+        ASSERT_EQ(tl[3].result, 0);
+}
+
 /* Issue 17: the daemon asks systemd about a stage's unit on its own connection when a handover
  * is requested (engine_set_system_bus()). While no stage has acted, that answer is the stage's
  * observation, judged on the loop: no worker observes it. Once a stage acted, its worker does.
@@ -643,6 +681,7 @@ int main(void) {
         RUN(test_stuck_sysfs);
         RUN(test_reason_from_step);
         RUN(test_observe_run);
+        RUN(test_observe_on_loop);
         RUN(test_unit_answer);
         RUN(test_journal_create_fails);
         RUN(test_holders_towards_guest_only);
