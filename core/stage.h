@@ -32,7 +32,9 @@
  *   the answer on the loop (core/engine.c, stage_observe()). That worker may
  *   observe the stages before it too, when they had nothing to do, and, for the
  *   first stage of a handover, while the pre-flights run: observe() must not
- *   count on running in a process of its own, nor after any pre-flight.
+ *   count on running in a process of its own, nor after any pre-flight. A stage
+ *   whose observe() cannot wait says so (observe_on_loop): the engine then
+ *   observes it on its loop, unless a worker already took it on.
  *
  * - to_guest() first records what it found (original drivers, bound consoles,
  *   loaded modules, ...) with step_record() and makes it durable with

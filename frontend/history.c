@@ -74,6 +74,7 @@ int history_record(const Engine *e, int result, const char *vm, const char *orig
                             "BATON_REASON=%s", strempty(reason),
                             "BATON_TOTAL_USEC=%" PRIu64, total,
                             "BATON_PREPARE_USEC=%" PRIu64, engine_prepare_usec(e),
+                            "BATON_DURATION_USEC=%" PRIu64, engine_duration_usec(e),
                             "BATON_STAGES=%s", stages,
                             "BATON_ORIGIN=%s", origin,
                             NULL);

@@ -20,6 +20,8 @@
  *   BATON_RESULT=ok|failed|incomplete (incomplete: the rollback did not finish)
  *   BATON_REASON=the first failing stage's reason, when it failed
  *   BATON_TOTAL_USEC=the sum of the stages' durations
+ *   BATON_PREPARE_USEC=from the request to the first stage's step, 0 when none ran
+ *   BATON_DURATION_USEC=from the request to the transition's end
  *   BATON_STAGES=one "NAME:DIRECTION:RESULT:USEC" word per stage that ran
  *                (DIRECTION guest|host, RESULT ok|skip|failed)
  *   BATON_ORIGIN=cli|daemon
