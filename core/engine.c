@@ -904,6 +904,19 @@ static void stage_skip(Engine *e, const Stage *st, Machine *m, const char *why) 
         e->unchanged = m;       /* nothing changed: it serves the next stage */
 }
 
+/* An observation made on the loop decides: the step of st runs on m (taken), or st, with
+ * nothing to do, is skipped. One that failed (r < 0) does not skip the stage: its step says
+ * what fails. */
+static void stage_decide(Engine *e, const Stage *st, Machine *m, uint64_t start_usec, int r, StagePosition pos,
+                         char **plan) {
+        if (r < 0 || pos != STAGE_NOTHING_TO_DO) {
+                stage_run(e, st, m, start_usec);
+                return;
+        }
+        stage_skip(e, st, m, plan ? plan[0] : NULL);
+        engine_schedule_next(e);
+}
+
 /* st's observation from systemd's answer: skipped when it has nothing to do, else its step
  * runs on m (taken). As on_observed() does with a worker's answer. */
 static void stage_judge_unit(Engine *e, const Stage *st, Machine *m, uint64_t start_usec) {
@@ -919,13 +932,7 @@ static void stage_judge_unit(Engine *e, const Stage *st, Machine *m, uint64_t st
         log_debug("Observed stage %s from systemd's answer on the front end's connection, %.1f ms after the "
                   "request%s.", st->name, (now_usec() - e->start_usec) / 1e3,
                   r >= 0 && pos == STAGE_NOTHING_TO_DO ? ": nothing to do" : "");
-        /* An observation that failed does not skip the stage: its step says what fails. */
-        if (r < 0 || pos != STAGE_NOTHING_TO_DO) {
-                stage_run(e, st, m, start_usec);
-                return;
-        }
-        stage_skip(e, st, m, plan ? plan[0] : NULL);
-        engine_schedule_next(e);
+        stage_decide(e, st, m, start_usec, r, pos, plan);
 }
 
 static void on_unit_answer(UnitQuery *q, int r, UnitInfo *info, const char *message, void *userdata) {
@@ -1069,13 +1076,7 @@ static void stage_observe_here(Engine *e, const Stage *st, Machine *m, uint64_t 
         log_debug("Observed stage %s on the loop in %.1f ms, %.1f ms after the request%s.", st->name,
                   (now_usec() - t) / 1e3, (now_usec() - e->start_usec) / 1e3,
                   r >= 0 && pos == STAGE_NOTHING_TO_DO ? ": nothing to do" : "");
-        /* An observation that failed does not skip the stage: its step says what fails. */
-        if (r < 0 || pos != STAGE_NOTHING_TO_DO) {
-                stage_run(e, st, m, start_usec);
-                return;
-        }
-        stage_skip(e, st, m, plan ? plan[0] : NULL);
-        engine_schedule_next(e);
+        stage_decide(e, st, m, start_usec, r, pos, plan);
 }
 
 /* Towards the guest a stage whose observation says there is nothing to do is skipped. observe()
