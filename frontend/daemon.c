@@ -54,6 +54,9 @@ typedef struct Daemon {
         gid_t admin_gid;
         VtProgress vt;                  /* stage lines on the console while the screen is dark */
 
+        char *published;                /* the status systemd and the bus were last told */
+        sd_event_source *publish;       /* a stage's progress, told once the loop is idle */
+
         Waiter *waiters;        /* callers waiting for the transition in flight */
         size_t n_waiters;
         bool cancelled_for_return;
@@ -97,11 +100,35 @@ static const char *daemon_state_string(Daemon *d) {
         return daemon_state_to_string(daemon_state(d));
 }
 
+/* Tells systemd (STATUS=) and the bus (State and Stage) what the daemon does now, when
+ * that changed since it last told them. */
 static void notify_state(Daemon *d) {
         const char *stage = engine_current_stage(d->engine);
+        _cleanup_free_ char *status = NULL;
 
-        (void) sd_notifyf(false, "STATUS=%s%s%s", daemon_state_string(d), stage ? ": " : "", strempty(stage));
+        if (asprintf(&status, "%s%s%s", daemon_state_string(d), stage ? ": " : "", strempty(stage)) < 0)
+                return (void) log_warning("Out of memory: the daemon's status is not updated, ignoring.");
+        if (streq_ptr(status, d->published))
+                return;
+        (void) sd_notifyf(false, "STATUS=%s", status);
         (void) sd_bus_emit_properties_changed(d->bus, BATON_BUS_PATH, BATON_BUS_INTERFACE, "State", "Stage", NULL);
+        free(d->published);
+        d->published = TAKE_PTR(status);
+}
+
+static int on_publish(sd_event_source *s, void *userdata) {
+        notify_state(userdata);
+        return 0;
+}
+
+/* Issue 17: each of those messages costs systemd, the message bus and the daemon a turn,
+ * and a stage's end and the next one's start come moments apart, with the engine's
+ * observations between them. So a stage's progress is told once the loop has nothing
+ * else to do (an idle-priority source): while a step waits on systemd or a driver, and
+ * as one status for the end of one stage and the start of the next. The start and the
+ * end of a transition are told at once. */
+static void notify_state_later(Daemon *d) {
+        (void) sd_event_source_set_enabled(d->publish, SD_EVENT_ONESHOT);
 }
 
 static int add_waiter(Daemon *d, sd_bus_message *call, EngineOp op) {
@@ -280,7 +307,7 @@ static void on_engine_progress(Engine *e, const char *stage, bool to_guest, bool
         (void) sd_bus_emit_signal(d->bus, BATON_BUS_PATH, BATON_BUS_INTERFACE, "StageProgress", "ssst",
                                   stage, to_guest ? "guest" : "host",
                                   !finished ? "started" : result < 0 ? "failed" : "done", usec);
-        notify_state(d);
+        notify_state_later(d);
 }
 
 static void remember_vm(Daemon *d, sd_bus_message *call) {
@@ -593,6 +620,8 @@ static void daemon_done(Daemon *d) {
                 sd_bus_message_unref(d->waiters[i].call);
         }
         free(d->waiters);
+        sd_event_source_disable_unref(d->publish);
+        free(d->published);
         input_thread_free(d->input);
         libvirt_events_free(d->libvirt);
         free(d->handover_vm);
@@ -653,6 +682,12 @@ int daemon_run(const DaemonOptions *o) {
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the engine: %m");
         engine_set_progress(d.engine, on_engine_progress, &d);
+        r = sd_event_add_defer(d.event, &d.publish, on_publish, &d);
+        if (r >= 0)
+                r = sd_event_source_set_priority(d.publish, SD_EVENT_PRIORITY_IDLE);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the daemon's status: %m");
+        (void) sd_event_source_set_enabled(d.publish, SD_EVENT_OFF);
         vt_progress_init(&d.vt, o->root, true);
         /* Tests with their own rundir keep the marker there, off this machine's /var/lib. */
         d.statedir = streq(o->rundir, BATON_RUNDIR) ? BATON_STATEDIR : o->rundir;
@@ -692,6 +727,7 @@ int daemon_run(const DaemonOptions *o) {
             !isempty(d.handover_vm))
                 (void) libvirt_events_watch(d.libvirt, d.handover_vm, false);
         log_info("baton daemon ready; state: %s", daemon_state_to_string(state));
+        d.published = strdup(daemon_state_to_string(state));
         (void) sd_notifyf(false, "READY=1\nSTATUS=%s", daemon_state_to_string(state));
 
         r = sd_event_loop(d.event);
