@@ -266,6 +266,8 @@ static MachineFlags stage_machine_flags(const Engine *e, const Stage *st) {
 static int engine_observe(Engine *e, const Stage *st, Machine **ret) {
         MachineFlags flags = stage_machine_flags(e, st);
         Machine *m = TAKE_PTR(e->unchanged);
+        uint64_t start;
+        int r;
 
         if (m && (!(e->unchanged_flags & MACHINE_SKIP_HOLDERS) || (flags & MACHINE_SKIP_HOLDERS))) {
                 *ret = m;
@@ -273,7 +275,14 @@ static int engine_observe(Engine *e, const Stage *st, Machine **ret) {
         }
         machine_free(m);
         e->unchanged_flags = flags;
-        return machine_load(e->root, flags, ret);
+        if (flags & MACHINE_SKIP_HOLDERS)
+                return machine_load(e->root, flags, ret);
+        start = now_usec();
+        r = machine_load(e->root, flags, ret);
+        if (r >= 0)
+                log_debug("Read the machine and /proc for the holders before stage %s in %.1f ms.", st->name,
+                          (now_usec() - start) / 1e3);
+        return r;
 }
 
 int step_reobserve(Step *s, const Machine **ret) {

@@ -12,6 +12,12 @@ extern const Stage stage_host_tuning, stage_user_stages;
  * holders, which it would be forever, and starts after gpu-modules loaded the
  * driver it needs.
  *
+ * audio comes right before drm-idle, after the consoles and the firmware
+ * framebuffer, whose steps change what the kernel holds, not what processes do.
+ * Both audio and drm-idle observe the holders, a walk of /proc: when audio has
+ * nothing to release, drm-idle's step starts from audio's observation instead
+ * of walking /proc again (core/engine.c, engine_observe(); issue 17).
+ *
  * host-tuning comes once the desktop is gone (stages/host-tuning.c says why);
  * the user's own stages come last by default, on a handed-over, tuned machine,
  * and so run first on the way back; [stages] after = in baton.conf moves them. */
@@ -19,9 +25,9 @@ const Stage *const stage_table[] = {
         &stage_session,
         &stage_display_manager,
         &stage_gpu_daemons,
-        &stage_audio,
         &stage_vtconsoles,
         &stage_firmware_fb,
+        &stage_audio,
         &stage_drm_idle,
         &stage_gpu_modules,
         &stage_host_tuning,
