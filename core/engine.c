@@ -261,28 +261,38 @@ static MachineFlags stage_machine_flags(const Engine *e, const Stage *st) {
         return stage_reads_holders(e, st) ? 0 : MACHINE_SKIP_HOLDERS;
 }
 
-/* The machine as the next step of st sees it: the observation a skipped stage left,
- * when it read what st reads, or a new one. */
+/* The machine as the next step of st sees it: the observation a skipped stage left, when it
+ * read what st reads, or with the holders added when st reads them too; or a new one. */
 static int engine_observe(Engine *e, const Stage *st, Machine **ret) {
         MachineFlags flags = stage_machine_flags(e, st);
-        Machine *m = TAKE_PTR(e->unchanged);
-        uint64_t start;
+        _cleanup_(machine_freep) Machine *m = TAKE_PTR(e->unchanged);
+        uint64_t start = now_usec();
         int r;
 
         if (m && (!(e->unchanged_flags & MACHINE_SKIP_HOLDERS) || (flags & MACHINE_SKIP_HOLDERS))) {
-                *ret = m;
+                *ret = TAKE_PTR(m);
                 return 0;
         }
-        machine_free(m);
         e->unchanged_flags = flags;
         if (flags & MACHINE_SKIP_HOLDERS)
                 return machine_load(e->root, flags, ret);
-        start = now_usec();
-        r = machine_load(e->root, flags, ret);
-        if (r >= 0)
+        /* Nothing acted since the skipped stage read the rest (issue 17): the walk of /proc
+         * is all that st reads more. */
+        if (m) {
+                r = machine_load_holders(m);
+                if (r < 0)
+                        return r;
+                log_debug("Read /proc for the holders before stage %s in %.1f ms, on the machine as "
+                          "read before the stage skipped last.", st->name, (now_usec() - start) / 1e3);
+        } else {
+                r = machine_load(e->root, flags, &m);
+                if (r < 0)
+                        return r;
                 log_debug("Read the machine and /proc for the holders before stage %s in %.1f ms.", st->name,
                           (now_usec() - start) / 1e3);
-        return r;
+        }
+        *ret = TAKE_PTR(m);
+        return 0;
 }
 
 int step_reobserve(Step *s, const Machine **ret) {
