@@ -11,10 +11,14 @@
  *   ToggleInput() -> (s target)    move keyboard and mouse to the other side, as
  *                                  the hotkey does; returns "host" or "guest"
  * Properties: State (s: host, guest, handing-over, returning, recovering,
- *   interrupted: DaemonState's table in daemon.c), Stage (s: the stage running now, or ""), InputTarget (s:
- *   host, guest, or off when input routing could not start).
+ *   interrupted: DaemonState's table in daemon.c), Stage (s: the stage observed or running now,
+ *   or ""), InputTarget (s: host, guest, or off when input routing could not start).
+ *   A change of State or Stage during a transition is announced (PropertiesChanged, and
+ *   systemd's STATUS=) once the daemon's loop is idle, so a stage that runs without a wait
+ *   may go unannounced there; the start and the end of a transition are announced at once.
  * Signals: StageProgress(s stage, s direction, s event, t usec)
- *   event: started, done, failed; direction: guest, host. */
+ *   event: started, done, failed; direction: guest, host. Sent for every start and end
+ *   of a stage's step. */
 
 #define BATON_BUS_NAME          "org.baton.Baton1"
 #define BATON_BUS_PATH          "/org/baton/Baton1"
