@@ -101,11 +101,13 @@ static const char *daemon_state_string(Daemon *d) {
 }
 
 /* Tells systemd (STATUS=) and the bus (State and Stage) what the daemon does now, when
- * that changed since it last told them. */
+ * that changed since it last told them. A later telling still pending (notify_state_later())
+ * would tell the same: it is dropped. */
 static void notify_state(Daemon *d) {
         const char *stage = engine_current_stage(d->engine);
         _cleanup_free_ char *status = NULL;
 
+        (void) sd_event_source_set_enabled(d->publish, SD_EVENT_OFF);
         if (asprintf(&status, "%s%s%s", daemon_state_string(d), stage ? ": " : "", strempty(stage)) < 0)
                 return (void) log_warning("Out of memory: the daemon's status is not updated, ignoring.");
         if (streq_ptr(status, d->published))
