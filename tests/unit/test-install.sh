@@ -38,6 +38,7 @@ expected=$(
         echo "$datadir/doc/baton/baton.conf.example"
         echo "$(under_prefix "$mandir")/man1/baton.1"
         echo "$(under_prefix "$mandir")/man5/baton.conf.5"
+        echo "$(under_prefix "$mandir")/man5/org.baton.Baton1.5"
         echo "$completionsdir/baton"
         for f in "$src"/data/*.rules; do [ -e "$f" ] && echo "$udevrulesdir/${f##*/}"; done
         for f in "$src"/data/*.desktop "$src"/data/*.desktop.in; do
@@ -76,7 +77,7 @@ grep -qx 'Restart=on-failure' "$unit" || fail "baton.service has no Restart=on-f
 
 "$dest$(under_prefix "$bindir")/baton" --version | grep -q '^baton ' || fail "the installed baton does not run"
 
-for page in man1/baton.1 man5/baton.conf.5; do
+for page in man1/baton.1 man5/baton.conf.5 man5/org.baton.Baton1.5; do
         head -n 20 "$dest$(under_prefix "$mandir")/$page" | grep -q '^\.TH ' || fail "$page has no .TH header"
 done
 grep -q 'doctor' "$dest$(under_prefix "$mandir")/man1/baton.1" || fail "baton(1) does not document doctor"
