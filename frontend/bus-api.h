@@ -1,24 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 
-/* baton's D-Bus API on the system bus, shared by the daemon and the CLI.
- *
- * Methods (each changing one is authorized with polkit first):
- *   Handover(s vm) -> (s report)   hand the GPU over; joins one in flight
- *   Return() -> (s report)         give it back; cancels a handover in flight
- *   Recover() -> (s report)        converge to the recorded host state
- *   Status() -> (s text)           everyone may ask
- *   ToggleInput() -> (s target)    move keyboard and mouse to the other side, as
- *                                  the hotkey does; returns "host" or "guest"
- * Properties: State (s: host, guest, handing-over, returning, recovering,
- *   interrupted: DaemonState's table in daemon.c), Stage (s: the stage observed or running now,
- *   or ""), InputTarget (s: host, guest, or off when input routing could not start).
- *   A change of State or Stage during a transition is announced (PropertiesChanged, and
- *   systemd's STATUS=) once the daemon's loop is idle, so a stage that runs without a wait
- *   may go unannounced there; the start and the end of a transition are announced at once.
- * Signals: StageProgress(s stage, s direction, s event, t usec)
- *   event: started, done, failed; direction: guest, host. Sent for every start and end
- *   of a stage's step. */
+/* baton's D-Bus API on the system bus, shared by the daemon and the CLI. Its users'
+ * description is man/org.baton.Baton1.5.scd: every method, signal and property with its
+ * arguments, the errors, who may call what, and when State and Stage changes are
+ * announced. The lab's daemon scenario compares that page with what the daemon serves
+ * (tests/lab/tools/bus-api-members): a member added to the daemon (daemon.c) is described
+ * there. */
 
 #define BATON_BUS_NAME          "org.baton.Baton1"
 #define BATON_BUS_PATH          "/org/baton/Baton1"

@@ -63,7 +63,7 @@ typedef struct Daemon {
         bool exit_requested;
 } Daemon;
 
-/* These strings are the D-Bus API: State and Status (bus-api.h). */
+/* These strings are the D-Bus API: State and Status (man/org.baton.Baton1.5.scd). */
 static const char *const daemon_state_table[_DAEMON_STATE_MAX] = {
         [DAEMON_HOST] = "host",
         [DAEMON_GUEST] = "guest",
