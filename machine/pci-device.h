@@ -14,6 +14,8 @@ typedef struct PciDevice {
         char *driver_override;          /* NULL when unset (sysfs says "(null)") */
         int boot_vga;                   /* 1 or 0; -1 when absent (only VGA devices have it) */
         int iommu_group;                /* -1 when the device has no IOMMU group */
+        bool brief;                     /* read only up to the driver (pci_devices_read_all()):
+                                         * driver_override, boot_vga and iommu_group not read */
 } PciDevice;
 
 typedef struct PciAddress {
@@ -44,7 +46,9 @@ bool pci_address_same_slot(const char *a, const char *b);
 int pci_device_read(const char *root, const char *address, PciDevice *ret);
 void pci_device_done(PciDevice *d);
 
-/* Every PCI device, sorted by address. No /sys/bus/pci at all gives an empty list. */
+/* Every PCI device, sorted by address. No /sys/bus/pci at all gives an empty list. A
+ * display-class device is read whole, any other one brief: its ids, class and driver. The
+ * GPU's IOMMU group reads its members whole (iommu_group_read()). */
 int pci_devices_read_all(const char *root, PciDevice **ret, size_t *ret_n);
 void pci_devices_free(PciDevice *d, size_t n);
 

@@ -54,10 +54,21 @@ static void test_lab_gpu_and_group(void) {
         ASSERT_STREQ(m->group.devices[1].pci.driver, "snd_hda_intel");
         ASSERT_EQ(m->group.devices[1].pci.class, 0x040300);
         ASSERT_EQ(m->group.devices[1].pci.boot_vga, -1);
+        ASSERT_EQ(m->group.devices[1].pci.iommu_group, 2);     /* a group member is read whole */
+        ASSERT_FALSE(m->group.devices[1].pci.brief);
         ASSERT_TRUE(m->group.devices[0].is_card_function);
         ASSERT_TRUE(m->group.devices[1].is_card_function);
         ASSERT_FALSE(m->group.devices[1].is_bridge);
         ASSERT_EQ(iommu_group_count_foreign(&m->group), 0);
+
+        /* In the list of every device, the GPU is read whole, the others up to their driver. */
+        ASSERT_FALSE(m->gpu->brief);
+        ASSERT_EQ(m->gpu->iommu_group, 2);
+        ASSERT_STREQ(m->pci[3].address, "0000:00:04.0");
+        ASSERT_TRUE(m->pci[3].brief);
+        ASSERT_EQ(m->pci[3].class, 0x0c0330);
+        ASSERT_STREQ(m->pci[3].driver, "xhci_hcd");
+        ASSERT_EQ(m->pci[3].iommu_group, -1);   /* not read: its iommu_group links to 3 */
 }
 
 static void test_lab_consoles_and_nodes(void) {
