@@ -826,8 +826,13 @@ static void stage_failed_early(Engine *e, const Stage *st, int r) {
         engine_schedule_next(e);
 }
 
+const char *step_observe_error(int r) {
+        return r == -ETIMEDOUT ? "a process stuck in the kernel keeps /proc from being read (named above)" :
+                strerror(-r);
+}
+
 static void stage_not_started(Engine *e, const Stage *st, int r) {
-        log_error_errno(r, "Failed to observe the machine for stage %s: %m", st->name);
+        log_error_errno(r, "Failed to observe the machine for stage %s: %s", st->name, step_observe_error(r));
         stage_failed_early(e, st, r);
 }
 
@@ -1404,7 +1409,8 @@ static void preflight_check(Engine *e, PreflightMode mode) {
          * own close would wake it again. */
         r = machine_load(e->root, 0, &m);
         if (r < 0)
-                return preflight_fail(e, log_error_errno(r, "Failed to observe the machine: %m"));
+                return preflight_fail(e, log_error_errno(r, "Failed to observe the machine: %s",
+                                                         step_observe_error(r)));
         r = engine_preflight(e, m, mode);
         if (r == -EAGAIN) {
                 r = preflight_watch(e, m);
@@ -1519,7 +1525,8 @@ static int engine_plan_handover(Engine *e, Machine **mp) {
         }
         if (r < 0) {
                 engine_observe_cancel(e, mp);
-                return log_sink_full_errno(&e->preflight_sink, LOG_ERR, r, "Failed to observe the machine: %m");
+                return log_sink_full_errno(&e->preflight_sink, LOG_ERR, r, "Failed to observe the machine: %s",
+                                           step_observe_error(r));
         }
         e->unchanged_flags = 0;
         r = engine_preflight(e, *mp, PREFLIGHT_MAY_WAIT);

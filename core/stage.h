@@ -198,6 +198,9 @@ const Config *step_config(Step *s);
 const Machine *step_machine(Step *s);
 /* Observe again (after acting): replaces what step_machine() returns. */
 int step_reobserve(Step *s, const Machine **ret);
+/* Why an observation failed with r, for a message: -ETIMEDOUT from a walk of /proc is a
+ * process stuck in the kernel, which the walk has named already (machine/holders.h). */
+const char *step_observe_error(int r);
 /* The root sysfs and /proc are read from and written to: "/" outside tests. */
 const char *step_root(Step *s);
 /* Whether the step works on this machine (root "/"), not on a fixture tree. */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "drm-fdinfo.h"
@@ -22,6 +23,7 @@
 #include "parse-util.h"
 #include "strv.h"
 #include "sysfs-util.h"
+#include "time-util.h"
 
 bool holder_node_matches(char * const *nodes, const char *path) {
         return strv_contains(nodes, path) || startswith(path, "/dev/fb") ||
@@ -156,7 +158,7 @@ static void read_drm_client(int pid_dir, const char *fd, Holder *h) {
 /* Returns how many fds the process has, -EACCES when they are not ours to read, -ENOENT when
  * it is gone. Every lookup is relative to the process's directory (issue 17: a walk from /
  * for each fd link was most of a handover's observation). */
-static int scan_fds(int pid_dir, HolderScan *s, pid_t pid, char * const *nodes) {
+static int scan_fds(int pid_dir, HolderScan *s, pid_t pid, char * const *nodes, _Atomic uint64_t *progress) {
         _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
         int fd, n = 0;
@@ -179,6 +181,7 @@ static int scan_fds(int pid_dir, HolderScan *s, pid_t pid, char * const *nodes) 
                 if (de->d_name[0] == '.')
                         continue;
                 n++;
+                atomic_fetch_add_explicit(progress, 1, memory_order_relaxed);
                 l = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
                 if (l < 0)
                         continue;       /* closed meanwhile */
@@ -250,25 +253,58 @@ static pid_t scanner_pid(const char *root) {
 }
 
 /* A walk of /proc shared by its walkers: each takes the next pid from the list until none is
- * left, so a walker held up by one process with thousands of fds leaves the rest to others. */
+ * left, so a walker held up by one process with thousands of fds leaves the rest to others.
+ *
+ * The walkers are threads, and the caller waits for them with a bound (HOLDERS_STALL_USEC):
+ * reading a process's maps takes its memory lock, which a process stuck in the kernel
+ * may hold or wait for (a hung NFS or FUSE mount), and a reader then waits with it, for
+ * as long as it lasts. A walk that makes no progress for that long fails, naming the
+ * process; the walkers still waiting are left behind, and the last one to finish frees
+ * the walk, which keeps its own copy of everything they read. */
+typedef struct Walker Walker;
 typedef struct Walk {
+        _Atomic unsigned refs;          /* the caller's and each started walker's */
+        DIR *dir;
         int proc_fd;
-        char * const *nodes;
+        char **nodes;
         pid_t *pids;
         size_t n_pids;
         _Atomic size_t next;
+        _Atomic uint64_t progress;      /* fds and processes read so far */
+        pthread_mutex_t lock;
+        pthread_cond_t done;            /* n_running reached 0 */
+        unsigned n_running;
+        uint64_t stall_usec;
+        Walker *walkers;
+        unsigned n_walkers;
 } Walk;
 
 /* One walker: its holders, its buffer for maps, its first fatal error. */
-typedef struct Walker {
+struct Walker {
         Walk *walk;
         HolderScan scan;
         char *buf;
         size_t allocated;
         int error;
-        pthread_t thread;
-        bool started;
-} Walker;
+        _Atomic pid_t current;          /* the process it reads now, 0 between two */
+};
+
+static void walk_unref(Walk *w) {
+        if (atomic_fetch_sub(&w->refs, 1) != 1)
+                return;
+        for (unsigned i = 0; i < w->n_walkers; i++) {
+                holder_scan_done(&w->walkers[i].scan);
+                free(w->walkers[i].buf);
+        }
+        free(w->walkers);
+        (void) pthread_cond_destroy(&w->done);
+        (void) pthread_mutex_destroy(&w->lock);
+        if (w->dir)
+                (void) closedir(w->dir);
+        free(w->pids);
+        strv_free(w->nodes);
+        free(w);
+}
 
 static int walk_process(Walker *k, pid_t pid) {
         _cleanup_close_ int pid_dir = -EBADF;
@@ -277,7 +313,7 @@ static int walk_process(Walker *k, pid_t pid) {
 
         (void) snprintf(name, sizeof(name), "%i", (int) pid);
         pid_dir = openat(k->walk->proc_fd, name, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        r = pid_dir < 0 ? -errno : scan_fds(pid_dir, &k->scan, pid, k->walk->nodes);
+        r = pid_dir < 0 ? -errno : scan_fds(pid_dir, &k->scan, pid, k->walk->nodes, &k->walk->progress);
         if (r == 0 && has_no_memory(pid_dir))
                 return 0;
         if (r >= 0)
@@ -290,19 +326,111 @@ static int walk_process(Walker *k, pid_t pid) {
         return 0;
 }
 
-static void *walker_run(void *userdata) {
-        Walker *k = userdata;
+static void walker_walk(Walker *k) {
+        Walk *w = k->walk;
 
         for (;;) {
-                size_t i = atomic_fetch_add(&k->walk->next, 1);
+                size_t i = atomic_fetch_add(&w->next, 1);
 
-                if (i >= k->walk->n_pids)
+                if (i >= w->n_pids)
                         break;
-                k->error = walk_process(k, k->walk->pids[i]);
+                atomic_store(&k->current, w->pids[i]);
+                k->error = walk_process(k, w->pids[i]);
+                atomic_store(&k->current, 0);
+                atomic_fetch_add_explicit(&w->progress, 1, memory_order_relaxed);
                 if (k->error < 0)
                         break;
         }
+}
+
+static void *walker_run(void *userdata) {
+        Walker *k = userdata;
+        Walk *w = k->walk;
+
+        walker_walk(k);
+        (void) pthread_mutex_lock(&w->lock);
+        if (--w->n_running == 0)
+                (void) pthread_cond_signal(&w->done);
+        (void) pthread_mutex_unlock(&w->lock);
+        walk_unref(w);
         return NULL;
+}
+
+/* The first process a walker still reads, and what its comm says; for the message. */
+static void walk_log_stuck(Walk *w) {
+        _cleanup_free_ char *comm = NULL, *escaped = NULL;
+        char path[64], t[32];
+        pid_t pid = 0;
+
+        for (unsigned i = 0; i < w->n_walkers && pid == 0; i++)
+                pid = atomic_load(&w->walkers[i].current);
+        format_usec(w->stall_usec, t, sizeof(t));
+        (void) snprintf(path, sizeof(path), "%i/comm", (int) pid);
+        if (pid > 0 && sysfs_read_string_at(w->proc_fd, path, &comm) >= 0)
+                (void) escape_text(comm, &escaped);
+        log_error("Reading /proc/%i (%s) for the holders of the GPU's nodes made no progress in %s: that process "
+                  "is stuck in the kernel, holding its memory map (a hung NFS or FUSE mount, or a driver), and "
+                  "what it holds cannot be known until it moves again.", (int) pid, strna(escaped), t);
+}
+
+/* Waits for the walkers, while they make progress; -ETIMEDOUT once they made none in
+ * w->stall_usec. */
+static int walk_wait(Walk *w) {
+        uint64_t seen = atomic_load(&w->progress);
+        int r = 0;
+
+        (void) pthread_mutex_lock(&w->lock);
+        while (w->n_running > 0) {
+                uint64_t until_usec = now_usec() + w->stall_usec, now;
+                struct timespec until = {
+                        .tv_sec = (time_t) (until_usec / 1000000ULL),
+                        .tv_nsec = (long) (until_usec % 1000000ULL) * 1000L,
+                };
+
+                if (pthread_cond_timedwait(&w->done, &w->lock, &until) != ETIMEDOUT)
+                        continue;
+                now = atomic_load(&w->progress);
+                if (now == seen) {
+                        r = -ETIMEDOUT;
+                        break;
+                }
+                seen = now;
+        }
+        (void) pthread_mutex_unlock(&w->lock);
+        return r;
+}
+
+/* Starts n walkers on w, each with a reference; how many started. */
+static unsigned walk_start(Walk *w, unsigned n) {
+        pthread_condattr_t attr;
+        pthread_attr_t thread_attr;
+        unsigned started = 0;
+
+        if (pthread_condattr_init(&attr) != 0)
+                return 0;
+        (void) pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        if (pthread_cond_init(&w->done, &attr) != 0 || pthread_attr_init(&thread_attr) != 0) {
+                (void) pthread_condattr_destroy(&attr);
+                return 0;
+        }
+        (void) pthread_condattr_destroy(&attr);
+        (void) pthread_attr_setdetachstate(&thread_attr, PTHREAD_CREATE_DETACHED);
+        (void) pthread_mutex_lock(&w->lock);
+        for (unsigned i = 0; i < n; i++) {
+                pthread_t thread;
+
+                atomic_fetch_add(&w->refs, 1);
+                w->n_running++;
+                if (pthread_create(&thread, &thread_attr, walker_run, &w->walkers[i]) != 0) {
+                        atomic_fetch_sub(&w->refs, 1);
+                        w->n_running--;
+                        break;
+                }
+                started++;
+        }
+        (void) pthread_mutex_unlock(&w->lock);
+        (void) pthread_attr_destroy(&thread_attr);
+        return started;
 }
 
 /* How many walk /proc: one per CPU this process may run on, at most HOLDERS_WALKERS_MAX. The
@@ -356,69 +484,76 @@ static int scan_merge(HolderScan *to, HolderScan *from) {
         return 0;
 }
 
-int holders_scan_walkers(const char *root, char * const *nodes, unsigned n_walkers, HolderScan *ret) {
+int holders_scan_walkers(const char *root, char * const *nodes, unsigned n_walkers, uint64_t stall_usec,
+                         HolderScan *ret) {
         _cleanup_(holder_scan_done) HolderScan s = {};
-        _cleanup_closedir_ DIR *d = NULL;
         _cleanup_free_ char *proc = NULL;
-        _cleanup_free_ Walker *walkers = NULL;
-        _cleanup_free_ pid_t *pids = NULL;
-        Walk walk = { .proc_fd = -EBADF, .nodes = nodes };
+        unsigned started;
+        Walk *w;
         int r;
 
         assert(n_walkers >= 1);
         r = root_path(root, "/proc", &proc);
         if (r < 0)
                 return r;
+        w = calloc(1, sizeof(*w));
+        if (!w)
+                return -ENOMEM;
+        *w = (Walk) { .refs = 1, .proc_fd = -EBADF, .lock = PTHREAD_MUTEX_INITIALIZER, .stall_usec = stall_usec };
         /* A fixture tree without /proc has no processes; the live one always has it. */
-        d = opendir(proc);
-        if (!d && errno != ENOENT)
-                return -errno;
-        if (!d) {
-                *ret = TAKE_STRUCT(s);
-                return 0;
-        }
+        w->dir = opendir(proc);
+        if (!w->dir && errno != ENOENT)
+                r = -errno;
+        if (!w->dir)
+                goto finish;
 
         /* baton is never a holder of its own: a handover would wait for itself. It may
          * have inherited a node's fd from its parent (main() closes those it finds). */
-        r = list_pids(d, scanner_pid(root), &pids, &walk.n_pids);
+        r = strv_extend_strv(&w->nodes, nodes);
+        if (r >= 0)
+                r = list_pids(w->dir, scanner_pid(root), &w->pids, &w->n_pids);
         if (r < 0)
-                return r;
-        walk.pids = pids;
-        walk.proc_fd = dirfd(d);
-        /* A walker of its own costs a thread: not for a handful of processes. */
-        if (walk.n_pids < HOLDERS_WALKERS_MIN_PIDS)
+                goto finish;
+        w->proc_fd = dirfd(w->dir);
+        /* A walker of its own costs a thread: not more than one for a handful of processes. */
+        if (w->n_pids < HOLDERS_WALKERS_MIN_PIDS)
                 n_walkers = 1;
-        walkers = calloc(n_walkers, sizeof(*walkers));
-        if (!walkers)
-                return -ENOMEM;
+        w->walkers = calloc(n_walkers, sizeof(*w->walkers));
+        if (!w->walkers) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        w->n_walkers = n_walkers;
         for (unsigned i = 0; i < n_walkers; i++)
-                walkers[i].walk = &walk;
-        /* Without a thread the walkers that started, and this one, walk it all. */
-        for (unsigned i = 1; i < n_walkers; i++)
-                walkers[i].started = pthread_create(&walkers[i].thread, NULL, walker_run, &walkers[i]) == 0;
-        (void) walker_run(&walkers[0]);
-        for (unsigned i = 1; i < n_walkers; i++)
-                if (walkers[i].started)
-                        (void) pthread_join(walkers[i].thread, NULL);
+                w->walkers[i].walk = w;
+
+        started = walk_start(w, n_walkers);
+        if (started == 0)
+                /* Without a thread this one walks it all, with no bound. */
+                walker_walk(&w->walkers[0]);
+        else if (walk_wait(w) < 0) {
+                walk_log_stuck(w);
+                r = -ETIMEDOUT;
+                goto finish;
+        }
 
         for (unsigned i = 0; i < n_walkers; i++) {
-                if (r >= 0 && walkers[i].error < 0)
-                        r = walkers[i].error;
+                if (r >= 0 && w->walkers[i].error < 0)
+                        r = w->walkers[i].error;
                 if (r >= 0)
-                        r = scan_merge(&s, &walkers[i].scan);
-                holder_scan_done(&walkers[i].scan);
-                free(walkers[i].buf);
+                        r = scan_merge(&s, &w->walkers[i].scan);
         }
+        if (r >= 0 && s.holders)
+                /* Each process was one walker's: no (pid, node) twice. */
+                qsort(s.holders, s.n_holders, sizeof(*s.holders), cmp_holder);
+finish:
+        walk_unref(w);
         if (r < 0)
                 return r;
-
-        /* Each process was one walker's: no (pid, node) twice. */
-        if (s.holders)
-                qsort(s.holders, s.n_holders, sizeof(*s.holders), cmp_holder);
         *ret = TAKE_STRUCT(s);
         return 0;
 }
 
 int holders_scan(const char *root, char * const *nodes, HolderScan *ret) {
-        return holders_scan_walkers(root, nodes, holders_walkers_default(), ret);
+        return holders_scan_walkers(root, nodes, holders_walkers_default(), HOLDERS_STALL_USEC, ret);
 }

@@ -52,16 +52,22 @@ const char *proc_maps_line_path(const char *line);
 
 /* Walks /proc below root. Processes that vanish meanwhile are skipped; ones we may not
  * inspect are counted; the scanning process itself (/proc/self below root) is never a
- * holder. Read-only. */
+ * holder. Read-only. A process stuck in the kernel with its memory map locked (a hung NFS
+ * or FUSE mount) stops a reader of that map for as long as it is stuck: a walk that makes
+ * no progress for HOLDERS_STALL_USEC fails with -ETIMEDOUT, after logging which process it
+ * waits for. */
+#define HOLDERS_STALL_USEC (5 * 1000000ULL)
 int holders_scan(const char *root, char * const *nodes, HolderScan *ret);
 
-/* The same walk by n_walkers threads (this one among them) that share the list of
- * processes; one when there are fewer than HOLDERS_WALKERS_MIN_PIDS processes, or fewer
- * when a thread cannot be started. The result is the same whatever their number.
+/* The same walk by n_walkers threads that share the list of processes, while this one
+ * waits for them, up to stall_usec without progress; one walker when there are fewer than
+ * HOLDERS_WALKERS_MIN_PIDS processes, fewer when a thread cannot be started, and this
+ * thread alone, with no bound, when none can. The result is the same whatever their number.
  * holders_scan() takes holders_walkers_default(): one per CPU this process may use, at
  * most HOLDERS_WALKERS_MAX. */
 #define HOLDERS_WALKERS_MAX 4u
 #define HOLDERS_WALKERS_MIN_PIDS 32u
-int holders_scan_walkers(const char *root, char * const *nodes, unsigned n_walkers, HolderScan *ret);
+int holders_scan_walkers(const char *root, char * const *nodes, unsigned n_walkers, uint64_t stall_usec,
+                         HolderScan *ret);
 unsigned holders_walkers_default(void);
 void holder_scan_done(HolderScan *s);

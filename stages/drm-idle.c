@@ -491,7 +491,8 @@ static void on_holders_gone(PidfdWait *w, const pid_t *survivors, size_t n_survi
          * respawned, a survivor may have closed its fds without exiting. */
         r = step_reobserve(s, &m);
         if (r < 0) {
-                step_finish(s, step_error_errno(s, r, "Failed to observe the machine again: %m"));
+                step_finish(s, step_error_errno(s, r, "Failed to observe the machine again: %s",
+                                                step_observe_error(r)));
                 return;
         }
         if (n_survivors > 0) {
@@ -515,7 +516,8 @@ static int on_recheck(sd_event_source *source, uint64_t usec, void *userdata) {
         iw->recheck = sd_event_source_disable_unref(iw->recheck);
         r = step_reobserve(s, &m);
         if (r < 0) {
-                step_finish(s, step_error_errno(s, r, "Failed to observe the machine again: %m"));
+                step_finish(s, step_error_errno(s, r, "Failed to observe the machine again: %s",
+                                                step_observe_error(r)));
                 return 0;
         }
         r = wait_or_check(iw, m);

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -11,10 +13,12 @@
 #include "dev-nodes.h"
 #include "drm-probe.h"
 #include "holders.h"
+#include "log.h"
 #include "machine.h"
 #include "status.h"
 #include "strv.h"
 #include "tests.h"
+#include "time-util.h"
 
 static Machine *load(const char *tree) {
         Machine *m = NULL;
@@ -302,8 +306,8 @@ static void test_holders_walkers(void) {
         for (int pid = 200; pid < 320; pid++)
                 expected -= pid % 7 == 0 && pid % 5 == 0;
 
-        ASSERT_OK(holders_scan_walkers(tree, nodes, 1, &one));
-        ASSERT_OK(holders_scan_walkers(tree, nodes, 4, &many));
+        ASSERT_OK(holders_scan_walkers(tree, nodes, 1, HOLDERS_STALL_USEC, &one));
+        ASSERT_OK(holders_scan_walkers(tree, nodes, 4, HOLDERS_STALL_USEC, &many));
         ASSERT_EQ(one.n_holders, expected);
         ASSERT_EQ(many.n_holders, expected);
         for (size_t i = 0; i < one.n_holders; i++) {
@@ -323,6 +327,75 @@ static void test_holders_walkers(void) {
 
         holder_scan_done(&one);
         holder_scan_done(&many);
+        (void) snprintf(p, sizeof(p), "rm -rf '%s'", tree);
+        ASSERT_EQ(system(p), 0);
+}
+
+static void keep_first_error(const char *message, void *userdata) {
+        char **kept = userdata;
+
+        if (!*kept)
+                *kept = strdup(message);
+}
+
+static unsigned own_threads(void) {
+        DIR *d = opendir("/proc/self/task");
+        unsigned n = 0;
+
+        ASSERT_TRUE(d != NULL);
+        while (readdir(d))
+                n++;
+        (void) closedir(d);
+        return n - 2;   /* . and .. */
+}
+
+/* A process stuck in the kernel holding its memory map stops whoever reads its maps (a
+ * hung NFS mount): here a FIFO as maps, whose open waits for a writer. The walk fails once
+ * it made no progress for its bound, names the process, and leaves its walker behind,
+ * which finishes (and frees the walk) once the FIFO opens. */
+static void test_holders_stuck(void) {
+        char tree[] = "/tmp/baton-stuck-XXXXXX", p[PATH_MAX], fifo[PATH_MAX];
+        char *nodes[] = { (char *) "/dev/dri/card0", NULL };
+        _cleanup_free_ char *kept = NULL;
+        HolderScan s = { .n_unreadable = 77 };
+        uint64_t t0, deadline;
+        unsigned threads = own_threads();
+        int fd;
+
+        ASSERT_TRUE(mkdtemp(tree) != NULL);
+        (void) snprintf(p, sizeof(p), "%s/proc", tree);
+        ASSERT_OK(mkdir(p, 0755) < 0 ? -errno : 0);
+        (void) snprintf(p, sizeof(p), "%s/proc/100", tree);
+        ASSERT_OK(mkdir(p, 0755) < 0 ? -errno : 0);
+        (void) snprintf(p, sizeof(p), "%s/proc/100/fd", tree);
+        ASSERT_OK(mkdir(p, 0755) < 0 ? -errno : 0);
+        (void) snprintf(p, sizeof(p), "%s/proc/100/fd/0", tree);
+        ASSERT_OK(symlink("/dev/null", p) < 0 ? -errno : 0);
+        (void) snprintf(p, sizeof(p), "%s/proc/100/comm", tree);
+        write_file(p, "nfs-reader\n");
+        (void) snprintf(fifo, sizeof(fifo), "%s/proc/100/maps", tree);
+        ASSERT_OK(mkfifo(fifo, 0600) < 0 ? -errno : 0);
+
+        log_set_error_sink(keep_first_error, &kept);
+        t0 = now_usec();
+        ASSERT_EQ(holders_scan_walkers(tree, nodes, 1, 200 * 1000ULL, &s), -ETIMEDOUT);
+        log_set_error_sink(NULL, NULL);
+        ASSERT_TRUE(now_usec() - t0 >= 200 * 1000ULL);
+        ASSERT_EQ(s.n_unreadable, 77);                  /* untouched on failure */
+        ASSERT_TRUE(kept != NULL);
+        ASSERT_TRUE(strstr(kept, "Reading /proc/100 (nfs-reader) for the holders of the GPU's nodes made no "
+                              "progress in 200ms") != NULL);
+        ASSERT_EQ(own_threads(), threads + 1);          /* the walker, still waiting */
+
+        /* A writer lets the walker's open return: it reads an empty maps and ends. */
+        fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        ASSERT_TRUE(fd >= 0);
+        close(fd);
+        deadline = now_usec() + 10 * 1000000ULL;
+        while (own_threads() > threads && now_usec() < deadline)
+                (void) poll(NULL, 0, 10);
+        ASSERT_EQ(own_threads(), threads);
+
         (void) snprintf(p, sizeof(p), "rm -rf '%s'", tree);
         ASSERT_EQ(system(p), 0);
 }
@@ -425,6 +498,7 @@ int main(void) {
         RUN(test_never_own_holder);
         RUN(test_holders_without_fds);
         RUN(test_holders_walkers);
+        RUN(test_holders_stuck);
         RUN(test_gpu_device_nodes);
         RUN(test_close_inherited);
         RUN(test_select_gpu);
