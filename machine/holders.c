@@ -373,15 +373,17 @@ static void walk_log_stuck(Walk *w) {
                   "what it holds cannot be known until it moves again.", (int) pid, strna(escaped), t);
 }
 
-/* Waits for the walkers, while they make progress; -ETIMEDOUT once they made none in
- * w->stall_usec. */
+/* Waits for the walkers, while they make progress; -ETIMEDOUT once they made none for
+ * w->stall_usec. It looks at their progress five times in that span, only while they are
+ * still walking (a walk of the lab's desktop is over in the first). */
 static int walk_wait(Walk *w) {
-        uint64_t seen = atomic_load(&w->progress);
+        uint64_t seen = atomic_load(&w->progress), changed = now_usec();
+        uint64_t window = w->stall_usec / 5 > 1000 ? w->stall_usec / 5 : 1000;
         int r = 0;
 
         (void) pthread_mutex_lock(&w->lock);
         while (w->n_running > 0) {
-                uint64_t until_usec = now_usec() + w->stall_usec, now;
+                uint64_t until_usec = now_usec() + window, now;
                 struct timespec until = {
                         .tv_sec = (time_t) (until_usec / 1000000ULL),
                         .tv_nsec = (long) (until_usec % 1000000ULL) * 1000L,
@@ -390,11 +392,13 @@ static int walk_wait(Walk *w) {
                 if (pthread_cond_timedwait(&w->done, &w->lock, &until) != ETIMEDOUT)
                         continue;
                 now = atomic_load(&w->progress);
-                if (now == seen) {
+                if (now != seen) {
+                        seen = now;
+                        changed = now_usec();
+                } else if (now_usec() - changed >= w->stall_usec) {
                         r = -ETIMEDOUT;
                         break;
                 }
-                seen = now;
         }
         (void) pthread_mutex_unlock(&w->lock);
         return r;
