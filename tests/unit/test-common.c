@@ -244,13 +244,6 @@ static void test_sysfs_read_entries(void) {
         ASSERT_EQ(n, 0);
 }
 
-static void keep_first(const char *message, void *userdata) {
-        char **kept = userdata;
-
-        if (!*kept)
-                *kept = strdup(message);
-}
-
 /* The daemon keeps the first error that refuses a transition through the sink. */
 static void test_log_error_sink(void) {
         _cleanup_free_ char *kept = NULL;

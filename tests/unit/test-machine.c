@@ -331,13 +331,6 @@ static void test_holders_walkers(void) {
         ASSERT_EQ(system(p), 0);
 }
 
-static void keep_first_error(const char *message, void *userdata) {
-        char **kept = userdata;
-
-        if (!*kept)
-                *kept = strdup(message);
-}
-
 static unsigned own_threads(void) {
         DIR *d = opendir("/proc/self/task");
         unsigned n = 0;
@@ -376,7 +369,7 @@ static void test_holders_stuck(void) {
         (void) snprintf(fifo, sizeof(fifo), "%s/proc/100/maps", tree);
         ASSERT_OK(mkfifo(fifo, 0600) < 0 ? -errno : 0);
 
-        log_set_error_sink(keep_first_error, &kept);
+        log_set_error_sink(keep_first, &kept);
         t0 = now_usec();
         ASSERT_EQ(holders_scan_walkers(tree, nodes, 1, 200 * 1000ULL, &s), -ETIMEDOUT);
         log_set_error_sink(NULL, NULL);

@@ -57,5 +57,13 @@
                 printf("ok %s\n", #test);                                       \
         } while (0)
 
+/* A log error sink (log.h) that keeps the first message in *(char **) userdata. */
+static inline void keep_first(const char *message, void *userdata) {
+        char **kept = userdata;
+
+        if (!*kept)
+                *kept = strdup(message);
+}
+
 /* FIXTURES is set by meson to tests/unit/fixtures in the source tree. */
 #define FIXTURE(name) FIXTURES "/" name
