@@ -12,8 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <systemd/sd-event.h>
 
 #include "drm-fdinfo.h"
 #include "escape.h"
@@ -260,7 +264,8 @@ static pid_t scanner_pid(const char *root) {
  * may hold or wait for (a hung NFS or FUSE mount), and a reader then waits with it, for
  * as long as it lasts. A walk that makes no progress for that long fails, naming the
  * process; the walkers still waiting are left behind, and the last one to finish frees
- * the walk, which keeps its own copy of everything they read. */
+ * the walk, which keeps its own copy of everything they read. The caller waits on its own
+ * thread (walk_wait()), or on its loop, woken by done_fd (holders_scan_async()). */
 typedef struct Walker Walker;
 typedef struct Walk {
         _Atomic unsigned refs;          /* the caller's and each started walker's */
@@ -277,6 +282,7 @@ typedef struct Walk {
         uint64_t stall_usec;
         Walker *walkers;
         unsigned n_walkers;
+        int done_fd;                    /* an eventfd the last walker to finish writes to, or -EBADF */
 } Walk;
 
 /* One walker: its holders, its buffer for maps, its first fatal error. */
@@ -301,6 +307,8 @@ static void walk_unref(Walk *w) {
         (void) pthread_mutex_destroy(&w->lock);
         if (w->dir)
                 (void) closedir(w->dir);
+        if (w->done_fd >= 0)
+                (void) close(w->done_fd);
         free(w->pids);
         strv_free(w->nodes);
         free(w);
@@ -349,15 +357,19 @@ static void *walker_run(void *userdata) {
 
         walker_walk(k);
         (void) pthread_mutex_lock(&w->lock);
-        if (--w->n_running == 0)
+        if (--w->n_running == 0) {
                 (void) pthread_cond_signal(&w->done);
+                if (w->done_fd >= 0)
+                        (void) eventfd_write(w->done_fd, 1);
+        }
         (void) pthread_mutex_unlock(&w->lock);
         walk_unref(w);
         return NULL;
 }
 
-/* The first process a walker still reads, and what its comm says; for the message. */
-static void walk_log_stuck(Walk *w) {
+/* The first process a walker still reads, and what its comm says; for the message, kept in sink
+ * (which may be NULL) as the first error. */
+static void walk_log_stuck(Walk *w, LogSink *sink) {
         _cleanup_free_ char *comm = NULL, *escaped = NULL;
         char path[64], t[32];
         pid_t pid = 0;
@@ -368,9 +380,10 @@ static void walk_log_stuck(Walk *w) {
         (void) snprintf(path, sizeof(path), "%i/comm", (int) pid);
         if (pid > 0 && sysfs_read_string_at(w->proc_fd, path, &comm) >= 0)
                 (void) escape_text(comm, &escaped);
-        log_error("Reading /proc/%i (%s) for the holders of the GPU's nodes made no progress in %s: that process "
-                  "is stuck in the kernel, holding its memory map (a hung NFS or FUSE mount, or a driver), and "
-                  "what it holds cannot be known until it moves again.", (int) pid, strna(escaped), t);
+        log_sink_full_errno(sink, LOG_ERR, 0, "Reading /proc/%i (%s) for the holders of the GPU's nodes made no "
+                            "progress in %s: that process is stuck in the kernel, holding its memory map (a hung "
+                            "NFS or FUSE mount, or a driver), and what it holds cannot be known until it moves "
+                            "again.", (int) pid, strna(escaped), t);
 }
 
 /* Waits for the walkers, while they make progress; -ETIMEDOUT once they made none for
@@ -488,11 +501,9 @@ static int scan_merge(HolderScan *to, HolderScan *from) {
         return 0;
 }
 
-int holders_scan_walkers(const char *root, char * const *nodes, unsigned n_walkers, uint64_t stall_usec,
-                         HolderScan *ret) {
-        _cleanup_(holder_scan_done) HolderScan s = {};
+/* A walk of /proc below root for nodes, its processes listed, its walkers not started. */
+static int walk_new(const char *root, char * const *nodes, unsigned n_walkers, uint64_t stall_usec, Walk **ret) {
         _cleanup_free_ char *proc = NULL;
-        unsigned started;
         Walk *w;
         int r;
 
@@ -503,58 +514,186 @@ int holders_scan_walkers(const char *root, char * const *nodes, unsigned n_walke
         w = calloc(1, sizeof(*w));
         if (!w)
                 return -ENOMEM;
-        *w = (Walk) { .refs = 1, .proc_fd = -EBADF, .lock = PTHREAD_MUTEX_INITIALIZER, .stall_usec = stall_usec };
+        *w = (Walk) { .refs = 1, .proc_fd = -EBADF, .lock = PTHREAD_MUTEX_INITIALIZER, .stall_usec = stall_usec,
+                      .done_fd = -EBADF };
         /* A fixture tree without /proc has no processes; the live one always has it. */
         w->dir = opendir(proc);
         if (!w->dir && errno != ENOENT)
                 r = -errno;
-        if (!w->dir)
-                goto finish;
-
         /* baton is never a holder of its own: a handover would wait for itself. It may
          * have inherited a node's fd from its parent (main() closes those it finds). */
-        r = strv_extend_strv(&w->nodes, nodes);
         if (r >= 0)
+                r = strv_extend_strv(&w->nodes, nodes);
+        if (r >= 0 && w->dir) {
                 r = list_pids(w->dir, scanner_pid(root), &w->pids, &w->n_pids);
-        if (r < 0)
-                goto finish;
-        w->proc_fd = dirfd(w->dir);
+                w->proc_fd = dirfd(w->dir);
+        }
         /* A walker of its own costs a thread: not more than one for a handful of processes. */
         if (w->n_pids < HOLDERS_WALKERS_MIN_PIDS)
                 n_walkers = 1;
-        w->walkers = calloc(n_walkers, sizeof(*w->walkers));
-        if (!w->walkers) {
-                r = -ENOMEM;
-                goto finish;
+        if (r >= 0) {
+                w->walkers = calloc(n_walkers, sizeof(*w->walkers));
+                if (!w->walkers)
+                        r = -ENOMEM;
+        }
+        if (r < 0) {
+                walk_unref(w);
+                return r;
         }
         w->n_walkers = n_walkers;
         for (unsigned i = 0; i < n_walkers; i++)
                 w->walkers[i].walk = w;
+        *ret = w;
+        return 0;
+}
 
-        started = walk_start(w, n_walkers);
-        if (started == 0)
-                /* Without a thread this one walks it all, with no bound. */
-                walker_walk(&w->walkers[0]);
-        else if (walk_wait(w) < 0) {
-                walk_log_stuck(w);
-                r = -ETIMEDOUT;
-                goto finish;
-        }
+/* What the walkers of a finished walk found, in one scan by pid and node. */
+static int walk_collect(Walk *w, HolderScan *ret) {
+        _cleanup_(holder_scan_done) HolderScan s = {};
+        int r = 0;
 
-        for (unsigned i = 0; i < n_walkers; i++) {
+        for (unsigned i = 0; i < w->n_walkers; i++) {
                 if (r >= 0 && w->walkers[i].error < 0)
                         r = w->walkers[i].error;
                 if (r >= 0)
                         r = scan_merge(&s, &w->walkers[i].scan);
         }
-        if (r >= 0 && s.holders)
-                /* Each process was one walker's: no (pid, node) twice. */
-                qsort(s.holders, s.n_holders, sizeof(*s.holders), cmp_holder);
-finish:
-        walk_unref(w);
         if (r < 0)
                 return r;
+        if (s.holders)
+                /* Each process was one walker's: no (pid, node) twice. */
+                qsort(s.holders, s.n_holders, sizeof(*s.holders), cmp_holder);
         *ret = TAKE_STRUCT(s);
+        return 0;
+}
+
+int holders_scan_walkers(const char *root, char * const *nodes, unsigned n_walkers, uint64_t stall_usec,
+                         HolderScan *ret) {
+        Walk *w;
+        int r;
+
+        r = walk_new(root, nodes, n_walkers, stall_usec, &w);
+        if (r < 0)
+                return r;
+        if (walk_start(w, w->n_walkers) == 0)
+                /* Without a thread this one walks it all, with no bound. */
+                walker_walk(&w->walkers[0]);
+        else if (walk_wait(w) < 0) {
+                walk_log_stuck(w, NULL);
+                walk_unref(w);
+                return -ETIMEDOUT;
+        }
+        r = walk_collect(w, ret);
+        walk_unref(w);
+        return r;
+}
+
+/* --- The same walk awaited on a loop --- */
+
+struct HoldersWalk {
+        Walk *walk;
+        sd_event_source *done_source;   /* on walk->done_fd */
+        sd_event_source *stall_timer;   /* looks at the progress five times per stall_usec */
+        uint64_t seen, changed_usec;
+        LogSink *sink;
+        holders_walked_t walked;
+        void *userdata;
+};
+
+HoldersWalk *holders_walk_free(HoldersWalk *hw) {
+        if (!hw)
+                return NULL;
+        sd_event_source_disable_unref(hw->done_source);
+        sd_event_source_disable_unref(hw->stall_timer);
+        if (hw->walk)
+                walk_unref(hw->walk);   /* walkers still running keep it, and free it last */
+        free(hw);
+        return NULL;
+}
+
+static uint64_t walk_window_usec(const Walk *w) {
+        return w->stall_usec / 5 > 1000 ? w->stall_usec / 5 : 1000;
+}
+
+/* Ends the walk for its owner, who may free hw in walked(). */
+static void walk_report(HoldersWalk *hw, int r, HolderScan *scan) {
+        hw->done_source = sd_event_source_disable_unref(hw->done_source);
+        hw->stall_timer = sd_event_source_disable_unref(hw->stall_timer);
+        hw->walked(hw, r, scan, hw->userdata);
+}
+
+static int on_walk_done(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        _cleanup_(holder_scan_done) HolderScan scan = {};
+        HoldersWalk *hw = userdata;
+        unsigned running;
+        eventfd_t v;
+        int r;
+
+        (void) eventfd_read(fd, &v);
+        /* Under the walkers' lock: what they wrote before they let go of it is seen here. */
+        (void) pthread_mutex_lock(&hw->walk->lock);
+        running = hw->walk->n_running;
+        (void) pthread_mutex_unlock(&hw->walk->lock);
+        if (running > 0)
+                return 0;
+        r = walk_collect(hw->walk, &scan);
+        walk_report(hw, r, r < 0 ? NULL : &scan);
+        return 0;
+}
+
+static int on_walk_stall_check(sd_event_source *s, uint64_t usec, void *userdata) {
+        HoldersWalk *hw = userdata;
+        uint64_t progress = atomic_load(&hw->walk->progress), now = now_usec();
+
+        if (progress != hw->seen) {
+                hw->seen = progress;
+                hw->changed_usec = now;
+        } else if (now - hw->changed_usec >= hw->walk->stall_usec) {
+                walk_log_stuck(hw->walk, hw->sink);
+                walk_report(hw, -ETIMEDOUT, NULL);
+                return 0;
+        }
+        if (sd_event_source_set_time_relative(s, walk_window_usec(hw->walk)) < 0 ||
+            sd_event_source_set_enabled(s, SD_EVENT_ONESHOT) < 0)
+                /* Without the timer the walk is awaited with no bound, as without threads. */
+                log_warning("Failed to keep watching the walk of /proc for progress, ignoring.");
+        return 0;
+}
+
+int holders_scan_async(sd_event *event, const char *root, char * const *nodes, unsigned n_walkers,
+                       uint64_t stall_usec, LogSink *sink, holders_walked_t walked, void *userdata,
+                       HoldersWalk **ret) {
+        HoldersWalk *hw;
+        int r;
+
+        hw = calloc(1, sizeof(*hw));
+        if (!hw)
+                return -ENOMEM;
+        *hw = (HoldersWalk) { .sink = sink, .walked = walked, .userdata = userdata, .changed_usec = now_usec() };
+        r = walk_new(root, nodes, n_walkers, stall_usec, &hw->walk);
+        if (r < 0) {
+                free(hw);
+                return r;
+        }
+        hw->walk->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (hw->walk->done_fd < 0)
+                r = -errno;
+        if (r >= 0)
+                r = sd_event_add_io(event, &hw->done_source, hw->walk->done_fd, EPOLLIN, on_walk_done, hw);
+        if (r >= 0)
+                r = sd_event_add_time_relative(event, &hw->stall_timer, CLOCK_MONOTONIC,
+                                               walk_window_usec(hw->walk), 0, on_walk_stall_check, hw);
+        if (r < 0) {
+                holders_walk_free(hw);
+                return r;
+        }
+        if (walk_start(hw->walk, hw->walk->n_walkers) == 0) {
+                /* Without a thread this one walks it all, with no bound, and the loop hears
+                 * of it as of the walkers. */
+                walker_walk(&hw->walk->walkers[0]);
+                (void) eventfd_write(hw->walk->done_fd, 1);
+        }
+        *ret = hw;
         return 0;
 }
 

@@ -6,6 +6,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <systemd/sd-event.h>
+
+#include "log.h"
+#include "macro.h"
+
 /* Processes that keep the GPU busy: an open fd on one of its device nodes, or a mapping of
  * one. A driver cannot be unbound safely while any remain (nvidia blocks forever). */
 
@@ -71,3 +76,18 @@ int holders_scan_walkers(const char *root, char * const *nodes, unsigned n_walke
                          HolderScan *ret);
 unsigned holders_walkers_default(void);
 void holder_scan_done(HolderScan *s);
+
+/* holders_scan_walkers() awaited on event's loop instead of this thread, which goes on: the
+ * daemon's loop answers its bus while /proc is walked (issue 17). walked() is called on the
+ * loop once, with 0 and the scan (which it may take with TAKE_STRUCT), or with a negative
+ * errno and NULL: -ETIMEDOUT after stall_usec without progress, the process the walk waits
+ * for then named in a message kept in sink (which may be NULL) as its first error. Without a
+ * thread, the walk is done here before this returns, and reported on the loop all the same.
+ * holders_walk_free() before walked() ends the wait: walked() is not called. */
+typedef struct HoldersWalk HoldersWalk;
+typedef void (*holders_walked_t)(HoldersWalk *hw, int r, HolderScan *scan, void *userdata);
+int holders_scan_async(sd_event *event, const char *root, char * const *nodes, unsigned n_walkers,
+                       uint64_t stall_usec, LogSink *sink, holders_walked_t walked, void *userdata,
+                       HoldersWalk **ret);
+HoldersWalk *holders_walk_free(HoldersWalk *hw);
+DEFINE_TRIVIAL_CLEANUP_FUNC(HoldersWalk *, holders_walk_free);

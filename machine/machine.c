@@ -112,7 +112,7 @@ static int load_gpu(Machine *m, MachineFlags flags) {
         return 0;
 }
 
-static int load_holders(Machine *m) {
+int machine_holder_nodes(const Machine *m, char ***ret) {
         _cleanup_strv_free_ char **nodes = NULL;
         int r;
 
@@ -121,7 +121,8 @@ static int load_holders(Machine *m) {
                 r = strv_extend_strv(&nodes, m->snd_nodes);
         if (r < 0)
                 return r;
-        return holders_scan(m->root, nodes, &m->holders);
+        *ret = TAKE_PTR(nodes);
+        return 0;
 }
 
 /* "226:0" for /dev/dri/card0 from sysfs; -ENOENT for nodes logind never takes. */
@@ -171,20 +172,28 @@ static int attribute_sessions(Machine *m) {
         return 0;
 }
 
-static int load_holders_and_sessions(Machine *m) {
+int machine_add_holders(Machine *m, HolderScan *scan) {
         int r;
 
-        r = load_holders(m);
-        if (r >= 0)
-                r = logind_sessions_read(m->root, &m->sessions, &m->n_sessions);
+        assert(m->holders.n_holders == 0 && m->n_sessions == 0);
+        m->holders = TAKE_STRUCT(*scan);
+        r = logind_sessions_read(m->root, &m->sessions, &m->n_sessions);
         if (r >= 0)
                 r = attribute_sessions(m);
         return r;
 }
 
 int machine_load_holders(Machine *m) {
-        assert(m->holders.n_holders == 0 && m->n_sessions == 0);
-        return load_holders_and_sessions(m);
+        _cleanup_(holder_scan_done) HolderScan scan = {};
+        _cleanup_strv_free_ char **nodes = NULL;
+        int r;
+
+        r = machine_holder_nodes(m, &nodes);
+        if (r >= 0)
+                r = holders_scan(m->root, nodes, &scan);
+        if (r >= 0)
+                r = machine_add_holders(m, &scan);
+        return r;
 }
 
 int machine_load(const char *root, MachineFlags flags, Machine **ret) {
@@ -213,7 +222,7 @@ int machine_load(const char *root, MachineFlags flags, Machine **ret) {
         if (r >= 0)
                 r = firmware_fbs_read(m->root, &m->fbs, &m->n_fbs);
         if (r >= 0 && !(flags & MACHINE_SKIP_HOLDERS))
-                r = load_holders_and_sessions(m);
+                r = machine_load_holders(m);
         if (r < 0)
                 return r;
 

@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <systemd/sd-event.h>
+
 #include "dev-nodes.h"
 #include "drm-probe.h"
 #include "holders.h"
@@ -268,10 +270,65 @@ static void test_holders_without_fds(void) {
  * processes: every third holds card0 by an fd, every fifth maps renderD128, every seventh
  * has its fds unreadable (no fd directory: "not ours" and "gone" look alike here, and are
  * skipped alike). */
+/* holders_scan_async() on a loop of its own, with a 10 ms timer whose ticks show the loop
+ * turning while the walk runs; open_fifo_after ticks (0: never) a writer opens the FIFO at
+ * fifo, which lets a walker stuck on it go on. */
+typedef struct AsyncScan {
+        sd_event *event;
+        int r;
+        bool walked;
+        HolderScan scan;
+        unsigned ticks, open_fifo_after;
+        const char *fifo;
+        bool fifo_opened;
+} AsyncScan;
+
+static void on_walked(HoldersWalk *hw, int r, HolderScan *scan, void *userdata) {
+        AsyncScan *a = userdata;
+
+        a->walked = true;
+        a->r = r;
+        if (scan)
+                a->scan = TAKE_STRUCT(*scan);
+        holders_walk_free(hw);
+}
+
+static int on_scan_tick(sd_event_source *s, uint64_t usec, void *userdata) {
+        AsyncScan *a = userdata;
+
+        if (++a->ticks >= a->open_fifo_after && a->open_fifo_after > 0 && !a->fifo_opened) {
+                /* ENXIO: the walker has not reached its open yet. */
+                int fd = open(a->fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+
+                ASSERT_TRUE(fd >= 0 || errno == ENXIO);
+                a->fifo_opened = fd >= 0;
+                if (fd >= 0)
+                        close(fd);
+        }
+        (void) sd_event_source_set_time_relative(s, 10000);
+        return 0;
+}
+
+static void scan_on_loop(const char *tree, char **nodes, unsigned n_walkers, uint64_t stall_usec, LogSink *sink,
+                         AsyncScan *a) {
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        sd_event_source *tick = NULL;
+        HoldersWalk *hw = NULL;
+
+        ASSERT_OK(sd_event_new(&event));
+        ASSERT_OK(sd_event_add_time_relative(event, &tick, CLOCK_MONOTONIC, 10000, 1000, on_scan_tick, a));
+        ASSERT_OK(sd_event_source_set_enabled(tick, SD_EVENT_ON));
+        ASSERT_OK(holders_scan_async(event, tree, nodes, n_walkers, stall_usec, sink, on_walked, a, &hw));
+        while (!a->walked)
+                ASSERT_OK(sd_event_run(event, UINT64_MAX));
+        sd_event_source_disable_unref(tick);
+}
+
 static void test_holders_walkers(void) {
         char tree[] = "/tmp/baton-walkers-XXXXXX", p[PATH_MAX];
         char *nodes[] = { (char *) "/dev/dri/card0", (char *) "/dev/dri/renderD128", NULL };
         HolderScan one = {}, many = {};
+        AsyncScan a = {};
         size_t expected = 0;
 
         ASSERT_TRUE(mkdtemp(tree) != NULL);
@@ -325,6 +382,18 @@ static void test_holders_walkers(void) {
         ASSERT_EQ(many.n_unreadable, one.n_unreadable);
         ASSERT_TRUE(holders_walkers_default() >= 1 && holders_walkers_default() <= HOLDERS_WALKERS_MAX);
 
+        /* The same walk awaited on a loop finds the same. */
+        scan_on_loop(tree, nodes, 4, HOLDERS_STALL_USEC, NULL, &a);
+        ASSERT_OK(a.r);
+        ASSERT_EQ(a.scan.n_holders, expected);
+        for (size_t i = 0; i < one.n_holders; i++) {
+                ASSERT_EQ(a.scan.holders[i].pid, one.holders[i].pid);
+                ASSERT_STREQ(a.scan.holders[i].node, one.holders[i].node);
+                ASSERT_EQ(a.scan.holders[i].mapped_only, one.holders[i].mapped_only);
+        }
+        ASSERT_EQ(a.scan.n_unreadable, one.n_unreadable);
+
+        holder_scan_done(&a.scan);
         holder_scan_done(&one);
         holder_scan_done(&many);
         (void) snprintf(p, sizeof(p), "rm -rf '%s'", tree);
@@ -388,6 +457,78 @@ static void test_holders_stuck(void) {
         while (own_threads() > threads && now_usec() < deadline)
                 (void) poll(NULL, 0, 10);
         ASSERT_EQ(own_threads(), threads);
+
+        (void) snprintf(p, sizeof(p), "rm -rf '%s'", tree);
+        ASSERT_EQ(system(p), 0);
+}
+
+/* The stuck process of test_holders_stuck() with the walk awaited on a loop: the loop turns
+ * while the walker waits; the walk goes on once the process does, or fails at its bound with
+ * the message in the caller's sink; and a walk freed before it ends says nothing more. */
+static void test_holders_stuck_async(void) {
+        char tree[] = "/tmp/baton-stuck-async-XXXXXX", p[PATH_MAX], fifo[PATH_MAX];
+        char *nodes[] = { (char *) "/dev/dri/card0", NULL };
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        _cleanup_(log_sink_done) LogSink sink = {};
+        unsigned threads = own_threads();
+        AsyncScan a = {};
+        HoldersWalk *hw = NULL;
+        uint64_t deadline;
+
+        ASSERT_TRUE(mkdtemp(tree) != NULL);
+        (void) snprintf(p, sizeof(p), "%s/proc", tree);
+        ASSERT_OK(mkdir(p, 0755) < 0 ? -errno : 0);
+        (void) snprintf(p, sizeof(p), "%s/proc/100", tree);
+        ASSERT_OK(mkdir(p, 0755) < 0 ? -errno : 0);
+        (void) snprintf(p, sizeof(p), "%s/proc/100/fd", tree);
+        ASSERT_OK(mkdir(p, 0755) < 0 ? -errno : 0);
+        (void) snprintf(p, sizeof(p), "%s/proc/100/fd/0", tree);
+        ASSERT_OK(symlink("/dev/dri/card0", p) < 0 ? -errno : 0);
+        (void) snprintf(p, sizeof(p), "%s/proc/100/comm", tree);
+        write_file(p, "nfs-reader\n");
+        (void) snprintf(fifo, sizeof(fifo), "%s/proc/100/maps", tree);
+        ASSERT_OK(mkfifo(fifo, 0600) < 0 ? -errno : 0);
+
+        /* The process moves again after 20 ticks, well within the bound. */
+        a = (AsyncScan) { .open_fifo_after = 20, .fifo = fifo };
+        scan_on_loop(tree, nodes, 1, 10 * 1000000ULL, &sink, &a);
+        ASSERT_OK(a.r);
+        ASSERT_TRUE(a.ticks >= 20);                     /* the loop turned while the walker waited */
+        ASSERT_EQ(a.scan.n_holders, 1);
+        ASSERT_EQ(a.scan.holders[0].pid, 100);
+        ASSERT_STREQ(a.scan.holders[0].comm, "nfs-reader");
+        ASSERT_NULL(sink.error);
+        holder_scan_done(&a.scan);
+
+        /* It stays stuck: the walk fails at its bound, the message in the sink. */
+        a = (AsyncScan) {};
+        scan_on_loop(tree, nodes, 1, 200 * 1000ULL, &sink, &a);
+        ASSERT_EQ(a.r, -ETIMEDOUT);
+        ASSERT_TRUE(a.ticks >= 10);
+        ASSERT_EQ(a.scan.n_holders, 0);
+        ASSERT_TRUE(sink.error != NULL);
+        ASSERT_TRUE(strstr(sink.error, "Reading /proc/100 (nfs-reader) for the holders of the GPU's nodes made no "
+                                       "progress in 200ms") != NULL);
+        ASSERT_EQ(own_threads(), threads + 1);          /* the walker, still waiting */
+
+        /* A walk freed while its walker waits: walked() is never called. */
+        ASSERT_OK(sd_event_new(&event));
+        ASSERT_OK(holders_scan_async(event, tree, nodes, 1, 200 * 1000ULL, NULL, on_walked, &a, &hw));
+        a.walked = false;
+        hw = holders_walk_free(hw);
+        ASSERT_EQ(own_threads(), threads + 2);
+
+        /* A writer lets the walkers' open return: they read an empty maps and end. */
+        deadline = now_usec() + 10 * 1000000ULL;
+        while (own_threads() > threads && now_usec() < deadline) {
+                int fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+
+                if (fd >= 0)
+                        close(fd);
+                (void) sd_event_run(event, 10000);
+        }
+        ASSERT_EQ(own_threads(), threads);
+        ASSERT_FALSE(a.walked);
 
         (void) snprintf(p, sizeof(p), "rm -rf '%s'", tree);
         ASSERT_EQ(system(p), 0);
@@ -492,6 +633,7 @@ int main(void) {
         RUN(test_holders_without_fds);
         RUN(test_holders_walkers);
         RUN(test_holders_stuck);
+        RUN(test_holders_stuck_async);
         RUN(test_gpu_device_nodes);
         RUN(test_close_inherited);
         RUN(test_select_gpu);
