@@ -107,6 +107,22 @@ struct Engine {
         const Stage *observed_stage;
         Machine *observed;
         uint64_t stage_start_usec;
+        /* Its answer, when it came while the pre-flights still waited for their walk of /proc:
+         * taken up once the handover begins (observed_release()). */
+        bool observed_held;
+        int observed_r;
+        char *observed_text;
+
+        /* A handover's pre-flights read the holders with a walk of /proc awaited on the loop
+         * (holders_scan_async(), issue 17: the daemon's loop answers its bus meanwhile). It
+         * is for walked: the early observation's machine (e->observed, which owns it) or the
+         * engine's own. The pre-flights then run in walk_mode; a held node closed meanwhile
+         * (walk_again) means looking again. */
+        HoldersWalk *walk;
+        Machine *walked;
+        PreflightMode walk_mode;
+        bool walk_again;
+        uint64_t walk_start_usec;
 
         /* A pre-flight that waits (Stage.preflight answered -EAGAIN): the "holders" deadline,
          * a watch on each held node (any close means observing again), and the deferred
@@ -1042,9 +1058,10 @@ static bool observed_line(char **cursor, StagePosition *ret_pos, const char **re
         return true;
 }
 
-static void on_observed(ChildRun *c, int r, const char *out, size_t size, void *userdata) {
-        _cleanup_free_ char *text = out ? strndup(out, size) : NULL;
-        Engine *e = userdata;
+/* The observation worker's answer r and text (taken; NULL when it said nothing, or without
+ * memory): the stage is skipped or its step runs. */
+static void observed_take(Engine *e, int r, char *text) {
+        _cleanup_free_ char *owned = text;
         const Stage *st = e->observed_stage;
         Machine *m = TAKE_PTR(e->observed);
         uint64_t start = e->stage_start_usec;
@@ -1052,7 +1069,7 @@ static void on_observed(ChildRun *c, int r, const char *out, size_t size, void *
         StagePosition pos;
         const char *plan;
 
-        e->observing = child_run_free(c);
+        e->observing = child_run_free(e->observing);
         e->observed_stage = NULL;
         if (r == -ETIMEDOUT) {
                 machine_free(m);
@@ -1084,6 +1101,27 @@ static void on_observed(ChildRun *c, int r, const char *out, size_t size, void *
                 start = now_usec();
         }
         engine_schedule_next(e);
+}
+
+static void on_observed(ChildRun *c, int r, const char *out, size_t size, void *userdata) {
+        Engine *e = userdata;
+
+        if (e->walk) {
+                /* The handover has not begun: its pre-flights wait for their walk of /proc. */
+                e->observed_held = true;
+                e->observed_r = r;
+                e->observed_text = out ? strndup(out, size) : NULL;
+                return;
+        }
+        observed_take(e, r, out ? strndup(out, size) : NULL);
+}
+
+/* The early observation's answer, when it came during the pre-flights' walk. */
+static void observed_release(Engine *e) {
+        if (!e->observed_held)
+                return;
+        e->observed_held = false;
+        observed_take(e, e->observed_r, TAKE_PTR(e->observed_text));
 }
 
 /* A stage whose observe() cannot wait (Stage.observe_on_loop), observed here on the loop: as
@@ -1129,8 +1167,9 @@ static int stage_observe(Engine *e, const Stage *st, Machine *m, uint64_t start_
         r = child_run_async(e->event, e->deadline_usec[DEADLINE_UNIT] + OBSERVE_GRACE_USEC, observe_in_child, e,
                             OBSERVE_MAX, on_observed, e, &e->observing);
         if (r < 0) {
+                /* m is the caller's again. */
                 e->observed_stage = NULL;
-                e->observed = machine_free(e->observed);
+                e->observed = NULL;
         }
         return r;
 }
@@ -1162,9 +1201,11 @@ static int on_next(sd_event_source *src, void *userdata) {
 
         /* One observation serves the skip decision and the step itself. */
         r = engine_observe(e, st, &m);
-        if (r >= 0 && engine_to_guest(e))
+        if (r >= 0 && engine_to_guest(e)) {
                 r = stage_observe(e, st, m, start);
-        else if (r >= 0)
+                if (r < 0)
+                        machine_free(m);
+        } else if (r >= 0)
                 stage_run(e, st, m, start);
         if (r < 0)
                 stage_not_started(e, st, r);
@@ -1268,8 +1309,12 @@ Engine *engine_free(Engine *e) {
         log_sink_done(&e->preflight_sink);
         child_run_free(e->observable);
         sd_event_source_disable_unref(e->observable_notice);
+        holders_walk_free(e->walk);
+        if (!e->observing)
+                machine_free(e->walked);        /* else it is e->observed */
         child_run_free(e->observing);
         machine_free(e->observed);
+        free(e->observed_text);
         for (size_t i = 0; i < e->n_stragglers; i++)
                 straggler_free(e->stragglers[i]);
         free(e->stragglers);
@@ -1397,34 +1442,137 @@ static void preflight_fail(Engine *e, int r) {
         engine_finish(e);
 }
 
+/* Ends an early observation that will not be used; *mp is the machine again. */
+static void engine_observe_cancel(Engine *e, Machine **mp) {
+        if (!e->observing)
+                return;
+        e->observing = child_run_free(e->observing);
+        e->observed_stage = NULL;
+        e->observed_held = false;
+        e->observed_text = mfree(e->observed_text);
+        *mp = TAKE_PTR(e->observed);
+}
+
+static void on_preflight_walked(HoldersWalk *hw, int r, HolderScan *scan, void *userdata);
+static int preflight_wait_start(Engine *e, const Machine *m);
+
+/* Reads m's holders with a walk of /proc awaited on the loop; the pre-flights then run on m in
+ * mode (on_preflight_walked()). On success m is the walk's, or stays the early observation's
+ * (e->observed); on failure it is the caller's still. */
+static int preflight_walk(Engine *e, Machine *m, PreflightMode mode) {
+        _cleanup_strv_free_ char **nodes = NULL;
+        int r;
+
+        r = machine_holder_nodes(m, &nodes);
+        if (r >= 0)
+                r = holders_scan_async(e->event, m->root, nodes, holders_walkers_default(), HOLDERS_STALL_USEC,
+                                       &e->preflight_sink, on_preflight_walked, e, &e->walk);
+        if (r < 0)
+                return r;
+        e->walked = m;
+        e->walk_mode = mode;
+        e->walk_again = false;
+        e->walk_start_usec = now_usec();
+        e->state = ENGINE_PREFLIGHT;
+        return 0;
+}
+
+/* The pre-flights on m, its holders read, in mode: the handover begins, or waits for a holder,
+ * or is refused. m is the engine's, or the early observation's (e->observed). */
+static void preflight_decide(Engine *e, Machine *m, PreflightMode mode) {
+        int r;
+
+        e->unchanged_flags = 0;
+        r = engine_preflight(e, m, mode);
+        if (r < 0)
+                engine_observe_cancel(e, &m);   /* m is the engine's */
+        if (r == -EAGAIN) {
+                if (!e->preflight_deadline)
+                        r = preflight_wait_start(e, m);
+                else {
+                        r = preflight_watch(e, m);
+                        if (r < 0)
+                                log_error_errno(r, "Failed to watch the GPU's nodes: %m");
+                }
+                machine_free(m);
+                if (r < 0)
+                        return preflight_fail(e, r);
+                /* A node closed while this look walked /proc: it may not have seen that. */
+                if (e->walk_again)
+                        (void) sd_event_source_set_enabled(e->preflight_again, SD_EVENT_ONESHOT);
+                return;
+        }
+        preflight_wait_stop(e);
+        if (r >= 0)
+                r = engine_begin_handover(e);
+        if (r < 0) {
+                engine_observe_cancel(e, &m);
+                machine_free(m);
+                return preflight_fail(e, r);
+        }
+        if (e->observing) {
+                /* The first stage is being observed already: its worker's answer goes on, with
+                 * the machine, from the loop. Its step's time starts now. */
+                e->stage_start_usec = now_usec();
+                engine_crash_point(e, e->order[0]->name, "before stage");
+                return observed_release(e);
+        }
+        /* Issue 17: nothing changed since this observation; it serves the first stage. */
+        engine_keep_observation(e, m, 0);
+        engine_schedule_next(e);
+}
+
+static void on_preflight_walked(HoldersWalk *hw, int r, HolderScan *scan, void *userdata) {
+        Engine *e = userdata;
+        Machine *m = TAKE_PTR(e->walked);
+
+        e->walk = holders_walk_free(hw);
+        if (r >= 0)
+                r = machine_add_holders(m, scan);
+        if (r >= 0)
+                log_debug("Read /proc for the holders of the GPU's nodes in %.1f ms: %zu found, %u processes not "
+                          "readable.", (now_usec() - e->walk_start_usec) / 1e3, m->holders.n_holders,
+                          m->holders.n_unreadable);
+        else
+                log_sink_full_errno(&e->preflight_sink, LOG_ERR, r, "Failed to observe the machine: %s",
+                                    step_observe_error(r));
+        if (r >= 0 && e->state == ENGINE_CANCELLING) {
+                log_notice("Handover cancelled while waiting for its pre-flight: nothing was changed.");
+                r = -ECANCELED;
+        }
+        if (r < 0) {
+                engine_observe_cancel(e, &m);
+                machine_free(m);
+                return preflight_fail(e, r);
+        }
+        preflight_decide(e, m, e->walk_mode);
+}
+
 static void preflight_check(Engine *e, PreflightMode mode) {
         _cleanup_(machine_freep) Machine *m = NULL;
         int r;
 
+        if (e->walk) {
+                /* A look is under way: it is the last one, or another follows it. */
+                if (mode == PREFLIGHT_LAST)
+                        e->walk_mode = PREFLIGHT_LAST;
+                else
+                        e->walk_again = true;
+                return;
+        }
         if (e->state == ENGINE_CANCELLING) {
                 log_notice("Handover cancelled while waiting for its pre-flight: nothing was changed.");
                 return preflight_fail(e, -ECANCELED);
         }
         /* The DRM nodes from sysfs, not libdrm: nothing here may open a node it watches, or its
          * own close would wake it again. */
-        r = machine_load(e->root, 0, &m);
+        r = machine_load(e->root, MACHINE_SKIP_HOLDERS, &m);
+        if (r >= 0)
+                r = preflight_walk(e, m, mode);
         if (r < 0)
                 return preflight_fail(e, log_error_errno(r, "Failed to observe the machine: %s",
                                                          step_observe_error(r)));
-        r = engine_preflight(e, m, mode);
-        if (r == -EAGAIN) {
-                r = preflight_watch(e, m);
-                if (r < 0)
-                        preflight_fail(e, log_error_errno(r, "Failed to watch the GPU's nodes: %m"));
-                return;
-        }
-        preflight_wait_stop(e);
-        if (r >= 0)
-                r = engine_begin_handover(e);
-        if (r < 0)
-                return preflight_fail(e, r);
-        engine_keep_observation(e, TAKE_PTR(m), 0);
-        engine_schedule_next(e);
+        TAKE_PTR(m);
 }
 
 static int on_preflight_again(sd_event_source *src, void *userdata) {
@@ -1478,15 +1626,6 @@ static int engine_observe_early(Engine *e, Machine **mp) {
         return r < 0 ? 0 : r;   /* without it, on_next() observes as always */
 }
 
-/* Ends an early observation that will not be used; *mp is the machine again. */
-static void engine_observe_cancel(Engine *e, Machine **mp) {
-        if (!e->observing)
-                return;
-        e->observing = child_run_free(e->observing);
-        e->observed_stage = NULL;
-        *mp = TAKE_PTR(e->observed);
-}
-
 static int engine_plan_handover(Engine *e, Machine **mp) {
         Journal *j = NULL;
         int r;
@@ -1512,40 +1651,17 @@ static int engine_plan_handover(Engine *e, Machine **mp) {
         if (r != -ENOENT)
                 return log_error_errno(r, "Failed to read %s/journal: %m", e->rundir);
 
-        /* Nothing is recorded or changed when a stage can already tell it would refuse. */
+        /* Nothing is recorded or changed when a stage can already tell it would refuse: the
+         * pre-flights run once the walk of /proc for the holders is done. */
         r = engine_observe_early(e, mp);
-        if (r >= 0) {
-                uint64_t t = now_usec();
-
-                r = machine_load_holders(*mp);
-                if (r >= 0)
-                        log_debug("Read /proc for the holders of the GPU's nodes in %.1f ms: %zu found, %u "
-                                  "processes not readable.", (now_usec() - t) / 1e3, (*mp)->holders.n_holders,
-                                  (*mp)->holders.n_unreadable);
-        }
+        if (r >= 0)
+                r = preflight_walk(e, *mp, PREFLIGHT_MAY_WAIT);
         if (r < 0) {
                 engine_observe_cancel(e, mp);
                 return log_sink_full_errno(&e->preflight_sink, LOG_ERR, r, "Failed to observe the machine: %s",
                                            step_observe_error(r));
         }
-        e->unchanged_flags = 0;
-        r = engine_preflight(e, *mp, PREFLIGHT_MAY_WAIT);
-        if (r < 0)
-                engine_observe_cancel(e, mp);
-        if (r == -EAGAIN)
-                return preflight_wait_start(e, *mp);
-        if (r < 0)
-                return r;
-        r = engine_begin_handover(e);
-        if (r < 0)
-                engine_observe_cancel(e, mp);   /* *mp is the observation's machine again */
-        if (r < 0 || !e->observing)
-                return r;
-        /* The first stage is being observed already: its worker's answer goes on, with the
-         * machine, from the loop. Its step's time starts now. */
-        *mp = NULL;
-        e->stage_start_usec = now_usec();
-        engine_crash_point(e, e->order[0]->name, "before stage");
+        *mp = NULL;     /* the walk's, or the early observation's */
         return 2;
 }
 
@@ -1791,9 +1907,10 @@ void engine_set_progress(Engine *e, engine_progress_t progress, void *userdata) 
 
 int engine_cancel(Engine *e) {
         if (e->state == ENGINE_PREFLIGHT) {
-                /* Waiting in the pre-flight: the wait ends from the loop. */
+                /* In the pre-flight: the wait ends from the loop, or the walk under way ends it. */
                 e->state = ENGINE_CANCELLING;
-                (void) sd_event_source_set_enabled(e->preflight_again, SD_EVENT_ONESHOT);
+                if (e->preflight_again)
+                        (void) sd_event_source_set_enabled(e->preflight_again, SD_EVENT_ONESHOT);
                 return 1;
         }
         if (e->state != ENGINE_TO_GUEST)

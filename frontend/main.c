@@ -368,9 +368,17 @@ static int run_transition(EngineOp op, const char *vm, sd_bus *bus) {
                 if (engine_format_timeline(e, t.r, &report) >= 0)
                         fputs(report, stdout);
         }
-        if (t.r < 0 && op == ENGINE_HANDOVER)
-                log_error("Handover failed; %s", engine_rollback_incomplete(e) ?
-                          "the rollback did not finish: run 'baton recover'" : "the host state was restored");
+        if (t.r < 0 && op == ENGINE_HANDOVER) {
+                size_t n;
+
+                /* Refused by a pre-flight, or its walk of /proc, before any stage began. */
+                (void) engine_timeline(e, &n);
+                if (n == 0)
+                        log_error("Handover refused; nothing was changed.");
+                else
+                        log_error("Handover failed; %s", engine_rollback_incomplete(e) ?
+                                  "the rollback did not finish: run 'baton recover'" : "the host state was restored");
+        }
         return t.r;
 }
 

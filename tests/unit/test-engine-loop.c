@@ -106,7 +106,7 @@ static void test_slow_observe(void) {
         (void) ticks_start(event, &t, &timer);
         ASSERT_EQ(engine_state(e), ENGINE_IDLE);
         ASSERT_EQ(engine_start(e, ENGINE_HANDOVER, on_done, &t), 1);
-        ASSERT_EQ(engine_state(e), ENGINE_TO_GUEST);
+        ASSERT_EQ(engine_state(e), ENGINE_PREFLIGHT);   /* its walk of /proc, off the loop */
         ASSERT_EQ(engine_start(e, ENGINE_RETURN, on_done, &t), -EBUSY);
         t.last = now_usec();
         while (!t.done)
@@ -510,7 +510,8 @@ static void test_unit_answer(void) {
 }
 
 /* A handover whose journal cannot be created fails before any stage, with its first stage
- * already being observed (engine_observe_early()): that observation ends with it. Before,
+ * already being observed (engine_observe_early()), and its answer perhaps held while the
+ * pre-flights walked /proc: that observation ends with it. Before,
  * its worker ran on, its machine freed under it, and the engine freed that machine again
  * (ASan: double free). journal_create() fails here on a dangling symlink in the journal's
  * place, which journal_load() reads as no journal. */
@@ -534,9 +535,16 @@ static void test_journal_create_fails(void) {
         ASSERT_TRUE(observers_fd >= 0);
         ASSERT_OK(sd_event_new(&event));
         ASSERT_OK(engine_new(event, &o, &e));
-        ASSERT_EQ(engine_start(e, ENGINE_HANDOVER, on_failed, &t), -EEXIST);
+        /* The journal is created once the pre-flights, after their walk of /proc, let the
+         * handover begin. */
+        ASSERT_EQ(engine_start(e, ENGINE_HANDOVER, on_failed, &t), 1);
+        while (!t.done)
+                ASSERT_OK(sd_event_run(event, UINT64_MAX));
+        ASSERT_EQ(t.result, -EEXIST);
         ASSERT_EQ(engine_state(e), ENGINE_IDLE);
+        ASSERT_NULL(engine_current_stage(e));
         /* The loop runs past the time the worker took to answer: no stage follows. */
+        t.done = false;
         (void) ticks_start(event, &t, &timer);
         while (t.n < 30)
                 ASSERT_OK(sd_event_run(event, UINT64_MAX));
@@ -616,7 +624,13 @@ static const Stage waiting_stage = {
         .preflight = waiting_preflight,
 };
 
-static void run_waiting(int answer, bool cancel, int expect) {
+typedef enum CancelAt {
+        CANCEL_NEVER,
+        CANCEL_IN_WALK,         /* while the pre-flights wait for their walk of /proc */
+        CANCEL_IN_WAIT,         /* while the pre-flight waits for its holder */
+} CancelAt;
+
+static void run_waiting(int answer, CancelAt cancel, int expect) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(engine_freep) Engine *e = NULL;
         char rundir[] = "/tmp/baton-test-engine-wait-XXXXXX", *journal = NULL, *cmd = NULL;
@@ -640,9 +654,16 @@ static void run_waiting(int answer, bool cancel, int expect) {
         begin = ticks_start(event, &t, &timer);
         ASSERT_EQ(engine_start(e, ENGINE_HANDOVER, on_done, &t), 1);
         ASSERT_TRUE(engine_running(e));
-        ASSERT_EQ(n_preflight[PREFLIGHT_MAY_WAIT], 1);
+        /* The pre-flights wait for the walk of /proc, on the loop. */
+        ASSERT_EQ(engine_state(e), ENGINE_PREFLIGHT);
+        ASSERT_EQ(n_preflight[PREFLIGHT_MAY_WAIT], 0);
+        if (cancel == CANCEL_IN_WALK)
+                ASSERT_EQ(engine_cancel(e), 1);
+        while (!t.done && n_preflight[PREFLIGHT_MAY_WAIT] == 0)
+                ASSERT_OK(sd_event_run(event, UINT64_MAX));
+        ASSERT_EQ(n_preflight[PREFLIGHT_MAY_WAIT], cancel == CANCEL_IN_WALK ? 0 : 1);
         ASSERT_TRUE(access(journal, F_OK) < 0);         /* nothing recorded while it waits */
-        if (cancel)
+        if (cancel == CANCEL_IN_WAIT)
                 ASSERT_EQ(engine_cancel(e), 1);
         while (!t.done)
                 ASSERT_OK(sd_event_run(event, UINT64_MAX));
@@ -650,16 +671,16 @@ static void run_waiting(int answer, bool cancel, int expect) {
         ASSERT_FALSE(engine_running(e));
         /* A handover that ran leaves its completed journal; a refused one, none. */
         ASSERT_EQ(access(journal, F_OK) >= 0, expect == 0);
-        ASSERT_EQ(n_preflight[PREFLIGHT_LAST], cancel ? 0 : 1);
+        ASSERT_EQ(n_preflight[PREFLIGHT_LAST], cancel != CANCEL_NEVER ? 0 : 1);
         /* The refusal after the wait is kept for the daemon's reply. */
         if (expect == -EBUSY)
                 ASSERT_STREQ(engine_refusal(e), "Not handing the GPU over: pid 42 (aplay) holds it");
         else
                 ASSERT_NULL(engine_refusal(e));
-        if (!cancel && (now_usec() - begin < 300 * 1000ULL || t.n < 5))
+        if (cancel == CANCEL_NEVER && (now_usec() - begin < 300 * 1000ULL || t.n < 5))
                 TEST_FAIL("the wait ended after %.0f ms with %u ticks: not the deadline, or not on the loop",
                           (now_usec() - begin) / 1e3, t.n);
-        if (cancel && now_usec() - begin >= 300 * 1000ULL)
+        if (cancel != CANCEL_NEVER && now_usec() - begin >= 300 * 1000ULL)
                 TEST_FAIL("the cancel did not end the wait");
         sd_event_source_disable_unref(timer);
         ASSERT_TRUE(asprintf(&cmd, "rm -rf '%s'", rundir) > 0);
@@ -669,9 +690,100 @@ static void run_waiting(int answer, bool cancel, int expect) {
 }
 
 static void test_preflight_wait(void) {
-        run_waiting(-EBUSY, false, -EBUSY);     /* still held at the deadline: refused */
-        run_waiting(0, false, 0);               /* gone by then: the handover runs */
-        run_waiting(0, true, -ECANCELED);
+        run_waiting(-EBUSY, CANCEL_NEVER, -EBUSY);      /* still held at the deadline: refused */
+        run_waiting(0, CANCEL_NEVER, 0);                /* gone by then: the handover runs */
+        run_waiting(0, CANCEL_IN_WAIT, -ECANCELED);
+        run_waiting(0, CANCEL_IN_WALK, -ECANCELED);
+}
+
+/* Issue 17: the pre-flights' walk of /proc is awaited on the loop. A process of the fixture is
+ * stuck with its memory map (a FIFO as its maps, test-machine.c) for 30 ticks of the loop: the
+ * loop turns meanwhile, the first stage's early observation answers but waits with the stage
+ * not taken, and once the process moves the handover goes on from that answer. */
+typedef struct StuckWalk {
+        Engine *engine;
+        const char *fifo;
+        unsigned ticks;
+        bool released;
+        EngineState state_at_release;
+        size_t timeline_at_release;
+        const char *stage_at_release;
+} StuckWalk;
+
+static int on_stuck_tick(sd_event_source *s, uint64_t usec, void *userdata) {
+        StuckWalk *w = userdata;
+
+        if (++w->ticks >= 30 && !w->released) {
+                int fd = open(w->fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+
+                ASSERT_TRUE(fd >= 0 || errno == ENXIO);         /* ENXIO: the walker is not there yet */
+                if (fd >= 0) {
+                        w->released = true;
+                        w->state_at_release = engine_state(w->engine);
+                        (void) engine_timeline(w->engine, &w->timeline_at_release);
+                        w->stage_at_release = engine_current_stage(w->engine);
+                        close(fd);
+                }
+        }
+        (void) sd_event_source_set_time_relative(s, 10000);
+        return 0;
+}
+
+static void test_preflight_walk_off_loop(void) {
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        _cleanup_(engine_freep) Engine *e = NULL;
+        char tree[] = "/tmp/baton-test-engine-walk-XXXXXX", rundir[] = "/tmp/baton-test-engine-walk-run-XXXXXX";
+        char *cmd = NULL, *fifo = NULL;
+        EngineOptions o = { .stages = (const Stage *const[]) { &idle_a, &acts_last, NULL } };
+        sd_event_source *timer = NULL;
+        const StageTiming *tl;
+        StuckWalk w = {};
+        Ticks t = {};
+        size_t nt;
+        Config c;
+
+        config_init(&c);
+        o.config = &c;
+        ASSERT_TRUE(mkdtemp(tree) != NULL && mkdtemp(rundir) != NULL);
+        o.root = tree;
+        o.rundir = rundir;
+        ASSERT_TRUE(asprintf(&cmd, "cp -a '%s/.' '%s/' && mkdir -p '%s/proc/4242/fd' && ln -s /dev/null '%s/proc/4242/fd/0' "
+                             "&& echo nfs-reader > '%s/proc/4242/comm'", FIXTURE("lab"), tree, tree, tree, tree) > 0);
+        ASSERT_EQ(system(cmd), 0);
+        free(cmd);
+        ASSERT_TRUE(asprintf(&fifo, "%s/proc/4242/maps", tree) > 0);
+        ASSERT_OK(mkfifo(fifo, 0600) < 0 ? -errno : 0);
+        observers_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        ASSERT_TRUE(observers_fd >= 0);
+
+        ASSERT_OK(sd_event_new(&event));
+        ASSERT_OK(engine_new(event, &o, &e));
+        w = (StuckWalk) { .engine = e, .fifo = fifo };
+        ASSERT_OK(sd_event_add_time_relative(event, &timer, CLOCK_MONOTONIC, 10000, 1000, on_stuck_tick, &w));
+        ASSERT_OK(sd_event_source_set_enabled(timer, SD_EVENT_ON));
+        ASSERT_EQ(engine_start(e, ENGINE_HANDOVER, on_failed, &t), 1);
+        while (!t.done)
+                ASSERT_OK(sd_event_run(event, UINT64_MAX));
+        ASSERT_EQ(t.result, 0);
+        ASSERT_TRUE(w.released);
+        ASSERT_TRUE(w.ticks >= 30);                     /* the loop turned while the walker waited */
+        ASSERT_EQ(w.state_at_release, ENGINE_PREFLIGHT);
+        ASSERT_EQ(w.timeline_at_release, 0);            /* no stage ran before the pre-flights */
+        ASSERT_STREQ(w.stage_at_release, "idle-a");     /* observed early, not taken yet */
+        tl = engine_timeline(e, &nt);
+        ASSERT_EQ(nt, 2);
+        ASSERT_TRUE(tl[0].skipped);
+        ASSERT_STREQ(tl[1].stage, "acts");
+        ASSERT_FALSE(tl[1].skipped);
+        ASSERT_EQ(tl[1].result, 0);
+
+        sd_event_source_disable_unref(timer);
+        close(observers_fd);
+        observers_fd = -EBADF;
+        ASSERT_TRUE(asprintf(&cmd, "rm -rf '%s' '%s'", tree, rundir) > 0);
+        ASSERT_EQ(system(cmd), 0);
+        free(cmd);
+        free(fifo);
 }
 
 int main(void) {
@@ -685,5 +797,6 @@ int main(void) {
         RUN(test_unit_answer);
         RUN(test_journal_create_fails);
         RUN(test_holders_towards_guest_only);
+        RUN(test_preflight_walk_off_loop);
         return 0;
 }
