@@ -123,6 +123,11 @@ struct Engine {
         PreflightMode walk_mode;
         bool walk_again;
         uint64_t walk_start_usec;
+        /* Or the walk is for the observation before walk_stage's step (engine_observe()): on a
+         * new read of the machine (walk_fresh), or on a skipped stage's. */
+        const Stage *walk_stage;
+        uint64_t walk_stage_start;
+        bool walk_fresh;
 
         /* A pre-flight that waits (Stage.preflight answered -EAGAIN): the "holders" deadline,
          * a watch on each held node (any close means observing again), and the deferred
@@ -277,12 +282,17 @@ static MachineFlags stage_machine_flags(const Engine *e, const Stage *st) {
         return stage_reads_holders(e, st) ? 0 : MACHINE_SKIP_HOLDERS;
 }
 
+static void on_stage_walked(HoldersWalk *hw, int r, HolderScan *scan, void *userdata);
+
 /* The machine as the next step of st sees it: the observation a skipped stage left, when it
- * read what st reads, or with the holders added when st reads them too; or a new one. */
-static int engine_observe(Engine *e, const Stage *st, Machine **ret) {
+ * read what st reads, or with the holders added when st reads them too; or a new one. Returns
+ * 0 with *ret, or 1 while the holders are read by a walk of /proc awaited on the loop: the
+ * stage begins from on_stage_walked() (issue 17: the daemon's loop answers its bus meanwhile). */
+static int engine_observe(Engine *e, const Stage *st, uint64_t start_usec, Machine **ret) {
         MachineFlags flags = stage_machine_flags(e, st);
         _cleanup_(machine_freep) Machine *m = TAKE_PTR(e->unchanged);
-        uint64_t start = now_usec();
+        _cleanup_strv_free_ char **nodes = NULL;
+        uint64_t t = now_usec();
         int r;
 
         if (m && (!(e->unchanged_flags & MACHINE_SKIP_HOLDERS) || (flags & MACHINE_SKIP_HOLDERS))) {
@@ -294,21 +304,23 @@ static int engine_observe(Engine *e, const Stage *st, Machine **ret) {
                 return machine_load(e->root, flags, ret);
         /* Nothing acted since the skipped stage read the rest (issue 17): the walk of /proc
          * is all that st reads more. */
-        if (m) {
-                r = machine_load_holders(m);
+        e->walk_fresh = !m;
+        if (!m) {
+                r = machine_load(e->root, MACHINE_SKIP_HOLDERS, &m);
                 if (r < 0)
                         return r;
-                log_debug("Read /proc for the holders before stage %s in %.1f ms, on the machine as "
-                          "read before the stage skipped last.", st->name, (now_usec() - start) / 1e3);
-        } else {
-                r = machine_load(e->root, flags, &m);
-                if (r < 0)
-                        return r;
-                log_debug("Read the machine and /proc for the holders before stage %s in %.1f ms.", st->name,
-                          (now_usec() - start) / 1e3);
         }
-        *ret = TAKE_PTR(m);
-        return 0;
+        r = machine_holder_nodes(m, &nodes);
+        if (r >= 0)
+                r = holders_scan_async(e->event, m->root, nodes, holders_walkers_default(), HOLDERS_STALL_USEC,
+                                       NULL, on_stage_walked, e, &e->walk);
+        if (r < 0)
+                return r;
+        e->walked = TAKE_PTR(m);
+        e->walk_stage = st;
+        e->walk_stage_start = start_usec;
+        e->walk_start_usec = t;
+        return 1;
 }
 
 int step_reobserve(Step *s, const Machine **ret) {
@@ -1106,7 +1118,7 @@ static void observed_take(Engine *e, int r, char *text) {
 static void on_observed(ChildRun *c, int r, const char *out, size_t size, void *userdata) {
         Engine *e = userdata;
 
-        if (e->walk) {
+        if (e->walk && !e->walk_stage) {
                 /* The handover has not begun: its pre-flights wait for their walk of /proc. */
                 e->observed_held = true;
                 e->observed_r = r;
@@ -1174,6 +1186,19 @@ static int stage_observe(Engine *e, const Stage *st, Machine *m, uint64_t start_
         return r;
 }
 
+/* st's observation towards the guest, or its step, on m (taken) as observed for it; or, when
+ * that observation failed (r), the stage fails before it began. */
+static void stage_begin(Engine *e, const Stage *st, Machine *m, uint64_t start_usec, int r) {
+        if (r >= 0 && engine_to_guest(e)) {
+                r = stage_observe(e, st, m, start_usec);
+                if (r < 0)
+                        machine_free(m);
+        } else if (r >= 0)
+                stage_run(e, st, m, start_usec);
+        if (r < 0)
+                stage_not_started(e, st, r);
+}
+
 static int on_next(sd_event_source *src, void *userdata) {
         Engine *e = userdata;
         uint64_t start = now_usec();
@@ -1200,16 +1225,32 @@ static int on_next(sd_event_source *src, void *userdata) {
                 engine_crash_point(e, st->name, "before stage");
 
         /* One observation serves the skip decision and the step itself. */
-        r = engine_observe(e, st, &m);
-        if (r >= 0 && engine_to_guest(e)) {
-                r = stage_observe(e, st, m, start);
-                if (r < 0)
-                        machine_free(m);
-        } else if (r >= 0)
-                stage_run(e, st, m, start);
-        if (r < 0)
-                stage_not_started(e, st, r);
+        r = engine_observe(e, st, start, &m);
+        if (r <= 0)
+                stage_begin(e, st, r < 0 ? NULL : m, start, r);
         return 0;
+}
+
+static void on_stage_walked(HoldersWalk *hw, int r, HolderScan *scan, void *userdata) {
+        Engine *e = userdata;
+        _cleanup_(machine_freep) Machine *m = TAKE_PTR(e->walked);
+        const Stage *st = TAKE_PTR(e->walk_stage);
+
+        e->walk = holders_walk_free(hw);
+        if (r >= 0)
+                r = machine_add_holders(m, scan);
+        if (r < 0)
+                return stage_begin(e, st, NULL, e->walk_stage_start, r);
+        if (e->walk_fresh)
+                log_debug("Read the machine and /proc for the holders before stage %s in %.1f ms.", st->name,
+                          (now_usec() - e->walk_start_usec) / 1e3);
+        else
+                log_debug("Read /proc for the holders before stage %s in %.1f ms, on the machine as read before "
+                          "the stage skipped last.", st->name, (now_usec() - e->walk_start_usec) / 1e3);
+        if (e->state == ENGINE_CANCELLING)
+                /* Cancelled during the walk: on_next() rolls back, before st. */
+                return engine_schedule_next(e);
+        stage_begin(e, st, TAKE_PTR(m), e->walk_stage_start, 0);
 }
 
 static void engine_schedule_next(Engine *e) {
@@ -1932,6 +1973,8 @@ EngineOp engine_op(const Engine *e) {
 }
 
 const char *engine_current_stage(const Engine *e) {
+        if (e->walk_stage)
+                return e->walk_stage->name;     /* its holders being read */
         if (e->observed_stage)
                 return e->observed_stage->name;
         if (e->unit_waiting)

@@ -696,32 +696,40 @@ static void test_preflight_wait(void) {
         run_waiting(0, CANCEL_IN_WALK, -ECANCELED);
 }
 
-/* Issue 17: the pre-flights' walk of /proc is awaited on the loop. A process of the fixture is
- * stuck with its memory map (a FIFO as its maps, test-machine.c) for 30 ticks of the loop: the
- * loop turns meanwhile, the first stage's early observation answers but waits with the stage
- * not taken, and once the process moves the handover goes on from that answer. */
+/* Issue 17: the walks of /proc are awaited on the loop. A process of the fixture is stuck with
+ * its memory map (a FIFO as its maps, test-machine.c): for 30 ticks of the loop, then until the
+ * next tick each time a walker waits on it. The loop turns meanwhile. During the pre-flights'
+ * walk the first stage's early observation may answer, but no stage is taken; the handover then
+ * goes on from that answer. The walk before a stage that reads the holders, after one acted,
+ * is awaited the same way. */
+typedef struct Release {
+        EngineState state;
+        size_t n_timeline;
+        const char *stage;
+} Release;
+
 typedef struct StuckWalk {
         Engine *engine;
         const char *fifo;
         unsigned ticks;
-        bool released;
-        EngineState state_at_release;
-        size_t timeline_at_release;
-        const char *stage_at_release;
+        Release releases[4];
+        size_t n_releases;
 } StuckWalk;
 
 static int on_stuck_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         StuckWalk *w = userdata;
 
-        if (++w->ticks >= 30 && !w->released) {
+        if (++w->ticks >= 30 && w->n_releases < ELEMENTSOF(w->releases)) {
+                /* ENXIO: no walker waits on it now. */
                 int fd = open(w->fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
 
-                ASSERT_TRUE(fd >= 0 || errno == ENXIO);         /* ENXIO: the walker is not there yet */
+                ASSERT_TRUE(fd >= 0 || errno == ENXIO);
                 if (fd >= 0) {
-                        w->released = true;
-                        w->state_at_release = engine_state(w->engine);
-                        (void) engine_timeline(w->engine, &w->timeline_at_release);
-                        w->stage_at_release = engine_current_stage(w->engine);
+                        Release *r = &w->releases[w->n_releases++];
+
+                        r->state = engine_state(w->engine);
+                        (void) engine_timeline(w->engine, &r->n_timeline);
+                        r->stage = engine_current_stage(w->engine);
                         close(fd);
                 }
         }
@@ -729,12 +737,12 @@ static int on_stuck_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-static void test_preflight_walk_off_loop(void) {
+static void test_walks_off_loop(void) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(engine_freep) Engine *e = NULL;
         char tree[] = "/tmp/baton-test-engine-walk-XXXXXX", rundir[] = "/tmp/baton-test-engine-walk-run-XXXXXX";
         char *cmd = NULL, *fifo = NULL;
-        EngineOptions o = { .stages = (const Stage *const[]) { &idle_a, &acts_last, NULL } };
+        EngineOptions o = { .stages = (const Stage *const[]) { &idle_a, &acts_last, &idle_holders, NULL } };
         sd_event_source *timer = NULL;
         const StageTiming *tl;
         StuckWalk w = {};
@@ -765,17 +773,23 @@ static void test_preflight_walk_off_loop(void) {
         while (!t.done)
                 ASSERT_OK(sd_event_run(event, UINT64_MAX));
         ASSERT_EQ(t.result, 0);
-        ASSERT_TRUE(w.released);
-        ASSERT_TRUE(w.ticks >= 30);                     /* the loop turned while the walker waited */
-        ASSERT_EQ(w.state_at_release, ENGINE_PREFLIGHT);
-        ASSERT_EQ(w.timeline_at_release, 0);            /* no stage ran before the pre-flights */
-        ASSERT_STREQ(w.stage_at_release, "idle-a");     /* observed early, not taken yet */
+        ASSERT_TRUE(w.ticks >= 30);                     /* the loop turned while the walkers waited */
+        ASSERT_EQ(w.n_releases, 2);
+        /* The pre-flights' walk: no stage ran yet; the first was observed early, not taken. */
+        ASSERT_EQ(w.releases[0].state, ENGINE_PREFLIGHT);
+        ASSERT_EQ(w.releases[0].n_timeline, 0);
+        ASSERT_STREQ(w.releases[0].stage, "idle-a");
+        /* The walk before idle-holders, after acts acted. */
+        ASSERT_EQ(w.releases[1].state, ENGINE_TO_GUEST);
+        ASSERT_EQ(w.releases[1].n_timeline, 2);
+        ASSERT_STREQ(w.releases[1].stage, "idle-holders");
         tl = engine_timeline(e, &nt);
-        ASSERT_EQ(nt, 2);
+        ASSERT_EQ(nt, 3);
         ASSERT_TRUE(tl[0].skipped);
         ASSERT_STREQ(tl[1].stage, "acts");
         ASSERT_FALSE(tl[1].skipped);
         ASSERT_EQ(tl[1].result, 0);
+        ASSERT_TRUE(tl[2].skipped);
 
         sd_event_source_disable_unref(timer);
         close(observers_fd);
@@ -797,6 +811,6 @@ int main(void) {
         RUN(test_unit_answer);
         RUN(test_journal_create_fails);
         RUN(test_holders_towards_guest_only);
-        RUN(test_preflight_walk_off_loop);
+        RUN(test_walks_off_loop);
         return 0;
 }
