@@ -37,6 +37,11 @@ struct Step {
         void *userdata;
         void (*userdata_free)(void *);
         uint64_t start_usec;
+        /* step_reobserve_async(): the walk of /proc for walked's holders, awaited on the loop. */
+        HoldersWalk *walk;
+        Machine *walked;
+        step_reobserved_t reobserved;
+        void *reobserved_userdata;
 };
 
 typedef struct Straggler {
@@ -241,6 +246,8 @@ static void engine_crash_point(Engine *e, const char *stage, const char *label) 
 static Step *step_free(Step *s) {
         if (!s)
                 return NULL;
+        holders_walk_free(s->walk);
+        machine_free(s->walked);
         if (s->userdata_free)
                 s->userdata_free(s->userdata);
         log_sink_done(&s->sink);
@@ -334,6 +341,41 @@ int step_reobserve(Step *s, const Machine **ret) {
         s->machine = m;
         if (ret)
                 *ret = m;
+        return 0;
+}
+
+static void on_step_walked(HoldersWalk *hw, int r, HolderScan *scan, void *userdata) {
+        Step *s = userdata;
+        _cleanup_(machine_freep) Machine *m = TAKE_PTR(s->walked);
+
+        s->walk = holders_walk_free(hw);
+        if (r >= 0)
+                r = machine_add_holders(m, scan);
+        if (r >= 0) {
+                machine_free(s->machine);
+                s->machine = TAKE_PTR(m);
+        }
+        s->reobserved(s, r, r >= 0 ? s->machine : NULL, s->reobserved_userdata);
+}
+
+int step_reobserve_async(Step *s, step_reobserved_t reobserved, void *userdata) {
+        _cleanup_(machine_freep) Machine *m = NULL;
+        _cleanup_strv_free_ char **nodes = NULL;
+        int r;
+
+        if (s->walk)
+                return -EBUSY;
+        r = machine_load(s->engine->root, MACHINE_SKIP_HOLDERS, &m);
+        if (r >= 0)
+                r = machine_holder_nodes(m, &nodes);
+        if (r >= 0)
+                r = holders_scan_async(s->engine->event, m->root, nodes, holders_walkers_default(), HOLDERS_STALL_USEC,
+                                       NULL, on_step_walked, s, &s->walk);
+        if (r < 0)
+                return r;
+        s->walked = TAKE_PTR(m);
+        s->reobserved = reobserved;
+        s->reobserved_userdata = userdata;
         return 0;
 }
 

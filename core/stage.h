@@ -198,6 +198,13 @@ const Config *step_config(Step *s);
 const Machine *step_machine(Step *s);
 /* Observe again (after acting): replaces what step_machine() returns. */
 int step_reobserve(Step *s, const Machine **ret);
+/* The same with the holders (Machine.holders, .sessions), whose walk of /proc is awaited on
+ * the loop (machine/holders.h, holders_scan_async()): reobserved() is called there, never from
+ * within this call, with what step_machine() now returns, or with a negative errno and NULL
+ * (step_machine() unchanged). Returns 0, or a negative errno when the read could not start.
+ * One at a time; a step that ends first ends it (reobserved() is not called). */
+typedef void (*step_reobserved_t)(Step *s, int r, const Machine *m, void *userdata);
+int step_reobserve_async(Step *s, step_reobserved_t reobserved, void *userdata);
 /* Why an observation failed with r, for a message: -ETIMEDOUT from a walk of /proc is a
  * process stuck in the kernel, which the walk has named already (machine/holders.h). */
 const char *step_observe_error(int r);

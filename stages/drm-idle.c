@@ -363,6 +363,7 @@ typedef struct IdleWait {
         Step *step;
         PidfdWait *wait;
         sd_event_source *recheck;       /* while only logind holds nodes */
+        size_t n_survivors;             /* of the last wait, while the machine is read again */
         uint64_t wait_usec;             /* the whole wait, for messages */
         uint64_t deadline;              /* CLOCK_MONOTONIC; one for every round */
 } IdleWait;
@@ -479,23 +480,18 @@ static int wait_or_check(IdleWait *iw, const Machine *m) {
         return STEP_PENDING;
 }
 
-static void on_holders_gone(PidfdWait *w, const pid_t *survivors, size_t n_survivors, void *userdata) {
+/* What holds the nodes now is what counts, exited or not: a compositor may have respawned, a
+ * survivor may have closed its fds without exiting. The machine is read again, its walk of
+ * /proc awaited on the loop. */
+static void on_reobserved(Step *s, int r, const Machine *m, void *userdata) {
         IdleWait *iw = userdata;
-        Step *s = iw->step;
-        const Machine *m;
-        int r;
 
-        iw->wait = pidfd_wait_free(w);
-
-        /* What holds the nodes now is what counts, exited or not: a compositor may have
-         * respawned, a survivor may have closed its fds without exiting. */
-        r = step_reobserve(s, &m);
         if (r < 0) {
                 step_finish(s, step_error_errno(s, r, "Failed to observe the machine again: %s",
                                                 step_observe_error(r)));
                 return;
         }
-        if (n_survivors > 0) {
+        if (iw->n_survivors > 0) {
                 r = holders_timed_out(iw, m, NULL);
                 if (r < 0) {
                         step_finish(s, r);
@@ -507,22 +503,28 @@ static void on_holders_gone(PidfdWait *w, const pid_t *survivors, size_t n_survi
                 step_finish(s, r);
 }
 
-static int on_recheck(sd_event_source *source, uint64_t usec, void *userdata) {
-        IdleWait *iw = userdata;
-        Step *s = iw->step;
-        const Machine *m;
+static void reobserve(IdleWait *iw, size_t n_survivors) {
         int r;
 
+        iw->n_survivors = n_survivors;
+        r = step_reobserve_async(iw->step, on_reobserved, iw);
+        if (r < 0)
+                step_finish(iw->step, step_error_errno(iw->step, r, "Failed to observe the machine again: %s",
+                                                       step_observe_error(r)));
+}
+
+static void on_holders_gone(PidfdWait *w, const pid_t *survivors, size_t n_survivors, void *userdata) {
+        IdleWait *iw = userdata;
+
+        iw->wait = pidfd_wait_free(w);
+        reobserve(iw, n_survivors);
+}
+
+static int on_recheck(sd_event_source *source, uint64_t usec, void *userdata) {
+        IdleWait *iw = userdata;
+
         iw->recheck = sd_event_source_disable_unref(iw->recheck);
-        r = step_reobserve(s, &m);
-        if (r < 0) {
-                step_finish(s, step_error_errno(s, r, "Failed to observe the machine again: %s",
-                                                step_observe_error(r)));
-                return 0;
-        }
-        r = wait_or_check(iw, m);
-        if (r != STEP_PENDING)
-                step_finish(s, r);
+        reobserve(iw, 0);
         return 0;
 }
 
