@@ -681,8 +681,10 @@ int holders_scan_async(sd_event *event, const char *root, char * const *nodes, u
         if (r >= 0)
                 r = sd_event_add_io(event, &hw->done_source, hw->walk->done_fd, EPOLLIN, on_walk_done, hw);
         if (r >= 0)
+                /* 1 ms of slack, not sd-event's default 250: the timer fires five times per
+                 * bound, and each firing's slack would add up. */
                 r = sd_event_add_time_relative(event, &hw->stall_timer, CLOCK_MONOTONIC,
-                                               walk_window_usec(hw->walk), 0, on_walk_stall_check, hw);
+                                               walk_window_usec(hw->walk), 1000, on_walk_stall_check, hw);
         if (r < 0) {
                 holders_walk_free(hw);
                 return r;
