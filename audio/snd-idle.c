@@ -56,17 +56,13 @@ SndWatch *snd_watch_free(SndWatch *w) {
         return mfree(w);
 }
 
-int snd_holders_describe(const char *root, char * const *nodes, pid_t self, char **ret) {
-        _cleanup_(holder_scan_done) HolderScan scan = {};
+int snd_holders_format(const HolderScan *scan, char * const *nodes, pid_t self, char **ret) {
         _cleanup_strv_free_ char **lines = NULL;
         int r;
 
-        r = holders_scan(root, nodes, &scan);
-        if (r < 0)
-                return r;
-        /* holders_scan() also counts /dev/fb* and friends, which are not the card's. */
-        for (size_t i = 0; i < scan.n_holders; i++) {
-                const Holder *h = &scan.holders[i];
+        /* A walk of /proc also finds /dev/fb* and friends, which are not the card's. */
+        for (size_t i = 0; i < scan->n_holders; i++) {
+                const Holder *h = &scan->holders[i];
 
                 if (h->pid == self || !strv_contains(nodes, h->node))
                         continue;

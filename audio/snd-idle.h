@@ -18,6 +18,7 @@ int snd_watch_new(sd_event *e, char * const *nodes, void (*closed)(void *userdat
 SndWatch *snd_watch_free(SndWatch *w);
 DEFINE_TRIVIAL_CLEANUP_FUNC(SndWatch *, snd_watch_free);
 
-/* The processes other than self holding any of nodes: one "pid N (comm) holds NODES" line
- * each, joined with "; ". *ret is NULL when there are none. */
-int snd_holders_describe(const char *root, char * const *nodes, pid_t self, char **ret);
+/* The processes of a walk of /proc for nodes (holders.h) other than self that hold any of
+ * nodes: one "pid N (comm) holds NODE" line each, joined with "; ". *ret is NULL when there are
+ * none. */
+int snd_holders_format(const HolderScan *scan, char * const *nodes, pid_t self, char **ret);

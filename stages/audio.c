@@ -116,6 +116,11 @@ struct Audio {
         SndWatch *snd;
         sd_event_source *timer;
         uint64_t timeout_usec;
+        /* A look at who holds the cards' nodes: a walk of /proc awaited on the loop. Something
+         * changed while it walked (walk_again): look again. The deadline passed (walk_final):
+         * its answer is the error's. */
+        HoldersWalk *walk;
+        bool walk_again, walk_final;
 };
 
 static void audio_free(void *p) {
@@ -132,6 +137,7 @@ static void audio_free(void *p) {
         sd_bus_unref(a->bus);
         pw_watch_free(a->pw);
         snd_watch_free(a->snd);
+        holders_walk_free(a->walk);
         sd_event_source_disable_unref(a->timer);
         user_identity_done(&a->user);
         audio_cards_free(a->cards, a->n_cards);
@@ -251,8 +257,14 @@ static void audio_done(Audio *a, int r) {
         step_finish(a->step, r);        /* frees a */
 }
 
+static void on_card_walked(HoldersWalk *hw, int r, HolderScan *scan, void *userdata);
+
+static int look_at_holders(Audio *a) {
+        return holders_scan_async(step_event(a->step), "/", a->nodes, holders_walkers_default(), HOLDERS_STALL_USEC,
+                                  NULL, on_card_walked, a, &a->walk);
+}
+
 static void evaluate(Audio *a) {
-        _cleanup_free_ char *holders = NULL;
         const char *name;
         int r;
 
@@ -269,10 +281,39 @@ static void evaluate(Audio *a) {
                                 log_debug("PipeWire still lists %s.", strna(name));
                                 return;
                         }
-        r = snd_holders_describe("/", a->nodes, getpid(), &holders);
+        if (a->walk) {
+                a->walk_again = true;
+                return;
+        }
+        r = look_at_holders(a);
         if (r < 0)
-                return audio_done(a, step_error_errno(a->step, r,
-                                                      "Failed to look for holders of the sound card: %m"));
+                audio_done(a, step_error_errno(a->step, r, "Failed to look for holders of the sound card: %m"));
+}
+
+/* Whether the walk found the cards free: done; else wait for the next change. */
+static void on_card_walked(HoldersWalk *hw, int r, HolderScan *scan, void *userdata) {
+        _cleanup_free_ char *holders = NULL;
+        Audio *a = userdata;
+        char wait[32];
+
+        a->walk = holders_walk_free(hw);
+        if (r >= 0)
+                r = snd_holders_format(scan, a->nodes, getpid(), &holders);
+        if (a->walk_final) {
+                format_usec(a->timeout_usec, wait, sizeof(wait));
+                return audio_done(a, step_error_errno(a->step, SYNTHETIC_ERRNO(ETIMEDOUT),
+                                                      "Timed out after %s waiting for the GPU's sound card to be "
+                                                      "released: %s", wait,
+                                                      holders ?: "PipeWire still lists its device"));
+        }
+        if (r < 0)
+                return audio_done(a, step_error_errno(a->step, r, "Failed to look for holders of the sound card: %s",
+                                                      step_observe_error(r)));
+        if (a->walk_again) {
+                /* A node closed, or PipeWire changed, while it walked: this look may be stale. */
+                a->walk_again = false;
+                return evaluate(a);
+        }
         if (holders) {
                 log_debug("Still held: %s", holders);
                 return;
@@ -320,8 +361,8 @@ static void on_closed(void *userdata) {
 
 static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         Audio *a = userdata;
-        _cleanup_free_ char *holders = NULL;
         char wait[32];
+        int r;
 
         format_usec(a->timeout_usec, wait, sizeof(wait));
         if (!a->to_guest) {
@@ -335,11 +376,13 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
                 audio_done(a, 0);
                 return 0;
         }
-        (void) snd_holders_describe("/", a->nodes, getpid(), &holders);
-        audio_done(a, step_error_errno(a->step, SYNTHETIC_ERRNO(ETIMEDOUT),
-                                       "Timed out after %s waiting for the GPU's "
-                                       "sound card to be released: %s", wait,
-                                       holders ?: "PipeWire still lists its device"));
+        /* The error names the holders a last look finds: the one under way, or a new one. */
+        a->walk_final = true;
+        r = a->walk ? 0 : look_at_holders(a);
+        if (r < 0)
+                audio_done(a, step_error_errno(a->step, SYNTHETIC_ERRNO(ETIMEDOUT),
+                                               "Timed out after %s waiting for the GPU's sound card to be released: "
+                                               "PipeWire still lists its device", wait));
         return 0;
 }
 
