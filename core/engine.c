@@ -298,7 +298,6 @@ static void on_stage_walked(HoldersWalk *hw, int r, HolderScan *scan, void *user
 static int engine_observe(Engine *e, const Stage *st, uint64_t start_usec, Machine **ret) {
         MachineFlags flags = stage_machine_flags(e, st);
         _cleanup_(machine_freep) Machine *m = TAKE_PTR(e->unchanged);
-        _cleanup_strv_free_ char **nodes = NULL;
         uint64_t t = now_usec();
         int r;
 
@@ -317,10 +316,7 @@ static int engine_observe(Engine *e, const Stage *st, uint64_t start_usec, Machi
                 if (r < 0)
                         return r;
         }
-        r = machine_holder_nodes(m, &nodes);
-        if (r >= 0)
-                r = holders_scan_async(e->event, m->root, nodes, holders_walkers_default(), HOLDERS_STALL_USEC,
-                                       NULL, on_stage_walked, e, &e->walk);
+        r = machine_walk_holders(m, e->event, NULL, on_stage_walked, e, &e->walk);
         if (r < 0)
                 return r;
         e->walked = TAKE_PTR(m);
@@ -360,17 +356,13 @@ static void on_step_walked(HoldersWalk *hw, int r, HolderScan *scan, void *userd
 
 int step_reobserve_async(Step *s, step_reobserved_t reobserved, void *userdata) {
         _cleanup_(machine_freep) Machine *m = NULL;
-        _cleanup_strv_free_ char **nodes = NULL;
         int r;
 
         if (s->walk)
                 return -EBUSY;
         r = machine_load(s->engine->root, MACHINE_SKIP_HOLDERS, &m);
         if (r >= 0)
-                r = machine_holder_nodes(m, &nodes);
-        if (r >= 0)
-                r = holders_scan_async(s->engine->event, m->root, nodes, holders_walkers_default(), HOLDERS_STALL_USEC,
-                                       NULL, on_step_walked, s, &s->walk);
+                r = machine_walk_holders(m, s->engine->event, NULL, on_step_walked, s, &s->walk);
         if (r < 0)
                 return r;
         s->walked = TAKE_PTR(m);
@@ -1543,13 +1535,9 @@ static int preflight_wait_start(Engine *e, const Machine *m);
  * mode (on_preflight_walked()). On success m is the walk's, or stays the early observation's
  * (e->observed); on failure it is the caller's still. */
 static int preflight_walk(Engine *e, Machine *m, PreflightMode mode) {
-        _cleanup_strv_free_ char **nodes = NULL;
         int r;
 
-        r = machine_holder_nodes(m, &nodes);
-        if (r >= 0)
-                r = holders_scan_async(e->event, m->root, nodes, holders_walkers_default(), HOLDERS_STALL_USEC,
-                                       &e->preflight_sink, on_preflight_walked, e, &e->walk);
+        r = machine_walk_holders(m, e->event, &e->preflight_sink, on_preflight_walked, e, &e->walk);
         if (r < 0)
                 return r;
         e->walked = m;

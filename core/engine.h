@@ -30,8 +30,9 @@ typedef enum EngineState {
         ENGINE_IDLE,            /* nothing runs */
         ENGINE_OBSERVING,       /* a return or recover reading the machine in a worker first
                                  * (sysfs blocks while a driver unbind is in the kernel) */
-        ENGINE_PREFLIGHT,       /* a handover waiting, before anything changes, for a holder a
-                                 * pre-flight named (stage.h, PreflightMode) */
+        ENGINE_PREFLIGHT,       /* a handover before anything changes: its pre-flights waiting
+                                 * for their walk of /proc, or for a holder one named (stage.h,
+                                 * PreflightMode) */
         ENGINE_TO_GUEST,        /* a handover: to_guest() of each stage, in order */
         ENGINE_CANCELLING,      /* a handover asked to stop at the next stage boundary */
         ENGINE_ROLLING_BACK,    /* a failed or cancelled handover undone: to_host(), newest first */
@@ -102,7 +103,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Engine *, engine_free);
  * when there is nothing to do (handover in guest state, return in host state;
  * done() is not called). Errors, with nothing changed: -EBUSY while one runs;
  * -ENODEV without a display-class GPU; -ESTALE for a handover when an
- * interrupted transition is recorded (recover first). */
+ * interrupted transition is recorded (recover first). A handover's pre-flights run once
+ * its walk of /proc is done, on the loop: their refusal, with nothing changed, reaches
+ * done(), and engine_refusal() says it. */
 int engine_start(Engine *e, EngineOp op, engine_done_t done, void *userdata);
 
 /* Ask a running handover to stop at the next step boundary and roll back (a

@@ -353,8 +353,9 @@ static void request(Daemon *d, sd_bus_message *call, EngineOp op) {
 
         if (op == ENGINE_HANDOVER)
                 remember_vm(d, call);
-        /* What refuses the transition is said before engine_start() returns; the steps' own
-         * reasons go to their steps (core/stage.h). */
+        /* What refuses the transition before engine_start() returns is kept here; a pre-flight's
+         * refusal, after the walk of /proc, reaches on_engine_done() (engine_refusal()), and
+         * the steps' own reasons go to their steps (core/stage.h). */
         log_set_error_sink(keep_first_error, &refusal);
         r = engine_start(d->engine, op, on_engine_done, d);
         log_set_error_sink(NULL, NULL);

@@ -112,7 +112,7 @@ static int load_gpu(Machine *m, MachineFlags flags) {
         return 0;
 }
 
-int machine_holder_nodes(const Machine *m, char ***ret) {
+static int holder_nodes(const Machine *m, char ***ret) {
         _cleanup_strv_free_ char **nodes = NULL;
         int r;
 
@@ -183,12 +183,24 @@ int machine_add_holders(Machine *m, HolderScan *scan) {
         return r;
 }
 
+int machine_walk_holders(const Machine *m, sd_event *event, LogSink *sink, holders_walked_t walked, void *userdata,
+                         HoldersWalk **ret) {
+        _cleanup_strv_free_ char **nodes = NULL;
+        int r;
+
+        r = holder_nodes(m, &nodes);
+        if (r < 0)
+                return r;
+        return holders_scan_async(event, m->root, nodes, holders_walkers_default(), HOLDERS_STALL_USEC, sink, walked,
+                                  userdata, ret);
+}
+
 int machine_load_holders(Machine *m) {
         _cleanup_(holder_scan_done) HolderScan scan = {};
         _cleanup_strv_free_ char **nodes = NULL;
         int r;
 
-        r = machine_holder_nodes(m, &nodes);
+        r = holder_nodes(m, &nodes);
         if (r >= 0)
                 r = holders_scan(m->root, nodes, &scan);
         if (r >= 0)

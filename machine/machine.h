@@ -54,10 +54,11 @@ typedef struct Machine {
 int machine_load(const char *root, MachineFlags flags, Machine **ret);
 /* Adds what MACHINE_SKIP_HOLDERS left out to m, read now: the holders and logind's sessions. */
 int machine_load_holders(Machine *m);
-/* The same in two steps, for a walk awaited on a loop (holders_scan_async()): the nodes whose
- * holders m wants, then the walk's scan added to m (taken, even on failure) with logind's
- * sessions read now. */
-int machine_holder_nodes(const Machine *m, char ***ret);
+/* The same in two steps, for a walk awaited on event's loop: the walk for the holders of m's
+ * nodes (holders_scan_async(), with its defaults), then its scan added to m (taken, even on
+ * failure) with logind's sessions read now. */
+int machine_walk_holders(const Machine *m, sd_event *event, LogSink *sink, holders_walked_t walked, void *userdata,
+                         HoldersWalk **ret);
 int machine_add_holders(Machine *m, HolderScan *scan);
 Machine *machine_free(Machine *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Machine *, machine_free);

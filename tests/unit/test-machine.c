@@ -411,6 +411,27 @@ static unsigned own_threads(void) {
         return n - 2;   /* . and .. */
 }
 
+/* A tree (a mkdtemp() template) whose one process, 100 (nfs-reader), has its fd 0 on fd0 and
+ * a FIFO as its maps (its path in fifo, PATH_MAX bytes): a reader of those maps waits for a
+ * writer, as for a process stuck in the kernel holding its memory map (a hung NFS mount). */
+static void make_stuck_tree(char *tree, const char *fd0, char *fifo) {
+        char p[PATH_MAX];
+
+        ASSERT_TRUE(mkdtemp(tree) != NULL);
+        (void) snprintf(p, sizeof(p), "%s/proc", tree);
+        ASSERT_OK(mkdir(p, 0755) < 0 ? -errno : 0);
+        (void) snprintf(p, sizeof(p), "%s/proc/100", tree);
+        ASSERT_OK(mkdir(p, 0755) < 0 ? -errno : 0);
+        (void) snprintf(p, sizeof(p), "%s/proc/100/fd", tree);
+        ASSERT_OK(mkdir(p, 0755) < 0 ? -errno : 0);
+        (void) snprintf(p, sizeof(p), "%s/proc/100/fd/0", tree);
+        ASSERT_OK(symlink(fd0, p) < 0 ? -errno : 0);
+        (void) snprintf(p, sizeof(p), "%s/proc/100/comm", tree);
+        write_file(p, "nfs-reader\n");
+        (void) snprintf(fifo, PATH_MAX, "%s/proc/100/maps", tree);
+        ASSERT_OK(mkfifo(fifo, 0600) < 0 ? -errno : 0);
+}
+
 /* A process stuck in the kernel holding its memory map stops whoever reads its maps (a
  * hung NFS mount): here a FIFO as maps, whose open waits for a writer. The walk fails once
  * it made no progress for its bound, names the process, and leaves its walker behind,
@@ -424,19 +445,7 @@ static void test_holders_stuck(void) {
         unsigned threads = own_threads();
         int fd;
 
-        ASSERT_TRUE(mkdtemp(tree) != NULL);
-        (void) snprintf(p, sizeof(p), "%s/proc", tree);
-        ASSERT_OK(mkdir(p, 0755) < 0 ? -errno : 0);
-        (void) snprintf(p, sizeof(p), "%s/proc/100", tree);
-        ASSERT_OK(mkdir(p, 0755) < 0 ? -errno : 0);
-        (void) snprintf(p, sizeof(p), "%s/proc/100/fd", tree);
-        ASSERT_OK(mkdir(p, 0755) < 0 ? -errno : 0);
-        (void) snprintf(p, sizeof(p), "%s/proc/100/fd/0", tree);
-        ASSERT_OK(symlink("/dev/null", p) < 0 ? -errno : 0);
-        (void) snprintf(p, sizeof(p), "%s/proc/100/comm", tree);
-        write_file(p, "nfs-reader\n");
-        (void) snprintf(fifo, sizeof(fifo), "%s/proc/100/maps", tree);
-        ASSERT_OK(mkfifo(fifo, 0600) < 0 ? -errno : 0);
+        make_stuck_tree(tree, "/dev/null", fifo);
 
         log_set_error_sink(keep_first, &kept);
         t0 = now_usec();
@@ -475,19 +484,7 @@ static void test_holders_stuck_async(void) {
         HoldersWalk *hw = NULL;
         uint64_t deadline;
 
-        ASSERT_TRUE(mkdtemp(tree) != NULL);
-        (void) snprintf(p, sizeof(p), "%s/proc", tree);
-        ASSERT_OK(mkdir(p, 0755) < 0 ? -errno : 0);
-        (void) snprintf(p, sizeof(p), "%s/proc/100", tree);
-        ASSERT_OK(mkdir(p, 0755) < 0 ? -errno : 0);
-        (void) snprintf(p, sizeof(p), "%s/proc/100/fd", tree);
-        ASSERT_OK(mkdir(p, 0755) < 0 ? -errno : 0);
-        (void) snprintf(p, sizeof(p), "%s/proc/100/fd/0", tree);
-        ASSERT_OK(symlink("/dev/dri/card0", p) < 0 ? -errno : 0);
-        (void) snprintf(p, sizeof(p), "%s/proc/100/comm", tree);
-        write_file(p, "nfs-reader\n");
-        (void) snprintf(fifo, sizeof(fifo), "%s/proc/100/maps", tree);
-        ASSERT_OK(mkfifo(fifo, 0600) < 0 ? -errno : 0);
+        make_stuck_tree(tree, "/dev/dri/card0", fifo);
 
         /* The process moves again after 20 ticks, well within the bound. */
         a = (AsyncScan) { .open_fifo_after = 20, .fifo = fifo };
