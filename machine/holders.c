@@ -386,17 +386,34 @@ static void walk_log_stuck(Walk *w, LogSink *sink) {
                             "again.", (int) pid, strna(escaped), t);
 }
 
+/* A waiter looks at the walkers' progress five times per w->stall_usec, only while they
+ * are still walking (a walk of the lab's desktop is over before the first look). */
+static uint64_t walk_window_usec(const Walk *w) {
+        return w->stall_usec / 5 > 1000 ? w->stall_usec / 5 : 1000;
+}
+
+/* One look at the walkers' progress: whether they made none for w->stall_usec since *changed,
+ * when the count was *seen (both updated when it moved). */
+static bool walk_stalled(Walk *w, uint64_t *seen, uint64_t *changed) {
+        uint64_t progress = atomic_load(&w->progress), now = now_usec();
+
+        if (progress != *seen) {
+                *seen = progress;
+                *changed = now;
+                return false;
+        }
+        return now - *changed >= w->stall_usec;
+}
+
 /* Waits for the walkers, while they make progress; -ETIMEDOUT once they made none for
- * w->stall_usec. It looks at their progress five times in that span, only while they are
- * still walking (a walk of the lab's desktop is over in the first). */
+ * w->stall_usec. */
 static int walk_wait(Walk *w) {
         uint64_t seen = atomic_load(&w->progress), changed = now_usec();
-        uint64_t window = w->stall_usec / 5 > 1000 ? w->stall_usec / 5 : 1000;
         int r = 0;
 
         (void) pthread_mutex_lock(&w->lock);
         while (w->n_running > 0) {
-                uint64_t until_usec = now_usec() + window, now;
+                uint64_t until_usec = now_usec() + walk_window_usec(w);
                 struct timespec until = {
                         .tv_sec = (time_t) (until_usec / 1000000ULL),
                         .tv_nsec = (long) (until_usec % 1000000ULL) * 1000L,
@@ -404,11 +421,7 @@ static int walk_wait(Walk *w) {
 
                 if (pthread_cond_timedwait(&w->done, &w->lock, &until) != ETIMEDOUT)
                         continue;
-                now = atomic_load(&w->progress);
-                if (now != seen) {
-                        seen = now;
-                        changed = now_usec();
-                } else if (now_usec() - changed >= w->stall_usec) {
+                if (walk_stalled(w, &seen, &changed)) {
                         r = -ETIMEDOUT;
                         break;
                 }
@@ -611,10 +624,6 @@ HoldersWalk *holders_walk_free(HoldersWalk *hw) {
         return NULL;
 }
 
-static uint64_t walk_window_usec(const Walk *w) {
-        return w->stall_usec / 5 > 1000 ? w->stall_usec / 5 : 1000;
-}
-
 /* Ends the walk for its owner, who may free hw in walked(). */
 static void walk_report(HoldersWalk *hw, int r, HolderScan *scan) {
         hw->done_source = sd_event_source_disable_unref(hw->done_source);
@@ -643,12 +652,8 @@ static int on_walk_done(sd_event_source *s, int fd, uint32_t revents, void *user
 
 static int on_walk_stall_check(sd_event_source *s, uint64_t usec, void *userdata) {
         HoldersWalk *hw = userdata;
-        uint64_t progress = atomic_load(&hw->walk->progress), now = now_usec();
 
-        if (progress != hw->seen) {
-                hw->seen = progress;
-                hw->changed_usec = now;
-        } else if (now - hw->changed_usec >= hw->walk->stall_usec) {
+        if (walk_stalled(hw->walk, &hw->seen, &hw->changed_usec)) {
                 walk_log_stuck(hw->walk, hw->sink);
                 walk_report(hw, -ETIMEDOUT, NULL);
                 return 0;
