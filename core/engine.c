@@ -1845,8 +1845,8 @@ static int engine_start_observed(Engine *e, EngineOp op, bool locked) {
         r = op == ENGINE_HANDOVER ? engine_plan_handover(e, &m) : engine_plan_to_host(e, op);
         if (r == 1) {
                 /* Issue 17: nothing changed since this observation; it serves the first stage.
-                 * A handover's has the holders its pre-flights read. */
-                engine_keep_observation(e, TAKE_PTR(m), op == ENGINE_HANDOVER ? 0 : flags);
+                 * (A handover's goes on from its pre-flights' walk: preflight_decide().) */
+                engine_keep_observation(e, TAKE_PTR(m), flags);
                 engine_schedule_next(e);
         }
         return r < 0 ? r : r > 0;

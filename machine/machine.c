@@ -195,7 +195,7 @@ int machine_walk_holders(const Machine *m, sd_event *event, LogSink *sink, holde
                                   userdata, ret);
 }
 
-int machine_load_holders(Machine *m) {
+static int load_holders(Machine *m) {
         _cleanup_(holder_scan_done) HolderScan scan = {};
         _cleanup_strv_free_ char **nodes = NULL;
         int r;
@@ -234,7 +234,7 @@ int machine_load(const char *root, MachineFlags flags, Machine **ret) {
         if (r >= 0)
                 r = firmware_fbs_read(m->root, &m->fbs, &m->n_fbs);
         if (r >= 0 && !(flags & MACHINE_SKIP_HOLDERS))
-                r = machine_load_holders(m);
+                r = load_holders(m);
         if (r < 0)
                 return r;
 

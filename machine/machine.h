@@ -52,11 +52,9 @@ typedef struct Machine {
  * empty (a machine without PCI is a machine without a GPU). Fails when root is not a
  * directory (-ENOENT, -ENOTDIR), on -ENOMEM, or on an unreadable tree. */
 int machine_load(const char *root, MachineFlags flags, Machine **ret);
-/* Adds what MACHINE_SKIP_HOLDERS left out to m, read now: the holders and logind's sessions. */
-int machine_load_holders(Machine *m);
-/* The same in two steps, for a walk awaited on event's loop: the walk for the holders of m's
- * nodes (holders_scan_async(), with its defaults), then its scan added to m (taken, even on
- * failure) with logind's sessions read now. */
+/* Adds what MACHINE_SKIP_HOLDERS left out to m, in two steps, for a walk awaited on event's
+ * loop: the walk for the holders of m's nodes (holders_scan_async(), with its defaults), then
+ * its scan added to m (taken, even on failure) with logind's sessions read now. */
 int machine_walk_holders(const Machine *m, sd_event *event, LogSink *sink, holders_walked_t walked, void *userdata,
                          HoldersWalk **ret);
 int machine_add_holders(Machine *m, HolderScan *scan);
