@@ -220,6 +220,13 @@ fixtures)
         run=$(mktemp -d)
         cp -a "$fixtures/shared-group/." "$tree"
         expect 1 "set allow-foreign-devices = yes in [gpu] of baton.conf" -- --root "$tree" --rundir "$run" handover
+        # A pre-flight's refusal reaches the end of the handover: the CLI says nothing changed.
+        if ! grep -qF "Handover refused; nothing was changed." "$err"; then
+                echo "FAIL: the refused handover did not say that nothing was changed"; cat "$err"
+                failed=$((failed + 1))
+        else
+                echo "ok: the refused handover says that nothing was changed"
+        fi
         if [ "$(cat "$tree/sys/class/vtconsole/vtcon1/bind")" != 1 ] || [ -n "$(ls -A "$run")" ]; then
                 echo "FAIL: the refused handover unbound vtcon1 or left files behind: $(ls -A "$run")"
                 failed=$((failed + 1))
