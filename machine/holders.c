@@ -271,11 +271,13 @@ typedef struct Walk {
         _Atomic unsigned refs;          /* the caller's and each started walker's */
         DIR *dir;
         int proc_fd;
+        char *proc;                     /* the path of /proc below root: the stuck list's key */
         char **nodes;
         pid_t *pids;
         size_t n_pids;
         _Atomic size_t next;
         _Atomic uint64_t progress;      /* fds and processes read so far */
+        _Atomic pid_t listed_stuck;     /* a process this walk did not read: on the stuck list */
         pthread_mutex_t lock;
         pthread_cond_t done;            /* n_running reached 0 */
         unsigned n_running;
@@ -293,7 +295,76 @@ struct Walker {
         size_t allocated;
         int error;
         _Atomic pid_t current;          /* the process it reads now, 0 between two */
+        pid_t listed;                   /* current, in the stuck list (under stuck_lock) */
 };
+
+/* The processes that walkers of a walk given up still read (walk_give_up()), by /proc path
+ * and pid, each with how many walkers read it. A later walk does not wait on one of them
+ * again, leaving one more thread behind for each look: it fails at once, naming it. A
+ * walker takes its process off the list when its read returns. */
+typedef struct StuckRead {
+        char *proc;
+        pid_t pid;
+        unsigned n_walkers;
+} StuckRead;
+
+static pthread_mutex_t stuck_lock = PTHREAD_MUTEX_INITIALIZER;
+static StuckRead *stuck_reads;
+static size_t n_stuck_reads;
+static _Atomic size_t n_stuck_listed;   /* n_stuck_reads, read without the lock */
+
+static StuckRead *stuck_find(const char *proc, pid_t pid) {
+        for (size_t i = 0; i < n_stuck_reads; i++)
+                if (stuck_reads[i].pid == pid && streq(stuck_reads[i].proc, proc))
+                        return &stuck_reads[i];
+        return NULL;
+}
+
+/* Under stuck_lock. On -ENOMEM the process is not listed: a later walk waits on it again. */
+static int stuck_add(const char *proc, pid_t pid) {
+        StuckRead *r = stuck_find(proc, pid);
+        char *copy;
+
+        if (r) {
+                r->n_walkers++;
+                return 0;
+        }
+        copy = strdup(proc);
+        if (!copy)
+                return -ENOMEM;
+        r = array_append(&stuck_reads, &n_stuck_reads, sizeof(*stuck_reads));
+        if (!r) {
+                free(copy);
+                return -ENOMEM;
+        }
+        *r = (StuckRead) { .proc = copy, .pid = pid, .n_walkers = 1 };
+        atomic_store(&n_stuck_listed, n_stuck_reads);
+        return 0;
+}
+
+/* Under stuck_lock. */
+static void stuck_remove(const char *proc, pid_t pid) {
+        StuckRead *r = stuck_find(proc, pid);
+
+        if (!r || --r->n_walkers > 0)
+                return;
+        free(r->proc);
+        *r = stuck_reads[--n_stuck_reads];
+        if (n_stuck_reads == 0)
+                stuck_reads = mfree(stuck_reads);
+        atomic_store(&n_stuck_listed, n_stuck_reads);
+}
+
+static bool stuck_listed(const char *proc, pid_t pid) {
+        bool listed;
+
+        if (atomic_load(&n_stuck_listed) == 0)
+                return false;
+        (void) pthread_mutex_lock(&stuck_lock);
+        listed = stuck_find(proc, pid);
+        (void) pthread_mutex_unlock(&stuck_lock);
+        return listed;
+}
 
 static void walk_unref(Walk *w) {
         if (atomic_fetch_sub(&w->refs, 1) != 1)
@@ -310,6 +381,7 @@ static void walk_unref(Walk *w) {
         if (w->done_fd >= 0)
                 (void) close(w->done_fd);
         free(w->pids);
+        free(w->proc);
         strv_free(w->nodes);
         free(w);
 }
@@ -342,9 +414,22 @@ static void walker_walk(Walker *k) {
 
                 if (i >= w->n_pids)
                         break;
+                if (stuck_listed(w->proc, w->pids[i])) {
+                        /* An earlier walk's walker still waits on it: so would this one. */
+                        pid_t none = 0;
+
+                        (void) atomic_compare_exchange_strong(&w->listed_stuck, &none, w->pids[i]);
+                        k->error = -ETIMEDOUT;
+                        break;
+                }
                 atomic_store(&k->current, w->pids[i]);
                 k->error = walk_process(k, w->pids[i]);
+                (void) pthread_mutex_lock(&stuck_lock);
                 atomic_store(&k->current, 0);
+                if (k->listed > 0)
+                        stuck_remove(w->proc, k->listed);
+                k->listed = 0;
+                (void) pthread_mutex_unlock(&stuck_lock);
                 atomic_fetch_add_explicit(&w->progress, 1, memory_order_relaxed);
                 if (k->error < 0)
                         break;
@@ -367,23 +452,55 @@ static void *walker_run(void *userdata) {
         return NULL;
 }
 
-/* The first process a walker still reads, and what its comm says; for the message, kept in sink
- * (which may be NULL) as the first error. */
-static void walk_log_stuck(Walk *w, LogSink *sink) {
-        _cleanup_free_ char *comm = NULL, *escaped = NULL;
-        char path[64], t[32];
-        pid_t pid = 0;
+/* What pid's comm says, escaped for a message; NULL when it cannot be read. */
+static char *walk_comm(Walk *w, pid_t pid) {
+        _cleanup_free_ char *comm = NULL;
+        char path[64], *escaped = NULL;
 
-        for (unsigned i = 0; i < w->n_walkers && pid == 0; i++)
-                pid = atomic_load(&w->walkers[i].current);
-        format_usec(w->stall_usec, t, sizeof(t));
         (void) snprintf(path, sizeof(path), "%i/comm", (int) pid);
         if (pid > 0 && sysfs_read_string_at(w->proc_fd, path, &comm) >= 0)
                 (void) escape_text(comm, &escaped);
+        return escaped;
+}
+
+/* Ends a walk that made no progress for w->stall_usec: the processes its walkers still read
+ * go on the stuck list, and the first is named in a message kept in sink (which may be NULL)
+ * as the first error. */
+static void walk_give_up(Walk *w, LogSink *sink) {
+        _cleanup_free_ char *comm = NULL;
+        char t[32];
+        pid_t pid = 0;
+
+        (void) pthread_mutex_lock(&stuck_lock);
+        for (unsigned i = 0; i < w->n_walkers; i++) {
+                Walker *k = &w->walkers[i];
+                pid_t p = atomic_load(&k->current);
+
+                if (p == 0 || k->listed > 0)
+                        continue;
+                if (pid == 0)
+                        pid = p;
+                if (stuck_add(w->proc, p) >= 0)
+                        k->listed = p;
+        }
+        (void) pthread_mutex_unlock(&stuck_lock);
+        comm = walk_comm(w, pid);
+        format_usec(w->stall_usec, t, sizeof(t));
         log_sink_full_errno(sink, LOG_ERR, 0, "Reading /proc/%i (%s) for the holders of the GPU's nodes made no "
                             "progress in %s: that process is stuck in the kernel, holding its memory map (a hung "
                             "NFS or FUSE mount, or a driver), and what it holds cannot be known until it moves "
-                            "again.", (int) pid, strna(escaped), t);
+                            "again.", (int) pid, strna(comm), t);
+}
+
+/* For a walk that did not read a process on the stuck list: names it in sink. */
+static void walk_log_listed(Walk *w, LogSink *sink) {
+        pid_t pid = atomic_load(&w->listed_stuck);
+        _cleanup_free_ char *comm = walk_comm(w, pid);
+
+        log_sink_full_errno(sink, LOG_ERR, 0, "Reading /proc/%i (%s) for the holders of the GPU's nodes: an earlier "
+                            "look still waits for that process, stuck in the kernel, holding its memory map (a hung "
+                            "NFS or FUSE mount, or a driver), and what it holds cannot be known until it moves "
+                            "again.", (int) pid, strna(comm));
 }
 
 /* A waiter looks at the walkers' progress five times per w->stall_usec, only while they
@@ -533,6 +650,7 @@ static int walk_new(const char *root, char * const *nodes, unsigned n_walkers, u
         w->dir = opendir(proc);
         if (!w->dir && errno != ENOENT)
                 r = -errno;
+        w->proc = TAKE_PTR(proc);
         /* baton is never a holder of its own: a handover would wait for itself. It may
          * have inherited a node's fd from its parent (main() closes those it finds). */
         if (r >= 0)
@@ -560,8 +678,9 @@ static int walk_new(const char *root, char * const *nodes, unsigned n_walkers, u
         return 0;
 }
 
-/* What the walkers of a finished walk found, in one scan by pid and node. */
-static int walk_collect(Walk *w, HolderScan *ret) {
+/* What the walkers of a finished walk found, in one scan by pid and node; -ETIMEDOUT, said in
+ * sink (which may be NULL), when it did not read a process on the stuck list. */
+static int walk_collect(Walk *w, LogSink *sink, HolderScan *ret) {
         _cleanup_(holder_scan_done) HolderScan s = {};
         int r = 0;
 
@@ -571,6 +690,8 @@ static int walk_collect(Walk *w, HolderScan *ret) {
                 if (r >= 0)
                         r = scan_merge(&s, &w->walkers[i].scan);
         }
+        if (r == -ETIMEDOUT)
+                walk_log_listed(w, sink);
         if (r < 0)
                 return r;
         if (s.holders)
@@ -592,11 +713,11 @@ int holders_scan_walkers(const char *root, char * const *nodes, unsigned n_walke
                 /* Without a thread this one walks it all, with no bound. */
                 walker_walk(&w->walkers[0]);
         else if (walk_wait(w) < 0) {
-                walk_log_stuck(w, NULL);
+                walk_give_up(w, NULL);
                 walk_unref(w);
                 return -ETIMEDOUT;
         }
-        r = walk_collect(w, ret);
+        r = walk_collect(w, NULL, ret);
         walk_unref(w);
         return r;
 }
@@ -645,7 +766,7 @@ static int on_walk_done(sd_event_source *s, int fd, uint32_t revents, void *user
         (void) pthread_mutex_unlock(&hw->walk->lock);
         if (running > 0)
                 return 0;
-        r = walk_collect(hw->walk, &scan);
+        r = walk_collect(hw->walk, hw->sink, &scan);
         walk_report(hw, r, r < 0 ? NULL : &scan);
         return 0;
 }
@@ -654,7 +775,7 @@ static int on_walk_stall_check(sd_event_source *s, uint64_t usec, void *userdata
         HoldersWalk *hw = userdata;
 
         if (walk_stalled(hw->walk, &hw->seen, &hw->changed_usec)) {
-                walk_log_stuck(hw->walk, hw->sink);
+                walk_give_up(hw->walk, hw->sink);
                 walk_report(hw, -ETIMEDOUT, NULL);
                 return 0;
         }

@@ -60,7 +60,9 @@ const char *proc_maps_line_path(const char *line);
  * holder. Read-only. A process stuck in the kernel with its memory map locked (a hung NFS
  * or FUSE mount) stops a reader of that map for as long as it is stuck: a walk that makes
  * no progress for HOLDERS_STALL_USEC fails with -ETIMEDOUT, after logging which process it
- * waits for. */
+ * waits for. Its walker waits on, left behind, until the process moves; meanwhile a later
+ * walk in this process that comes to that process fails with -ETIMEDOUT at once, saying an
+ * earlier look still waits for it. */
 #define HOLDERS_STALL_USEC (5 * 1000000ULL)
 int holders_scan(const char *root, char * const *nodes, HolderScan *ret);
 

@@ -412,6 +412,15 @@ static unsigned own_threads(void) {
         return n - 2;   /* . and .. */
 }
 
+/* own_threads() once it is n, or after 10 s: a walker that reported still has to end. */
+static unsigned threads_settle(unsigned n) {
+        uint64_t deadline = now_usec() + 10 * 1000000ULL;
+
+        while (own_threads() != n && now_usec() < deadline)
+                (void) poll(NULL, 0, 10);
+        return own_threads();
+}
+
 /* A tree (a mkdtemp() template) whose one process, 100 (nfs-reader), has its fd 0 on fd0 and
  * a FIFO as its maps (its path in fifo, PATH_MAX bytes): a reader of those maps waits for a
  * writer, as for a process stuck in the kernel holding its memory map (a hung NFS mount). */
@@ -474,12 +483,14 @@ static void test_holders_stuck(void) {
 
 /* The stuck process of test_holders_stuck() with the walk awaited on a loop: the loop turns
  * while the walker waits; the walk goes on once the process does, or fails at its bound with
- * the message in the caller's sink; and a walk freed before it ends says nothing more. */
+ * the message in the caller's sink; a walk freed before it ends says nothing more; and while
+ * a walker left behind still waits, a later walk fails at once, naming the process, without
+ * a thread more waiting on it. */
 static void test_holders_stuck_async(void) {
         char tree[] = "/tmp/baton-stuck-async-XXXXXX", p[PATH_MAX], fifo[PATH_MAX];
         char *nodes[] = { (char *) "/dev/dri/card0", NULL };
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
-        _cleanup_(log_sink_done) LogSink sink = {};
+        _cleanup_(log_sink_done) LogSink sink = {}, later = {};
         unsigned threads = own_threads();
         AsyncScan a = {};
         HoldersWalk *hw = NULL;
@@ -498,8 +509,14 @@ static void test_holders_stuck_async(void) {
         ASSERT_NULL(sink.error);
         holder_scan_done(&a.scan);
 
-        /* It stays stuck: the walk fails at its bound, the message in the sink. */
+        /* A walk freed while its walker waits: walked() is never called. */
         a = (AsyncScan) {};
+        ASSERT_OK(sd_event_new(&event));
+        ASSERT_OK(holders_scan_async(event, tree, nodes, 1, 200 * 1000ULL, NULL, on_walked, &a, &hw));
+        hw = holders_walk_free(hw);
+        ASSERT_EQ(threads_settle(threads + 1), threads + 1);
+
+        /* It stays stuck: the walk fails at its bound, the message in the sink. */
         scan_on_loop(tree, nodes, 1, 200 * 1000ULL, &sink, &a);
         ASSERT_EQ(a.r, -ETIMEDOUT);
         ASSERT_TRUE(a.ticks >= 10);
@@ -507,14 +524,17 @@ static void test_holders_stuck_async(void) {
         ASSERT_TRUE(sink.error != NULL);
         ASSERT_TRUE(strstr(sink.error, "Reading /proc/100 (nfs-reader) for the holders of the GPU's nodes made no "
                                        "progress in 200ms") != NULL);
-        ASSERT_EQ(own_threads(), threads + 1);          /* the walker, still waiting */
+        ASSERT_EQ(threads_settle(threads + 2), threads + 2);    /* both walkers, still waiting */
 
-        /* A walk freed while its walker waits: walked() is never called. */
-        ASSERT_OK(sd_event_new(&event));
-        ASSERT_OK(holders_scan_async(event, tree, nodes, 1, 200 * 1000ULL, NULL, on_walked, &a, &hw));
-        a.walked = false;
-        hw = holders_walk_free(hw);
-        ASSERT_EQ(own_threads(), threads + 2);
+        /* A later walk, whose bound (a minute) it never reaches: it does not wait on the
+         * process again, and says so. */
+        a = (AsyncScan) {};
+        scan_on_loop(tree, nodes, 1, 60 * 1000000ULL, &later, &a);
+        ASSERT_EQ(a.r, -ETIMEDOUT);
+        ASSERT_TRUE(later.error != NULL);
+        ASSERT_TRUE(strstr(later.error, "Reading /proc/100 (nfs-reader) for the holders of the GPU's nodes: an "
+                                        "earlier look still waits for that process") != NULL);
+        ASSERT_EQ(threads_settle(threads + 2), threads + 2);    /* its walker has ended */
 
         /* A writer lets the walkers' open return: they read an empty maps and end. */
         deadline = now_usec() + 10 * 1000000ULL;
@@ -526,7 +546,13 @@ static void test_holders_stuck_async(void) {
                 (void) sd_event_run(event, 10000);
         }
         ASSERT_EQ(own_threads(), threads);
-        ASSERT_FALSE(a.walked);
+
+        /* Off the list with them: the next walk reads the process again, and finds it. */
+        a = (AsyncScan) { .open_fifo_after = 5, .fifo = fifo };
+        scan_on_loop(tree, nodes, 1, 10 * 1000000ULL, NULL, &a);
+        ASSERT_OK(a.r);
+        ASSERT_EQ(a.scan.n_holders, 1);
+        holder_scan_done(&a.scan);
 
         (void) snprintf(p, sizeof(p), "rm -rf '%s'", tree);
         ASSERT_EQ(system(p), 0);
