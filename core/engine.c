@@ -1511,7 +1511,10 @@ static int preflight_watch(Engine *e, const Machine *m) {
 }
 
 /* The wait ended without a handover: nothing was recorded or changed. */
+/* Ends a handover that never began, with r (-ECANCELED: a cancel while it waited). */
 static void preflight_fail(Engine *e, int r) {
+        if (r == -ECANCELED)
+                log_notice("Handover cancelled while waiting for its pre-flight: nothing was changed.");
         preflight_wait_stop(e);
         e->error = r;
         engine_finish(e);
@@ -1607,10 +1610,8 @@ static void on_preflight_walked(HoldersWalk *hw, int r, HolderScan *scan, void *
         else
                 log_sink_full_errno(&e->preflight_sink, LOG_ERR, r, "Failed to observe the machine: %s",
                                     step_observe_error(r));
-        if (r >= 0 && e->state == ENGINE_CANCELLING) {
-                log_notice("Handover cancelled while waiting for its pre-flight: nothing was changed.");
+        if (r >= 0 && e->state == ENGINE_CANCELLING)
                 r = -ECANCELED;
-        }
         if (r < 0) {
                 engine_observe_cancel(e, &m);
                 machine_free(m);
@@ -1631,10 +1632,8 @@ static void preflight_check(Engine *e, PreflightMode mode) {
                         e->walk_again = true;
                 return;
         }
-        if (e->state == ENGINE_CANCELLING) {
-                log_notice("Handover cancelled while waiting for its pre-flight: nothing was changed.");
+        if (e->state == ENGINE_CANCELLING)
                 return preflight_fail(e, -ECANCELED);
-        }
         /* The DRM nodes from sysfs, not libdrm: nothing here may open a node it watches, or its
          * own close would wake it again. */
         r = machine_load(e->root, MACHINE_SKIP_HOLDERS, &m);
