@@ -355,6 +355,29 @@ static void stuck_remove(const char *proc, pid_t pid) {
         atomic_store(&n_stuck_listed, n_stuck_reads);
 }
 
+/* A child forked from this process has none of its walkers: nothing there takes a process off
+ * the list, and the lock may have been a walker's at the fork. The child starts with none. */
+static void stuck_atfork_prepare(void) {
+        (void) pthread_mutex_lock(&stuck_lock);
+}
+
+static void stuck_atfork_parent(void) {
+        (void) pthread_mutex_unlock(&stuck_lock);
+}
+
+static void stuck_atfork_child(void) {
+        for (size_t i = 0; i < n_stuck_reads; i++)
+                free(stuck_reads[i].proc);
+        stuck_reads = mfree(stuck_reads);
+        n_stuck_reads = 0;
+        atomic_store(&n_stuck_listed, 0);
+        (void) pthread_mutex_unlock(&stuck_lock);
+}
+
+static void stuck_atfork_register(void) {
+        (void) pthread_atfork(stuck_atfork_prepare, stuck_atfork_parent, stuck_atfork_child);
+}
+
 static bool stuck_listed(const char *proc, pid_t pid) {
         bool listed;
 
@@ -633,11 +656,13 @@ static int scan_merge(HolderScan *to, HolderScan *from) {
 
 /* A walk of /proc below root for nodes, its processes listed, its walkers not started. */
 static int walk_new(const char *root, char * const *nodes, unsigned n_walkers, uint64_t stall_usec, Walk **ret) {
+        static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
         _cleanup_free_ char *proc = NULL;
         Walk *w;
         int r;
 
         assert(n_walkers >= 1);
+        (void) pthread_once(&atfork_once, stuck_atfork_register);
         r = root_path(root, "/proc", &proc);
         if (r < 0)
                 return r;

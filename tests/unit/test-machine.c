@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <systemd/sd-event.h>
@@ -495,6 +496,8 @@ static void test_holders_stuck_async(void) {
         AsyncScan a = {};
         HoldersWalk *hw = NULL;
         uint64_t deadline;
+        pid_t child;
+        int status;
 
         make_stuck_tree(tree, "/dev/dri/card0", fifo);
 
@@ -535,6 +538,23 @@ static void test_holders_stuck_async(void) {
         ASSERT_TRUE(strstr(later.error, "Reading /proc/100 (nfs-reader) for the holders of the GPU's nodes: an "
                                         "earlier look still waits for that process") != NULL);
         ASSERT_EQ(threads_settle(threads + 2), threads + 2);    /* its walker has ended */
+
+        /* A child forked meanwhile has none of those walkers: its walk reads the process
+         * itself, and gives up at its own bound. */
+        child = fork();
+        ASSERT_TRUE(child >= 0);
+        if (child == 0) {
+                _cleanup_free_ char *kept = NULL;
+                HolderScan s = {};
+                int r;
+
+                log_set_error_sink(keep_first, &kept);
+                r = holders_scan_walkers(tree, nodes, 1, 200 * 1000ULL, &s);
+                _exit(r == -ETIMEDOUT && kept && strstr(kept, "made no progress in 200ms") ? 0 : 1);
+        }
+        ASSERT_EQ(waitpid(child, &status, 0), child);
+        ASSERT_TRUE(WIFEXITED(status));
+        ASSERT_EQ(WEXITSTATUS(status), 0);
 
         /* A writer lets the walkers' open return: they read an empty maps and end. */
         deadline = now_usec() + 10 * 1000000ULL;
