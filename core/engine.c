@@ -42,6 +42,9 @@ struct Step {
         Machine *walked;
         step_reobserved_t reobserved;
         void *reobserved_userdata;
+        /* step_offer_holders(): its last look at the holders, for the engine. */
+        HolderScan offered;
+        bool has_offered;
 };
 
 typedef struct Straggler {
@@ -128,6 +131,10 @@ struct Engine {
         PreflightMode walk_mode;
         bool walk_again;
         uint64_t walk_start_usec;
+        /* The holders as the last step to act found them after its last action
+         * (step_offer_holders()), until another step acts. */
+        HolderScan offered;
+        bool has_offered;
         /* Or the walk is for the observation before walk_stage's step (engine_observe()): on a
          * new read of the machine (walk_fresh), or on a skipped stage's. */
         const Stage *walk_stage;
@@ -253,8 +260,22 @@ static Step *step_free(Step *s) {
         log_sink_done(&s->sink);
         machine_free(s->machine);
         strv_free(s->record);
+        holder_scan_done(&s->offered);
         free(s);
         return NULL;
+}
+
+void step_offer_holders(Step *s, HolderScan *scan) {
+        holder_scan_done(&s->offered);
+        s->offered = TAKE_STRUCT(*scan);
+        s->has_offered = true;
+}
+
+/* A step is about to act, or the handover ended or turned back: what the last one offered is
+ * stale. */
+static void engine_offer_clear(Engine *e) {
+        holder_scan_done(&e->offered);
+        e->has_offered = false;
 }
 
 StageInstance *step_instance(Step *s) {
@@ -308,6 +329,23 @@ static int engine_observe(Engine *e, const Stage *st, uint64_t start_usec, Machi
         e->unchanged_flags = flags;
         if (flags & MACHINE_SKIP_HOLDERS)
                 return machine_load(e->root, flags, ret);
+        if (e->has_offered) {
+                /* The last step to act looked at the holders after its last action: the walk
+                 * would find what it found. */
+                if (!m)
+                        r = machine_load(e->root, MACHINE_SKIP_HOLDERS, &m);
+                else
+                        r = 0;
+                if (r >= 0)
+                        r = machine_add_holders(m, &e->offered);
+                engine_offer_clear(e);
+                if (r < 0)
+                        return r;
+                log_debug("Read the machine before stage %s in %.1f ms, the holders as the last stage to act found "
+                          "them.", st->name, (now_usec() - t) / 1e3);
+                *ret = TAKE_PTR(m);
+                return 0;
+        }
         /* Nothing acted since the skipped stage read the rest (issue 17): the walk of /proc
          * is all that st reads more. */
         e->walk_fresh = !m;
@@ -749,6 +787,7 @@ static void engine_finish(Engine *e) {
 
         e->journal = journal_free(e->journal);
         e->unchanged = machine_free(e->unchanged);
+        engine_offer_clear(e);
         unit_ask_clear(e);
         transition_lock_release(&e->lock);
         e->state = ENGINE_IDLE;
@@ -780,6 +819,7 @@ static void stages_before_host(Engine *e) {
 
 /* Rollback: to_host for exactly the stages the journal says acted, newest first. */
 static int engine_begin_rollback(Engine *e) {
+        engine_offer_clear(e);
         stages_before_host(e);
         e->state = ENGINE_ROLLING_BACK;
         e->n_order = e->pos = 0;
@@ -805,6 +845,10 @@ static void step_complete(Step *s, int r) {
 
         e->step = NULL;
         timeline_add(e, st, engine_to_guest(e), false, r, usec, TAKE_PTR(s->sink.error), TAKE_PTR(s->sink.warning));
+        if (r >= 0 && engine_to_guest(e) && s->has_offered) {
+                e->offered = TAKE_STRUCT(s->offered);
+                e->has_offered = true;
+        }
         step_free(s);
         if (e->progress)
                 e->progress(e, st->name, engine_to_guest(e), true, r, usec, e->progress_userdata);
@@ -941,6 +985,7 @@ static void stage_run(Engine *e, const Stage *st, Machine *m, uint64_t start_use
                 return;
         }
         e->step = s;
+        engine_offer_clear(e);
         if (e->prepare_usec == 0) {
                 e->prepare_usec = now_usec() - e->start_usec;
                 log_debug("First action after %.1f ms: stage %s.", e->prepare_usec / 1e3, st->name);
@@ -1380,6 +1425,7 @@ Engine *engine_free(Engine *e) {
         if (!e)
                 return NULL;
         step_free(e->step);
+        engine_offer_clear(e);
         preflight_wait_stop(e);
         log_sink_done(&e->preflight_sink);
         child_run_free(e->observable);

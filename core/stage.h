@@ -205,6 +205,11 @@ int step_reobserve(Step *s, const Machine **ret);
  * One at a time; a step that ends first ends it (reobserved() is not called). */
 typedef void (*step_reobserved_t)(Step *s, int r, const Machine *m, void *userdata);
 int step_reobserve_async(Step *s, step_reobserved_t reobserved, void *userdata);
+/* Hands the engine (taking it) a walk of /proc for the holders of step_machine()'s nodes
+ * (machine_walk_holders()) made after this step's last action, right before it finishes
+ * successfully: the next stage that reads the holders starts from it instead of walking
+ * again, unless another step acts first (issue 17: audio's last look, then drm-idle). */
+void step_offer_holders(Step *s, HolderScan *scan);
 /* Why an observation failed with r, for a message: -ETIMEDOUT from a walk of /proc is a
  * process stuck in the kernel, which the walk has named already (machine/holders.h). */
 const char *step_observe_error(int r);

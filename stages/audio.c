@@ -259,9 +259,10 @@ static void audio_done(Audio *a, int r) {
 
 static void on_card_walked(HoldersWalk *hw, int r, HolderScan *scan, void *userdata);
 
+/* For the holders of every node of the GPU's group, not only the cards': the last look, the
+ * one that finds the cards free, is what drm-idle would walk for next (step_offer_holders()). */
 static int look_at_holders(Audio *a) {
-        return holders_scan_async(step_event(a->step), "/", a->nodes, holders_walkers_default(), HOLDERS_STALL_USEC,
-                                  NULL, on_card_walked, a, &a->walk);
+        return machine_walk_holders(step_machine(a->step), step_event(a->step), NULL, on_card_walked, a, &a->walk);
 }
 
 static void evaluate(Audio *a) {
@@ -319,6 +320,7 @@ static void on_card_walked(HoldersWalk *hw, int r, HolderScan *scan, void *userd
                 return;
         }
         log_info("No process holds the GPU's sound card any more.");
+        step_offer_holders(a->step, scan);
         audio_done(a, 0);
 }
 

@@ -588,6 +588,65 @@ static void test_holders_towards_guest_only(void) {
         ASSERT_EQ(holders_to_host, 0);          /* rolled back, without a walk of /proc */
 }
 
+/* Issue 17: a step that looked at the holders after its last action offers that look
+ * (step_offer_holders(), audio's last look); the next stage that reads the holders starts
+ * from it, not from a walk of /proc, unless another step acted in between. The offered
+ * look names a process the fixture does not have: pid 4242. */
+static bool saw_offered;
+
+static int offers_to_guest(Step *s) {
+        HolderScan scan = {};
+        Holder *h;
+
+        ASSERT_OK(step_record(s, "done", "1"));
+        ASSERT_OK(step_commit(s));
+        h = array_append(&scan.holders, &scan.n_holders, sizeof(*scan.holders));
+        ASSERT_TRUE(h != NULL);
+        *h = (Holder) { .pid = 4242, .comm = strdup("offered"), .node = strdup("/dev/dri/card0") };
+        ASSERT_TRUE(h->comm && h->node);
+        step_offer_holders(s, &scan);
+        return 0;
+}
+
+static int holders_after_to_guest(Step *s) {
+        const Machine *m = step_machine(s);
+
+        saw_offered = false;
+        for (size_t i = 0; i < m->holders.n_holders; i++)
+                saw_offered |= m->holders.holders[i].pid == 4242;
+        ASSERT_TRUE(m->holders.n_holders > 0);
+        ASSERT_OK(step_record(s, "done", "1"));
+        ASSERT_OK(step_commit(s));
+        return 0;
+}
+
+static const Stage offers = { .name = "offers", .summary = "acts, then offers its look at the holders",
+                              .observe = at_host, .to_guest = offers_to_guest, .to_host = acts_to_host };
+static const Stage holders_after = { .name = "holders-after", .summary = "acts, reading the holders",
+                                     .observe = at_host, .observes_holders = true,
+                                     .to_guest = holders_after_to_guest, .to_host = acts_to_host };
+
+static void test_offered_holders(void) {
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        Engine *e = NULL;
+
+        ASSERT_OK(sd_event_new(&event));
+        /* Right after the step that offered it. */
+        (void) handover_observed(NULL, event, (const Stage *const[]) { &offers, &holders_after, NULL }, &e, NULL, 0);
+        ASSERT_TRUE(saw_offered);
+        e = engine_free(e);
+        /* Or after a stage with nothing to do, on the machine it read. */
+        (void) handover_observed(NULL, event, (const Stage *const[]) { &offers, &idle_a, &holders_after, NULL }, &e,
+                                 NULL, 0);
+        ASSERT_TRUE(saw_offered);
+        e = engine_free(e);
+        /* A step acted in between: the holders are walked for again, and 4242 is not there. */
+        (void) handover_observed(NULL, event, (const Stage *const[]) { &offers, &acts_last, &holders_after, NULL },
+                                 &e, NULL, 0);
+        ASSERT_FALSE(saw_offered);
+        e = engine_free(e);
+}
+
 static void test_state_names(void) {
         for (EngineState s = 0; s < _ENGINE_STATE_MAX; s++)
                 ASSERT_EQ(engine_state_from_string(engine_state_to_string(s)), s);
@@ -812,5 +871,6 @@ int main(void) {
         RUN(test_journal_create_fails);
         RUN(test_holders_towards_guest_only);
         RUN(test_walks_off_loop);
+        RUN(test_offered_holders);
         return 0;
 }
