@@ -493,7 +493,7 @@ static void test_holders_stuck_async(void) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(log_sink_done) LogSink sink = {}, later = {};
         unsigned threads = own_threads();
-        AsyncScan a = {};
+        AsyncScan a = {}, freed = {};
         HoldersWalk *hw = NULL;
         uint64_t deadline;
         pid_t child;
@@ -512,10 +512,11 @@ static void test_holders_stuck_async(void) {
         ASSERT_NULL(sink.error);
         holder_scan_done(&a.scan);
 
-        /* A walk freed while its walker waits: walked() is never called. */
+        /* A walk freed while its walker waits: walked() is never called (checked once the
+         * walker has ended, below). */
         a = (AsyncScan) {};
         ASSERT_OK(sd_event_new(&event));
-        ASSERT_OK(holders_scan_async(event, tree, nodes, 1, 200 * 1000ULL, NULL, on_walked, &a, &hw));
+        ASSERT_OK(holders_scan_async(event, tree, nodes, 1, 200 * 1000ULL, NULL, on_walked, &freed, &hw));
         hw = holders_walk_free(hw);
         ASSERT_EQ(threads_settle(threads + 1), threads + 1);
 
@@ -566,6 +567,7 @@ static void test_holders_stuck_async(void) {
                 (void) sd_event_run(event, 10000);
         }
         ASSERT_EQ(own_threads(), threads);
+        ASSERT_FALSE(freed.walked);
 
         /* Off the list with them: the next walk reads the process again, and finds it. */
         a = (AsyncScan) { .open_fifo_after = 5, .fifo = fifo };
