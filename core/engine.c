@@ -1556,8 +1556,8 @@ static int preflight_watch(Engine *e, const Machine *m) {
         return 0;
 }
 
-/* The wait ended without a handover: nothing was recorded or changed. */
-/* Ends a handover that never began, with r (-ECANCELED: a cancel while it waited). */
+/* Ends a handover that never began, with r (-ECANCELED: a cancel while it waited): nothing
+ * was recorded or changed. */
 static void preflight_fail(Engine *e, int r) {
         if (r == -ECANCELED)
                 log_notice("Handover cancelled while waiting for its pre-flight: nothing was changed.");
