@@ -185,6 +185,13 @@ static void format_count(const void *field, FILE *f) {
         fprintf(f, "%u", *(const unsigned *) field);
 }
 
+/* A SCHED_FIFO priority, 1 to 99 as sched_get_priority_max(SCHED_FIFO) says on Linux; 0: off. */
+static int parse_rt_priority(const char *v, void *field, size_t size) {
+        int r = parse_count(v, field, size);
+
+        return r < 0 || *(unsigned *) field > 99 ? -EINVAL : 0;
+}
+
 /* The size the kernel names its pools by, in kB: hugepages-2048kB, hugepages-1048576kB. */
 static int parse_page_size(const char *v, void *field, size_t size) {
         int r = parse_count(v, field, size);
@@ -397,6 +404,9 @@ static const ValueType type_page_size = {
 static const ValueType type_governor = {
         parse_governor, format_string, "expected a cpufreq governor's name such as performance, or nothing" };
 
+static const ValueType type_rt_priority = {
+        parse_rt_priority, format_count, "expected 0 (off) or a real-time priority from 1 to 99" };
+
 static const ValueType type_stage_anchor = {
         parse_stage_anchor, format_string, "expected begin or the name of a stage baton has, e.g. vfio" };
 
@@ -423,6 +433,7 @@ static const ConfigKey keys[] = {
         KEY("input", "hotkey", type_hotkey, hotkey),
         KEY("input", "recover-hotkey", type_hotkey_or_none, recover_hotkey),
         KEY("input", "guest-name-prefix", type_prefix, guest_name_prefix),
+        KEY("input", "realtime-priority", type_rt_priority, input_realtime_priority),
         KEY("daemon", "admin-group", type_name, admin_group),
         KEY("tuning", "host-cpus", type_cpu_list, tuning_host_cpus),
         KEY("tuning", "hugepages", type_count, tuning_hugepages),
@@ -457,6 +468,7 @@ void config_init(Config *c) {
                 .logout_timeout_usec = 60 * USEC_PER_SEC,
                 .hotkey = { 2, { KEY_LEFTCTRL, KEY_RIGHTCTRL } },
                 .guest_name_prefix = "baton",
+                .input_realtime_priority = 15,
                 .tuning_hugepage_size_kb = 2048,
                 .stages_after = "vfio",
         };

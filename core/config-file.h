@@ -55,6 +55,7 @@ typedef struct Config {
         Hotkey hotkey;
         Hotkey recover_hotkey;                          /* no keys: off */
         char guest_name_prefix[65];
+        unsigned input_realtime_priority;               /* the readers' SCHED_FIFO priority; 0: off */
         /* [daemon] */
         char admin_group[33];                           /* "": polkit's admin rule only */
         /* [tuning] (stages/host-tuning.c) */

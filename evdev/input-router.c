@@ -6,7 +6,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -67,6 +69,8 @@ struct InputRouter {
         char *prefix;
         char **devices;
         char *recover_binary;
+        unsigned realtime_priority;
+        atomic_bool realtime_failed;    /* said once */
         void (*on_target)(InputRouter *r, InputSide side, void *userdata);
         void *userdata;
 
@@ -324,6 +328,27 @@ static int source_read_ungrabbed(Source *s) {
         return rc == -EAGAIN ? 0 : rc;
 }
 
+/* A reader runs ahead of ordinary processes when asked to: the kernel keeps only a
+ * few dozen frames for it, and a real-time process (the lab's generator in
+ * bench-input) otherwise starves it into SYN_DROPPED. SCHED_RESET_ON_FORK: nothing
+ * it starts inherits the priority. The reader blocks in read(2) between frames,
+ * and the kernel's real-time throttling bounds it if it did not. */
+static void reader_set_priority(Source *s) {
+        InputRouter *r = s->router;
+        struct sched_param p = { .sched_priority = (int) r->realtime_priority };
+
+        if (r->realtime_priority == 0)
+                return;
+        if (sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &p) < 0) {
+                if (!atomic_exchange(&r->realtime_failed, true))
+                        log_warning_errno(errno, "Failed to read input devices at real-time priority %u (%m): "
+                                          "their readers run at the daemon's own priority.",
+                                          r->realtime_priority);
+                return;
+        }
+        log_debug("Reading %s at real-time priority %u.", s->devnode, r->realtime_priority);
+}
+
 /* A grabbed source's own thread. Its fd blocks: a frame costs the read(2)
  * that returns it (libevdev reads only once its queue is empty) and the
  * write(2) of each output it feeds, at its SYN_REPORT (issue 17: no poll, no
@@ -337,6 +362,7 @@ static void *source_reader(void *userdata) {
         int rc;
 
         in_reader = true;
+        reader_set_priority(s);
         while ((rc = source_next(s, true, &flag, &ev)) >= 0) {
                 pthread_mutex_lock(&r->lock);
                 handle_actions(r, input_core_feed(r->core, &s->state, &ev), "hotkey");
@@ -715,6 +741,7 @@ int input_router_new(sd_event *event, const InputRouterOptions *o, InputRouter *
                 r->output_fds[i] = -EBADF;
         r->on_target = o->on_target;
         r->userdata = o->userdata;
+        r->realtime_priority = o->realtime_priority;
         r->prefix = strdup(isempty(o->name_prefix) ? "baton" : o->name_prefix);
         if (!r->prefix || (o->recover_binary && !(r->recover_binary = strdup(o->recover_binary))))
                 return -ENOMEM;

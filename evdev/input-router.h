@@ -33,7 +33,9 @@
  * SYN_DROPPED the device's state is resynchronized with libevdev's sync mode
  * and the difference goes out as one frame. A recover chord pressed in a
  * reader, and a reader that ends (the device unplugged), are passed to the
- * loop through a pipe. */
+ * loop through a pipe. Readers run at o->realtime_priority (SCHED_FIFO) when it
+ * is not 0 ([input] realtime-priority); where the kernel refuses it, at the
+ * caller's own, with one warning. */
 
 #include <stdint.h>
 
@@ -49,6 +51,9 @@ typedef struct InputRouterOptions {
         char * const *devices;          /* NULL: detect keyboards and mice */
         InputChord hotkey;
         InputChord recover;             /* no keys: off */
+        /* Each grabbed device's reader runs at this SCHED_FIFO priority (1-99); 0: at
+         * the caller's own. */
+        unsigned realtime_priority;
         /* The target changed, by the hotkey or input_router_set_target(). */
         void (*on_target)(InputRouter *r, InputSide side, void *userdata);
         void *userdata;

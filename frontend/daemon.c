@@ -526,6 +526,7 @@ static void daemon_start_input(Daemon *d) {
                 .devices = c->input_devices,
                 .hotkey.n_keys = c->hotkey.n_keys,
                 .recover.n_keys = c->recover_hotkey.n_keys,
+                .realtime_priority = c->input_realtime_priority,
         };
         int r;
 

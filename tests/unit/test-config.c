@@ -110,6 +110,7 @@ static void assert_defaults(const Config *c) {
         ASSERT_EQ(c->hotkey.keys[1], KEY_RIGHTCTRL);
         ASSERT_EQ(c->recover_hotkey.n_keys, 0);
         ASSERT_STREQ(c->guest_name_prefix, "baton");
+        ASSERT_EQ(c->input_realtime_priority, 15u);
         ASSERT_STREQ(c->admin_group, "");
 }
 
@@ -160,6 +161,7 @@ static void test_full(void) {
         ASSERT_EQ(c.recover_hotkey.keys[2], KEY_BACKSPACE);
         /* ';' starts a comment only after a blank. */
         ASSERT_STREQ(c.guest_name_prefix, "win11 vm;2");
+        ASSERT_EQ(c.input_realtime_priority, 0u);
         ASSERT_STREQ(c.admin_group, "baton-admins");
 }
 
@@ -313,6 +315,8 @@ static void test_invalid_values(void) {
                 { "input", "guest-name-prefix", "expected 1 to 64 printable ASCII characters, the first not ';'",
                   { "", ";x", "b\xc3\xa4ton", /* 65 characters */
                     "abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz012" } },
+                { "input", "realtime-priority", "expected 0 (off) or a real-time priority from 1 to 99",
+                  { "", "100", "-1", "+5", "15.5", "0x10", "high", "1000000000" } },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++)
@@ -368,6 +372,9 @@ static void test_valid_values(void) {
                 { "input", "recover-hotkey", "", "" },
                 { "input", "guest-name-prefix", "a ; b", "a" },
                 { "input", "guest-name-prefix", "#1", "#1" },
+                { "input", "realtime-priority", "0", "0" },
+                { "input", "realtime-priority", "99", "99" },
+                { "input", "realtime-priority", "007", "7" },
                 { "daemon", "admin-group", "wheel", "wheel" },
         };
 
@@ -511,7 +518,7 @@ static void test_example(void) {
                 if (*s == '\n')
                         uncommented[n++] = *s++;
         }
-        ASSERT_EQ(keys, 30);    /* every key */
+        ASSERT_EQ(keys, 31);    /* every key */
         load_ok(NULL, uncommented, &d);
         free(out);
         out = dump(&d);
