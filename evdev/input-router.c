@@ -729,6 +729,7 @@ static void spawn_recover(InputRouter *r) {
 
 int input_router_new(sd_event *event, const InputRouterOptions *o, InputRouter **ret) {
         _cleanup_(input_router_freep) InputRouter *r = NULL;
+        pthread_mutexattr_t attr;
         int k;
 
         r = calloc(1, sizeof(InputRouter));
@@ -736,7 +737,13 @@ int input_router_new(sd_event *event, const InputRouterOptions *o, InputRouter *
                 return -ENOMEM;
         r->event = sd_event_ref(event);
         r->notes[0] = r->notes[1] = -EBADF;
-        (void) pthread_mutex_init(&r->lock, NULL);
+        /* Priority inheritance: a real-time reader waiting for the lock lends its priority
+         * to the loop holding it, which ordinary processes could otherwise keep off the
+         * CPU. */
+        (void) pthread_mutexattr_init(&attr);
+        (void) pthread_mutexattr_setprotocol(&attr, PTHREAD_PRIO_INHERIT);
+        (void) pthread_mutex_init(&r->lock, &attr);
+        (void) pthread_mutexattr_destroy(&attr);
         for (unsigned i = 0; i < _INPUT_OUTPUT_MAX; i++)
                 r->output_fds[i] = -EBADF;
         r->on_target = o->on_target;
