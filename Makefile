@@ -62,6 +62,7 @@ bench: build
 bench-gnome: build
 	@tests/lab/run --build $(BUILD) --demo bench-gnome
 
-# A benchmark, not a test: baton's input router against interception-tools, 8 kHz mouse.
+# A benchmark, not a test: baton's input router against interception-tools, 8 kHz mouse,
+# in two boots: the default one, and one whose idle vCPUs poll (bench-input-poll).
 bench-input: build
-	@tests/lab/run --build $(BUILD) --demo bench-input
+	@tests/lab/run --build $(BUILD) --demo bench-input bench-input-poll
