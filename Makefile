@@ -63,6 +63,8 @@ bench-gnome: build
 	@tests/lab/run --build $(BUILD) --demo bench-gnome
 
 # A benchmark, not a test: baton's input router against interception-tools, 8 kHz mouse,
-# in two boots: the default one, and one whose idle vCPUs poll (bench-input-poll).
+# in two boots: the default one, and one whose idle vCPUs poll (bench-input-poll). Then the
+# host's side: how long the lab's vCPU threads slept on QEMU's locks and waited for this
+# machine's CPUs (tests/lab/host-waits).
 bench-input: build
-	@tests/lab/run --build $(BUILD) --demo bench-input bench-input-poll
+	@tests/lab/host-waits tests/lab/run --build $(BUILD) --demo bench-input bench-input-poll
